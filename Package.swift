@@ -1,0 +1,111 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "HourLedger",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hourledger", targets: ["hourledger"]),
+        .executable(name: "hourledger-bench", targets: ["hourledger-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Domain core: contracts, matching rules, periods, rounding. No I/O.
+        .target(name: "HourLedgerCore", swiftSettings: strict),
+        // Ledger store on SQLite (GRDB).
+        .target(
+            name: "HourLedgerStore",
+            dependencies: ["HourLedgerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // libcurl, through typed inline wrappers.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "HourLedgerHTTPClient",
+            dependencies: ["CCurl"],
+            swiftSettings: strict
+        ),
+        // Helpdesk connectors behind one protocol.
+        .target(
+            name: "HourLedgerHelpdesk",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerHTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The poller: helpdesk facts in, ledger entries out.
+        .target(
+            name: "HourLedgerSync",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // HTTP API and ops endpoints.
+        .target(
+            name: "HourLedgerServer",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        // Configuration and wiring of the daemon.
+        .target(
+            name: "HourLedgerApp",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync", "HourLedgerServer",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "hourledger",
+            dependencies: [
+                "HourLedgerApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // A GLPI 10 REST server on loopback that answers as the recordings in ../shared/fixtures/glpi do.
+        .target(
+            name: "FakeGLPI",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "hourledger-bench",
+            dependencies: ["HourLedgerApp", "FakeGLPI", "HourLedgerHTTPClient"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HourLedgerTests",
+            dependencies: [
+                "HourLedgerApp", "FakeGLPI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,419 @@
+import Foundation
+import HourLedgerCore
+import Yams
+
+/// A secret read from the config, a file or the environment. It prints as `[redacted]` so it cannot leak into logs.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "[redacted]" }
+    public var debugDescription: String { "[redacted]" }
+}
+
+public struct HelpdeskSettings: Sendable, Equatable {
+    public enum Credentials: Sendable, Equatable {
+        case userToken(Secret)
+        case password(login: String, password: Secret)
+    }
+
+    public var kind: String
+    public var url: String
+    public var appToken: Secret?
+    public var credentials: Credentials
+    public var pollIntervalSeconds: Int
+    /// Seconds of changes re-read before the last poll's newest stamp.
+    public var overlapSeconds: Int
+    /// The helpdesk's own time zone: GLPI's dates carry no offset.
+    public var timeZone: String
+    public var verifyTLS: Bool
+    public var caBundle: String?
+    public var connectTimeoutSeconds: Int
+    public var timeoutSeconds: Int
+    public var pageSize: Int
+    public var concurrency: Int
+}
+
+public struct HourLedgerConfiguration: Sendable, Equatable {
+    public var helpdesk: HelpdeskSettings
+    public var databasePath: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var logLevel: String
+    public var contracts: [Contract]
+}
+
+/// One problem in a config file, named by its key path and line.
+public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var message: String
+    public var description: String { (line.map { "line \($0): " } ?? "") + "\(path): \(message)" }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var issues: [ConfigIssue]
+    public var description: String {
+        "\(file): \(issues.count) error\(issues.count == 1 ? "" : "s")\n" + issues.map { "  \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// Reads and validates `hourledger.yaml`. Every problem is collected, not just the first, so an operator fixes a file in one go.
+public enum ConfigLoader {
+    /// Scalar keys that an environment variable may override: `HOURLEDGER_<SECTION>_<KEY>`, e.g. `HOURLEDGER_HELPDESK_URL`.
+    static let overridable: [String: [String]] = [
+        "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
+                     "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
+                     "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency"],
+        "database": ["path"],
+        "http": ["host", "port"],
+        "log": ["level"],
+    ]
+
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HourLedgerConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "(file)", line: nil, message: "cannot read: \(error.localizedDescription)")])
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String = "config", environment: [String: String] = [:]) throws -> HourLedgerConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigError(file: file, issues: [ConfigIssue(path: "(yaml)", line: Self.line(of: error), message: Self.problem(of: error))])
+        }
+        var reader = Reader(environment: environment, baseDirectory: URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        let config = reader.configuration(root)
+        guard reader.issues.isEmpty, let config else { throw ConfigError(file: file, issues: reader.issues) }
+        return config
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    private static func problem(of error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return "invalid YAML: \(problem)"
+        default: return "invalid YAML: \(error)"
+        }
+    }
+}
+
+/// Walks the YAML tree, typing values and recording issues with their key paths.
+private struct Reader {
+    let environment: [String: String]
+    let baseDirectory: String
+    var issues: [ConfigIssue] = []
+
+    init(environment: [String: String], baseDirectory: String) {
+        self.environment = environment
+        self.baseDirectory = baseDirectory
+    }
+
+    mutating func issue(_ path: String, _ node: Node?, _ message: String) {
+        issues.append(ConfigIssue(path: path, line: node?.mark?.line, message: message))
+    }
+
+    /// The keys of a mapping, refusing unknown ones and duplicates.
+    mutating func mapping(_ node: Node?, at path: String, allowed: [String]) -> [String: Node]? {
+        guard let node else { return nil }
+        guard case .mapping(let mapping) = node else {
+            issue(path, node, "must be a mapping")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                issue(path, key, "keys must be strings")
+                continue
+            }
+            let keyPath = path.isEmpty ? name : "\(path).\(name)"
+            if !allowed.contains(name) {
+                let hint = allowed.min(by: { Self.distance($0, name) < Self.distance($1, name) }).flatMap { Self.distance($0, name) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
+                issue(keyPath, key, "unknown key\(hint); allowed: \(allowed.joined(separator: ", "))")
+                continue
+            }
+            if result[name] != nil { issue(keyPath, key, "duplicate key") }
+            result[name] = value
+        }
+        return result
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where i <= a.count {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(b.count, 1) where j <= b.count {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+
+    /// A scalar, with `HOURLEDGER_<SECTION>_<KEY>` taking precedence when the key may be overridden.
+    func scalar(_ map: [String: Node]?, _ key: String, section: String?) -> (text: String, node: Node?)? {
+        if let section, ConfigLoader.overridable[section]?.contains(key) == true,
+           let value = environment["HOURLEDGER_\(section.uppercased())_\(key.uppercased())"] {
+            return (value, nil)
+        }
+        guard let node = map?[key] else { return nil }
+        if case .scalar(let scalar) = node { return (scalar.string, node) }
+        return ("\u{0}", node)
+    }
+
+    mutating func string(_ map: [String: Node]?, _ key: String, at path: String, section: String? = nil) -> String? {
+        guard let (text, node) = scalar(map, key, section: section) else { return nil }
+        if text == "\u{0}" {
+            issue("\(path).\(key)", node, "must be a string")
+            return nil
+        }
+        return text
+    }
+
+    mutating func int(_ map: [String: Node]?, _ key: String, at path: String, section: String? = nil, range: ClosedRange<Int>? = nil) -> Int? {
+        guard let (text, node) = scalar(map, key, section: section) else { return nil }
+        guard let value = Int(text) else {
+            issue("\(path).\(key)", node, "must be an integer, got '\(text == "\u{0}" ? "a list or mapping" : text)'")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            issue("\(path).\(key)", node, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func number(_ map: [String: Node]?, _ key: String, at path: String) -> Double? {
+        guard let (text, node) = scalar(map, key, section: nil) else { return nil }
+        guard let value = Double(text), value.isFinite else {
+            issue("\(path).\(key)", node, "must be a number, got '\(text)'")
+            return nil
+        }
+        return value
+    }
+
+    mutating func bool(_ map: [String: Node]?, _ key: String, at path: String, section: String? = nil) -> Bool? {
+        guard let (text, node) = scalar(map, key, section: section) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default:
+            issue("\(path).\(key)", node, "must be true or false, got '\(text)'")
+            return nil
+        }
+    }
+
+    mutating func intList(_ map: [String: Node]?, _ key: String, at path: String) -> [Int]? {
+        guard let node = map?[key] else { return nil }
+        let items: [Node]
+        switch node {
+        case .sequence(let sequence): items = Array(sequence)
+        case .scalar: items = [node]
+        default:
+            issue("\(path).\(key)", node, "must be a list of ids")
+            return nil
+        }
+        var result: [Int] = []
+        for (index, item) in items.enumerated() {
+            guard let value = item.string.flatMap({ Int($0) }) else {
+                issue("\(path).\(key)[\(index)]", item, "must be an integer id")
+                continue
+            }
+            result.append(value)
+        }
+        if result.isEmpty { issue("\(path).\(key)", node, "an empty list matches nothing; omit the key to match any") }
+        return result
+    }
+
+    /// A secret given inline (`key`) or by file (`key_file`), never both.
+    mutating func secret(_ map: [String: Node]?, _ key: String, at path: String) -> Secret? {
+        let inline = string(map, key, at: path, section: "helpdesk")
+        let file = string(map, "\(key)_file", at: path, section: "helpdesk")
+        if inline != nil, file != nil {
+            issue("\(path).\(key)", map?[key], "give either \(key) or \(key)_file, not both")
+            return nil
+        }
+        if let inline { return inline.isEmpty ? nil : Secret(inline) }
+        guard let file else { return nil }
+        let resolved = resolveSecretPath(file)
+        guard let contents = try? String(contentsOfFile: resolved, encoding: .utf8) else {
+            issue("\(path).\(key)_file", map?["\(key)_file"], "cannot read secret file \(resolved)")
+            return nil
+        }
+        let value = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        if value.isEmpty { issue("\(path).\(key)_file", map?["\(key)_file"], "secret file \(resolved) is empty") }
+        return Secret(value)
+    }
+
+    /// Relative secret paths name a systemd credential (`LoadCredential=`) when $CREDENTIALS_DIRECTORY is set.
+    func resolveSecretPath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if let credentials = environment["CREDENTIALS_DIRECTORY"] { return credentials + "/" + path }
+        return baseDirectory + "/" + path
+    }
+
+    mutating func configuration(_ root: Node?) -> HourLedgerConfiguration? {
+        guard let root else {
+            issue("(file)", nil, "the file is empty")
+            return nil
+        }
+        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "contracts"])
+        let helpdeskNode = top?["helpdesk"]
+        if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
+        let helpdesk = self.helpdesk(helpdeskNode)
+        let database = mapping(top?["database"], at: "database", allowed: ["path"])
+        let databasePath = string(database, "path", at: "database", section: "database") ?? "/var/lib/hourledger/ledger.sqlite"
+        let http = mapping(top?["http"], at: "http", allowed: ["host", "port"])
+        let host = string(http, "host", at: "http", section: "http") ?? "127.0.0.1"
+        let port = int(http, "port", at: "http", section: "http", range: 0...65535) ?? 8470
+        let log = mapping(top?["log"], at: "log", allowed: ["level"])
+        let level = string(log, "level", at: "log", section: "log") ?? "info"
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
+            issue("log.level", log?["level"], "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let contracts = self.contracts(top?["contracts"])
+        guard let helpdesk else { return nil }
+        return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port, logLevel: level,
+                                       contracts: contracts)
+    }
+
+    mutating func helpdesk(_ node: Node?) -> HelpdeskSettings? {
+        let path = "helpdesk"
+        let map = mapping(node, at: path, allowed: ConfigLoader.overridable["helpdesk"]!)
+        guard node != nil else { return nil }
+        let kind = string(map, "kind", at: path, section: "helpdesk") ?? "glpi"
+        if kind != "glpi" { issue("\(path).kind", map?["kind"], "unsupported helpdesk kind '\(kind)'; supported: glpi") }
+        let url = string(map, "url", at: path, section: "helpdesk")
+        if url == nil { issue("\(path).url", node, "missing; e.g. https://glpi.example.com/apirest.php") }
+        if let url, URLComponents(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+            issue("\(path).url", map?["url"], "must be an http(s) URL")
+        }
+        let appToken = secret(map, "app_token", at: path)
+        let userToken = secret(map, "user_token", at: path)
+        let login = string(map, "username", at: path, section: "helpdesk")
+        let password = secret(map, "password", at: path)
+        var credentials: HelpdeskSettings.Credentials?
+        switch (userToken, login, password) {
+        case (let token?, nil, nil): credentials = .userToken(token)
+        case (nil, let login?, let password?): credentials = .password(login: login, password: password)
+        case (nil, nil, nil): issue(path, node, "no credentials: give user_token(_file), or username and password(_file)")
+        case (_?, _, _): issue(path, node, "give either user_token or username/password, not both")
+        case (nil, nil, _?): issue("\(path).username", node, "password given without username")
+        case (nil, _?, nil): issue("\(path).password", node, "username given without password(_file)")
+        }
+        let interval = int(map, "poll_interval_seconds", at: path, section: "helpdesk", range: 5...86400) ?? 60
+        let overlap = int(map, "overlap_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 120
+        let timeZone = string(map, "timezone", at: path, section: "helpdesk") ?? "UTC"
+        if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map?["timezone"], "unknown time zone '\(timeZone)'") }
+        let verify = bool(map, "verify_tls", at: path, section: "helpdesk") ?? true
+        let caBundle = string(map, "ca_bundle", at: path, section: "helpdesk")
+        let connectTimeout = int(map, "connect_timeout_seconds", at: path, section: "helpdesk", range: 1...300) ?? 10
+        let timeout = int(map, "timeout_seconds", at: path, section: "helpdesk", range: 1...3600) ?? 60
+        let pageSize = int(map, "page_size", at: path, section: "helpdesk", range: 1...1000) ?? 1000
+        let concurrency = int(map, "concurrency", at: path, section: "helpdesk", range: 1...32) ?? 4
+        guard let url, let credentials else { return nil }
+        return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
+                                overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
+                                connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency)
+    }
+
+    mutating func contracts(_ node: Node?) -> [Contract] {
+        guard let node else { return [] }
+        guard case .sequence(let sequence) = node else {
+            issue("contracts", node, "must be a list of contracts")
+            return []
+        }
+        var result: [Contract] = []
+        var seen: [String: Int] = [:]
+        for (index, item) in sequence.enumerated() {
+            let path = "contracts[\(index)]"
+            guard let contract = contract(item, at: path) else { continue }
+            if let first = seen[contract.id] {
+                issue("\(path).id", item, "duplicate contract id '\(contract.id)' (first at contracts[\(first)])")
+                continue
+            }
+            seen[contract.id] = index
+            result.append(contract)
+        }
+        return result
+    }
+
+    mutating func contract(_ node: Node, at path: String) -> Contract? {
+        let keys = ["id", "name", "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
+                    "timezone", "rounding"]
+        guard let map = mapping(node, at: path, allowed: keys) else { return nil }
+        let id = string(map, "id", at: path)
+        if id == nil { issue("\(path).id", node, "missing") }
+        if let id, id.isEmpty || !id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) {
+            issue("\(path).id", map["id"], "must be letters, digits, '-', '_' or '.'")
+        }
+        let name = string(map, "name", at: path) ?? id ?? ""
+        let entity = int(map, "entity", at: path, range: 0...Int(Int32.max))
+        if entity == nil, map["entity"] == nil { issue("\(path).entity", node, "missing (the helpdesk entity id)") }
+        let subentities = bool(map, "include_subentities", at: path) ?? false
+        var rule = MatchRule()
+        if let matchNode = map["match"], let match = mapping(matchNode, at: "\(path).match", allowed: ["groups", "categories"]) {
+            rule.groups = intList(match, "groups", at: "\(path).match")
+            rule.categories = intList(match, "categories", at: "\(path).match")
+        }
+        let priority = int(map, "priority", at: path) ?? 0
+        let quotaHours = number(map, "quota_hours", at: path)
+        if quotaHours == nil, map["quota_hours"] == nil { issue("\(path).quota_hours", node, "missing") }
+        if let quotaHours, quotaHours < 0 { issue("\(path).quota_hours", map["quota_hours"], "must not be negative") }
+        let periodText = string(map, "period", at: path) ?? "monthly"
+        let period = PeriodKind(rawValue: periodText)
+        if period == nil { issue("\(path).period", map["period"], "must be monthly, quarterly, yearly or none, got '\(periodText)'") }
+        let startsText = string(map, "starts", at: path)
+        let starts = startsText.flatMap(CivilDate.init)
+        if startsText == nil { issue("\(path).starts", node, "missing (YYYY-MM-DD)") }
+        else if starts == nil { issue("\(path).starts", map["starts"], "not a valid date '\(startsText!)' (YYYY-MM-DD)") }
+        var expires: CivilDate?
+        if let text = string(map, "expires", at: path) {
+            expires = CivilDate(text)
+            if expires == nil { issue("\(path).expires", map["expires"], "not a valid date '\(text)' (YYYY-MM-DD)") }
+            if let expires, let starts, expires < starts { issue("\(path).expires", map["expires"], "is before starts") }
+        }
+        let timeZone = string(map, "timezone", at: path) ?? "UTC"
+        if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map["timezone"], "unknown time zone '\(timeZone)'") }
+        let rounding = self.rounding(map["rounding"], at: "\(path).rounding")
+        guard let id, let entity, let quotaHours, let period, let starts, let rounding, TimeZone(identifier: timeZone) != nil else { return nil }
+        // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
+        let quotaSeconds = Int((quotaHours * 3600).rounded())
+        return Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,
+                        quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding)
+    }
+
+    mutating func rounding(_ node: Node?, at path: String) -> RoundingPolicy? {
+        guard let node else { return RoundingPolicy.none }
+        guard let map = mapping(node, at: path, allowed: ["increment_minutes", "mode", "minimum_minutes"]) else { return nil }
+        let modeText = string(map, "mode", at: path) ?? "up"
+        let mode = RoundingPolicy.Mode(rawValue: modeText)
+        if mode == nil { issue("\(path).mode", map["mode"], "must be up, nearest or none, got '\(modeText)'") }
+        let increment = int(map, "increment_minutes", at: path)
+        if let increment, !(1...1440).contains(increment) {
+            issue("\(path).increment_minutes", map["increment_minutes"], "impossible increment \(increment): must be 1 to 1440 minutes")
+            return nil
+        }
+        if increment == nil, mode != RoundingPolicy.Mode.none, mode != nil {
+            issue("\(path).increment_minutes", node, "required when mode is \(modeText)")
+        }
+        let minimum = int(map, "minimum_minutes", at: path, range: 0...1440) ?? 0
+        guard let mode else { return nil }
+        if mode == .none { return RoundingPolicy(incrementSeconds: 0, mode: .none, minimumSeconds: minimum * 60) }
+        guard let increment else { return nil }
+        return RoundingPolicy(incrementSeconds: increment * 60, mode: mode, minimumSeconds: minimum * 60)
+    }
+}

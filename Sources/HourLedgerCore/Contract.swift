@@ -1,0 +1,99 @@
+import Foundation
+
+/// A customer contract as declared in the configuration: who it covers and how its hours are counted.
+public struct Contract: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    public var entity: Int
+    public var includeSubentities: Bool
+    public var match: MatchRule
+    /// Higher wins when several contracts match one ticket; ties go to the contract declared first.
+    public var priority: Int
+    public var quotaSeconds: Int
+    public var period: PeriodKind
+    public var starts: CivilDate
+    /// The last day covered, inclusive; nil means open-ended.
+    public var expires: CivilDate?
+    public var timeZone: String
+    public var rounding: RoundingPolicy
+
+    public init(
+        id: String, name: String, entity: Int, includeSubentities: Bool = false, match: MatchRule = .init(),
+        priority: Int = 0, quotaSeconds: Int, period: PeriodKind = .monthly, starts: CivilDate, expires: CivilDate? = nil,
+        timeZone: String = "UTC", rounding: RoundingPolicy = .none
+    ) {
+        self.id = id
+        self.name = name
+        self.entity = entity
+        self.includeSubentities = includeSubentities
+        self.match = match
+        self.priority = priority
+        self.quotaSeconds = quotaSeconds
+        self.period = period
+        self.starts = starts
+        self.expires = expires
+        self.timeZone = timeZone
+        self.rounding = rounding
+    }
+
+    public var calendar: Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        return calendar
+    }
+
+    /// The period that holds `instant`, computed in the contract's own time zone.
+    public func period(containing instant: Date) -> Period? {
+        PeriodCalculator(kind: period, starts: starts, expires: expires, calendar: calendar).period(containing: instant)
+    }
+}
+
+/// Ticket attributes a contract requires: AND between keys, OR inside a list, nil means any.
+public struct MatchRule: Sendable, Equatable, Codable {
+    public var groups: [Int]?
+    public var categories: [Int]?
+
+    public init(groups: [Int]? = nil, categories: [Int]? = nil) {
+        self.groups = groups
+        self.categories = categories
+    }
+}
+
+/// A calendar day without a time zone, as written in the config (`2026-01-01`).
+public struct CivilDate: Sendable, Equatable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    /// Parses `YYYY-MM-DD`, refusing impossible days such as 2026-02-30.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+              (1...12).contains(m), d >= 1
+        else { return nil }
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        guard let first = utc.date(from: DateComponents(year: y, month: m, day: 1)),
+              let days = utc.range(of: .day, in: .month, for: first), days.contains(d)
+        else { return nil }
+        self.init(year: y, month: m, day: d)
+    }
+
+    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+
+    public static func < (a: CivilDate, b: CivilDate) -> Bool {
+        (a.year, a.month, a.day) < (b.year, b.month, b.day)
+    }
+
+    /// Midnight at the start of this day in `calendar`'s time zone.
+    public func startOfDay(in calendar: Calendar) -> Date {
+        calendar.date(from: DateComponents(year: year, month: month, day: day))!
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+public enum PeriodKind: String, Sendable, Codable, CaseIterable {
+    case monthly, quarterly, yearly, none
+
+    var months: Int? {
+        switch self {
+        case .monthly: 1
+        case .quarterly: 3
+        case .yearly: 12
+        case .none: nil
+        }
+    }
+}
+
+/// A half-open interval [start, end) of a contract's life, over which its quota applies.
+public struct Period: Sendable, Equatable, Hashable, Codable {
+    public var start: Date
+    /// Exclusive; nil for a one-off block with no expiry.
+    public var end: Date?
+    /// The first day of the period in the contract's time zone, used as the period's key.
+    public var key: String
+
+    public init(start: Date, end: Date?, key: String) {
+        self.start = start
+        self.end = end
+        self.key = key
+    }
+
+    public func contains(_ instant: Date) -> Bool {
+        instant >= start && (end.map { instant < $0 } ?? true)
+    }
+}
+
+/// Period arithmetic anchored at the contract's start date. Each boundary is the anchor plus n whole periods, so a
+/// contract starting on the 31st renews on the last day of shorter months and back on the 31st after them.
+public struct PeriodCalculator: Sendable {
+    public let kind: PeriodKind
+    public let starts: CivilDate
+    public let expires: CivilDate?
+    public let calendar: Calendar
+
+    public init(kind: PeriodKind, starts: CivilDate, expires: CivilDate?, calendar: Calendar) {
+        self.kind = kind
+        self.starts = starts
+        self.expires = expires
+        self.calendar = calendar
+    }
+
+    private var anchor: Date { starts.startOfDay(in: calendar) }
+
+    private var hardEnd: Date? {
+        guard let expires else { return nil }
+        return calendar.date(byAdding: .day, value: 1, to: expires.startOfDay(in: calendar))
+    }
+
+    public func boundary(_ index: Int) -> Date {
+        guard let months = kind.months else { return anchor }
+        let components = DateComponents(year: starts.year, month: starts.month + index * months, day: 1)
+        let firstOfMonth = calendar.date(from: components)!
+        let daysInMonth = calendar.range(of: .day, in: .month, for: firstOfMonth)!.count
+        let day = min(starts.day, daysInMonth)
+        return calendar.date(byAdding: .day, value: day - 1, to: firstOfMonth)!
+    }
+
+    public func period(containing instant: Date) -> Period? {
+        guard instant >= anchor else { return nil }
+        if let hardEnd, instant >= hardEnd { return nil }
+        guard let months = kind.months else {
+            return Period(start: anchor, end: hardEnd, key: starts.description)
+        }
+        let local = calendar.dateComponents([.year, .month], from: instant)
+        let monthsSinceAnchor = (local.year! - starts.year) * 12 + (local.month! - starts.month)
+        var index = max(0, monthsSinceAnchor / months)
+        while index > 0, boundary(index) > instant { index -= 1 }
+        while boundary(index + 1) <= instant { index += 1 }
+        return period(index: index)
+    }
+
+    public func period(index: Int) -> Period {
+        let start = boundary(index)
+        var end = boundary(index + 1)
+        if let hardEnd, hardEnd < end { end = hardEnd }
+        let day = calendar.dateComponents([.year, .month, .day], from: start)
+        return Period(start: start, end: end, key: CivilDate(year: day.year!, month: day.month!, day: day.day!).description)
+    }
+}

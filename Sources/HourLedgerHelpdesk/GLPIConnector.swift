@@ -1,0 +1,416 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerHTTPClient
+import Logging
+
+public struct GLPIConfiguration: Sendable {
+    public enum Credentials: Sendable {
+        /// The user's remote access key: `Authorization: user_token …`.
+        case userToken(String)
+        /// Login and password: `Authorization: Basic …`.
+        case password(login: String, password: String)
+    }
+
+    /// The API root, ending in `apirest.php`.
+    public var url: String
+    public var appToken: String?
+    public var credentials: Credentials
+    /// GLPI's session time zone: its dates carry no offset.
+    public var timeZone: TimeZone
+    /// Rows per search page; GLPI caps it at `Accept-Range` (1000 by default).
+    public var pageSize: Int
+    /// Parallel task reads.
+    public var concurrency: Int
+
+    public init(url: String, appToken: String?, credentials: Credentials, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+                pageSize: Int = 1000, concurrency: Int = 4) {
+        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.appToken = appToken
+        self.credentials = credentials
+        self.timeZone = timeZone
+        self.pageSize = pageSize
+        self.concurrency = concurrency
+    }
+}
+
+/// GLPI 10's legacy REST API (`apirest.php`), as recorded in shared/fixtures/glpi.
+///
+/// A poll costs: one search page per `pageSize` changed tickets, one getSubItems per ticket whose tasks may have
+/// changed, and, only when a name is new, one list per dropdown (entities, groups, categories) to learn ids.
+public actor GLPIConnector: HelpdeskConnector {
+    public nonisolated let kind = "glpi"
+    private let configuration: GLPIConfiguration
+    private let http: any HTTPSending
+    private let logger: Logger
+    private var sessionToken: String?
+    private var sessionOpening: Task<String, any Error>?
+    private var requests = 0
+    private var names = DropdownNames()
+
+    /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups.
+    static let ticketColumns = [2, 1, 80, 7, 12, 19, 8]
+
+    public init(configuration: GLPIConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.glpi")) {
+        self.configuration = configuration
+        self.http = http
+        self.logger = logger
+    }
+
+    public func requestCount() -> Int { requests }
+
+    // MARK: Session
+
+    private var authorization: String {
+        switch configuration.credentials {
+        case .userToken(let token): return "user_token \(token)"
+        case .password(let login, let password): return "Basic " + Data("\(login):\(password)".utf8).base64EncodedString()
+        }
+    }
+
+    private func baseHeaders() -> [(String, String)] {
+        var headers = [("Content-Type", "application/json")]
+        if let appToken = configuration.appToken { headers.append(("App-Token", appToken)) }
+        return headers
+    }
+
+    private func openSession() async throws -> String {
+        if let sessionToken { return sessionToken }
+        if let sessionOpening { return try await sessionOpening.value }
+        let task = Task { () throws -> String in
+            var headers = self.baseHeaders()
+            headers.append(("Authorization", self.authorization))
+            let response = try await self.transport(HTTPRequest(url: self.configuration.url + "/initSession", headers: headers), operation: "initSession")
+            let body = try self.decode(response, operation: "initSession")
+            guard let token = body["session_token"]?.string else {
+                throw HelpdeskError(.malformedResponse, operation: "initSession", detail: "no session_token in the answer")
+            }
+            return token
+        }
+        sessionOpening = task
+        defer { sessionOpening = nil }
+        let token = try await task.value
+        sessionToken = token
+        logger.info("GLPI session opened", metadata: ["url": "\(configuration.url)"])
+        return token
+    }
+
+    public func close() async {
+        guard let token = sessionToken else { return }
+        sessionToken = nil
+        var headers = baseHeaders()
+        headers.append(("Session-Token", token))
+        do {
+            _ = try await transport(HTTPRequest(url: configuration.url + "/killSession", headers: headers, timeout: .seconds(5)), operation: "killSession")
+        } catch {
+            logger.warning("killSession failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Requests
+
+    private func transport(_ request: HTTPRequest, operation: String) async throws -> HTTPResponse {
+        requests += 1
+        do {
+            return try await http.send(request)
+        } catch let error as HTTPClientError {
+            throw HelpdeskError(.unreachable, operation: operation, detail: error.description)
+        }
+    }
+
+    /// Sends an authenticated request; a session GLPI has forgotten is reopened once, transparently.
+    func call(method: String = "GET", _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil, operation: String) async throws -> HTTPResponse {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let token = try await openSession()
+            var headers = baseHeaders()
+            headers.append(("Session-Token", token))
+            let url = configuration.url + "/" + path + (query.isEmpty ? "" : "?" + Self.encode(query))
+            let response = try await transport(HTTPRequest(method: method, url: url, headers: headers, body: body), operation: operation)
+            if response.status == 401, attempt == 1, Self.errorCode(response) == "ERROR_SESSION_TOKEN_INVALID" {
+                logger.info("GLPI session expired, opening a new one", metadata: ["operation": "\(operation)"])
+                if sessionToken == token { sessionToken = nil }
+                continue
+            }
+            return response
+        }
+    }
+
+    static func errorCode(_ response: HTTPResponse) -> String? {
+        guard let value = try? JSONValue.parse(response.body), let list = value.array, let code = list.first?.string else { return nil }
+        return code
+    }
+
+    /// The decoded body of a 2xx answer, or the GLPI error it carries as a typed error.
+    nonisolated func decode(_ response: HTTPResponse, operation: String) throws -> JSONValue {
+        if (200..<300).contains(response.status) {
+            do {
+                return try JSONValue.parse(response.body)
+            } catch {
+                throw HelpdeskError(.malformedResponse, operation: operation, detail: "HTTP \(response.status) with a body that is not JSON")
+            }
+        }
+        let parsed = try? JSONValue.parse(response.body)
+        let code = parsed?.array?.first?.string
+        let message = parsed?.array.flatMap { $0.count > 1 ? $0[1].string : nil }.map { Self.shortMessage($0) } ?? ""
+        let kind: HelpdeskError.Kind
+        switch (response.status, code) {
+        case (_, "ERROR_RIGHT_MISSING"), (403, _): kind = .permission
+        case (_, "ERROR_GLPI_LOGIN"), (_, "ERROR_GLPI_LOGIN_USER_TOKEN"), (_, "ERROR_WRONG_APP_TOKEN_PARAMETER"),
+             (_, "ERROR_APP_TOKEN_PARAMETERS_MISSING"), (_, "ERROR_SESSION_TOKEN_INVALID"), (401, _): kind = .authentication
+        case (_, "ERROR_ITEM_NOT_FOUND"), (404, _): kind = .notFound
+        case (500..., _): kind = .serverError
+        case (400..<500, _): kind = .rejected
+        default: kind = .malformedResponse
+        }
+        return try { throw HelpdeskError(kind, operation: operation, code: code, detail: message.isEmpty ? "HTTP \(response.status)" : message) }()
+    }
+
+    /// GLPI appends "; view documentation in your browser at …" to every message.
+    nonisolated static func shortMessage(_ message: String) -> String {
+        if let range = message.range(of: "; view documentation") { return String(message[..<range.lowerBound]) }
+        return message
+    }
+
+    nonisolated static func encode(_ query: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return query.map { key, value in
+            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
+        }.joined(separator: "&")
+    }
+
+    // MARK: Paging
+
+    /// Parses `Content-Range: a-b/total` (header, or the body's `content-range` field).
+    nonisolated static func contentRange(_ text: String?) -> (first: Int, last: Int, total: Int)? {
+        guard let text else { return nil }
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == "/" })
+        guard parts.count == 3, let a = Int(parts[0]), let b = Int(parts[1]), let t = Int(parts[2]) else { return nil }
+        return (a, b, t)
+    }
+
+    /// Reads every page of a list endpoint (getItems, getSubItems, search), following `Content-Range`.
+    /// `rows` pulls the rows out of one page's body; paging stops at the total or at ERROR_RANGE_EXCEED_TOTAL.
+    func pages(_ path: String, query: [(String, String)], operation: String, rows: (JSONValue) -> [JSONValue])
+        async throws -> (rows: [JSONValue], stable: Bool)
+    {
+        var all: [JSONValue] = []
+        var start = 0
+        var firstTotal: Int?
+        var stable = true
+        while true {
+            let range = ("range", "\(start)-\(start + configuration.pageSize - 1)")
+            let response = try await call(path, query: query + [range], operation: operation)
+            if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" {
+                // The list shrank while it was paged: what was read is all there is.
+                if start > 0 { stable = false }
+                break
+            }
+            let body = try decode(response, operation: operation)
+            let page = rows(body)
+            all.append(contentsOf: page)
+            let range206 = Self.contentRange(response.header("Content-Range") ?? body["content-range"]?.string)
+            let total = body["totalcount"]?.int ?? range206?.total ?? page.count
+            if let firstTotal, firstTotal != total { stable = false }
+            firstTotal = firstTotal ?? total
+            start += page.count
+            if page.isEmpty || start >= total || response.status == 200 && range206 == nil { break }
+        }
+        return (all, stable)
+    }
+
+    // MARK: Tickets
+
+    public func changedTickets(since: String?) async throws -> ChangeBatch {
+        var query: [(String, String)] = []
+        if let since {
+            query += [("criteria[0][field]", "19"), ("criteria[0][searchtype]", "morethan"), ("criteria[0][value]", since)]
+        }
+        for (index, column) in Self.ticketColumns.enumerated() { query.append(("forcedisplay[\(index)]", "\(column)")) }
+        query += [("sort", "19"), ("order", "ASC")]
+        let result = try await pages("search/Ticket", query: query, operation: "search Ticket") { $0["data"]?.list ?? [] }
+
+        var rows: [Int: SearchRow] = [:]
+        var highWater: String?
+        for value in result.rows {
+            guard let row = SearchRow(value) else {
+                throw HelpdeskError(.malformedResponse, operation: "search Ticket", detail: "a row without a numeric id")
+            }
+            // De-duplicate: a ticket modified while pages were read can appear twice; keep its newest state.
+            if let seen = rows[row.id], seen.dateMod > row.dateMod { continue }
+            rows[row.id] = row
+            if highWater.map({ row.dateMod > $0 }) ?? true { highWater = row.dateMod }
+        }
+        var tickets: [ChangedTicket] = []
+        tickets.reserveCapacity(rows.count)
+        for row in rows.values.sorted(by: { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }) {
+            tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod))
+        }
+        return ChangeBatch(tickets: tickets, highWater: highWater, complete: result.stable)
+    }
+
+    /// One row of the ticket search, still with names where GLPI gives names.
+    struct SearchRow {
+        var id: Int
+        var name: String
+        var entity: String
+        var category: String
+        var groups: [String]
+        var status: Int
+        var dateMod: String
+
+        init?(_ value: JSONValue) {
+            guard let id = value["2"]?.int else { return nil }
+            self.id = id
+            name = value["1"]?.string ?? ""
+            entity = value["80"]?.string ?? ""
+            category = value["7"]?.string ?? ""
+            groups = value["8"]?.list.compactMap(\.string) ?? []
+            status = value["12"]?.int ?? 0
+            dateMod = value["19"]?.string ?? ""
+        }
+    }
+
+    /// Turns the search's names into ids, from cached dropdown lists; a name not yet known refreshes that list once.
+    private func resolve(_ row: SearchRow) async throws -> TicketFacts {
+        func lookup(_ kind: DropdownNames.Kind, _ name: String) async throws -> Int? {
+            if name.isEmpty { return 0 }
+            if let id = names.id(kind, name) { return id }
+            try await refresh(kind)
+            return names.id(kind, name)
+        }
+        var entity = try await lookup(.entity, row.entity)
+        var category = try await lookup(.category, row.category)
+        var groups: [Int]? = []
+        for name in row.groups {
+            guard let id = try await lookup(.group, name) else { groups = nil; break }
+            groups?.append(id)
+        }
+        // A name that is ambiguous or still unknown (renamed mid-poll): ask the ticket itself.
+        if entity == nil || category == nil {
+            let item = try decode(try await call("Ticket/\(row.id)", operation: "getItem Ticket"), operation: "getItem Ticket")
+            entity = item["entities_id"]?.int ?? entity
+            category = item["itilcategories_id"]?.int ?? category
+        }
+        if groups == nil {
+            let links = try decode(try await call("Ticket/\(row.id)/Group_Ticket", operation: "getSubItems Group_Ticket"),
+                                   operation: "getSubItems Group_Ticket")
+            var assigned: [Int] = []
+            for link in links.array ?? [] where link["type"]?.int == 2 {
+                if let id = link["groups_id"]?.int { assigned.append(id) }
+            }
+            groups = assigned
+        }
+        guard let entity, let category, let groups else {
+            throw HelpdeskError(.malformedResponse, operation: "resolve Ticket \(row.id)", detail: "could not resolve entity, category or groups")
+        }
+        return TicketFacts(id: row.id, name: row.name, entity: entity, groups: groups.sorted(), category: category, status: row.status)
+    }
+
+    private func refresh(_ kind: DropdownNames.Kind) async throws {
+        let itemtype = kind.itemtype
+        let result = try await pages(itemtype, query: [], operation: "getItems \(itemtype)") { $0.array ?? [] }
+        names.replace(kind, with: result.rows.compactMap { item in
+            guard let id = item["id"]?.int, let name = item["completename"]?.string ?? item["name"]?.string else { return nil }
+            return (id, HTMLEntities.decode(name), item["entities_id"]?.int)
+        })
+    }
+
+    /// The entity tree from the cached entity list; read once, then again whenever a new entity name shows up.
+    public func entityTree() async throws -> EntityTree {
+        if !names.hasLoaded(.entity) { try await refresh(.entity) }
+        return names.entityTree
+    }
+
+    // MARK: Tasks
+
+    public func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]] {
+        var result: [Int: [TaskFacts]] = [:]
+        try await withThrowingTaskGroup(of: (Int, [TaskFacts]).self) { group in
+            var pending = ids.makeIterator()
+            for _ in 0..<max(1, configuration.concurrency) {
+                guard let id = pending.next() else { break }
+                group.addTask { (id, try await self.tasks(ofTicket: id)) }
+            }
+            while let (id, tasks) = try await group.next() {
+                result[id] = tasks
+                if let next = pending.next() { group.addTask { (next, try await self.tasks(ofTicket: next)) } }
+            }
+        }
+        return result
+    }
+
+    public func tasks(ofTicket id: Int) async throws -> [TaskFacts] {
+        let result = try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { $0.array ?? [] }
+        return try result.rows.map { row in
+            guard let taskID = row["id"]?.int, let seconds = row["actiontime"]?.int,
+                  let dateText = row["date"]?.string, let date = GLPIDate.parse(dateText, timeZone: configuration.timeZone)
+            else {
+                throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask", detail: "ticket \(id): a task without id, actiontime or date")
+            }
+            return TaskFacts(id: taskID, ticketID: id, date: date, seconds: max(0, seconds), technician: row["users_id_tech"]?.int ?? 0,
+                             isPrivate: row["is_private"]?.int == 1, content: HTMLEntities.plainText(row["content"]?.string ?? ""))
+        }
+    }
+}
+
+/// Name-to-id tables for the dropdowns that the ticket search returns by name.
+struct DropdownNames {
+    enum Kind: CaseIterable {
+        case entity, group, category
+        var itemtype: String {
+            switch self {
+            case .entity: "Entity"
+            case .group: "Group"
+            case .category: "ITILCategory"
+            }
+        }
+    }
+
+    private var ids: [Kind: [String: Int]] = [:]
+    private var ambiguous: [Kind: Set<String>] = [:]
+    var entityTree = EntityTree()
+
+    func hasLoaded(_ kind: Kind) -> Bool { ids[kind] != nil }
+
+    func id(_ kind: Kind, _ name: String) -> Int? {
+        if ambiguous[kind]?.contains(name) == true { return nil }
+        return ids[kind]?[name]
+    }
+
+    mutating func replace(_ kind: Kind, with items: [(id: Int, name: String, parent: Int?)]) {
+        var table: [String: Int] = [:]
+        var duplicates = Set<String>()
+        for item in items {
+            if table[item.name] != nil { duplicates.insert(item.name) }
+            table[item.name] = item.id
+        }
+        ids[kind] = table
+        ambiguous[kind] = duplicates
+        if kind == .entity {
+            var parents: [Int: Int] = [:]
+            for item in items where item.id != 0 { parents[item.id] = item.parent ?? 0 }
+            entityTree = EntityTree(parents: parents)
+        }
+    }
+}
+
+/// GLPI's `Y-m-d H:i:s`, in the session's time zone.
+public enum GLPIDate {
+    public static func parse(_ text: String, timeZone: TimeZone) -> Date? {
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).compactMap { Int($0) }
+        guard parts.count >= 5 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        return calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: parts[3], minute: parts[4],
+                                                  second: parts.count > 5 ? parts[5] : 0))
+    }
+
+    public static func format(_ date: Date, timeZone: TimeZone) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import HourLedgerCore
+
+/// A ticket the helpdesk reports as changed, with the facts the contract rules need.
+public struct ChangedTicket: Sendable, Equatable {
+    public var facts: TicketFacts
+    /// The helpdesk's own modification stamp, as it sent it (`Y-m-d H:i:s` in its time zone).
+    public var dateMod: String
+
+    public init(facts: TicketFacts, dateMod: String) {
+        self.facts = facts
+        self.dateMod = dateMod
+    }
+}
+
+/// One incremental read of the helpdesk.
+public struct ChangeBatch: Sendable {
+    public var tickets: [ChangedTicket]
+    /// The largest modification stamp seen; the next poll starts from here minus the overlap window.
+    public var highWater: String?
+    /// False when the result set moved while it was paged; the caller should not advance past `since`.
+    public var complete: Bool
+}
+
+/// What HourLedger needs from a helpdesk. GLPI and iTop each implement it.
+public protocol HelpdeskConnector: Sendable {
+    var kind: String { get }
+    /// Tickets modified after `since` (nil: all of them), de-duplicated, with ids resolved.
+    func changedTickets(since: String?) async throws -> ChangeBatch
+    /// Every task of each ticket, keyed by ticket id.
+    func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]]
+    /// The entity hierarchy, for contracts that include sub-entities.
+    func entityTree() async throws -> EntityTree
+    /// How many HTTP requests this connector has sent.
+    func requestCount() async -> Int
+    /// Ends the helpdesk session, if any.
+    func close() async
+}
+
+/// A helpdesk failure, named by what HourLedger was doing, never carrying a secret.
+public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        /// The helpdesk could not be reached (connection, DNS, TLS, timeout).
+        case unreachable
+        /// Credentials were refused (app token, user token, password).
+        case authentication
+        /// The account lacks a right.
+        case permission
+        case notFound
+        /// The helpdesk refused the request as malformed.
+        case rejected
+        /// The helpdesk answered something HourLedger cannot read.
+        case malformedResponse
+        /// 5xx and other server-side failures.
+        case serverError
+    }
+
+    public let kind: Kind
+    public let operation: String
+    /// The helpdesk's own error code, e.g. `ERROR_RIGHT_MISSING`.
+    public let code: String?
+    public let detail: String
+
+    public init(_ kind: Kind, operation: String, code: String? = nil, detail: String) {
+        self.kind = kind
+        self.operation = operation
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String {
+        "\(operation): \(kind.rawValue)" + (code.map { " \($0)" } ?? "") + (detail.isEmpty ? "" : " - \(detail)")
+    }
+
+    /// Worth retrying later without operator action.
+    public var isTransient: Bool { kind == .unreachable || kind == .serverError }
+}

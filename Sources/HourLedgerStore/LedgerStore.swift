@@ -1,0 +1,496 @@
+import Foundation
+import GRDB
+import HourLedgerCore
+
+/// What one sync of one ticket changed in the ledger.
+public struct TicketSyncOutcome: Sendable, Equatable {
+    public var entriesAdded = 0
+    public var entriesUpdated = 0
+    public var entriesDeleted = 0
+    public var movedFrom: String?
+    public var movedTo: String?
+    public var changed: Bool { entriesAdded + entriesUpdated + entriesDeleted > 0 || movedFrom != movedTo }
+}
+
+public struct BalanceRow: Sendable, Equatable, Codable {
+    public var contractID: String
+    public var periodKey: String
+    public var periodStart: Date
+    public var periodEnd: Date?
+    public var quotaSeconds: Int
+    public var usedSeconds: Int
+    public var rawSeconds: Int
+    public var entryCount: Int
+
+    public var remainingSeconds: Int { quotaSeconds - usedSeconds }
+    /// Used share of the quota in percent, to two decimals.
+    public var percentUsed: Double {
+        quotaSeconds > 0 ? (Double(usedSeconds) * 10000 / Double(quotaSeconds)).rounded() / 100 : 0
+    }
+}
+
+public struct TicketUsage: Sendable, Equatable, Codable {
+    public var ticketID: Int
+    public var name: String
+    public var usedSeconds: Int
+    public var rawSeconds: Int
+    public var entryCount: Int
+}
+
+public struct UnmatchedTicket: Sendable, Equatable, Codable {
+    public var ticketID: Int
+    public var name: String
+    public var entity: Int
+    public var groups: [Int]
+    public var category: Int
+    public var reason: String
+    public var rawSeconds: Int
+}
+
+public struct EntryRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var source: String
+    public var sourceID: Int
+    public var ticketID: Int
+    public var contractID: String?
+    public var periodKey: String?
+    public var workedAt: Date
+    public var rawSeconds: Int
+    public var billedSeconds: Int
+    public var rounding: String
+    public var technician: Int
+}
+
+public struct ContractMove: Sendable, Equatable, Codable {
+    public var ticketID: Int
+    public var fromContract: String?
+    public var toContract: String?
+    public var rawSeconds: Int
+    public var at: Date
+    public var reason: String
+}
+
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The ledger on SQLite. Every write is one transaction, so entries and balances never disagree.
+public final class LedgerStore: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the ledger at `path` in WAL mode and runs pending migrations.
+    public convenience init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError(description: "cannot create database directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(description: "cannot open database \(path): \(error)")
+        }
+        try self.init(writer: pool)
+    }
+
+    /// An in-memory ledger, for tests and dry runs.
+    public static func inMemory() throws -> LedgerStore {
+        try LedgerStore(writer: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE ticket (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    entity INTEGER NOT NULL,
+                    groups TEXT NOT NULL,
+                    category INTEGER NOT NULL,
+                    status INTEGER NOT NULL,
+                    date_mod TEXT NOT NULL,
+                    contract_id TEXT,
+                    match_reason TEXT NOT NULL,
+                    tasks_settled INTEGER NOT NULL DEFAULT 0,
+                    synced_at INTEGER NOT NULL
+                );
+                CREATE INDEX ticket_contract ON ticket(contract_id);
+                CREATE TABLE entry (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    source TEXT NOT NULL,
+                    source_id INTEGER NOT NULL,
+                    ticket_id INTEGER NOT NULL,
+                    contract_id TEXT,
+                    period_key TEXT,
+                    worked_at INTEGER NOT NULL,
+                    raw_seconds INTEGER NOT NULL CHECK (raw_seconds >= 0),
+                    billed_seconds INTEGER NOT NULL CHECK (billed_seconds >= 0),
+                    rounding TEXT NOT NULL,
+                    technician INTEGER NOT NULL,
+                    is_private INTEGER NOT NULL,
+                    content TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    UNIQUE (source, source_id)
+                );
+                CREATE INDEX entry_ticket ON entry(ticket_id);
+                CREATE INDEX entry_balance ON entry(contract_id, period_key);
+                CREATE TABLE balance (
+                    contract_id TEXT NOT NULL,
+                    period_key TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    period_end INTEGER,
+                    quota_seconds INTEGER NOT NULL,
+                    used_seconds INTEGER NOT NULL,
+                    raw_seconds INTEGER NOT NULL,
+                    entry_count INTEGER NOT NULL,
+                    PRIMARY KEY (contract_id, period_key)
+                );
+                CREATE TABLE contract_move (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id INTEGER NOT NULL,
+                    from_contract TEXT,
+                    to_contract TEXT,
+                    raw_seconds INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    reason TEXT NOT NULL
+                );
+                CREATE INDEX contract_move_ticket ON contract_move(ticket_id);
+                CREATE TABLE sync_state (
+                    key TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Sync state
+
+    public func state(_ key: String) throws -> String? {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM sync_state WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setState(_ key: String, _ value: String) throws {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO sync_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [key, value])
+        }
+    }
+
+    /// The helpdesk modification stamp last stored for each of `ticketIDs`, for tickets whose tasks were read after
+    /// every change made at that stamp (see `apply(tasksSettled:)`).
+    public func settledDateMods(_ ticketIDs: [Int]) throws -> [Int: String] {
+        guard !ticketIDs.isEmpty else { return [:] }
+        return try writer.read { db in
+            var result: [Int: String] = [:]
+            for chunk in stride(from: 0, to: ticketIDs.count, by: 500).map({ Array(ticketIDs[$0..<min($0 + 500, ticketIDs.count)]) }) {
+                let marks = databaseQuestionMarks(count: chunk.count)
+                let rows = try Row.fetchAll(db, sql: "SELECT id, date_mod FROM ticket WHERE tasks_settled = 1 AND id IN (\(marks))", arguments: StatementArguments(chunk))
+                for row in rows { result[row["id"]] = row["date_mod"] }
+            }
+            return result
+        }
+    }
+
+    // MARK: Applying helpdesk facts
+
+    /// Stores a ticket, its contract link and (when given) its complete task list, in one transaction.
+    /// `tasks == nil` means the tasks were not re-read: existing entries stay, but follow the ticket's contract.
+    @discardableResult
+    public func apply(
+        ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?, now: Date = Date()
+    ) throws -> TicketSyncOutcome {
+        try writer.write { db in
+            try Self.apply(db, ticket: ticket, dateMod: dateMod, match: match, contracts: contracts, tasks: tasks, settled: false, now: now)
+        }
+    }
+
+    public struct TicketUpdate: Sendable {
+        public var ticket: TicketFacts
+        public var dateMod: String
+        public var match: MatchResult
+        /// The complete task list, or nil when the tasks were not re-read.
+        public var tasks: [TaskFacts]?
+        /// The tasks were read after the helpdesk's clock left `dateMod`, so no later change can share that stamp.
+        public var tasksSettled: Bool
+
+        public init(ticket: TicketFacts, dateMod: String, match: MatchResult, tasks: [TaskFacts]?, tasksSettled: Bool) {
+            self.ticket = ticket
+            self.dateMod = dateMod
+            self.match = match
+            self.tasks = tasks
+            self.tasksSettled = tasksSettled
+        }
+    }
+
+    /// Applies many tickets in one transaction: one fsync per batch instead of per ticket.
+    public func applyBatch(_ items: [TicketUpdate], contracts: [Contract], now: Date = Date()) throws -> [TicketSyncOutcome] {
+        try writer.write { db in
+            try items.map {
+                try Self.apply(db, ticket: $0.ticket, dateMod: $0.dateMod, match: $0.match, contracts: contracts, tasks: $0.tasks,
+                               settled: $0.tasksSettled, now: now)
+            }
+        }
+    }
+
+    private static func apply(
+        _ db: Database, ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?,
+        settled: Bool, now: Date
+    ) throws -> TicketSyncOutcome {
+        var outcome = TicketSyncOutcome()
+        let contract = match.contractID.flatMap { id in contracts.first { $0.id == id } }
+        let previousContract = try String?.fetchOne(db, sql: "SELECT contract_id FROM ticket WHERE id = ?", arguments: [ticket.id]) ?? nil
+        let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ?", arguments: [ticket.id]) ?? false
+        try db.execute(sql: """
+            INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, tasks_settled, synced_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
+                category = excluded.category, status = excluded.status, date_mod = excluded.date_mod,
+                contract_id = excluded.contract_id, match_reason = excluded.match_reason,
+                tasks_settled = CASE WHEN ?12 THEN ticket.tasks_settled AND ticket.date_mod = excluded.date_mod ELSE excluded.tasks_settled END,
+                synced_at = excluded.synced_at
+            """, arguments: [ticket.id, ticket.name, ticket.entity, ticket.groups.map(String.init).joined(separator: ","),
+                             ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks != nil && settled,
+                             Int(now.timeIntervalSince1970), tasks == nil])
+
+        var touched = Set<BalanceKey>()
+        let existing = try Row.fetchAll(db, sql: """
+            SELECT id, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician, is_private, content
+            FROM entry WHERE ticket_id = ? AND source = 'glpi_task'
+            """, arguments: [ticket.id])
+        var existingBySource: [Int: Row] = [:]
+        for row in existing { existingBySource[row["source_id"]] = row }
+
+        // Re-attribution: a ticket whose contract changed takes all its entries along, and the move is recorded.
+        if known, previousContract != contract?.id {
+            let moved = existing.reduce(0) { $0 + ($1["raw_seconds"] as Int) }
+            try db.execute(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [ticket.id, previousContract, contract?.id, moved, Int(now.timeIntervalSince1970), match.reason])
+            outcome.movedFrom = previousContract
+            outcome.movedTo = contract?.id
+        }
+
+        func placement(_ workedAt: Date, _ raw: Int) -> (period: Period?, billed: Int, rounding: String) {
+            guard let contract else { return (nil, raw, RoundingPolicy.none.description) }
+            return (contract.period(containing: workedAt), contract.rounding.billedSeconds(forRaw: raw), contract.rounding.description)
+        }
+
+        if let tasks {
+            let seen = Set(tasks.map(\.id))
+            for row in existing where !seen.contains(row["source_id"]) {
+                touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
+                try db.execute(sql: "DELETE FROM entry WHERE id = ?", arguments: [row["id"] as Int64])
+                outcome.entriesDeleted += 1
+            }
+            for task in tasks {
+                let place = placement(task.date, task.seconds)
+                let workedAt = Int(task.date.timeIntervalSince1970)
+                if let row = existingBySource[task.id] {
+                    let stored = StoredEntry(row)
+                    let wanted = StoredEntry(contractID: contract?.id, periodKey: place.period?.key, workedAt: workedAt,
+                                             rawSeconds: task.seconds, billedSeconds: place.billed, rounding: place.rounding,
+                                             technician: task.technician, isPrivate: task.isPrivate, content: task.content)
+                    let same = stored == wanted
+                    if same { continue }
+                    touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
+                    try db.execute(sql: """
+                        UPDATE entry SET contract_id = ?, period_key = ?, worked_at = ?, raw_seconds = ?, billed_seconds = ?,
+                            rounding = ?, technician = ?, is_private = ?, content = ?, updated_at = ? WHERE id = ?
+                        """, arguments: [contract?.id, place.period?.key, workedAt, task.seconds, place.billed, place.rounding,
+                                         task.technician, task.isPrivate, task.content, Int(now.timeIntervalSince1970), row["id"] as Int64])
+                    outcome.entriesUpdated += 1
+                } else {
+                    try db.execute(sql: """
+                        INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds,
+                            rounding, technician, is_private, content, updated_at)
+                        VALUES ('glpi_task', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [task.id, ticket.id, contract?.id, place.period?.key, workedAt, task.seconds, place.billed,
+                                         place.rounding, task.technician, task.isPrivate, task.content, Int(now.timeIntervalSince1970)])
+                    outcome.entriesAdded += 1
+                }
+                if let period = place.period, let contract { try ensureBalance(db, contract: contract, period: period) }
+                touched.insert(BalanceKey(contract: contract?.id, period: place.period?.key))
+            }
+        } else if previousContract != contract?.id {
+            for row in existing {
+                let place = placement(Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), row["raw_seconds"])
+                touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
+                try db.execute(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
+                               arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
+                if let period = place.period, let contract { try ensureBalance(db, contract: contract, period: period) }
+                touched.insert(BalanceKey(contract: contract?.id, period: place.period?.key))
+                outcome.entriesUpdated += 1
+            }
+        }
+        for key in touched { try recomputeBalance(db, key) }
+        return outcome
+    }
+
+    /// The comparable part of an entry row: an unchanged task leaves its entry untouched.
+    fileprivate struct StoredEntry: Equatable {
+        var contractID: String?
+        var periodKey: String?
+        var workedAt: Int
+        var rawSeconds: Int
+        var billedSeconds: Int
+        var rounding: String
+        var technician: Int
+        var isPrivate: Bool
+        var content: String
+    }
+
+    private struct BalanceKey: Hashable {
+        var contract: String?
+        var period: String?
+    }
+
+    private static func ensureBalance(_ db: Database, contract: Contract, period: Period) throws {
+        try db.execute(sql: """
+            INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
+            VALUES (?, ?, ?, ?, ?, 0, 0, 0)
+            ON CONFLICT(contract_id, period_key) DO UPDATE SET quota_seconds = excluded.quota_seconds,
+                period_start = excluded.period_start, period_end = excluded.period_end
+            """, arguments: [contract.id, period.key, Int(period.start.timeIntervalSince1970), period.end.map { Int($0.timeIntervalSince1970) },
+                             contract.quotaSeconds])
+    }
+
+    /// Balances are derived from entries inside the same transaction that changed them.
+    private static func recomputeBalance(_ db: Database, _ key: BalanceKey) throws {
+        guard let contract = key.contract, let period = key.period else { return }
+        try db.execute(sql: """
+            UPDATE balance SET
+                used_seconds = (SELECT COALESCE(SUM(billed_seconds), 0) FROM entry WHERE contract_id = ?1 AND period_key = ?2),
+                raw_seconds = (SELECT COALESCE(SUM(raw_seconds), 0) FROM entry WHERE contract_id = ?1 AND period_key = ?2),
+                entry_count = (SELECT COUNT(*) FROM entry WHERE contract_id = ?1 AND period_key = ?2)
+            WHERE contract_id = ?1 AND period_key = ?2
+            """, arguments: [contract, period])
+    }
+
+    // MARK: Reading
+
+    /// The balance of `contract` for the period holding `instant`; zero usage when nothing was logged yet.
+    public func balance(of contract: Contract, at instant: Date) throws -> BalanceRow? {
+        guard let period = contract.period(containing: instant) else { return nil }
+        return try writer.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT used_seconds, raw_seconds, entry_count FROM balance WHERE contract_id = ? AND period_key = ?",
+                                       arguments: [contract.id, period.key])
+            return BalanceRow(contractID: contract.id, periodKey: period.key, periodStart: period.start, periodEnd: period.end,
+                              quotaSeconds: contract.quotaSeconds, usedSeconds: row?["used_seconds"] ?? 0,
+                              rawSeconds: row?["raw_seconds"] ?? 0, entryCount: row?["entry_count"] ?? 0)
+        }
+    }
+
+    public func balances(of contractID: String) throws -> [BalanceRow] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM balance WHERE contract_id = ? ORDER BY period_start", arguments: [contractID]).map { row in
+                BalanceRow(contractID: row["contract_id"], periodKey: row["period_key"],
+                           periodStart: Date(timeIntervalSince1970: TimeInterval(row["period_start"] as Int)),
+                           periodEnd: (row["period_end"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) },
+                           quotaSeconds: row["quota_seconds"], usedSeconds: row["used_seconds"], rawSeconds: row["raw_seconds"],
+                           entryCount: row["entry_count"])
+            }
+        }
+    }
+
+    /// Per-ticket usage of one contract period, largest first.
+    public func ticketBreakdown(contractID: String, periodKey: String) throws -> [TicketUsage] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.ticket_id, COALESCE(t.name, '') AS name, SUM(e.billed_seconds) AS used, SUM(e.raw_seconds) AS raw, COUNT(*) AS n
+                FROM entry e LEFT JOIN ticket t ON t.id = e.ticket_id
+                WHERE e.contract_id = ? AND e.period_key = ?
+                GROUP BY e.ticket_id ORDER BY used DESC, e.ticket_id
+                """, arguments: [contractID, periodKey]).map {
+                TicketUsage(ticketID: $0["ticket_id"], name: $0["name"], usedSeconds: $0["used"], rawSeconds: $0["raw"], entryCount: $0["n"])
+            }
+        }
+    }
+
+    public func unmatchedTickets() throws -> [UnmatchedTicket] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT t.id, t.name, t.entity, t.groups, t.category, t.match_reason,
+                       (SELECT COALESCE(SUM(raw_seconds), 0) FROM entry WHERE ticket_id = t.id) AS raw
+                FROM ticket t WHERE t.contract_id IS NULL ORDER BY t.id
+                """).map { row in
+                let groups = (row["groups"] as String).split(separator: ",").compactMap { Int($0) }
+                return UnmatchedTicket(ticketID: row["id"], name: row["name"], entity: row["entity"], groups: groups,
+                                       category: row["category"], reason: row["match_reason"], rawSeconds: row["raw"])
+            }
+        }
+    }
+
+    public func entries(ticketID: Int) throws -> [EntryRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM entry WHERE ticket_id = ? ORDER BY worked_at, id", arguments: [ticketID]).map(Self.entry)
+        }
+    }
+
+    public func moves(ticketID: Int) throws -> [ContractMove] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM contract_move WHERE ticket_id = ? ORDER BY id", arguments: [ticketID]).map {
+                ContractMove(ticketID: $0["ticket_id"], fromContract: $0["from_contract"], toContract: $0["to_contract"],
+                             rawSeconds: $0["raw_seconds"], at: Date(timeIntervalSince1970: TimeInterval($0["at"] as Int)), reason: $0["reason"])
+            }
+        }
+    }
+
+    public struct Counts: Sendable, Equatable, Codable {
+        public var tickets: Int
+        public var unmatched: Int
+        public var entries: Int
+    }
+
+    public func counts() throws -> Counts {
+        try writer.read { db in
+            Counts(tickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket") ?? 0,
+                   unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL") ?? 0,
+                   entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0)
+        }
+    }
+
+    /// Re-matches every stored ticket against a (possibly changed) contract list, e.g. after a config edit.
+    public func storedTickets() throws -> [(facts: TicketFacts, dateMod: String)] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM ticket ORDER BY id").map { row in
+                (TicketFacts(id: row["id"], name: row["name"], entity: row["entity"],
+                             groups: (row["groups"] as String).split(separator: ",").compactMap { Int($0) },
+                             category: row["category"], status: row["status"]), row["date_mod"])
+            }
+        }
+    }
+
+    private static func entry(_ row: Row) -> EntryRecord {
+        EntryRecord(id: row["id"], source: row["source"], sourceID: row["source_id"], ticketID: row["ticket_id"],
+                    contractID: row["contract_id"], periodKey: row["period_key"],
+                    workedAt: Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)),
+                    rawSeconds: row["raw_seconds"], billedSeconds: row["billed_seconds"], rounding: row["rounding"],
+                    technician: row["technician"])
+    }
+}
+
+extension LedgerStore.StoredEntry {
+    init(_ row: Row) {
+        contractID = row["contract_id"]
+        periodKey = row["period_key"]
+        workedAt = row["worked_at"]
+        rawSeconds = row["raw_seconds"]
+        billedSeconds = row["billed_seconds"]
+        rounding = row["rounding"]
+        technician = row["technician"]
+        isPrivate = row["is_private"]
+        content = row["content"]
+    }
+}

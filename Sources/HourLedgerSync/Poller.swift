@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Polls the helpdesk every interval. Failures back off exponentially (capped), so an unreachable helpdesk is retried
+/// without hammering it, and the daemon keeps serving its ledger meanwhile.
+public actor Poller: Service {
+    private let engine: SyncEngine
+    private let interval: Duration
+    private let maxBackoff: Duration
+    private let logger: Logger
+
+    public init(engine: SyncEngine, interval: Duration, maxBackoff: Duration = .seconds(600), logger: Logger = Logger(label: "hourledger.poller")) {
+        self.engine = engine
+        self.interval = interval
+        self.maxBackoff = maxBackoff
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var failures = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await engine.syncOnce()
+                failures = 0
+            } catch {
+                failures += 1
+                logger.error("sync failed", metadata: ["error": "\(error)", "consecutive_failures": "\(failures)"])
+            }
+            let wait = failures == 0 ? interval : Self.backoff(failures: failures, base: .seconds(5), cap: maxBackoff)
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+            } catch {
+                break
+            }
+        }
+        await engine.connector.close()
+        logger.info("poller stopped")
+    }
+
+    /// base × 2^(failures-1), capped, with ±20 % jitter so many daemons don't retry in step.
+    static func backoff(failures: Int, base: Duration, cap: Duration) -> Duration {
+        let baseSeconds = max(1.0, Double(base.components.seconds))
+        let raw = min(Double(cap.components.seconds), baseSeconds * pow(2, Double(min(failures - 1, 20))))
+        let jittered = raw * Double.random(in: 0.8...1.2)
+        return .milliseconds(Int(jittered * 1000))
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerHelpdesk
+import HourLedgerStore
+import Logging
+
+/// What one poll did, for logs, the CLI and the benchmark.
+public struct SyncReport: Sendable, Codable, Equatable {
+    public var since: String?
+    public var highWater: String?
+    public var ticketsSeen = 0
+    public var ticketsWithTasksRead = 0
+    public var entriesAdded = 0
+    public var entriesUpdated = 0
+    public var entriesDeleted = 0
+    public var contractMoves = 0
+    public var requests = 0
+    public var seconds: Double = 0
+}
+
+/// The daemon's view of its helpdesk, for `/status`.
+public struct SyncStatus: Sendable, Codable, Equatable {
+    public var reachable: Bool?
+    public var lastAttempt: Date?
+    public var lastSuccess: Date?
+    public var lastError: String?
+    public var consecutiveFailures = 0
+    public var lastReport: SyncReport?
+}
+
+/// Turns helpdesk changes into ledger entries: read changed tickets, re-read tasks only where they may have changed,
+/// match each ticket to a contract, and store ticket, entries and balances in one transaction per batch.
+public actor SyncEngine {
+    public let connector: any HelpdeskConnector
+    public let store: LedgerStore
+    public private(set) var contracts: [Contract]
+    /// Seconds re-read before the last high-water mark, so a change stamped in the same second is not missed.
+    public let overlapSeconds: Int
+    public let helpdeskTimeZone: TimeZone
+    private let logger: Logger
+    public private(set) var status = SyncStatus()
+    private var running: Task<SyncReport, any Error>?
+
+    static let highWaterKey = "helpdesk.high_water"
+    static let contractsKey = "contracts.fingerprint"
+    static let lastSuccessKey = "sync.last_success"
+
+    public init(connector: any HelpdeskConnector, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
+                helpdeskTimeZone: TimeZone = TimeZone(identifier: "UTC")!, logger: Logger = Logger(label: "hourledger.sync")) {
+        self.connector = connector
+        self.store = store
+        self.contracts = contracts
+        self.overlapSeconds = overlapSeconds
+        self.helpdeskTimeZone = helpdeskTimeZone
+        self.logger = logger
+        if let text = try? store.state(Self.lastSuccessKey), let seconds = Double(text) {
+            status.lastSuccess = Date(timeIntervalSince1970: seconds)
+        }
+    }
+
+    /// Replaces the contract list; stored tickets are re-matched on the next sync.
+    public func updateContracts(_ contracts: [Contract]) {
+        self.contracts = contracts
+    }
+
+    /// Runs one poll. Concurrent callers share the poll already in flight instead of starting another.
+    @discardableResult
+    public func syncOnce(now: Date = Date()) async throws -> SyncReport {
+        if let running { return try await running.value }
+        let task = Task { try await self.performSync(now: now) }
+        running = task
+        defer { running = nil }
+        status.lastAttempt = now
+        do {
+            let report = try await task.value
+            status.reachable = true
+            status.lastSuccess = Date()
+            status.lastError = nil
+            status.consecutiveFailures = 0
+            status.lastReport = report
+            try? store.setState(Self.lastSuccessKey, String(status.lastSuccess!.timeIntervalSince1970))
+            return report
+        } catch {
+            status.lastError = "\(error)"
+            status.consecutiveFailures += 1
+            if let helpdeskError = error as? HelpdeskError {
+                status.reachable = helpdeskError.kind != .unreachable
+            }
+            throw error
+        }
+    }
+
+    private func performSync(now: Date) async throws -> SyncReport {
+        let started = ContinuousClock.now
+        let requestsBefore = await connector.requestCount()
+        var report = SyncReport()
+        try await rematchIfContractsChanged(now: now, report: &report)
+
+        let previousHighWater = try store.state(Self.highWaterKey)
+        let since = previousHighWater.flatMap { mark in
+            GLPIDate.parse(mark, timeZone: helpdeskTimeZone).map {
+                GLPIDate.format($0.addingTimeInterval(-TimeInterval(overlapSeconds)), timeZone: helpdeskTimeZone)
+            }
+        }
+        report.since = since
+        let batch = try await connector.changedTickets(since: since)
+        report.ticketsSeen = batch.tickets.count
+
+        // Tasks are re-read unless the ticket is unchanged since a read that happened after its stamp's second ended.
+        let settled = try store.settledDateMods(batch.tickets.map(\.facts.id))
+        let needTasks = batch.tickets.filter { settled[$0.facts.id] != $0.dateMod }.map(\.facts.id)
+        let tasks = try await connector.tasks(ofTickets: needTasks)
+        report.ticketsWithTasksRead = needTasks.count
+        let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
+
+        let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
+        var updates: [LedgerStore.TicketUpdate] = []
+        updates.reserveCapacity(batch.tickets.count)
+        for changed in batch.tickets {
+            let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities)
+            // A stamp older than the poll's newest one is settled: the search ran after that second was over.
+            let isSettled = newHighWater.map { changed.dateMod < $0 } ?? false
+            updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
+                                 tasksSettled: isSettled))
+        }
+        for chunk in stride(from: 0, to: updates.count, by: 1000).map({ Array(updates[$0..<min($0 + 1000, updates.count)]) }) {
+            for outcome in try store.applyBatch(chunk, contracts: contracts, now: now) {
+                report.entriesAdded += outcome.entriesAdded
+                report.entriesUpdated += outcome.entriesUpdated
+                report.entriesDeleted += outcome.entriesDeleted
+                if outcome.movedFrom != outcome.movedTo { report.contractMoves += 1 }
+            }
+        }
+        if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
+        report.highWater = newHighWater
+        report.requests = await connector.requestCount() - requestsBefore
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        logger.info("sync done", metadata: [
+            "tickets": "\(report.ticketsSeen)", "tasks_read_for": "\(report.ticketsWithTasksRead)", "added": "\(report.entriesAdded)",
+            "updated": "\(report.entriesUpdated)", "deleted": "\(report.entriesDeleted)", "moves": "\(report.contractMoves)",
+            "requests": "\(report.requests)",
+        ])
+        return report
+    }
+
+    /// After a contract edit, every stored ticket is matched again without re-reading its tasks.
+    private func rematchIfContractsChanged(now: Date, report: inout SyncReport) async throws {
+        let fingerprint = Self.fingerprint(contracts)
+        guard try store.state(Self.contractsKey) != fingerprint else { return }
+        let stored = try store.storedTickets()
+        if !stored.isEmpty {
+            let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
+            let updates = stored.map { ticket in
+                LedgerStore.TicketUpdate(ticket: ticket.facts, dateMod: ticket.dateMod,
+                                         match: ContractMatcher.match(ticket.facts, contracts: contracts, entities: entities),
+                                         tasks: nil, tasksSettled: false)
+            }
+            for outcome in try store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
+                report.contractMoves += 1
+            }
+            logger.info("contracts changed, stored tickets re-matched", metadata: ["tickets": "\(stored.count)"])
+        }
+        try store.setState(Self.contractsKey, fingerprint)
+    }
+
+    static func fingerprint(_ contracts: [Contract]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(contracts)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
