@@ -86,7 +86,9 @@ public enum ContractMatcher {
         guard let winner = candidates.max(by: { a, b in
             a.contract.priority != b.contract.priority ? a.contract.priority < b.contract.priority : a.index > b.index
         }) else {
-            let reason = contracts.isEmpty ? "no contracts configured" : "no contract matches"
+            let reason = contracts.isEmpty
+                ? "no contracts configured"
+                : "no contract matches: " + rejections.map { "\($0.contractID): \($0.reason)" }.joined(separator: "; ")
             return MatchResult(contractID: nil, reason: reason, rejections: rejections)
         }
         var reason = winner.reason

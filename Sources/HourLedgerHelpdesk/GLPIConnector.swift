@@ -142,7 +142,11 @@ public actor GLPIConnector: HelpdeskConnector {
     }
 
     /// The decoded body of a 2xx answer, or the GLPI error it carries as a typed error.
-    nonisolated func decode(_ response: HTTPResponse, operation: String) throws -> JSONValue {
+    public nonisolated func decode(_ response: HTTPResponse, operation: String) throws -> JSONValue {
+        try Self.decode(response, operation: operation)
+    }
+
+    public nonisolated static func decode(_ response: HTTPResponse, operation: String) throws -> JSONValue {
         if (200..<300).contains(response.status) {
             do {
                 return try JSONValue.parse(response.body)
@@ -183,7 +187,7 @@ public actor GLPIConnector: HelpdeskConnector {
     // MARK: Paging
 
     /// Parses `Content-Range: a-b/total` (header, or the body's `content-range` field).
-    nonisolated static func contentRange(_ text: String?) -> (first: Int, last: Int, total: Int)? {
+    public nonisolated static func contentRange(_ text: String?) -> (first: Int, last: Int, total: Int)? {
         guard let text else { return nil }
         let parts = text.split(whereSeparator: { $0 == "-" || $0 == "/" })
         guard parts.count == 3, let a = Int(parts[0]), let b = Int(parts[1]), let t = Int(parts[2]) else { return nil }
@@ -251,16 +255,16 @@ public actor GLPIConnector: HelpdeskConnector {
     }
 
     /// One row of the ticket search, still with names where GLPI gives names.
-    struct SearchRow {
-        var id: Int
-        var name: String
-        var entity: String
-        var category: String
-        var groups: [String]
-        var status: Int
-        var dateMod: String
+    public struct SearchRow: Sendable, Equatable {
+        public var id: Int
+        public var name: String
+        public var entity: String
+        public var category: String
+        public var groups: [String]
+        public var status: Int
+        public var dateMod: String
 
-        init?(_ value: JSONValue) {
+        public init?(_ value: JSONValue) {
             guard let id = value["2"]?.int else { return nil }
             self.id = id
             name = value["1"]?.string ?? ""
@@ -343,15 +347,19 @@ public actor GLPIConnector: HelpdeskConnector {
 
     public func tasks(ofTicket id: Int) async throws -> [TaskFacts] {
         let result = try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { $0.array ?? [] }
-        return try result.rows.map { row in
-            guard let taskID = row["id"]?.int, let seconds = row["actiontime"]?.int,
-                  let dateText = row["date"]?.string, let date = GLPIDate.parse(dateText, timeZone: configuration.timeZone)
-            else {
-                throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask", detail: "ticket \(id): a task without id, actiontime or date")
-            }
-            return TaskFacts(id: taskID, ticketID: id, date: date, seconds: max(0, seconds), technician: row["users_id_tech"]?.int ?? 0,
-                             isPrivate: row["is_private"]?.int == 1, content: HTMLEntities.plainText(row["content"]?.string ?? ""))
+        return try result.rows.map { try Self.task(from: $0, ticketID: id, timeZone: configuration.timeZone) }
+    }
+
+    /// One TicketTask object (getItem or getSubItems) as task facts: seconds from `actiontime`, text without HTML.
+    public nonisolated static func task(from row: JSONValue, ticketID: Int, timeZone: TimeZone) throws -> TaskFacts {
+        guard let taskID = row["id"]?.int, let seconds = row["actiontime"]?.int,
+              let dateText = row["date"]?.string, let date = GLPIDate.parse(dateText, timeZone: timeZone)
+        else {
+            throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask", detail: "ticket \(ticketID): a task without id, actiontime or date")
         }
+        return TaskFacts(id: taskID, ticketID: row["tickets_id"]?.int ?? ticketID, date: date, seconds: max(0, seconds),
+                         technician: row["users_id_tech"]?.int ?? 0, isPrivate: row["is_private"]?.int == 1,
+                         content: HTMLEntities.plainText(row["content"]?.string ?? ""))
     }
 }
 

@@ -494,3 +494,54 @@ extension LedgerStore.StoredEntry {
         content = row["content"]
     }
 }
+
+/// A contract's balance for one period, in the shape the API, the CLI and scripts share.
+public struct ContractBalance: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var timezone: String
+    public var periodKey: String
+    /// ISO 8601 with the contract's own offset, e.g. 2026-11-01T00:00:00+01:00.
+    public var periodStart: String
+    public var periodEnd: String?
+    public var quotaSeconds: Int
+    /// Billed seconds, after rounding.
+    public var usedSeconds: Int
+    public var rawSeconds: Int
+    public var remainingSeconds: Int
+    public var percentUsed: Double
+    public var entryCount: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, timezone
+        case periodKey = "period_key", periodStart = "period_start", periodEnd = "period_end", quotaSeconds = "quota_seconds"
+        case usedSeconds = "used_seconds", rawSeconds = "raw_seconds", remainingSeconds = "remaining_seconds"
+        case percentUsed = "percent_used", entryCount = "entry_count"
+    }
+
+    public init(contract: Contract, row: BalanceRow) {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = contract.calendar.timeZone
+        id = contract.id
+        name = contract.name
+        timezone = contract.timeZone
+        periodKey = row.periodKey
+        periodStart = formatter.string(from: row.periodStart)
+        periodEnd = row.periodEnd.map(formatter.string(from:))
+        quotaSeconds = row.quotaSeconds
+        usedSeconds = row.usedSeconds
+        rawSeconds = row.rawSeconds
+        remainingSeconds = row.remainingSeconds
+        percentUsed = row.percentUsed
+        entryCount = row.entryCount
+    }
+}
+
+extension LedgerStore {
+    /// Each contract's balance for the period running at `instant`; contracts outside their term are left out.
+    public func currentBalances(_ contracts: [Contract], at instant: Date = Date()) throws -> [ContractBalance] {
+        try contracts.compactMap { contract in
+            try balance(of: contract, at: instant).map { ContractBalance(contract: contract, row: $0) }
+        }
+    }
+}

@@ -1,0 +1,498 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+
+/// A GLPI 10.0.14 `apirest.php` on loopback that answers as the recordings in shared/fixtures/glpi do, errors included.
+public final class FakeGLPIServer: Sendable {
+    public let state: FakeGLPIState
+    private let task: Task<Void, any Error>
+    public let port: Int
+
+    public var url: String { "http://127.0.0.1:\(port)/apirest.php" }
+
+    /// Starts listening on 127.0.0.1 on a free port (or `port`).
+    public init(state: FakeGLPIState = FakeGLPIState(), port: Int = 0) async throws {
+        self.state = state
+        let router = Router()
+        let api = FakeGLPIAPI(state: state)
+        for method in [HTTPRequest.Method.get, .post, .put, .delete] {
+            router.on("/apirest.php/**", method: method) { request, _ in try await api.handle(request) }
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
+        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = stream.makeAsyncIterator()
+        guard let bound = await iterator.next(), bound > 0 else { throw FakeServerError.couldNotBind }
+        self.port = bound
+    }
+
+    public func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}
+
+enum FakeServerError: Error { case couldNotBind }
+
+/// The request handling, one GLPI behaviour per branch.
+struct FakeGLPIAPI: Sendable {
+    let state: FakeGLPIState
+
+    static let searchOptions: Set<Int> = [1, 2, 3, 4, 5, 7, 8, 12, 19, 26, 28, 33, 45, 80, 92, 96, 97, 173, 174, 193]
+    static let itemDocs = "view documentation in your browser at http://127.0.0.1:8091/apirest.php/#"
+
+    func handle(_ request: Request) async throws -> Response {
+        let path = String(request.uri.path.dropFirst("/apirest.php".count))
+        let query = Self.parseQuery(request.uri.query ?? "")
+        let body = try await request.body.collect(upTo: 16 * 1024 * 1024)
+        let bodyText = String(buffer: body)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let method = request.method.rawValue
+
+        let fault: (status: Int, delay: Duration)? = state.withLock {
+            if state.logRequests {
+                let decoded = (request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")).removingPercentEncoding ?? request.uri.description
+                state.log.append(.init(method: method, target: decoded, headers: headers, body: bodyText))
+            }
+            return state.failures.isEmpty ? nil : state.failures.removeFirst()
+        }
+        if let fault {
+            if fault.delay > .zero { try await Task.sleep(for: fault.delay) }
+            return Self.raw(fault.status, "<br />\n<b>Fatal error</b>: simulated failure<br />\n")
+        }
+
+        let appToken = headers["app-token"] ?? query.first { $0.0 == "app_token" }?.1
+        guard let appToken else {
+            return Self.error(400, "ERROR_APP_TOKEN_PARAMETERS_MISSING", "missing parameter app_token; \(Self.itemDocs)ERROR_APP_TOKEN_PARAMETERS_MISSING")
+        }
+        guard appToken == state.appToken else {
+            return Self.error(400, "ERROR_WRONG_APP_TOKEN_PARAMETER", "parameter app_token seems wrong; \(Self.itemDocs)ERROR_WRONG_APP_TOKEN_PARAMETER")
+        }
+        if path == "/initSession" { return initSession(headers) }
+
+        guard let token = headers["session-token"] ?? query.first(where: { $0.0 == "session_token" })?.1, !token.isEmpty else {
+            return Self.error(400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty; \(Self.itemDocs)ERROR_SESSION_TOKEN_MISSING")
+        }
+        guard state.withLock({ state.sessions.contains(token) }) else {
+            return Self.error(401, "ERROR_SESSION_TOKEN_INVALID", "session_token seems invalid")
+        }
+        if path == "/killSession" {
+            state.withLock { _ = state.sessions.remove(token) }
+            return Self.json(200, "true")
+        }
+
+        let parts = path.split(separator: "/").map(String.init)
+        switch (method, parts.count) {
+        case ("GET", 2) where parts[0] == "search":
+            return search(itemtype: parts[1], query)
+        case ("GET", 1):
+            return getItems(itemtype: parts[0], query)
+        case ("GET", 2):
+            return getItem(itemtype: parts[0], id: Int(parts[1]))
+        case ("GET", 3):
+            return getSubItems(itemtype: parts[0], id: Int(parts[1]), sub: parts[2], query)
+        case ("POST", 1) where parts[0] == "TicketTask":
+            return addTasks(bodyText)
+        case ("PUT", 2) where parts[0] == "TicketTask":
+            return updateTask(id: Int(parts[1]), bodyText)
+        case ("DELETE", 2) where parts[0] == "TicketTask":
+            return deleteTasks([Int(parts[1]) ?? -1])
+        default:
+            return Self.error(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM; \(Self.itemDocs)ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM")
+        }
+    }
+
+    // MARK: Session
+
+    func initSession(_ headers: [String: String]) -> Response {
+        guard let authorization = headers["authorization"] else {
+            return Self.error(400, "ERROR_LOGIN_PARAMETERS_MISSING", "parameter(s) login, password or user_token are missing; \(Self.itemDocs)ERROR_LOGIN_PARAMETERS_MISSING")
+        }
+        if authorization.hasPrefix("user_token ") {
+            guard authorization.dropFirst("user_token ".count) == state.userToken else {
+                return Self.error(401, "ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid")
+            }
+        } else if authorization.hasPrefix("Basic ") {
+            let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard decoded == "\(state.login):\(state.password)" else {
+                return Self.error(401, "ERROR_GLPI_LOGIN", "Incorrect username or password")
+            }
+        } else {
+            return Self.error(400, "ERROR_LOGIN_PARAMETERS_MISSING", "parameter(s) login, password or user_token are missing; \(Self.itemDocs)ERROR_LOGIN_PARAMETERS_MISSING")
+        }
+        let token = String((0..<26).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        state.withLock { _ = state.sessions.insert(token) }
+        return Self.json(200, "{\"session_token\":\(JSON.string(token))}")
+    }
+
+    // MARK: Search
+
+    struct Criterion {
+        var field: Int?
+        var searchtype: String
+        var value: String
+        var link: String
+    }
+
+    func search(itemtype: String, _ query: [(String, String)]) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
+        guard itemtype == "Ticket" else {
+            return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
+        }
+        var criteria: [Int: Criterion] = [:]
+        var forced: [Int] = []
+        var sort = "1", order = "ASC", rangeText = "0-50"
+        for (key, value) in query {
+            if key.hasPrefix("criteria[") {
+                let pieces = key.split(whereSeparator: { $0 == "[" || $0 == "]" }).map(String.init)
+                guard pieces.count == 3, let index = Int(pieces[1]) else { continue }
+                var criterion = criteria[index] ?? Criterion(field: nil, searchtype: "contains", value: "", link: "AND")
+                switch pieces[2] {
+                case "field": criterion.field = Int(value)
+                case "searchtype": criterion.searchtype = value
+                case "value": criterion.value = value
+                case "link": criterion.link = value
+                default: break
+                }
+                criteria[index] = criterion
+            } else if key.hasPrefix("forcedisplay["), let column = Int(value) {
+                forced.append(column)
+            } else if key == "sort" { sort = value }
+            else if key == "order" { order = value }
+            else if key == "range" { rangeText = value }
+        }
+        for criterion in criteria.values where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
+            return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
+        }
+        let (rows, entityNames) = state.withLock { () -> ([FakeGLPIState.Ticket], [Int: String]) in
+            var candidates = state.sortedTickets()
+            // date_mod > value is the common poll: binary search instead of a scan.
+            if let since = criteria.values.first(where: { $0.field == 19 && $0.searchtype == "morethan" && $0.link == "AND" })?.value {
+                var low = 0, high = candidates.count
+                while low < high {
+                    let mid = (low + high) / 2
+                    if candidates[mid].dateMod > since { high = mid } else { low = mid + 1 }
+                }
+                candidates = Array(candidates[low...])
+            }
+            let ordered = criteria.keys.sorted().map { criteria[$0]! }
+            let matched = candidates.filter { ticket in
+                var result = true
+                for (position, criterion) in ordered.enumerated() {
+                    let hit = matches(ticket, criterion)
+                    if position == 0 { result = hit }
+                    else if criterion.link == "OR" { result = result || hit }
+                    else if criterion.link == "AND NOT" { result = result && !hit }
+                    else { result = result && hit }
+                }
+                return result
+            }
+            var names: [Int: String] = [:]
+            for id in Set(matched.map(\.entity)) { names[id] = state.completename(entity: id) }
+            return (matched, names)
+        }
+        var sorted = rows
+        switch sort {
+        case "19": break
+        case "2": sorted.sort { $0.id < $1.id }
+        default: sorted.sort { ($0.name, $0.id) < ($1.name, $1.id) }
+        }
+        if order == "DESC" { sorted.reverse() }
+
+        let total = sorted.count
+        let bounds = rangeText.split(separator: "-").compactMap { Int($0) }
+        let start = bounds.first ?? 0
+        let end = bounds.count > 1 ? bounds[1] : start + 50
+        if total > 0 && start >= total {
+            return Self.error(400, "ERROR_RANGE_EXCEED_TOTAL", "Provided range exceed total count of data: \(total); \(Self.itemDocs)ERROR_RANGE_EXCEED_TOTAL")
+        }
+        let page = total == 0 ? [] : Array(sorted[start...min(end, total - 1)])
+        // Like GLPI: the default display columns (name, entity) come along with the forced ones.
+        var columns = [1, 80]
+        for column in forced where !columns.contains(column) { columns.append(column) }
+        let (groupNames, categoryNames, actiontimes) = state.withLock { () -> ([Int: String], [Int: String], [Int: Int]) in
+            var times: [Int: Int] = [:]
+            if columns.contains(45) {
+                for ticket in page { times[ticket.id] = (state.tasksByTicket[ticket.id] ?? []).reduce(0) { $0 + (state.tasks[$1]?.seconds ?? 0) } }
+            }
+            return (state.groups, state.categories, times)
+        }
+        var out = JSON()
+        out.raw("{\"totalcount\":\(total),\"count\":\(page.count),\"sort\":[\(Int(sort) ?? 1)],\"order\":[\(JSON.string(order))],\"data\":[")
+        for (index, ticket) in page.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw("{")
+            for (position, column) in columns.enumerated() {
+                if position > 0 { out.raw(",") }
+                out.raw("\"\(column)\":")
+                switch column {
+                case 1: out.raw(JSON.string(ticket.name))
+                case 2: out.raw("\(ticket.id)")
+                case 7: out.raw(categoryNames[ticket.category].map(JSON.string) ?? "null")
+                case 8:
+                    let names = ticket.groups.compactMap { groupNames[$0] }
+                    out.raw(names.isEmpty ? "null" : names.count == 1 ? JSON.string(names[0]) : "[" + names.map(JSON.string).joined(separator: ",") + "]")
+                case 12: out.raw("\(ticket.status)")
+                case 19: out.raw(JSON.string(ticket.dateMod))
+                case 45: out.raw("\(actiontimes[ticket.id] ?? 0)")
+                case 80: out.raw(JSON.string(entityNames[ticket.entity] ?? ""))
+                default: out.raw("null")
+                }
+            }
+            out.raw("}")
+        }
+        let contentRange = page.isEmpty ? nil : "\(start)-\(start + page.count - 1)/\(total)"
+        out.raw("]" + (contentRange.map { ",\"content-range\":\(JSON.string($0))" } ?? "") + "}")
+        var extra = [("Accept-Range", "Ticket 1000")]
+        if let contentRange { extra.append(("Content-Range", contentRange)) }
+        return Self.json(page.count < total ? 206 : 200, out.bytes, extra: extra)
+    }
+
+    func matches(_ ticket: FakeGLPIState.Ticket, _ criterion: Criterion) -> Bool {
+        let value = criterion.value
+        switch (criterion.field, criterion.searchtype) {
+        case (19, "morethan"): return ticket.dateMod > value
+        case (19, "lessthan"): return ticket.dateMod < value
+        case (2, "equals"): return Int(value) == ticket.id
+        case (80, "equals"): return Int(value) == ticket.entity
+        case (7, "equals"): return Int(value) == ticket.category
+        case (8, "equals"): return Int(value).map(ticket.groups.contains) ?? false
+        case (12, "equals"):
+            switch value {
+            case "notold": return ticket.status < 5
+            case "old": return ticket.status >= 5
+            case "all": return true
+            default: return Int(value) == ticket.status
+            }
+        case (_, "contains"): return true
+        default:
+            // GLPI answers an unknown search type with 200 and no rows.
+            return false
+        }
+    }
+
+    // MARK: Items
+
+    func getItems(itemtype: String, _ query: [(String, String)]) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
+        let items: [String] = state.withLock {
+            switch itemtype {
+            case "Entity":
+                return state.entities.keys.sorted().map { id in
+                    let e = state.entities[id]!
+                    return "{\"id\":\(id),\"name\":\(JSON.string(JSON.htmlEncode(e.name))),\"entities_id\":\(e.parent.map(String.init) ?? "null"),\"completename\":\(JSON.string(JSON.htmlEncode(state.completename(entity: id)))),\"level\":1}"
+                }
+            case "Group":
+                return state.groups.keys.sorted().map { id in
+                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(JSON.htmlEncode(state.groups[id]!))),\"completename\":\(JSON.string(JSON.htmlEncode(state.groups[id]!))),\"is_assign\":1}"
+                }
+            case "ITILCategory":
+                return state.categories.keys.sorted().map { id in
+                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(JSON.htmlEncode(state.categories[id]!))),\"completename\":\(JSON.string(JSON.htmlEncode(state.categories[id]!)))}"
+                }
+            default:
+                return []
+            }
+        }
+        return Self.list(items, itemtype: itemtype, query)
+    }
+
+    func getItem(itemtype: String, id: Int?) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
+        let body: String? = state.withLock {
+            guard let id else { return nil }
+            switch itemtype {
+            case "Ticket":
+                guard let t = state.tickets[id] else { return nil }
+                let actiontime = (state.tasksByTicket[id] ?? []).reduce(0) { $0 + (state.tasks[$1]?.seconds ?? 0) }
+                return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(JSON.htmlEncode(t.name))),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
+            case "TicketTask":
+                return state.tasks[id].map(Self.taskJSON)
+            default:
+                return nil
+            }
+        }
+        guard let body else { return Self.error(404, "ERROR_ITEM_NOT_FOUND", "Item not found") }
+        return Self.json(200, body)
+    }
+
+    func getSubItems(itemtype: String, id: Int?, sub: String, _ query: [(String, String)]) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains(itemtype) || state.deniedItemtypes.contains(sub) }) { return Self.rightMissing() }
+        let items: [String]? = state.withLock {
+            guard itemtype == "Ticket", let id, let ticket = state.tickets[id] else { return nil }
+            switch sub {
+            case "TicketTask":
+                return (state.tasksByTicket[id] ?? []).compactMap { state.tasks[$0] }.map(Self.taskJSON)
+            case "Group_Ticket":
+                return ticket.groups.enumerated().map { index, group in
+                    "{\"id\":\(id * 100 + index),\"tickets_id\":\(id),\"groups_id\":\(group),\"type\":2}"
+                }
+            default:
+                return []
+            }
+        }
+        guard let items else { return Self.error(404, "ERROR_ITEM_NOT_FOUND", "Item not found") }
+        return Self.list(items, itemtype: sub, query)
+    }
+
+    static func taskJSON(_ t: FakeGLPIState.Task) -> String {
+        "{\"id\":\(t.id),\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(JSON.htmlEncode(t.content))),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod))}"
+    }
+
+    /// getItems / getSubItems paging: default range 0-50, 206 when partial, Content-Range on every non-empty page.
+    static func list(_ items: [String], itemtype: String, _ query: [(String, String)]) -> Response {
+        let rangeText = query.first { $0.0 == "range" }?.1 ?? "0-50"
+        let bounds = rangeText.split(separator: "-").compactMap { Int($0) }
+        let start = bounds.first ?? 0
+        let end = bounds.count > 1 ? bounds[1] : start + 50
+        let total = items.count
+        if total > 0 && start >= total {
+            return error(400, "ERROR_RANGE_EXCEED_TOTAL", "Provided range exceed total count of data: \(total); \(itemDocs)ERROR_RANGE_EXCEED_TOTAL")
+        }
+        let page = total == 0 ? [] : Array(items[start...min(end, total - 1)])
+        var extra = [("Accept-Range", "\(itemtype) 1000")]
+        if !page.isEmpty { extra.append(("Content-Range", "\(start)-\(start + page.count - 1)/\(total)")) }
+        return json(page.count < total ? 206 : 200, "[" + page.joined(separator: ",") + "]", extra: extra)
+    }
+
+    // MARK: Writes
+
+    func addTasks(_ body: String) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains("TicketTask") }) {
+            return Self.error(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            return Self.error(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid")
+        }
+        guard let input = object["input"] else {
+            return Self.error(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects; \(Self.itemDocs)ERROR_BAD_ARRAY")
+        }
+        let list = (input as? [[String: Any]]) ?? ((input as? [String: Any]).map { [$0] } ?? [])
+        var created: [Int] = []
+        for fields in list {
+            let ticket = (fields["tickets_id"] as? Int) ?? 0
+            guard ticket > 0, state.ticket(ticket) != nil else {
+                return Self.error(400, "ERROR_GLPI_ADD", "")
+            }
+            let id = state.withLock {
+                state.insertTask(ticket: ticket, seconds: fields["actiontime"] as? Int ?? 0, technician: fields["users_id_tech"] as? Int ?? 0,
+                                 isPrivate: (fields["is_private"] as? Int ?? 0) == 1, content: fields["content"] as? String ?? "",
+                                 date: fields["date"] as? String, category: fields["taskcategories_id"] as? Int ?? 0, state: fields["state"] as? Int ?? 1)
+            }
+            created.append(id)
+        }
+        if input is [String: Any], let id = created.first {
+            return Self.json(201, "{\"id\":\(id),\"message\":\"\"}", extra: [("location", "http://127.0.0.1:8091/apirest.php/TicketTask/\(id)")])
+        }
+        return Self.json(201, "[" + created.map { "{\"id\":\($0),\"message\":\"\"}" }.joined(separator: ",") + "]")
+    }
+
+    func updateTask(id: Int?, _ body: String) -> Response {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            return Self.error(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid")
+        }
+        guard let id, let fields = object["input"] as? [String: Any], state.withLock({ state.tasks[id] != nil }) else {
+            return Self.json(400, "[\"ERROR_GLPI_UPDATE\",null]")
+        }
+        state.editTask(id) { task in
+            if let seconds = fields["actiontime"] as? Int { task.seconds = seconds }
+            if let content = fields["content"] as? String { task.content = content }
+            if let date = fields["date"] as? String { task.date = date }
+            if let isPrivate = fields["is_private"] as? Int { task.isPrivate = isPrivate == 1 }
+        }
+        return Self.json(200, "[{\"\(id)\":true,\"message\":\"\"}]")
+    }
+
+    func deleteTasks(_ ids: [Int]) -> Response {
+        let results = ids.map { id in state.withLock { state.purgeTask(id) } ? "{\"\(id)\":true,\"message\":\"\"}" : "{\"\(id)\":false,\"message\":\"Item not found\"}" }
+        return Self.json(200, "[" + results.joined(separator: ",") + "]")
+    }
+
+    // MARK: Responses
+
+    static let commonHeaders: [(String, String)] = [
+        ("X-Powered-By", "PHP/8.2.36"),
+        ("Access-Control-Expose-Headers", "content-type, content-range, accept-range"),
+        ("Pragma", "no-cache"),
+        ("Cache-Control", "no-store, no-cache, must-revalidate"),
+        ("Expires", "Mon, 26 Jul 1997 05:00:00 GMT"),
+    ]
+
+    static func json(_ status: Int, _ body: String, extra: [(String, String)] = []) -> Response {
+        json(status, Array(body.utf8), extra: extra)
+    }
+
+    static func json(_ status: Int, _ body: [UInt8], extra: [(String, String)] = []) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in commonHeaders + [("Content-Type", "application/json; charset=UTF-8")] + extra {
+            headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+        }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func raw(_ status: Int, _ body: String) -> Response {
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .contentType, value: "text/html; charset=UTF-8"))
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func error(_ status: Int, _ code: String, _ message: String) -> Response {
+        json(status, "[\(JSON.string(code)),\(JSON.string(message))]")
+    }
+
+    static func rightMissing() -> Response {
+        error(403, "ERROR_RIGHT_MISSING", "You don't have permission to perform this action.")
+    }
+
+    static func parseQuery(_ query: String) -> [(String, String)] {
+        query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
+            return (parts[0].removingPercentEncoding ?? parts[0], (parts.count > 1 ? parts[1] : "").removingPercentEncoding ?? "")
+        }
+    }
+}
+
+/// A small JSON writer: the fake serves 100,000-ticket searches, where JSONSerialization would dominate the benchmark.
+struct JSON {
+    var bytes: [UInt8] = []
+
+    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    static func string(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "/": out += "\\/"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+
+    /// GLPI's input cleaning: stored text has <, >, &, " and ' as numeric entities.
+    static func htmlEncode(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "<": out += "&#60;"
+            case ">": out += "&#62;"
+            case "&": out += "&#38;"
+            case "\"": out += "&#34;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

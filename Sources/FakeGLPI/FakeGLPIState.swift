@@ -1,0 +1,212 @@
+import Foundation
+
+/// The data and behaviour knobs of a fake GLPI 10. Mutations follow GLPI: writing a task bumps its ticket's date_mod.
+public final class FakeGLPIState: @unchecked Sendable {
+    public struct Ticket: Sendable {
+        public var id: Int
+        public var name: String
+        public var entity: Int
+        public var category: Int
+        public var status: Int
+        public var groups: [Int]
+        public var dateMod: String
+        public var isDeleted = false
+    }
+
+    public struct Task: Sendable {
+        public var id: Int
+        public var ticketID: Int
+        public var date: String
+        public var seconds: Int
+        public var technician: Int
+        public var isPrivate: Bool
+        public var content: String
+        public var category: Int
+        public var state: Int
+        public var dateMod: String
+    }
+
+    public struct LoggedRequest: Sendable, Equatable {
+        public var method: String
+        /// Path and query, percent-decoded, e.g. `/apirest.php/search/Ticket?criteria[0][field]=19&…`.
+        public var target: String
+        public var headers: [String: String]
+        public var body: String
+    }
+
+    private let lock = NSLock()
+    public let appToken: String
+    public let userToken: String
+    public let login: String
+    public let password: String
+
+    var entities: [Int: (name: String, parent: Int?)] = [0: ("Root entity", nil)]
+    var groups: [Int: String] = [:]
+    var categories: [Int: String] = [:]
+    var tickets: [Int: Ticket] = [:]
+    var tasks: [Int: Task] = [:]
+    var tasksByTicket: [Int: [Int]] = [:]
+    var sessions: Set<String> = []
+    var nextTaskID = 1
+    var clock: Date
+    var log: [LoggedRequest] = []
+    var failures: [(status: Int, delay: Duration)] = []
+    var deniedItemtypes: Set<String> = []
+    /// Tickets sorted by (date_mod, id), rebuilt lazily after writes; keeps big searches cheap.
+    var sortedCache: [Ticket]?
+    public var logRequests = true
+
+    public init(appToken: String = "fixture-app-token", userToken: String = "fixture-user-token", login: String = "svc-hours",
+                password: String = "Fixture-Pass-1", clock: Date = Date(timeIntervalSince1970: 1_795_285_983)) {
+        self.appToken = appToken
+        self.userToken = userToken
+        self.login = login
+        self.password = password
+        self.clock = clock
+    }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    static func format(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+    }
+
+    public var now: String { withLock { Self.format(clock) } }
+
+    /// Moves GLPI's clock; later writes get later date_mod stamps.
+    public func advance(seconds: Int) { withLock { clock = clock.addingTimeInterval(TimeInterval(seconds)) } }
+
+    // MARK: Setup
+
+    public func addEntity(_ id: Int, name: String, parent: Int = 0) {
+        withLock { entities[id] = (name, parent) }
+    }
+
+    public func addGroup(_ id: Int, name: String) { withLock { groups[id] = name } }
+    public func addCategory(_ id: Int, name: String) { withLock { categories[id] = name } }
+
+    func completename(entity id: Int) -> String {
+        var names: [String] = []
+        var current: Int? = id
+        var hops = 0
+        while let c = current, let e = entities[c], hops < 64 {
+            names.insert(e.name, at: 0)
+            current = e.parent
+            hops += 1
+        }
+        return names.joined(separator: " > ")
+    }
+
+    @discardableResult
+    public func addTicket(_ id: Int, name: String, entity: Int, category: Int, groups: [Int], status: Int = 2) -> Ticket {
+        withLock {
+            let ticket = Ticket(id: id, name: name, entity: entity, category: category, status: status, groups: groups, dateMod: Self.format(clock))
+            tickets[id] = ticket
+            sortedCache = nil
+            return ticket
+        }
+    }
+
+    /// Edits a ticket as a technician would in GLPI's UI; date_mod moves to now.
+    public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
+        withLock {
+            guard var ticket = tickets[id] else { return }
+            change(&ticket)
+            ticket.dateMod = Self.format(clock)
+            tickets[id] = ticket
+            sortedCache = nil
+        }
+    }
+
+    @discardableResult
+    public func addTask(ticket: Int, seconds: Int, technician: Int = 7, isPrivate: Bool = false, content: String = "<p>work</p>",
+                        date: String? = nil, category: Int = 0) -> Int {
+        withLock { insertTask(ticket: ticket, seconds: seconds, technician: technician, isPrivate: isPrivate, content: content, date: date, category: category, state: 2) }
+    }
+
+    func insertTask(ticket: Int, seconds: Int, technician: Int, isPrivate: Bool, content: String, date: String?, category: Int, state: Int) -> Int {
+        let id = nextTaskID
+        nextTaskID += 1
+        let stamp = Self.format(clock)
+        tasks[id] = Task(id: id, ticketID: ticket, date: date ?? stamp, seconds: seconds, technician: technician, isPrivate: isPrivate,
+                         content: content, category: category, state: state, dateMod: stamp)
+        tasksByTicket[ticket, default: []].append(id)
+        touch(ticket)
+        return id
+    }
+
+    public func editTask(_ id: Int, _ change: (inout Task) -> Void) {
+        withLock {
+            guard var task = tasks[id] else { return }
+            change(&task)
+            task.dateMod = Self.format(clock)
+            tasks[id] = task
+            touch(task.ticketID)
+        }
+    }
+
+    public func deleteTask(_ id: Int) {
+        withLock { purgeTask(id) }
+    }
+
+    @discardableResult
+    func purgeTask(_ id: Int) -> Bool {
+        guard let task = tasks.removeValue(forKey: id) else { return false }
+        tasksByTicket[task.ticketID]?.removeAll { $0 == id }
+        touch(task.ticketID)
+        return true
+    }
+
+    /// GLPI updates the parent ticket (actiontime, date_mod) whenever one of its tasks is written.
+    func touch(_ ticketID: Int) {
+        guard tickets[ticketID] != nil else { return }
+        tickets[ticketID]!.dateMod = Self.format(clock)
+        sortedCache = nil
+    }
+
+    /// Loads many tickets and tasks at once, for benchmarks: no per-item locking or re-sorting.
+    public func bulkLoad(tickets newTickets: [Ticket], tasks newTasks: [Task]) {
+        withLock {
+            for ticket in newTickets { tickets[ticket.id] = ticket }
+            for task in newTasks {
+                tasks[task.id] = task
+                tasksByTicket[task.ticketID, default: []].append(task.id)
+                nextTaskID = max(nextTaskID, task.id + 1)
+            }
+            sortedCache = nil
+        }
+    }
+
+    // MARK: Inspection and faults
+
+    public var requests: [LoggedRequest] { withLock { log } }
+    public func clearRequests() { withLock { log.removeAll() } }
+    public func tasks(ofTicket id: Int) -> [Task] { withLock { (tasksByTicket[id] ?? []).compactMap { tasks[$0] } } }
+    public func ticket(_ id: Int) -> Ticket? { withLock { tickets[id] } }
+
+    /// Forgets every session, as GLPI does when its PHP sessions expire.
+    public func expireSessions() { withLock { sessions.removeAll() } }
+
+    /// The next `count` requests answer `status` (after `delay`), as a crashing or overloaded GLPI would.
+    public func failNext(_ count: Int, status: Int = 500, delay: Duration = .zero) {
+        withLock { failures.append(contentsOf: Array(repeating: (status, delay), count: count)) }
+    }
+
+    /// The API account loses its right on an itemtype: GLPI answers 403 ERROR_RIGHT_MISSING.
+    public func denyRight(_ itemtype: String) { withLock { _ = deniedItemtypes.insert(itemtype) } }
+    public func grantRight(_ itemtype: String) { withLock { _ = deniedItemtypes.remove(itemtype) } }
+
+    func sortedTickets() -> [Ticket] {
+        if let sortedCache { return sortedCache }
+        let sorted = tickets.values.filter { !$0.isDeleted }.sorted { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }
+        sortedCache = sorted
+        return sorted
+    }
+}

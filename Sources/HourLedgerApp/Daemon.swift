@@ -1,0 +1,86 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerHTTPClient
+import HourLedgerHelpdesk
+import HourLedgerServer
+import HourLedgerStore
+import HourLedgerSync
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
+public struct Runtime: Sendable {
+    public let configuration: HourLedgerConfiguration
+    public let store: LedgerStore
+    public let connector: any HelpdeskConnector
+    public let engine: SyncEngine
+    public let logger: Logger
+
+    public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
+        var logger = logger ?? Logger(label: "hourledger")
+        logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        self.configuration = configuration
+        self.logger = logger
+        self.store = try store ?? LedgerStore(path: configuration.databasePath)
+        let settings = configuration.helpdesk
+        var httpConfiguration = HTTPClientConfiguration()
+        httpConfiguration.connectTimeout = .seconds(settings.connectTimeoutSeconds)
+        httpConfiguration.totalTimeout = .seconds(settings.timeoutSeconds)
+        httpConfiguration.verifyTLS = settings.verifyTLS
+        httpConfiguration.caBundlePath = settings.caBundle
+        let client = http ?? CurlHTTPClient(configuration: httpConfiguration)
+        let credentials: GLPIConfiguration.Credentials
+        switch settings.credentials {
+        case .userToken(let token): credentials = .userToken(token.value)
+        case .password(let login, let password): credentials = .password(login: login, password: password.value)
+        }
+        let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
+        connector = GLPIConnector(
+            configuration: GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: credentials,
+                                             timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency),
+            http: client, logger: logger)
+        engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
+                            overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone, logger: logger)
+    }
+
+    /// The helpdesk URL as safe to show: no user info, no query string.
+    public var publicHelpdeskURL: String {
+        guard var components = URLComponents(string: configuration.helpdesk.url) else { return "(invalid url)" }
+        components.user = nil
+        components.password = nil
+        components.query = nil
+        return components.string ?? "(invalid url)"
+    }
+}
+
+/// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
+public func buildApplication(runtime: Runtime, startedAt: Date = Date()) -> some ApplicationProtocol {
+    let router = Router()
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    LedgerRoutes.register(on: router, context: LedgerAPIContext(
+        store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
+        helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
+        startedAt: startedAt, version: HourLedgerVersion.current))
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
+                             serverName: "HourLedger/\(HourLedgerVersion.current)"),
+        logger: runtime.logger)
+}
+
+/// `hourledger serve`: the poller and the HTTP server under one ServiceGroup, stopped gracefully by SIGTERM or SIGINT.
+public func runDaemon(runtime: Runtime) async throws {
+    let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds), logger: runtime.logger)
+    let app = buildApplication(runtime: runtime)
+    let group = ServiceGroup(configuration: .init(
+        services: [.init(service: poller), .init(service: app)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: runtime.logger))
+    runtime.logger.info("hourledger starting", metadata: [
+        "version": "\(HourLedgerVersion.current)", "helpdesk": "\(runtime.publicHelpdeskURL)",
+        "database": "\(runtime.configuration.databasePath)", "contracts": "\(runtime.configuration.contracts.count)",
+        "listen": "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)",
+    ])
+    try await group.run()
+}

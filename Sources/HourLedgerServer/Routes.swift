@@ -1,0 +1,229 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerStore
+import HourLedgerSync
+import Hummingbird
+
+/// What the HTTP layer reads: the ledger, the poller's state and the contracts in force.
+public struct LedgerAPIContext: Sendable {
+    public var store: LedgerStore
+    public var engine: SyncEngine
+    public var helpdeskKind: String
+    /// The helpdesk URL without credentials, for ops.
+    public var helpdeskURL: String
+    public var pollInterval: Int
+    public var startedAt: Date
+    public var version: String
+
+    public init(store: LedgerStore, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
+                startedAt: Date = Date(), version: String) {
+        self.store = store
+        self.engine = engine
+        self.helpdeskKind = helpdeskKind
+        self.helpdeskURL = helpdeskURL
+        self.pollInterval = pollInterval
+        self.startedAt = startedAt
+        self.version = version
+    }
+}
+
+/// Encodes API answers: snake_case keys from the types, stable key order, ISO 8601 dates.
+enum JSONBody {
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) throws -> Response {
+        try response(APIError(error: message, field: field), status: status)
+    }
+}
+
+struct APIError: Codable {
+    var error: String
+    var field: String?
+}
+
+public enum LedgerRoutes {
+    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        router.get("/healthz") { _, _ in try await health(api) }
+        router.get("/status") { _, _ in try await status(api) }
+        router.get("/api/v1/contracts") { _, _ in
+            let contracts = await api.engine.contracts
+            return try JSONBody.response(try api.store.currentBalances(contracts))
+        }
+        router.get("/api/v1/contracts/{id}") { request, context in
+            let id = try context.parameters.require("id")
+            let contracts = await api.engine.contracts
+            guard let contract = contracts.first(where: { $0.id == id }) else {
+                return try JSONBody.error(.notFound, "no contract with id '\(id)'", field: "id")
+            }
+            var instant = Date()
+            if let at = request.uri.queryParameters.get("at") {
+                guard let date = ISO8601DateFormatter().date(from: at) else {
+                    return try JSONBody.error(.badRequest, "'at' must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
+                }
+                instant = date
+            }
+            guard let row = try api.store.balance(of: contract, at: instant) else {
+                return try JSONBody.error(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
+            }
+            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey).map(TicketUsageBody.init)
+            return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row), tickets: tickets,
+                                                        periods: try api.store.balances(of: id).map { ContractBalance(contract: contract, row: $0) }))
+        }
+        router.get("/api/v1/unmatched") { _, _ in
+            try JSONBody.response(try api.store.unmatchedTickets().map(UnmatchedBody.init))
+        }
+    }
+
+    static func health(_ api: LedgerAPIContext) async throws -> Response {
+        let status = await api.engine.status
+        var problems: [String] = []
+        do { _ = try api.store.counts() } catch { problems.append("store: \(error)") }
+        // Unhealthy once the helpdesk has not been read for three poll intervals (or never, after three failures).
+        let stale = max(3 * api.pollInterval, 180)
+        if let last = status.lastSuccess {
+            if Date().timeIntervalSince(last) > Double(stale) { problems.append("no successful poll for \(Int(Date().timeIntervalSince(last))) s") }
+        } else if status.consecutiveFailures >= 3 {
+            problems.append("helpdesk never reached: \(status.lastError ?? "unknown error")")
+        }
+        return try JSONBody.response(Health(ok: problems.isEmpty, problems: problems), status: problems.isEmpty ? .ok : .serviceUnavailable)
+    }
+
+    static func status(_ api: LedgerAPIContext) async throws -> Response {
+        let sync = await api.engine.status
+        let contracts = await api.engine.contracts
+        let counts = try api.store.counts()
+        let now = Date()
+        let body = StatusBody(
+            version: api.version,
+            uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
+            helpdesk: .init(kind: api.helpdeskKind, url: api.helpdeskURL, reachable: sync.reachable,
+                            lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
+                            pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
+                            pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
+                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport.map(SyncBody.init)),
+            ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
+            contracts: try api.store.currentBalances(contracts, at: now))
+        return try JSONBody.response(body)
+    }
+}
+
+struct Health: Codable {
+    var ok: Bool
+    var problems: [String]
+}
+
+struct StatusBody: Codable {
+    struct Helpdesk: Codable {
+        var kind: String
+        var url: String
+        var reachable: Bool?
+        var lastSuccessfulPoll: Date?
+        var lastAttempt: Date?
+        var pollLagSeconds: Int?
+        var pollIntervalSeconds: Int
+        var lastError: String?
+        var consecutiveFailures: Int
+        var lastSync: SyncBody?
+        enum CodingKeys: String, CodingKey {
+            case kind, url, reachable
+            case lastSuccessfulPoll = "last_successful_poll", lastAttempt = "last_attempt", pollLagSeconds = "poll_lag_seconds"
+            case pollIntervalSeconds = "poll_interval_seconds", lastError = "last_error", consecutiveFailures = "consecutive_failures"
+            case lastSync = "last_sync"
+        }
+    }
+    var version: String
+    var uptimeSeconds: Int
+    var helpdesk: Helpdesk
+    var ticketsSeen: Int
+    var unmatchedTickets: Int
+    var entries: Int
+    var contracts: [ContractBalance]
+    enum CodingKeys: String, CodingKey {
+        case version, helpdesk, entries, contracts
+        case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
+    }
+}
+
+struct SyncBody: Codable {
+    var ticketsSeen: Int
+    var ticketsWithTasksRead: Int
+    var entriesAdded: Int
+    var entriesUpdated: Int
+    var entriesDeleted: Int
+    var contractMoves: Int
+    var requests: Int
+    var seconds: Double
+    var highWater: String?
+    init(_ r: SyncReport) {
+        ticketsSeen = r.ticketsSeen
+        ticketsWithTasksRead = r.ticketsWithTasksRead
+        entriesAdded = r.entriesAdded
+        entriesUpdated = r.entriesUpdated
+        entriesDeleted = r.entriesDeleted
+        contractMoves = r.contractMoves
+        requests = r.requests
+        seconds = r.seconds
+        highWater = r.highWater
+    }
+    enum CodingKeys: String, CodingKey {
+        case requests, seconds
+        case ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read", entriesAdded = "entries_added"
+        case entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted", contractMoves = "contract_moves"
+        case highWater = "high_water"
+    }
+}
+
+struct TicketUsageBody: Codable {
+    var ticketID: Int
+    var name: String
+    var usedSeconds: Int
+    var rawSeconds: Int
+    var entryCount: Int
+    init(_ u: TicketUsage) {
+        ticketID = u.ticketID
+        name = u.name
+        usedSeconds = u.usedSeconds
+        rawSeconds = u.rawSeconds
+        entryCount = u.entryCount
+    }
+    enum CodingKeys: String, CodingKey {
+        case name
+        case ticketID = "ticket_id", usedSeconds = "used_seconds", rawSeconds = "raw_seconds", entryCount = "entry_count"
+    }
+}
+
+struct ContractDetail: Codable {
+    var balance: ContractBalance
+    var tickets: [TicketUsageBody]
+    var periods: [ContractBalance]
+}
+
+public struct UnmatchedBody: Codable, Sendable {
+    public var ticketID: Int
+    public var name: String
+    public var entity: Int
+    public var groups: [Int]
+    public var category: Int
+    public var reason: String
+    public var rawSeconds: Int
+    public init(_ u: UnmatchedTicket) {
+        ticketID = u.ticketID
+        name = u.name
+        entity = u.entity
+        groups = u.groups
+        category = u.category
+        reason = u.reason
+        rawSeconds = u.rawSeconds
+    }
+    enum CodingKeys: String, CodingKey {
+        case name, entity, groups, category, reason
+        case ticketID = "ticket_id", rawSeconds = "raw_seconds"
+    }
+}

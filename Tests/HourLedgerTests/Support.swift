@@ -1,0 +1,88 @@
+import FakeGLPI
+import Foundation
+import HourLedgerApp
+import HourLedgerCore
+import HourLedgerStore
+
+/// Where the recorded helpdesk fixtures live: ../shared/fixtures beside the repository.
+enum Fixtures {
+    static var root: URL {
+        if let override = ProcessInfo.processInfo.environment["HOURLEDGER_FIXTURES"] { return URL(fileURLWithPath: override) }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    static func glpiFiles() throws -> [URL] {
+        let folder = root.appendingPathComponent("glpi")
+        return try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+    }
+
+    static func glpi(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: root.appendingPathComponent("glpi/\(name)"))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+}
+
+/// A scratch directory removed when the test ends.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "hourledger-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func write(_ name: String, _ text: String) -> String {
+        let file = path + "/" + name
+        FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        return file
+    }
+}
+
+/// The fixture helpdesk: entities 1 "Customer A" and 2 "Customer B" under root, 3 "Customer A Paris" under 1,
+/// groups 1 and 2, categories 1 and 2, as in shared/fixtures/glpi/README.md.
+func makeFixtureState() -> FakeGLPIState {
+    let state = FakeGLPIState()
+    state.addEntity(1, name: "Customer A")
+    state.addEntity(2, name: "Customer B")
+    state.addEntity(3, name: "Customer A Paris", parent: 1)
+    state.addGroup(1, name: "Tech Team Alpha")
+    state.addGroup(2, name: "Tech Team Beta")
+    state.addCategory(1, name: "Hardware support")
+    state.addCategory(2, name: "Software support")
+    return state
+}
+
+func configYAML(url: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
+    """
+    helpdesk:
+      kind: glpi
+      url: \(url)
+      app_token: fixture-app-token
+      user_token: fixture-user-token
+      poll_interval_seconds: 60
+      overlap_seconds: 120
+      timeout_seconds: 5
+      connect_timeout_seconds: 2
+    \(extraHelpdesk)
+    database:
+      path: \(database)
+    http:
+      host: 127.0.0.1
+      port: 0
+    contracts:
+    \(contracts)
+    """
+}
+
+extension Date {
+    /// A UTC instant from `Y-m-d H:i:s`.
+    static func utc(_ text: String) -> Date {
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0)! }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: parts.count > 3 ? parts[3] : 0,
+                                                  minute: parts.count > 4 ? parts[4] : 0, second: parts.count > 5 ? parts[5] : 0))!
+    }
+}
