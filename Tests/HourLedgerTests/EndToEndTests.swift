@@ -1,0 +1,175 @@
+import FakeGLPI
+import Foundation
+import HourLedgerApp
+import HourLedgerCore
+import HourLedgerHelpdesk
+import HourLedgerStore
+import Testing
+
+/// Fake GLPI on loopback → real libcurl client → sync → ledger, checked to the second.
+@Suite struct EndToEndTests {
+    let contractsYAML = """
+      - id: acme-2026
+        name: ACME support 2026
+        entity: 1
+        include_subentities: true
+        match: { groups: [1], categories: [1, 2] }
+        priority: 10
+        quota_hours: 20
+        period: monthly
+        starts: 2026-01-01
+        timezone: Europe/Paris
+        rounding: { increment_minutes: 15, mode: up }
+      - id: beta-2026
+        name: Beta support
+        entity: 2
+        quota_hours: 10
+        period: monthly
+        starts: 2026-01-01
+        timezone: UTC
+    """
+
+    func setUp() async throws -> (FakeGLPIServer, Runtime, TemporaryDirectory) {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/ledger.sqlite", contracts: contractsYAML))
+        return (server, try Runtime(configuration: config), directory)
+    }
+
+    @Test func syncKeepsBalancesExactThroughEditsDeletesAndReattribution() async throws {
+        let (server, runtime, directory) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let acme = runtime.configuration.contracts[0], beta = runtime.configuration.contracts[1]
+        // 2026-11-21 18:33:03 UTC: the fixture clock, inside November in Paris too.
+        glpi.addTicket(1, name: "Laptop does not boot", entity: 1, category: 1, groups: [1])
+        glpi.addTicket(6, name: "Mail client crashes", entity: 3, category: 2, groups: [2, 1])
+        glpi.addTicket(4, name: "VPN disconnects", entity: 2, category: 2, groups: [2])
+        glpi.addTicket(9, name: "Printer in lobby", entity: 1, category: 1, groups: [2])
+        let t1 = glpi.addTask(ticket: 1, seconds: 1800)
+        let t2 = glpi.addTask(ticket: 1, seconds: 61)
+        glpi.addTask(ticket: 6, seconds: 3600, isPrivate: true)
+        glpi.addTask(ticket: 4, seconds: 1000)
+        glpi.addTask(ticket: 9, seconds: 700)
+
+        let first = try await runtime.engine.syncOnce()
+        #expect(first.ticketsSeen == 4)
+        #expect(first.entriesAdded == 5)
+        let when = Date.utc("2026-11-21 18:40:00")
+        // 1800 → 1800, 61 → 900, 3600 → 3600: raw 5461, billed 6300.
+        var balance = try #require(try runtime.store.balance(of: acme, at: when))
+        #expect((balance.rawSeconds, balance.usedSeconds, balance.quotaSeconds, balance.remainingSeconds) == (5461, 6300, 72000, 65700))
+        #expect(try runtime.store.balance(of: beta, at: when)?.usedSeconds == 1000)
+        let unmatched = try runtime.store.unmatchedTickets()
+        #expect(unmatched.map(\.ticketID) == [9])
+        #expect(unmatched.first?.reason == "no contract matches: acme-2026: assigned groups 2, rule wants one of 1; beta-2026: entity 1 is not entity 2")
+        #expect(unmatched.first?.rawSeconds == 700)
+
+        // Running the same poll again changes nothing.
+        glpi.advance(seconds: 300)
+        let again = try await runtime.engine.syncOnce()
+        #expect((again.entriesAdded, again.entriesUpdated, again.entriesDeleted, again.contractMoves) == (0, 0, 0, 0))
+
+        // An edited task, a deleted task, and ticket 9 re-assigned to group 1 so its time moves to acme.
+        glpi.editTask(t1) { $0.seconds = 2000 }
+        glpi.deleteTask(t2)
+        glpi.updateTicket(9) { $0.groups = [1] }
+        glpi.advance(seconds: 5)
+        let third = try await runtime.engine.syncOnce()
+        #expect((third.entriesUpdated, third.entriesDeleted, third.contractMoves) == (2, 1, 1))
+        // 2000 → 2700, 3600 → 3600, 700 → 900: raw 6300, billed 7200.
+        balance = try #require(try runtime.store.balance(of: acme, at: when))
+        #expect((balance.rawSeconds, balance.usedSeconds, balance.entryCount) == (6300, 7200, 3))
+        #expect(try runtime.store.unmatchedTickets().isEmpty)
+        let moves = try runtime.store.moves(ticketID: 9)
+        #expect(moves.count == 1)
+        #expect(moves.first.map { ($0.fromContract, $0.toContract, $0.rawSeconds) } ?? (nil, nil, 0) == (nil, "acme-2026", 700))
+        let breakdown = try runtime.store.ticketBreakdown(contractID: "acme-2026", periodKey: balance.periodKey)
+        #expect(breakdown.map(\.ticketID) == [6, 1, 9])
+        #expect(breakdown.map(\.usedSeconds) == [3600, 2700, 900])
+
+        // The ledger survives a restart: a new runtime on the same file sees the same balance and does not re-read tasks.
+        await runtime.connector.close()
+        let reopened = try Runtime(configuration: runtime.configuration)
+        #expect(try reopened.store.balance(of: acme, at: when)?.usedSeconds == 7200)
+        glpi.clearRequests()
+        let afterRestart = try await reopened.engine.syncOnce()
+        #expect(afterRestart.entriesAdded + afterRestart.entriesUpdated + afterRestart.entriesDeleted == 0)
+        _ = directory
+    }
+
+    @Test func pollSendsTheRecordedRequestShapes() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        glpi.addTask(ticket: 1, seconds: 600)
+        try await runtime.engine.syncOnce()
+        let requests = glpi.requests
+        #expect(requests.map { "\($0.method) \($0.target)" } == [
+            "GET /apirest.php/initSession",
+            "GET /apirest.php/search/Ticket?forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&sort=19&order=ASC&range=0-999",
+            "GET /apirest.php/Entity?range=0-999",
+            "GET /apirest.php/ITILCategory?range=0-999",
+            "GET /apirest.php/Group?range=0-999",
+            "GET /apirest.php/Ticket/1/TicketTask?range=0-999",
+        ])
+        #expect(requests[0].headers["authorization"] == "user_token fixture-user-token")
+        #expect(requests.allSatisfy { $0.headers["app-token"] == "fixture-app-token" })
+        #expect(requests.dropFirst().allSatisfy { $0.headers["session-token"] != nil })
+        #expect(requests[0].headers["user-agent"]?.hasPrefix("HourLedger/") == true)
+
+        // The next poll asks only for what changed since the high-water mark minus the overlap window.
+        glpi.clearRequests()
+        glpi.advance(seconds: 600)
+        glpi.addTask(ticket: 1, seconds: 60)
+        try await runtime.engine.syncOnce()
+        #expect(glpi.requests.map { "\($0.method) \($0.target)" } == [
+            "GET /apirest.php/search/Ticket?criteria[0][field]=19&criteria[0][searchtype]=morethan&criteria[0][value]=2026-11-21 18:31:03&forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&sort=19&order=ASC&range=0-999",
+            "GET /apirest.php/Ticket/1/TicketTask?range=0-999",
+        ])
+    }
+
+    @Test func pagingExpiredSessionsAndErrors() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contractsYAML,
+                                                       extraHelpdesk: "  page_size: 2"))
+        let runtime = try Runtime(configuration: config)
+        for id in 1...5 {
+            glpi.addTicket(id, name: "T\(id)", entity: 2, category: 1, groups: [])
+            glpi.addTask(ticket: id, seconds: 100 * id)
+        }
+        try await runtime.engine.syncOnce()
+        let searches = glpi.requests.filter { $0.target.contains("/search/Ticket") }.map { $0.target.components(separatedBy: "range=").last! }
+        #expect(searches == ["0-1", "2-3", "4-5"])
+        #expect(try runtime.store.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1500)
+
+        // GLPI forgets the session: the connector opens a new one by itself and the poll succeeds.
+        glpi.expireSessions()
+        glpi.clearRequests()
+        glpi.advance(seconds: 10)
+        glpi.addTask(ticket: 1, seconds: 50)
+        let report = try await runtime.engine.syncOnce()
+        #expect(report.entriesAdded == 1)
+        #expect(glpi.requests.filter { $0.target.hasSuffix("/initSession") }.count == 1)
+
+        // A right taken away: a clear permission error, the ledger untouched, /status-visible error text.
+        glpi.denyRight("Ticket")
+        await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce() }
+        let status = await runtime.engine.status
+        #expect(status.lastError?.contains("permission ERROR_RIGHT_MISSING") == true)
+        #expect(status.reachable == true)
+        #expect(try runtime.store.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1550)
+
+        // GLPI down: reported as unreachable with the host, not as a crash.
+        glpi.grantRight("Ticket")
+        await server.stop()
+        await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce() }
+        let down = await runtime.engine.status
+        #expect(down.reachable == false)
+        #expect(down.lastError?.contains("127.0.0.1") == true)
+    }
+}
