@@ -240,6 +240,8 @@ private struct Reader {
 
     /// A secret given inline (`key`) or by file (`key_file`), never both.
     mutating func secret(_ map: [String: Node]?, _ key: String, at path: String) -> Secret? {
+        // The environment wins over the file's value or file path, so a unit or a shell can inject the secret.
+        if let value = environment["HOURLEDGER_HELPDESK_\(key.uppercased())"], !value.isEmpty { return Secret(value) }
         let inline = string(map, key, at: path, section: "helpdesk")
         let file = string(map, "\(key)_file", at: path, section: "helpdesk")
         if inline != nil, file != nil {
