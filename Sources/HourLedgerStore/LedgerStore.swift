@@ -251,9 +251,10 @@ public final class LedgerStore: Sendable {
     ) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let contract = match.contractID.flatMap { id in contracts.first { $0.id == id } }
-        let previousContract = try String?.fetchOne(db, sql: "SELECT contract_id FROM ticket WHERE id = ?", arguments: [ticket.id]) ?? nil
-        let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ?", arguments: [ticket.id]) ?? false
-        try db.execute(sql: """
+        let stored = try db.rows(sql: "SELECT contract_id FROM ticket WHERE id = ?", arguments: [ticket.id]).first
+        let known = stored != nil
+        let previousContract: String? = stored?["contract_id"]
+        try db.run(sql: """
             INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, tasks_settled, synced_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
@@ -265,8 +266,8 @@ public final class LedgerStore: Sendable {
                              ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks != nil && settled,
                              Int(now.timeIntervalSince1970), tasks == nil])
 
-        var touched = Set<BalanceKey>()
-        let existing = try Row.fetchAll(db, sql: """
+        var deltas = BalanceDeltas()
+        let existing = try db.rows(sql: """
             SELECT id, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician, is_private, content
             FROM entry WHERE ticket_id = ? AND source = 'glpi_task'
             """, arguments: [ticket.id])
@@ -276,7 +277,7 @@ public final class LedgerStore: Sendable {
         // Re-attribution: a ticket whose contract changed takes all its entries along, and the move is recorded.
         if known, previousContract != contract?.id {
             let moved = existing.reduce(0) { $0 + ($1["raw_seconds"] as Int) }
-            try db.execute(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            try db.run(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [ticket.id, previousContract, contract?.id, moved, Int(now.timeIntervalSince1970), match.reason])
             outcome.movedFrom = previousContract
             outcome.movedTo = contract?.id
@@ -290,8 +291,8 @@ public final class LedgerStore: Sendable {
         if let tasks {
             let seen = Set(tasks.map(\.id))
             for row in existing where !seen.contains(row["source_id"]) {
-                touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
-                try db.execute(sql: "DELETE FROM entry WHERE id = ?", arguments: [row["id"] as Int64])
+                deltas.remove(row)
+                try db.run(sql: "DELETE FROM entry WHERE id = ?", arguments: [row["id"] as Int64])
                 outcome.entriesDeleted += 1
             }
             for task in tasks {
@@ -304,15 +305,15 @@ public final class LedgerStore: Sendable {
                                              technician: task.technician, isPrivate: task.isPrivate, content: task.content)
                     let same = stored == wanted
                     if same { continue }
-                    touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
-                    try db.execute(sql: """
+                    deltas.remove(row)
+                    try db.run(sql: """
                         UPDATE entry SET contract_id = ?, period_key = ?, worked_at = ?, raw_seconds = ?, billed_seconds = ?,
                             rounding = ?, technician = ?, is_private = ?, content = ?, updated_at = ? WHERE id = ?
                         """, arguments: [contract?.id, place.period?.key, workedAt, task.seconds, place.billed, place.rounding,
                                          task.technician, task.isPrivate, task.content, Int(now.timeIntervalSince1970), row["id"] as Int64])
                     outcome.entriesUpdated += 1
                 } else {
-                    try db.execute(sql: """
+                    try db.run(sql: """
                         INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds,
                             rounding, technician, is_private, content, updated_at)
                         VALUES ('glpi_task', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -320,21 +321,19 @@ public final class LedgerStore: Sendable {
                                          place.rounding, task.technician, task.isPrivate, task.content, Int(now.timeIntervalSince1970)])
                     outcome.entriesAdded += 1
                 }
-                if let period = place.period, let contract { try ensureBalance(db, contract: contract, period: period) }
-                touched.insert(BalanceKey(contract: contract?.id, period: place.period?.key))
+                deltas.add(contract: contract, period: place.period, billed: place.billed, raw: task.seconds)
             }
         } else if previousContract != contract?.id {
             for row in existing {
                 let place = placement(Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), row["raw_seconds"])
-                touched.insert(BalanceKey(contract: row["contract_id"], period: row["period_key"]))
-                try db.execute(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
+                deltas.remove(row)
+                try db.run(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
                                arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
-                if let period = place.period, let contract { try ensureBalance(db, contract: contract, period: period) }
-                touched.insert(BalanceKey(contract: contract?.id, period: place.period?.key))
+                deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"])
                 outcome.entriesUpdated += 1
             }
         }
-        for key in touched { try recomputeBalance(db, key) }
+        try deltas.apply(db)
         return outcome
     }
 
@@ -356,26 +355,57 @@ public final class LedgerStore: Sendable {
         var period: String?
     }
 
-    private static func ensureBalance(_ db: Database, contract: Contract, period: Period) throws {
-        try db.execute(sql: """
-            INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
-            VALUES (?, ?, ?, ?, ?, 0, 0, 0)
-            ON CONFLICT(contract_id, period_key) DO UPDATE SET quota_seconds = excluded.quota_seconds,
-                period_start = excluded.period_start, period_end = excluded.period_end
-            """, arguments: [contract.id, period.key, Int(period.start.timeIntervalSince1970), period.end.map { Int($0.timeIntervalSince1970) },
-                             contract.quotaSeconds])
-    }
+    /// Balance changes of one ticket's sync, applied as integer deltas in the same transaction as the entries.
+    private struct BalanceDeltas {
+        struct Change {
+            var used = 0
+            var raw = 0
+            var count = 0
+            var contract: Contract?
+            var period: Period?
+        }
+        var changes: [BalanceKey: Change] = [:]
 
-    /// Balances are derived from entries inside the same transaction that changed them.
-    private static func recomputeBalance(_ db: Database, _ key: BalanceKey) throws {
-        guard let contract = key.contract, let period = key.period else { return }
-        try db.execute(sql: """
-            UPDATE balance SET
-                used_seconds = (SELECT COALESCE(SUM(billed_seconds), 0) FROM entry WHERE contract_id = ?1 AND period_key = ?2),
-                raw_seconds = (SELECT COALESCE(SUM(raw_seconds), 0) FROM entry WHERE contract_id = ?1 AND period_key = ?2),
-                entry_count = (SELECT COUNT(*) FROM entry WHERE contract_id = ?1 AND period_key = ?2)
-            WHERE contract_id = ?1 AND period_key = ?2
-            """, arguments: [contract, period])
+        mutating func remove(_ row: Row) {
+            let key = BalanceKey(contract: row["contract_id"], period: row["period_key"])
+            guard key.contract != nil, key.period != nil else { return }
+            changes[key, default: Change()].used -= row["billed_seconds"] as Int
+            changes[key, default: Change()].raw -= row["raw_seconds"] as Int
+            changes[key, default: Change()].count -= 1
+        }
+
+        mutating func add(contract: Contract?, period: Period?, billed: Int, raw: Int) {
+            guard let contract, let period else { return }
+            let key = BalanceKey(contract: contract.id, period: period.key)
+            var change = changes[key] ?? Change()
+            change.used += billed
+            change.raw += raw
+            change.count += 1
+            change.contract = contract
+            change.period = period
+            changes[key] = change
+        }
+
+        func apply(_ db: Database) throws {
+            for (key, change) in changes where change.used != 0 || change.raw != 0 || change.count != 0 || change.period != nil {
+                if let contract = change.contract, let period = change.period {
+                    try db.run(sql: """
+                        INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(contract_id, period_key) DO UPDATE SET quota_seconds = excluded.quota_seconds,
+                            used_seconds = used_seconds + excluded.used_seconds, raw_seconds = raw_seconds + excluded.raw_seconds,
+                            entry_count = entry_count + excluded.entry_count
+                        """, arguments: [contract.id, period.key, Int(period.start.timeIntervalSince1970),
+                                         period.end.map { Int($0.timeIntervalSince1970) }, contract.quotaSeconds,
+                                         change.used, change.raw, change.count])
+                } else {
+                    try db.run(sql: """
+                        UPDATE balance SET used_seconds = used_seconds + ?, raw_seconds = raw_seconds + ?, entry_count = entry_count + ?
+                        WHERE contract_id = ? AND period_key = ?
+                        """, arguments: [change.used, change.raw, change.count, key.contract, key.period])
+                }
+            }
+        }
     }
 
     // MARK: Reading
@@ -415,6 +445,19 @@ public final class LedgerStore: Sendable {
                 """, arguments: [contractID, periodKey]).map {
                 TicketUsage(ticketID: $0["ticket_id"], name: $0["name"], usedSeconds: $0["used"], rawSeconds: $0["raw"], entryCount: $0["n"])
             }
+        }
+    }
+
+    /// Balances that disagree with the sum of their entries; empty unless the ledger is damaged.
+    public func balanceDiscrepancies() throws -> [String] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT b.contract_id, b.period_key, b.used_seconds, b.raw_seconds, b.entry_count,
+                       COALESCE(SUM(e.billed_seconds), 0) AS used, COALESCE(SUM(e.raw_seconds), 0) AS raw, COUNT(e.id) AS n
+                FROM balance b LEFT JOIN entry e ON e.contract_id = b.contract_id AND e.period_key = b.period_key
+                GROUP BY b.contract_id, b.period_key
+                HAVING b.used_seconds != used OR b.raw_seconds != raw OR b.entry_count != n
+                """).map { "\($0["contract_id"] as String) \($0["period_key"] as String): stored \($0["used_seconds"] as Int)/\($0["raw_seconds"] as Int)/\($0["entry_count"] as Int), entries \($0["used"] as Int)/\($0["raw"] as Int)/\($0["n"] as Int)" }
         }
     }
 
@@ -543,5 +586,16 @@ extension LedgerStore {
         try contracts.compactMap { contract in
             try balance(of: contract, at: instant).map { ContractBalance(contract: contract, row: $0) }
         }
+    }
+}
+
+extension Database {
+    /// Runs a statement compiled once per connection: the sync writes the same few statements a million times.
+    func run(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func rows(sql: String, arguments: StatementArguments) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
     }
 }

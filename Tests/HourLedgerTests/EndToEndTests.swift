@@ -87,6 +87,7 @@ import Testing
         let breakdown = try runtime.store.ticketBreakdown(contractID: "acme-2026", periodKey: balance.periodKey)
         #expect(breakdown.map(\.ticketID) == [6, 1, 9])
         #expect(breakdown.map(\.usedSeconds) == [3600, 2700, 900])
+        #expect(try runtime.store.balanceDiscrepancies() == [])
 
         // The ledger survives a restart: a new runtime on the same file sees the same balance and does not re-read tasks.
         await runtime.connector.close()
