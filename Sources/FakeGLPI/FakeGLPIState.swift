@@ -11,6 +11,17 @@ public final class FakeGLPIState: @unchecked Sendable {
         public var groups: [Int]
         public var dateMod: String
         public var isDeleted = false
+
+        public init(id: Int, name: String, entity: Int, category: Int, status: Int, groups: [Int], dateMod: String, isDeleted: Bool = false) {
+            self.id = id
+            self.name = name
+            self.entity = entity
+            self.category = category
+            self.status = status
+            self.groups = groups
+            self.dateMod = dateMod
+            self.isDeleted = isDeleted
+        }
     }
 
     public struct Task: Sendable {
@@ -24,6 +35,20 @@ public final class FakeGLPIState: @unchecked Sendable {
         public var category: Int
         public var state: Int
         public var dateMod: String
+
+        public init(id: Int, ticketID: Int, date: String, seconds: Int, technician: Int, isPrivate: Bool, content: String,
+                    category: Int, state: Int, dateMod: String) {
+            self.id = id
+            self.ticketID = ticketID
+            self.date = date
+            self.seconds = seconds
+            self.technician = technician
+            self.isPrivate = isPrivate
+            self.content = content
+            self.category = category
+            self.state = state
+            self.dateMod = dateMod
+        }
     }
 
     public struct LoggedRequest: Sendable, Equatable {

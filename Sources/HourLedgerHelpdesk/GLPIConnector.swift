@@ -48,7 +48,7 @@ public actor GLPIConnector: HelpdeskConnector {
     private var names = DropdownNames()
 
     /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups.
-    static let ticketColumns = [2, 1, 80, 7, 12, 19, 8]
+    public static let ticketColumns = [2, 1, 80, 7, 12, 19, 8]
 
     public init(configuration: GLPIConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.glpi")) {
         self.configuration = configuration
@@ -176,7 +176,7 @@ public actor GLPIConnector: HelpdeskConnector {
         return message
     }
 
-    nonisolated static func encode(_ query: [(String, String)]) -> String {
+    public nonisolated static func encode(_ query: [(String, String)]) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return query.map { key, value in

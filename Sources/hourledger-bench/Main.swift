@@ -1,18 +1,188 @@
 import FakeGLPI
 import Foundation
+import HourLedgerApp
 import HourLedgerHTTPClient
+import HourLedgerHelpdesk
 
+/// Times a full sync against a GLPI-shaped loopback server, and, in the same run, a bare libcurl download of the
+/// same pages with the same concurrency: the ratio is HourLedger's own cost over the transport's.
+///
+///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4]
 @main struct Bench {
     static func main() async throws {
-        let state = FakeGLPIState()
-        state.addEntity(1, name: "A")
-        state.addTicket(1, name: "x", entity: 1, category: 0, groups: [])
-        let server = try await FakeGLPIServer(state: state)
-        let client = CurlHTTPClient()
-        let start = Date()
-        for _ in 0..<20 {
-            _ = try await client.send(HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", "fixture-app-token"), ("Authorization", "user_token fixture-user-token")]))
+        let arguments = CommandLine.arguments
+        func option(_ name: String, _ fallback: Int) -> Int {
+            guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
+            return value
         }
-        print("20 requests:", Date().timeIntervalSince(start))
+        let tickets = option("--tickets", 100_000)
+        let tasksPerTicket = option("--tasks-per-ticket", 10)
+        let concurrency = option("--concurrency", 4)
+        if arguments.contains("--serve-fake") {
+            try await serveFake(tickets: tickets, tasksPerTicket: tasksPerTicket)
+            return
+        }
+
+        // The fake runs in its own process, so the peak RSS printed below is the daemon side's alone.
+        print("starting fake GLPI with \(tickets) tickets and \(tickets * tasksPerTicket) tasks ...")
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        child.arguments = ["--serve-fake", "--tickets", "\(tickets)", "--tasks-per-ticket", "\(tasksPerTicket)"]
+        let pipe = Pipe()
+        child.standardOutput = pipe
+        child.standardInput = Pipe()
+        try child.run()
+        defer { child.terminate() }
+        guard let line = try readLine(pipe.fileHandleForReading), line.hasPrefix("PORT "), let port = Int(line.dropFirst(5)) else {
+            print("the fake GLPI did not start"); exit(1)
+        }
+        let url = "http://127.0.0.1:\(port)/apirest.php"
+
+        // Warm the server's sorted index once, outside both timings.
+        let client = CurlHTTPClient()
+        let session = try await login(client, url)
+        _ = try await client.send(HTTPRequest(url: url + "/search/Ticket?range=0-0&sort=19", headers: session))
+
+        let baseline = try await bareDownload(client, url: url, tickets: tickets, concurrency: concurrency)
+        let sync = try await fullSync(url: url, concurrency: concurrency)
+
+        print("")
+        print(String(format: "bare libcurl download : %8.2f s  %7d requests  %9.1f MB", baseline.seconds, baseline.requests, Double(baseline.bytes) / 1e6))
+        print(String(format: "full sync             : %8.2f s  %7d requests  (%d tickets, %d entries)", sync.seconds, sync.requests, sync.tickets, sync.entries))
+        print(String(format: "ratio sync / download : %8.2f", sync.seconds / baseline.seconds))
+        print(String(format: "re-sync, no changes   : %8.2f s  %7d requests", sync.resyncSeconds, sync.resyncRequests))
+        print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
+    }
+
+    static func login(_ client: CurlHTTPClient, _ url: String) async throws -> [(String, String)] {
+        let response = try await client.send(HTTPRequest(url: url + "/initSession", headers: [("App-Token", "fixture-app-token"), ("Authorization", "user_token fixture-user-token")]))
+        let token = try GLPIConnector.decode(response, operation: "initSession")["session_token"]!.string!
+        return [("App-Token", "fixture-app-token"), ("Session-Token", token), ("Content-Type", "application/json")]
+    }
+
+    /// The same requests a full sync makes, with no parsing and no storage.
+    static func bareDownload(_ client: CurlHTTPClient, url: String, tickets: Int, concurrency: Int) async throws -> (seconds: Double, requests: Int, bytes: Int) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let headers = try await login(client, url)
+        var requests = 1, bytes = 0
+        var query: [(String, String)] = []
+        for (index, column) in GLPIConnector.ticketColumns.enumerated() { query.append(("forcedisplay[\(index)]", "\(column)")) }
+        query += [("sort", "19"), ("order", "ASC")]
+        var offset = 0
+        while offset < tickets {
+            let page = try await client.send(HTTPRequest(url: url + "/search/Ticket?" + GLPIConnector.encode(query + [("range", "\(offset)-\(offset + 999)")]), headers: headers))
+            requests += 1
+            bytes += page.body.count
+            offset += 1000
+        }
+        for itemtype in ["Entity", "ITILCategory", "Group"] {
+            bytes += try await client.send(HTTPRequest(url: url + "/\(itemtype)?range=0-999", headers: headers)).body.count
+            requests += 1
+        }
+        let counted = try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 1, total = 0
+            for _ in 0..<concurrency where next <= tickets {
+                let id = next; next += 1
+                group.addTask { try await client.send(HTTPRequest(url: url + "/Ticket/\(id)/TicketTask?range=0-999", headers: headers)).body.count }
+            }
+            while let size = try await group.next() {
+                total += size
+                if next <= tickets {
+                    let id = next; next += 1
+                    group.addTask { try await client.send(HTTPRequest(url: url + "/Ticket/\(id)/TicketTask?range=0-999", headers: headers)).body.count }
+                }
+            }
+            return total
+        }
+        bytes += counted
+        requests += tickets
+        return (seconds(clock.now - start), requests, bytes)
+    }
+
+    static func fullSync(url: String, concurrency: Int) async throws
+        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int)
+    {
+        let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var contracts = ""
+        for entity in 1...10 {
+            contracts += """
+              - { id: customer-\(entity), entity: \(entity), include_subentities: true, match: { categories: [1, 2, 3, 4, 5, 6, 7, 8] },
+                  quota_hours: 400, period: monthly, starts: 2026-01-01, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }
+
+            """
+        }
+        let yaml = """
+        helpdesk: { kind: glpi, url: "\(url)", app_token: fixture-app-token, user_token: fixture-user-token, concurrency: \(concurrency) }
+        database: { path: "\(directory)/ledger.sqlite" }
+        log: { level: warning }
+        contracts:
+        \(contracts)
+        """
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml))
+        let report = try await runtime.engine.syncOnce()
+        let counts = try runtime.store.counts()
+        let again = try await runtime.engine.syncOnce()
+        await runtime.connector.close()
+        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests)
+    }
+
+    static func serveFake(tickets: Int, tasksPerTicket: Int) async throws {
+        let state = FakeGLPIState()
+        state.logRequests = false
+        for top in 1...10 { state.addEntity(top, name: "Customer \(top)") }
+        for sub in 11...100 { state.addEntity(sub, name: "Site \(sub)", parent: sub % 10 + 1) }
+        for group in 1...20 { state.addGroup(group, name: "Team \(group)") }
+        for category in 1...10 { state.addCategory(category, name: "Category \(category)") }
+        var ticketRows: [FakeGLPIState.Ticket] = []
+        var taskRows: [FakeGLPIState.Task] = []
+        ticketRows.reserveCapacity(tickets)
+        taskRows.reserveCapacity(tickets * tasksPerTicket)
+        var taskID = 1
+        for id in 1...tickets {
+            let stamp = String(format: "2026-11-%02d %02d:%02d:%02d", 1 + id % 20, id % 24, id % 60, (id / 60) % 60)
+            let groups = id % 7 == 0 ? [id % 20 + 1, (id + 1) % 20 + 1] : [id % 20 + 1]
+            ticketRows.append(.init(id: id, name: "Ticket \(id)", entity: id % 100 + 1, category: id % 10 + 1, status: 2, groups: groups, dateMod: stamp))
+            for n in 0..<tasksPerTicket {
+                let date = String(format: "2026-11-%02d %02d:%02d:00", 1 + (id + n) % 20, (id + n) % 24, n % 60)
+                let seconds: Int = 60 + (id * 37 + n * 101) % 7200
+                let technician: Int = 7 + n % 5
+                let content = "<p>Work item \(n) on ticket \(id)</p>"
+                taskRows.append(FakeGLPIState.Task(id: taskID, ticketID: id, date: date, seconds: seconds, technician: technician,
+                                                   isPrivate: n % 3 == 0, content: content, category: 1, state: 2, dateMod: stamp))
+                taskID += 1
+            }
+        }
+        state.bulkLoad(tickets: ticketRows, tasks: taskRows)
+        ticketRows = []
+        taskRows = []
+        let server = try await FakeGLPIServer(state: state)
+        FileHandle.standardOutput.write(Data("PORT \(server.port)\n".utf8))
+        // Serve until the parent closes our stdin.
+        while FileHandle.standardInput.availableData.count > 0 {}
+        await server.stop()
+    }
+
+    static func readLine(_ handle: FileHandle) throws -> String? {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = handle.readData(ofLength: 1)
+            if chunk.isEmpty { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if chunk[0] == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(chunk[0])
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func peakRSSKilobytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        return 0
     }
 }
