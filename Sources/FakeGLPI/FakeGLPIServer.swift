@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import HTTPTypes
 import NIOCore
 
@@ -23,7 +24,12 @@ public final class FakeGLPIServer: Sendable {
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: {
+                var logger = Logger(label: "fake-glpi")
+                logger.logLevel = .critical
+                return logger
+            }())
         task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = stream.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else { throw FakeServerError.couldNotBind }

@@ -26,7 +26,7 @@ public enum Report {
     public static func unmatched(_ tickets: [UnmatchedTicket], format: String) -> String {
         switch format {
         case "json":
-            return json(tickets.map(UnmatchedJSON.init))
+            return json(tickets)
         case "csv":
             return "ticket_id,name,entity,groups,category,raw_seconds,reason\n" + tickets.map {
                 ["\($0.ticketID)", csv($0.name), "\($0.entity)", csv($0.groups.map(String.init).joined(separator: " ")), "\($0.category)",
@@ -37,25 +37,6 @@ public enum Report {
             return table(["TICKET", "ENTITY", "GROUPS", "CATEGORY", "TIME", "REASON"], tickets.map {
                 ["\($0.ticketID)", "\($0.entity)", $0.groups.map(String.init).joined(separator: ","), "\($0.category)", hours($0.rawSeconds), $0.reason]
             })
-        }
-    }
-
-    struct UnmatchedJSON: Encodable {
-        var ticket_id: Int
-        var name: String
-        var entity: Int
-        var groups: [Int]
-        var category: Int
-        var raw_seconds: Int
-        var reason: String
-        init(_ t: UnmatchedTicket) {
-            ticket_id = t.ticketID
-            name = t.name
-            entity = t.entity
-            groups = t.groups
-            category = t.category
-            raw_seconds = t.rawSeconds
-            reason = t.reason
         }
     }
 

@@ -1,5 +1,4 @@
 import CCurl
-import Dispatch
 import Foundation
 
 /// One HTTP request, as the connectors build it.
@@ -79,11 +78,12 @@ public enum HourLedgerVersion {
     public static let current = "0.1.0"
 }
 
-/// HTTP client over libcurl's easy interface. Transfers run on a dedicated dispatch queue, so a slow helpdesk never
-/// blocks Swift's cooperative pool; finished easy handles go back to a pool so connections are kept alive.
+/// HTTP client over libcurl's easy interface. Transfers run on HourLedger's own threads, never on Swift's
+/// cooperative pool nor on libdispatch's (which that pool shares on Linux), so a slow helpdesk blocks nothing else.
+/// Finished easy handles go back to a pool so connections are kept alive.
 public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
     public let configuration: HTTPClientConfiguration
-    private let queue = DispatchQueue(label: "hourledger.curl", attributes: .concurrent)
+    private let threads = TransferThreads.shared
     private let lock = NSLock()
     private var idleHandles: [UnsafeMutableRawPointer] = []
 
@@ -102,7 +102,7 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
-            queue.async {
+            threads.submit {
                 continuation.resume(with: Result { try self.perform(request) })
             }
         }
@@ -122,7 +122,7 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
         if idleHandles.count < 16 { idleHandles.append(handle) } else { curl_easy_cleanup(handle) }
     }
 
-    /// Blocking transfer; only ever called on `queue`.
+    /// Blocking transfer; only ever called on a transfer thread.
     private func perform(_ request: HTTPRequest) throws -> HTTPResponse {
         let host = URLComponents(string: request.url)?.host ?? request.url
         guard let handle = checkoutHandle() else {
@@ -259,4 +259,44 @@ private final class ResponseSink {
     }
 
     func finalHeaders() -> [(name: String, value: String)] { headers }
+}
+
+/// A fixed set of threads that run blocking transfers, fed by a FIFO queue.
+final class TransferThreads: @unchecked Sendable {
+    /// Enough for every connector's parallel reads; more requests wait their turn in the queue.
+    static let shared = TransferThreads(count: 16)
+
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+
+    init(count: Int) {
+        for index in 0..<count {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "hourledger-curl-\(index)"
+            thread.start()
+        }
+    }
+
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while head == jobs.count { condition.wait() }
+            let job = jobs[head]
+            head += 1
+            if head > 1024, head * 2 > jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
+            condition.unlock()
+            job()
+        }
+    }
 }

@@ -196,10 +196,10 @@ public actor GLPIConnector: HelpdeskConnector {
 
     /// Reads every page of a list endpoint (getItems, getSubItems, search), following `Content-Range`.
     /// `rows` pulls the rows out of one page's body; paging stops at the total or at ERROR_RANGE_EXCEED_TOTAL.
-    func pages(_ path: String, query: [(String, String)], operation: String, rows: (JSONValue) -> [JSONValue])
-        async throws -> (rows: [JSONValue], stable: Bool)
+    func pages<Row>(_ path: String, query: [(String, String)], operation: String, rows: (JSONValue) throws -> [Row])
+        async throws -> (rows: [Row], stable: Bool)
     {
-        var all: [JSONValue] = []
+        var all: [Row] = []
         var start = 0
         var firstTotal: Int?
         var stable = true
@@ -212,14 +212,15 @@ public actor GLPIConnector: HelpdeskConnector {
                 break
             }
             let body = try decode(response, operation: operation)
-            let page = rows(body)
+            let count = body["count"]?.int ?? body.array?.count ?? body["data"]?.list.count ?? 0
+            let page = try rows(body)
             all.append(contentsOf: page)
             let range206 = Self.contentRange(response.header("Content-Range") ?? body["content-range"]?.string)
             let total = body["totalcount"]?.int ?? range206?.total ?? page.count
             if let firstTotal, firstTotal != total { stable = false }
             firstTotal = firstTotal ?? total
-            start += page.count
-            if page.isEmpty || start >= total || response.status == 200 && range206 == nil { break }
+            start += count
+            if count == 0 || start >= total || response.status == 200 && range206 == nil { break }
         }
         return (all, stable)
     }
@@ -233,14 +234,18 @@ public actor GLPIConnector: HelpdeskConnector {
         }
         for (index, column) in Self.ticketColumns.enumerated() { query.append(("forcedisplay[\(index)]", "\(column)")) }
         query += [("sort", "19"), ("order", "ASC")]
-        let result = try await pages("search/Ticket", query: query, operation: "search Ticket") { $0["data"]?.list ?? [] }
+        let result = try await pages("search/Ticket", query: query, operation: "search Ticket") { body in
+            try (body["data"]?.list ?? []).map { value in
+                guard let row = SearchRow(value) else {
+                    throw HelpdeskError(.malformedResponse, operation: "search Ticket", detail: "a row without a numeric id")
+                }
+                return row
+            }
+        }
 
         var rows: [Int: SearchRow] = [:]
         var highWater: String?
-        for value in result.rows {
-            guard let row = SearchRow(value) else {
-                throw HelpdeskError(.malformedResponse, operation: "search Ticket", detail: "a row without a numeric id")
-            }
+        for row in result.rows {
             // De-duplicate: a ticket modified while pages were read can appear twice; keep its newest state.
             if let seen = rows[row.id], seen.dateMod > row.dateMod { continue }
             rows[row.id] = row
@@ -346,8 +351,10 @@ public actor GLPIConnector: HelpdeskConnector {
     }
 
     public func tasks(ofTicket id: Int) async throws -> [TaskFacts] {
-        let result = try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { $0.array ?? [] }
-        return try result.rows.map { try Self.task(from: $0, ticketID: id, timeZone: configuration.timeZone) }
+        let timeZone = configuration.timeZone
+        return try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { body in
+            try (body.array ?? []).map { try Self.task(from: $0, ticketID: id, timeZone: timeZone) }
+        }.rows
     }
 
     /// One TicketTask object (getItem or getSubItems) as task facts: seconds from `actiontime`, text without HTML.
@@ -407,12 +414,38 @@ struct DropdownNames {
 /// GLPI's `Y-m-d H:i:s`, in the session's time zone.
 public enum GLPIDate {
     public static func parse(_ text: String, timeZone: TimeZone) -> Date? {
-        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).compactMap { Int($0) }
-        guard parts.count >= 5 else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        return calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: parts[3], minute: parts[4],
-                                                  second: parts.count > 5 ? parts[5] : 0))
+        var parts: [Int] = []
+        parts.reserveCapacity(6)
+        var current = 0, digits = 0
+        for byte in text.utf8 {
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                current = current * 10 + Int(byte - UInt8(ascii: "0"))
+                digits += 1
+            } else if digits > 0 {
+                parts.append(current)
+                current = 0
+                digits = 0
+            }
+        }
+        if digits > 0 { parts.append(current) }
+        guard parts.count >= 5, (1...12).contains(parts[1]), (1...31).contains(parts[2]), parts[3] < 24, parts[4] < 60 else { return nil }
+        let local = daysFromCivil(parts[0], parts[1], parts[2]) * 86400 + parts[3] * 3600 + parts[4] * 60 + (parts.count > 5 ? parts[5] : 0)
+        // Local wall time to UTC: take the zone's offset at the guess, then once more in case a DST change lies between.
+        let first = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(local)))
+        var utc = local - first
+        let second = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(utc)))
+        if second != first { utc = local - second }
+        return Date(timeIntervalSince1970: TimeInterval(utc))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
     }
 
     public static func format(_ date: Date, timeZone: TimeZone) -> String {

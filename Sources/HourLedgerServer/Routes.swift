@@ -72,12 +72,12 @@ public enum LedgerRoutes {
             guard let row = try api.store.balance(of: contract, at: instant) else {
                 return try JSONBody.error(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
             }
-            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey).map(TicketUsageBody.init)
+            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
             return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row), tickets: tickets,
                                                         periods: try api.store.balances(of: id).map { ContractBalance(contract: contract, row: $0) }))
         }
         router.get("/api/v1/unmatched") { _, _ in
-            try JSONBody.response(try api.store.unmatchedTickets().map(UnmatchedBody.init))
+            try JSONBody.response(try api.store.unmatchedTickets())
         }
     }
 
@@ -107,7 +107,7 @@ public enum LedgerRoutes {
                             lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
-                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport.map(SyncBody.init)),
+                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             contracts: try api.store.currentBalances(contracts, at: now))
         return try JSONBody.response(body)
@@ -130,7 +130,7 @@ struct StatusBody: Codable {
         var pollIntervalSeconds: Int
         var lastError: String?
         var consecutiveFailures: Int
-        var lastSync: SyncBody?
+        var lastSync: SyncReport?
         enum CodingKeys: String, CodingKey {
             case kind, url, reachable
             case lastSuccessfulPoll = "last_successful_poll", lastAttempt = "last_attempt", pollLagSeconds = "poll_lag_seconds"
@@ -151,79 +151,11 @@ struct StatusBody: Codable {
     }
 }
 
-struct SyncBody: Codable {
-    var ticketsSeen: Int
-    var ticketsWithTasksRead: Int
-    var entriesAdded: Int
-    var entriesUpdated: Int
-    var entriesDeleted: Int
-    var contractMoves: Int
-    var requests: Int
-    var seconds: Double
-    var highWater: String?
-    init(_ r: SyncReport) {
-        ticketsSeen = r.ticketsSeen
-        ticketsWithTasksRead = r.ticketsWithTasksRead
-        entriesAdded = r.entriesAdded
-        entriesUpdated = r.entriesUpdated
-        entriesDeleted = r.entriesDeleted
-        contractMoves = r.contractMoves
-        requests = r.requests
-        seconds = r.seconds
-        highWater = r.highWater
-    }
-    enum CodingKeys: String, CodingKey {
-        case requests, seconds
-        case ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read", entriesAdded = "entries_added"
-        case entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted", contractMoves = "contract_moves"
-        case highWater = "high_water"
-    }
-}
 
-struct TicketUsageBody: Codable {
-    var ticketID: Int
-    var name: String
-    var usedSeconds: Int
-    var rawSeconds: Int
-    var entryCount: Int
-    init(_ u: TicketUsage) {
-        ticketID = u.ticketID
-        name = u.name
-        usedSeconds = u.usedSeconds
-        rawSeconds = u.rawSeconds
-        entryCount = u.entryCount
-    }
-    enum CodingKeys: String, CodingKey {
-        case name
-        case ticketID = "ticket_id", usedSeconds = "used_seconds", rawSeconds = "raw_seconds", entryCount = "entry_count"
-    }
-}
 
 struct ContractDetail: Codable {
     var balance: ContractBalance
-    var tickets: [TicketUsageBody]
+    var tickets: [TicketUsage]
     var periods: [ContractBalance]
 }
 
-public struct UnmatchedBody: Codable, Sendable {
-    public var ticketID: Int
-    public var name: String
-    public var entity: Int
-    public var groups: [Int]
-    public var category: Int
-    public var reason: String
-    public var rawSeconds: Int
-    public init(_ u: UnmatchedTicket) {
-        ticketID = u.ticketID
-        name = u.name
-        entity = u.entity
-        groups = u.groups
-        category = u.category
-        reason = u.reason
-        rawSeconds = u.rawSeconds
-    }
-    enum CodingKeys: String, CodingKey {
-        case name, entity, groups, category, reason
-        case ticketID = "ticket_id", rawSeconds = "raw_seconds"
-    }
-}

@@ -35,6 +35,11 @@ public struct TicketUsage: Sendable, Equatable, Codable {
     public var usedSeconds: Int
     public var rawSeconds: Int
     public var entryCount: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case ticketID = "ticket_id", usedSeconds = "used_seconds", rawSeconds = "raw_seconds", entryCount = "entry_count"
+    }
 }
 
 public struct UnmatchedTicket: Sendable, Equatable, Codable {
@@ -45,6 +50,11 @@ public struct UnmatchedTicket: Sendable, Equatable, Codable {
     public var category: Int
     public var reason: String
     public var rawSeconds: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, entity, groups, category, reason
+        case ticketID = "ticket_id", rawSeconds = "raw_seconds"
+    }
 }
 
 public struct EntryRecord: Sendable, Equatable, Codable {
@@ -213,7 +223,8 @@ public final class LedgerStore: Sendable {
         ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?, now: Date = Date()
     ) throws -> TicketSyncOutcome {
         try writer.write { db in
-            try Self.apply(db, ticket: ticket, dateMod: dateMod, match: match, contracts: contracts, tasks: tasks, settled: false, now: now)
+            try Self.apply(db, ticket: ticket, dateMod: dateMod, match: match, contracts: contracts, tasks: tasks, settled: false,
+                           periods: PeriodCache(), now: now)
         }
     }
 
@@ -236,18 +247,20 @@ public final class LedgerStore: Sendable {
     }
 
     /// Applies many tickets in one transaction: one fsync per batch instead of per ticket.
-    public func applyBatch(_ items: [TicketUpdate], contracts: [Contract], now: Date = Date()) throws -> [TicketSyncOutcome] {
-        try writer.write { db in
-            try items.map {
+    /// The write runs on GRDB's writer queue, not on the caller's thread, so the next batch can be read meanwhile.
+    public func applyBatch(_ items: [TicketUpdate], contracts: [Contract], now: Date = Date()) async throws -> [TicketSyncOutcome] {
+        try await writer.write { db in
+            let periods = PeriodCache()
+            return try items.map {
                 try Self.apply(db, ticket: $0.ticket, dateMod: $0.dateMod, match: $0.match, contracts: contracts, tasks: $0.tasks,
-                               settled: $0.tasksSettled, now: now)
+                               settled: $0.tasksSettled, periods: periods, now: now)
             }
         }
     }
 
     private static func apply(
         _ db: Database, ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?,
-        settled: Bool, now: Date
+        settled: Bool, periods: PeriodCache, now: Date
     ) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let contract = match.contractID.flatMap { id in contracts.first { $0.id == id } }
@@ -285,7 +298,7 @@ public final class LedgerStore: Sendable {
 
         func placement(_ workedAt: Date, _ raw: Int) -> (period: Period?, billed: Int, rounding: String) {
             guard let contract else { return (nil, raw, RoundingPolicy.none.description) }
-            return (contract.period(containing: workedAt), contract.rounding.billedSeconds(forRaw: raw), contract.rounding.description)
+            return (periods.period(of: contract, containing: workedAt), contract.rounding.billedSeconds(forRaw: raw), contract.rounding.description)
         }
 
         if let tasks {
@@ -335,6 +348,22 @@ public final class LedgerStore: Sendable {
         }
         try deltas.apply(db)
         return outcome
+    }
+
+    /// Period lookups for one write: calendars are built once per contract, and the last period found is tried first.
+    final class PeriodCache {
+        private var calculators: [String: PeriodCalculator] = [:]
+        private var recent: [String: Period] = [:]
+
+        func period(of contract: Contract, containing instant: Date) -> Period? {
+            if let period = recent[contract.id], period.contains(instant) { return period }
+            let calculator = calculators[contract.id] ?? PeriodCalculator(kind: contract.period, starts: contract.starts,
+                                                                           expires: contract.expires, calendar: contract.calendar)
+            calculators[contract.id] = calculator
+            let period = calculator.period(containing: instant)
+            if let period { recent[contract.id] = period }
+            return period
+        }
     }
 
     /// The comparable part of an entry row: an unchanged task leaves its entry untouched.

@@ -16,6 +16,13 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var contractMoves = 0
     public var requests = 0
     public var seconds: Double = 0
+
+    enum CodingKeys: String, CodingKey {
+        case since, requests, seconds
+        case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
+        case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
+        case contractMoves = "contract_moves"
+    }
 }
 
 /// The daemon's view of its helpdesk, for `/status`.
@@ -90,6 +97,15 @@ public actor SyncEngine {
         }
     }
 
+    static let chunkSize = 1000
+
+    /// Tasks of the tickets in `chunk` that may have changed: all but those unchanged since a settled read.
+    private func readTasks(_ chunk: [ChangedTicket]) async throws -> (tasks: [Int: [TaskFacts]], read: Int) {
+        let settled = try store.settledDateMods(chunk.map(\.facts.id))
+        let need = chunk.filter { settled[$0.facts.id] != $0.dateMod }.map(\.facts.id)
+        return (try await connector.tasks(ofTickets: need), need.count)
+    }
+
     private func performSync(now: Date) async throws -> SyncReport {
         let started = ContinuousClock.now
         let requestsBefore = await connector.requestCount()
@@ -106,29 +122,37 @@ public actor SyncEngine {
         let batch = try await connector.changedTickets(since: since)
         report.ticketsSeen = batch.tickets.count
 
-        // Tasks are re-read unless the ticket is unchanged since a read that happened after its stamp's second ended.
-        let settled = try store.settledDateMods(batch.tickets.map(\.facts.id))
-        let needTasks = batch.tickets.filter { settled[$0.facts.id] != $0.dateMod }.map(\.facts.id)
-        let tasks = try await connector.tasks(ofTickets: needTasks)
-        report.ticketsWithTasksRead = needTasks.count
         let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
-
         let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
-        var updates: [LedgerStore.TicketUpdate] = []
-        updates.reserveCapacity(batch.tickets.count)
-        for changed in batch.tickets {
-            let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities)
-            // A stamp older than the poll's newest one is settled: the search ran after that second was over.
-            let isSettled = newHighWater.map { changed.dateMod < $0 } ?? false
-            updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
-                                 tasksSettled: isSettled))
+
+        // Chunks are pipelined: the next chunk's tasks are read while this chunk is written.
+        let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
+            Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
         }
-        for chunk in stride(from: 0, to: updates.count, by: 1000).map({ Array(updates[$0..<min($0 + 1000, updates.count)]) }) {
-            for outcome in try store.applyBatch(chunk, contracts: contracts, now: now) {
-                report.entriesAdded += outcome.entriesAdded
-                report.entriesUpdated += outcome.entriesUpdated
-                report.entriesDeleted += outcome.entriesDeleted
-                if outcome.movedFrom != outcome.movedTo { report.contractMoves += 1 }
+        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk) } }
+        for (index, chunk) in chunks.enumerated() {
+            let (tasks, read) = try await pending!.value
+            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next) } : nil
+            report.ticketsWithTasksRead += read
+            var updates: [LedgerStore.TicketUpdate] = []
+            updates.reserveCapacity(chunk.count)
+            for changed in chunk {
+                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities)
+                // A stamp older than the poll's newest one is settled: the search ran after that second was over.
+                let isSettled = newHighWater.map { changed.dateMod < $0 } ?? false
+                updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
+                                     tasksSettled: isSettled))
+            }
+            do {
+                for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) {
+                    report.entriesAdded += outcome.entriesAdded
+                    report.entriesUpdated += outcome.entriesUpdated
+                    report.entriesDeleted += outcome.entriesDeleted
+                    if outcome.movedFrom != outcome.movedTo { report.contractMoves += 1 }
+                }
+            } catch {
+                pending?.cancel()
+                throw error
             }
         }
         if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
@@ -156,7 +180,7 @@ public actor SyncEngine {
                                          match: ContractMatcher.match(ticket.facts, contracts: contracts, entities: entities),
                                          tasks: nil, tasksSettled: false)
             }
-            for outcome in try store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
+            for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
                 report.contractMoves += 1
             }
             logger.info("contracts changed, stored tickets re-matched", metadata: ["tickets": "\(stored.count)"])

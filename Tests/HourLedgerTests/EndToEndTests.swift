@@ -90,7 +90,9 @@ import Testing
         #expect(try runtime.store.balanceDiscrepancies() == [])
 
         // The ledger survives a restart: a new runtime on the same file sees the same balance and does not re-read tasks.
+        glpi.clearRequests()
         await runtime.connector.close()
+        #expect(glpi.requests.map(\.target) == ["/apirest.php/killSession"])
         let reopened = try Runtime(configuration: runtime.configuration)
         #expect(try reopened.store.balance(of: acme, at: when)?.usedSeconds == 7200)
         glpi.clearRequests()
@@ -129,6 +131,30 @@ import Testing
             "GET /apirest.php/search/Ticket?criteria[0][field]=19&criteria[0][searchtype]=morethan&criteria[0][value]=2026-11-21 18:31:03&forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&sort=19&order=ASC&range=0-999",
             "GET /apirest.php/Ticket/1/TicketTask?range=0-999",
         ])
+    }
+
+    @Test func aChangeInTheSameSecondAsTheLastPollIsNotMissed() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        glpi.addTicket(4, name: "VPN", entity: 2, category: 2, groups: [2])
+        glpi.addTask(ticket: 4, seconds: 100)
+        try await runtime.engine.syncOnce()
+        // GLPI's clock has not moved: the new task carries the same date_mod second as the last poll's high-water mark.
+        glpi.addTask(ticket: 4, seconds: 200)
+        let report = try await runtime.engine.syncOnce()
+        #expect(report.entriesAdded == 1)
+        #expect(try runtime.store.balance(of: runtime.configuration.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 300)
+        // Once a ticket was read after its second ended, it is not re-read; the previous poll's newest one (5) is.
+        glpi.advance(seconds: 1)
+        glpi.addTicket(5, name: "Other", entity: 2, category: 2, groups: [2])
+        try await runtime.engine.syncOnce()
+        glpi.advance(seconds: 1)
+        glpi.addTicket(7, name: "Third", entity: 2, category: 2, groups: [2])
+        glpi.clearRequests()
+        try await runtime.engine.syncOnce()
+        #expect(Set(glpi.requests.filter { $0.target.contains("TicketTask") }.map(\.target))
+            == ["/apirest.php/Ticket/5/TicketTask?range=0-999", "/apirest.php/Ticket/7/TicketTask?range=0-999"])
     }
 
     @Test func pagingExpiredSessionsAndErrors() async throws {
