@@ -221,12 +221,16 @@ struct FakeGLPIAPI: Sendable {
         // Like GLPI: the default display columns (name, entity) come along with the forced ones.
         var columns = [1, 80]
         for column in forced where !columns.contains(column) { columns.append(column) }
-        let (groupNames, categoryNames, actiontimes) = state.withLock { () -> ([Int: String], [Int: String], [Int: Int]) in
-            var times: [Int: Int] = [:]
-            if columns.contains(45) {
-                for ticket in page { times[ticket.id] = (state.tasksByTicket[ticket.id] ?? []).reduce(0) { $0 + (state.tasks[$1]?.seconds ?? 0) } }
+        let (groupNames, categoryNames, taskLists) = state.withLock { () -> ([Int: String], [Int: String], [Int: [FakeGLPIState.Task]]) in
+            var lists: [Int: [FakeGLPIState.Task]] = [:]
+            if !Set(columns).isDisjoint(with: [28, 45, 92, 96, 97]) {
+                for ticket in page { lists[ticket.id] = (state.tasksByTicket[ticket.id] ?? []).compactMap { state.tasks[$0] } }
             }
-            return (state.groups, state.categories, times)
+            return (state.groups, state.categories, lists)
+        }
+        /// A task column: null without tasks, a string for one, a list of strings for several (as column 8 does).
+        func multi(_ values: [String]) -> String {
+            values.isEmpty ? "null" : values.count == 1 ? JSON.string(values[0]) : "[" + values.map(JSON.string).joined(separator: ",") + "]"
         }
         var out = JSON()
         out.raw("{\"totalcount\":\(total),\"count\":\(page.count),\"sort\":[\(Int(sort) ?? 1)],\"order\":[\(JSON.string(order))],\"data\":[")
@@ -245,7 +249,11 @@ struct FakeGLPIAPI: Sendable {
                     out.raw(names.isEmpty ? "null" : names.count == 1 ? JSON.string(names[0]) : "[" + names.map(JSON.string).joined(separator: ",") + "]")
                 case 12: out.raw("\(ticket.status)")
                 case 19: out.raw(JSON.string(ticket.dateMod))
-                case 45: out.raw("\(actiontimes[ticket.id] ?? 0)")
+                case 28: out.raw("\(taskLists[ticket.id]?.count ?? 0)")
+                case 45: out.raw("\((taskLists[ticket.id] ?? []).reduce(0) { $0 + $1.seconds })")
+                case 92: out.raw(multi((taskLists[ticket.id] ?? []).map { $0.isPrivate ? "1" : "0" }))
+                case 96: out.raw(multi((taskLists[ticket.id] ?? []).map { "\($0.seconds)" }))
+                case 97: out.raw(multi((taskLists[ticket.id] ?? []).map(\.date)))
                 case 80: out.raw(JSON.string(entityNames[ticket.entity] ?? ""))
                 default: out.raw("null")
                 }

@@ -47,8 +47,9 @@ public actor GLPIConnector: HelpdeskConnector {
     private var requests = 0
     private var names = DropdownNames()
 
-    /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups.
-    public static let ticketColumns = [2, 1, 80, 7, 12, 19, 8]
+    /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups, then the
+    /// task summary (number of tasks, total duration, task durations, dates and privacy) that tells whether to re-read tasks.
+    public static let ticketColumns = [2, 1, 80, 7, 12, 19, 8, 28, 45, 96, 97, 92]
 
     public init(configuration: GLPIConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.glpi")) {
         self.configuration = configuration
@@ -254,7 +255,8 @@ public actor GLPIConnector: HelpdeskConnector {
         var tickets: [ChangedTicket] = []
         tickets.reserveCapacity(rows.count)
         for row in rows.values.sorted(by: { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }) {
-            tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod))
+            tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
+                                         taskFingerprint: row.taskFingerprint))
         }
         return ChangeBatch(tickets: tickets, highWater: highWater, complete: result.stable)
     }
@@ -268,6 +270,8 @@ public actor GLPIConnector: HelpdeskConnector {
         public var groups: [String]
         public var status: Int
         public var dateMod: String
+        public var taskCount: Int?
+        public var taskFingerprint: String?
 
         public init?(_ value: JSONValue) {
             guard let id = value["2"]?.int else { return nil }
@@ -278,6 +282,12 @@ public actor GLPIConnector: HelpdeskConnector {
             groups = value["8"]?.list.compactMap(\.string) ?? []
             status = value["12"]?.int ?? 0
             dateMod = value["19"]?.string ?? ""
+            taskCount = value["28"]?.int
+            if let taskCount {
+                // Multi-valued columns may come as lists or joined strings; either way the text changes when they do.
+                let parts = ["45", "96", "97", "92"].map { key in value[key]?.list.map { $0.string ?? "" }.joined(separator: "|") ?? "" }
+                taskFingerprint = "\(taskCount)#" + parts.joined(separator: "#")
+            }
         }
     }
 

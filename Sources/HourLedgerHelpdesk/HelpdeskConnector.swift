@@ -6,10 +6,16 @@ public struct ChangedTicket: Sendable, Equatable {
     public var facts: TicketFacts
     /// The helpdesk's own modification stamp, as it sent it (`Y-m-d H:i:s` in its time zone).
     public var dateMod: String
+    /// How many tasks the ticket has, when the search tells; 0 means its task list is known to be empty.
+    public var taskCount: Int?
+    /// A summary of the tasks (count, durations, dates, privacy) from the search: unchanged means no need to re-read them.
+    public var taskFingerprint: String?
 
-    public init(facts: TicketFacts, dateMod: String) {
+    public init(facts: TicketFacts, dateMod: String, taskCount: Int? = nil, taskFingerprint: String? = nil) {
         self.facts = facts
         self.dateMod = dateMod
+        self.taskCount = taskCount
+        self.taskFingerprint = taskFingerprint
     }
 }
 

@@ -133,7 +133,7 @@ public final class LedgerStore: Sendable {
                     date_mod TEXT NOT NULL,
                     contract_id TEXT,
                     match_reason TEXT NOT NULL,
-                    tasks_settled INTEGER NOT NULL DEFAULT 0,
+                    task_fingerprint TEXT,
                     synced_at INTEGER NOT NULL
                 );
                 CREATE INDEX ticket_contract ON ticket(contract_id);
@@ -199,16 +199,16 @@ public final class LedgerStore: Sendable {
         }
     }
 
-    /// The helpdesk modification stamp last stored for each of `ticketIDs`, for tickets whose tasks were read after
-    /// every change made at that stamp (see `apply(tasksSettled:)`).
-    public func settledDateMods(_ ticketIDs: [Int]) throws -> [Int: String] {
+    /// For each of `ticketIDs`, the helpdesk's summary of its tasks at the time they were last read.
+    public func taskFingerprints(_ ticketIDs: [Int]) throws -> [Int: String] {
         guard !ticketIDs.isEmpty else { return [:] }
         return try writer.read { db in
             var result: [Int: String] = [:]
             for chunk in stride(from: 0, to: ticketIDs.count, by: 500).map({ Array(ticketIDs[$0..<min($0 + 500, ticketIDs.count)]) }) {
                 let marks = databaseQuestionMarks(count: chunk.count)
-                let rows = try Row.fetchAll(db, sql: "SELECT id, date_mod FROM ticket WHERE tasks_settled = 1 AND id IN (\(marks))", arguments: StatementArguments(chunk))
-                for row in rows { result[row["id"]] = row["date_mod"] }
+                let rows = try Row.fetchAll(db, sql: "SELECT id, task_fingerprint FROM ticket WHERE task_fingerprint IS NOT NULL AND id IN (\(marks))",
+                                            arguments: StatementArguments(chunk))
+                for row in rows { result[row["id"]] = row["task_fingerprint"] }
             }
             return result
         }
@@ -223,7 +223,7 @@ public final class LedgerStore: Sendable {
         ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?, now: Date = Date()
     ) throws -> TicketSyncOutcome {
         try writer.write { db in
-            try Self.apply(db, ticket: ticket, dateMod: dateMod, match: match, contracts: contracts, tasks: tasks, settled: false,
+            try Self.apply(db, ticket: ticket, dateMod: dateMod, match: match, contracts: contracts, tasks: tasks, taskFingerprint: nil,
                            periods: PeriodCache(), now: now)
         }
     }
@@ -234,15 +234,15 @@ public final class LedgerStore: Sendable {
         public var match: MatchResult
         /// The complete task list, or nil when the tasks were not re-read.
         public var tasks: [TaskFacts]?
-        /// The tasks were read after the helpdesk's clock left `dateMod`, so no later change can share that stamp.
-        public var tasksSettled: Bool
+        /// The search's summary of the tasks that `tasks` was read after; kept to skip the next read if it is unchanged.
+        public var taskFingerprint: String?
 
-        public init(ticket: TicketFacts, dateMod: String, match: MatchResult, tasks: [TaskFacts]?, tasksSettled: Bool) {
+        public init(ticket: TicketFacts, dateMod: String, match: MatchResult, tasks: [TaskFacts]?, taskFingerprint: String?) {
             self.ticket = ticket
             self.dateMod = dateMod
             self.match = match
             self.tasks = tasks
-            self.tasksSettled = tasksSettled
+            self.taskFingerprint = taskFingerprint
         }
     }
 
@@ -253,14 +253,14 @@ public final class LedgerStore: Sendable {
             let periods = PeriodCache()
             return try items.map {
                 try Self.apply(db, ticket: $0.ticket, dateMod: $0.dateMod, match: $0.match, contracts: contracts, tasks: $0.tasks,
-                               settled: $0.tasksSettled, periods: periods, now: now)
+                               taskFingerprint: $0.taskFingerprint, periods: periods, now: now)
             }
         }
     }
 
     private static func apply(
         _ db: Database, ticket: TicketFacts, dateMod: String, match: MatchResult, contracts: [Contract], tasks: [TaskFacts]?,
-        settled: Bool, periods: PeriodCache, now: Date
+        taskFingerprint: String?, periods: PeriodCache, now: Date
     ) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let contract = match.contractID.flatMap { id in contracts.first { $0.id == id } }
@@ -268,15 +268,15 @@ public final class LedgerStore: Sendable {
         let known = stored != nil
         let previousContract: String? = stored?["contract_id"]
         try db.run(sql: """
-            INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, tasks_settled, synced_at)
+            INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
                 category = excluded.category, status = excluded.status, date_mod = excluded.date_mod,
                 contract_id = excluded.contract_id, match_reason = excluded.match_reason,
-                tasks_settled = CASE WHEN ?12 THEN ticket.tasks_settled AND ticket.date_mod = excluded.date_mod ELSE excluded.tasks_settled END,
+                task_fingerprint = CASE WHEN ?12 THEN ticket.task_fingerprint ELSE excluded.task_fingerprint END,
                 synced_at = excluded.synced_at
             """, arguments: [ticket.id, ticket.name, ticket.entity, ticket.groups.map(String.init).joined(separator: ","),
-                             ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks != nil && settled,
+                             ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks == nil ? nil : taskFingerprint,
                              Int(now.timeIntervalSince1970), tasks == nil])
 
         var deltas = BalanceDeltas()

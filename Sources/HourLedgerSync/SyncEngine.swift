@@ -99,11 +99,21 @@ public actor SyncEngine {
 
     static let chunkSize = 1000
 
-    /// Tasks of the tickets in `chunk` that may have changed: all but those unchanged since a settled read.
+    /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
+    /// one whose task summary equals the summary its tasks were last read under is left as stored (nil).
     private func readTasks(_ chunk: [ChangedTicket]) async throws -> (tasks: [Int: [TaskFacts]], read: Int) {
-        let settled = try store.settledDateMods(chunk.map(\.facts.id))
-        let need = chunk.filter { settled[$0.facts.id] != $0.dateMod }.map(\.facts.id)
-        return (try await connector.tasks(ofTickets: need), need.count)
+        let known = try store.taskFingerprints(chunk.map(\.facts.id))
+        var tasks: [Int: [TaskFacts]] = [:]
+        var need: [Int] = []
+        for ticket in chunk {
+            if ticket.taskCount == 0 {
+                tasks[ticket.facts.id] = []
+            } else if ticket.taskFingerprint == nil || known[ticket.facts.id] != ticket.taskFingerprint {
+                need.append(ticket.facts.id)
+            }
+        }
+        for (id, list) in try await connector.tasks(ofTickets: need) { tasks[id] = list }
+        return (tasks, need.count)
     }
 
     private func performSync(now: Date) async throws -> SyncReport {
@@ -138,10 +148,8 @@ public actor SyncEngine {
             updates.reserveCapacity(chunk.count)
             for changed in chunk {
                 let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities)
-                // A stamp older than the poll's newest one is settled: the search ran after that second was over.
-                let isSettled = newHighWater.map { changed.dateMod < $0 } ?? false
                 updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
-                                     tasksSettled: isSettled))
+                                     taskFingerprint: changed.taskFingerprint))
             }
             do {
                 for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) {
@@ -178,7 +186,7 @@ public actor SyncEngine {
             let updates = stored.map { ticket in
                 LedgerStore.TicketUpdate(ticket: ticket.facts, dateMod: ticket.dateMod,
                                          match: ContractMatcher.match(ticket.facts, contracts: contracts, entities: entities),
-                                         tasks: nil, tasksSettled: false)
+                                         tasks: nil, taskFingerprint: nil)
             }
             for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
                 report.contractMoves += 1
