@@ -67,24 +67,25 @@ public enum JSONValue: Sendable, Equatable {
 /// GLPI stores text HTML-encoded and getItem returns it as stored (`Root entity &#62; Customer A`).
 public enum HTMLEntities {
     public static func decode(_ text: String) -> String {
-        guard text.contains("&") else { return text }
-        var result = ""
-        result.reserveCapacity(text.count)
-        var index = text.startIndex
-        while index < text.endIndex {
-            let character = text[index]
-            if character == "&", let semicolon = text[index...].prefix(12).firstIndex(of: ";") {
-                let entity = text[text.index(after: index)..<semicolon]
-                if let decoded = decodeEntity(entity) {
-                    result.append(decoded)
-                    index = text.index(after: semicolon)
+        guard text.utf8.contains(UInt8(ascii: "&")) else { return text }
+        var result = String.UnicodeScalarView()
+        let scalars = Array(text.unicodeScalars)
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "&", let semicolon = scalars[index..<min(index + 12, scalars.count)].firstIndex(of: ";") {
+                var entity = String.UnicodeScalarView()
+                entity.append(contentsOf: scalars[(index + 1)..<semicolon])
+                if let decoded = decodeEntity(Substring(String(entity))) {
+                    result.append(contentsOf: decoded.unicodeScalars)
+                    index = semicolon + 1
                     continue
                 }
             }
-            result.append(character)
-            index = text.index(after: index)
+            result.append(scalar)
+            index += 1
         }
-        return result
+        return String(result)
     }
 
     private static func decodeEntity(_ entity: Substring) -> Character? {
@@ -105,14 +106,14 @@ public enum HTMLEntities {
 
     /// Plain text from an HTML fragment: tags dropped, entities decoded.
     public static func plainText(_ html: String) -> String {
-        var text = ""
+        var text = String.UnicodeScalarView()
         var inTag = false
-        for character in decode(html) {
-            if character == "<" { inTag = true; continue }
-            if character == ">" && inTag { inTag = false; continue }
-            if !inTag { text.append(character) }
+        for scalar in decode(html).unicodeScalars {
+            if scalar == "<" { inTag = true; continue }
+            if scalar == ">" && inTag { inTag = false; continue }
+            if !inTag { text.append(scalar) }
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(text).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
