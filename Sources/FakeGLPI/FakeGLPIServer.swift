@@ -175,7 +175,9 @@ struct FakeGLPIAPI: Sendable {
         for criterion in criteria.values where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
             return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
         }
+        let pageStart = rangeText.split(separator: "-").first.flatMap { Int($0) } ?? 0
         let (rows, entityNames) = state.withLock { () -> ([FakeGLPIState.Ticket], [Int: String]) in
+            state.beforeSearchPage?(state, pageStart)
             var candidates = state.sortedTickets()
             // date_mod > value is the common poll: binary search instead of a scan.
             if let since = criteria.values.first(where: { $0.field == 19 && $0.searchtype == "morethan" && $0.link == "AND" })?.value {

@@ -80,6 +80,9 @@ public final class FakeGLPIState: @unchecked Sendable {
     /// Tickets sorted by (date_mod, id), rebuilt lazily after writes; keeps big searches cheap.
     var sortedCache: [Ticket]?
     public var logRequests = true
+    /// Called (under the state's lock) before a ticket search page is answered, with the page's start row: lets a test
+    /// change GLPI while a poll is paging through it.
+    public var beforeSearchPage: (@Sendable (FakeGLPIState, Int) -> Void)?
 
     public init(appToken: String = "fixture-app-token", userToken: String = "fixture-user-token", login: String = "svc-hours",
                 password: String = "Fixture-Pass-1", clock: Date = Date(timeIntervalSince1970: 1_795_285_983)) {
@@ -137,6 +140,18 @@ public final class FakeGLPIState: @unchecked Sendable {
             sortedCache = nil
             return ticket
         }
+    }
+
+    /// Moves a ticket to GLPI's trash: searches no longer return it.
+    public func trashTicket(_ id: Int) {
+        withLock { trashLocked(id) }
+    }
+
+    /// For use inside `beforeSearchPage`, which already holds the lock.
+    public func trashLocked(_ id: Int) {
+        tickets[id]?.isDeleted = true
+        tickets[id]?.dateMod = Self.format(clock)
+        sortedCache = nil
     }
 
     /// Edits a ticket as a technician would in GLPI's UI; date_mod moves to now.

@@ -158,6 +158,37 @@ import Testing
         #expect(last.ticketsSeen == 3 && last.entriesAdded == 1)
     }
 
+    @Test func aListThatShrinksWhilePagedEndsCleanlyAndIsReadAgain() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contractsYAML,
+                                                       extraHelpdesk: "  page_size: 2"))
+        let runtime = try Runtime(configuration: config)
+        for id in 1...5 { glpi.addTicket(id, name: "T\(id)", entity: 2, category: 1, groups: []) }
+        try await runtime.engine.syncOnce()
+        let firstMark = try runtime.store.state("helpdesk.high_water")
+
+        // A later poll: after it read page 1, three tickets go to the trash, so page 2 lies past the new total and
+        // GLPI answers 400 ERROR_RANGE_EXCEED_TOTAL. The poll ends without error but keeps its old high-water mark.
+        glpi.advance(seconds: 10)
+        for id in 1...5 { glpi.updateTicket(id) { $0.status = 3 } }
+        glpi.beforeSearchPage = { state, start in
+            if start == 2 { for id in 1...3 { state.trashLocked(id) } }
+        }
+        glpi.clearRequests()
+        let report = try await runtime.engine.syncOnce()
+        glpi.beforeSearchPage = nil
+        #expect(glpi.requests.filter { $0.target.contains("search/Ticket") }.count == 2)
+        #expect(report.highWater == firstMark)
+        #expect(try runtime.store.state("helpdesk.high_water") == firstMark)
+        // The next poll re-reads from the old mark and sees the surviving tickets' newest state.
+        let next = try await runtime.engine.syncOnce()
+        #expect(next.ticketsSeen == 2)
+        #expect(next.highWater == glpi.now)
+    }
+
     @Test func pagingExpiredSessionsAndErrors() async throws {
         let directory = TemporaryDirectory()
         let server = try await FakeGLPIServer(state: makeFixtureState())
