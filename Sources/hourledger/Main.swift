@@ -26,6 +26,16 @@ struct ConfigOption: ParsableArguments {
         }
     }
 
+    /// The configuration and its ledger, for commands that only read.
+    func ledger() throws -> (HourLedgerConfiguration, LedgerStore) {
+        let configuration = try load()
+        do {
+            return (configuration, try LedgerStore(path: configuration.databasePath))
+        } catch let error as StoreError {
+            throw CLIError(message: error.description)
+        }
+    }
+
     func runtime() throws -> Runtime {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         do {
@@ -82,10 +92,8 @@ struct Balances: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let configuration = try options.load()
-        let store = try LedgerStore(path: configuration.databasePath)
-        let balances = try store.currentBalances(configuration.contracts)
-        print(Report.balances(balances, format: format.rawValue), terminator: "")
+        let (configuration, store) = try options.ledger()
+        print(Report.balances(try store.currentBalances(configuration.contracts), format: format.rawValue), terminator: "")
     }
 }
 
@@ -96,8 +104,7 @@ struct Unmatched: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let configuration = try options.load()
-        let store = try LedgerStore(path: configuration.databasePath)
+        let (_, store) = try options.ledger()
         print(Report.unmatched(try store.unmatchedTickets(), format: format.rawValue), terminator: "")
     }
 }

@@ -29,10 +29,11 @@ import Testing
         timezone: UTC
     """
 
-    func setUp() async throws -> (FakeGLPIServer, Runtime, TemporaryDirectory) {
+    func setUp(extraHelpdesk: String = "") async throws -> (FakeGLPIServer, Runtime, TemporaryDirectory) {
         let directory = TemporaryDirectory()
         let server = try await FakeGLPIServer(state: makeFixtureState())
-        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/ledger.sqlite", contracts: contractsYAML))
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/ledger.sqlite", contracts: contractsYAML,
+                                                       extraHelpdesk: extraHelpdesk))
         return (server, try Runtime(configuration: config), directory)
     }
 
@@ -159,13 +160,11 @@ import Testing
     }
 
     @Test func aListThatShrinksWhilePagedEndsCleanlyAndIsReadAgain() async throws {
-        let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
+        let (server, runtime, directory) = try await setUp(extraHelpdesk: "  page_size: 2")
         defer { Task { await server.stop() } }
         let glpi = server.state
-        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contractsYAML,
-                                                       extraHelpdesk: "  page_size: 2"))
-        let runtime = try Runtime(configuration: config)
+        let config = runtime.configuration
+        _ = directory
         for id in 1...5 { glpi.addTicket(id, name: "T\(id)", entity: 2, category: 1, groups: []) }
         try await runtime.engine.syncOnce()
         let firstMark = try runtime.store.state("helpdesk.high_water")
@@ -190,13 +189,11 @@ import Testing
     }
 
     @Test func pagingExpiredSessionsAndErrors() async throws {
-        let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
+        let (server, runtime, directory) = try await setUp(extraHelpdesk: "  page_size: 2")
         defer { Task { await server.stop() } }
         let glpi = server.state
-        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contractsYAML,
-                                                       extraHelpdesk: "  page_size: 2"))
-        let runtime = try Runtime(configuration: config)
+        let config = runtime.configuration
+        _ = directory
         for id in 1...5 {
             glpi.addTicket(id, name: "T\(id)", entity: 2, category: 1, groups: [])
             glpi.addTask(ticket: id, seconds: 100 * id)
