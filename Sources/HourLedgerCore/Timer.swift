@@ -1,5 +1,11 @@
 import Foundation
 
+/// How an entry counts: billable and prepaid time draw from the contract's balance, internal time does not.
+public enum EntryKind: String, Sendable, Codable, CaseIterable {
+    case billable, `internal`, prepaid
+    public var drawsFromBalance: Bool { self != .`internal` }
+}
+
 /// A technician's server-side timer on one ticket, as a pure state machine. The clock is always the server's.
 public struct TimerState: Sendable, Equatable, Codable {
     public enum Status: String, Sendable, Codable {

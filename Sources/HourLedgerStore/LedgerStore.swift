@@ -2,6 +2,15 @@ import Foundation
 import GRDB
 import HourLedgerCore
 
+/// Where an entry came from.
+public enum EntrySource {
+    /// Time logged in HourLedger (a timer or a manual entry), written back to the helpdesk.
+    public static let hourledger = "hourledger"
+
+    /// The tag an entry's write-back carries in the helpdesk, so a retry or the poller can find it.
+    public static func marker(_ key: String) -> String { "[hourledger:\(key)]" }
+}
+
 /// What one sync of one ticket changed in the ledger.
 public struct TicketSyncOutcome: Sendable, Equatable {
     public var entriesAdded = 0
@@ -183,6 +192,50 @@ public final class LedgerStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-timers-entries-outbox") { db in
+            try db.execute(sql: """
+                ALTER TABLE entry ADD COLUMN kind TEXT NOT NULL DEFAULT 'billable';
+                ALTER TABLE entry ADD COLUMN entry_key TEXT;
+                ALTER TABLE entry ADD COLUMN note TEXT NOT NULL DEFAULT '';
+                ALTER TABLE entry ADD COLUMN glpi_task_id INTEGER;
+                ALTER TABLE entry ADD COLUMN created_by TEXT;
+                CREATE UNIQUE INDEX entry_key ON entry(entry_key) WHERE entry_key IS NOT NULL;
+                CREATE TABLE timer (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    technician INTEGER NOT NULL,
+                    ticket_id INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    entry_id INTEGER
+                );
+                -- One open timer per technician and ticket, enforced by SQLite itself.
+                CREATE UNIQUE INDEX timer_open ON timer(technician, ticket_id) WHERE status != 'stopped';
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    entry_key TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    ticket_id INTEGER NOT NULL,
+                    payload TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL,
+                    last_error TEXT,
+                    created_at INTEGER NOT NULL,
+                    done_at INTEGER
+                );
+                CREATE INDEX outbox_pending ON outbox(done_at, id);
+                CREATE TABLE api_token (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    hash TEXT NOT NULL UNIQUE,
+                    user TEXT NOT NULL,
+                    helpdesk_user_id INTEGER NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                );
+                """)
+        }
         return migrator
     }
 
@@ -280,16 +333,19 @@ public final class LedgerStore: Sendable {
                              Int(now.timeIntervalSince1970), tasks == nil])
 
         var deltas = BalanceDeltas()
-        let existing = try db.rows(sql: """
-            SELECT id, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician, is_private, content
-            FROM entry WHERE ticket_id = ? AND source = 'glpi_task'
+        let all = try db.rows(sql: """
+            SELECT id, source, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician,
+                   is_private, content, kind, entry_key, glpi_task_id
+            FROM entry WHERE ticket_id = ?
             """, arguments: [ticket.id])
+        let existing = all.filter { $0["source"] as String == "glpi_task" }
+        let own = all.filter { $0["source"] as String == EntrySource.hourledger }
         var existingBySource: [Int: Row] = [:]
         for row in existing { existingBySource[row["source_id"]] = row }
 
         // Re-attribution: a ticket whose contract changed takes all its entries along, and the move is recorded.
         if known, previousContract != contract?.id {
-            let moved = existing.reduce(0) { $0 + ($1["raw_seconds"] as Int) }
+            let moved = all.reduce(0) { $0 + ($1["raw_seconds"] as Int) }
             try db.run(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [ticket.id, previousContract, contract?.id, moved, Int(now.timeIntervalSince1970), match.reason])
             outcome.movedFrom = previousContract
@@ -301,14 +357,36 @@ public final class LedgerStore: Sendable {
             return (periods.period(of: contract, containing: workedAt), contract.rounding.billedSeconds(forRaw: raw), contract.rounding.description)
         }
 
+        /// Moves an entry whose own facts did not change to the ticket's current contract.
+        func replace(_ row: Row) throws {
+            let place = placement(Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), row["raw_seconds"])
+            deltas.remove(row)
+            try db.run(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
+                       arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
+            deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"], kind: row["kind"])
+            outcome.entriesUpdated += 1
+        }
+
         if let tasks {
-            let seen = Set(tasks.map(\.id))
+            // Tasks HourLedger wrote itself are already counted by their entry: recognise them by id or by the key
+            // their text carries, and link the entry to its task if the write-back had not recorded it yet.
+            var mine = Set<Int>()
+            for row in own {
+                let key: String = row["entry_key"]
+                if let taskID = row["glpi_task_id"] as Int? { mine.insert(taskID); continue }
+                if let task = tasks.first(where: { $0.content.contains(EntrySource.marker(key)) }) {
+                    mine.insert(task.id)
+                    try db.run(sql: "UPDATE entry SET glpi_task_id = ? WHERE id = ?", arguments: [task.id, row["id"] as Int64])
+                }
+            }
+            let foreign = tasks.filter { !mine.contains($0.id) }
+            let seen = Set(foreign.map(\.id))
             for row in existing where !seen.contains(row["source_id"]) {
                 deltas.remove(row)
                 try db.run(sql: "DELETE FROM entry WHERE id = ?", arguments: [row["id"] as Int64])
                 outcome.entriesDeleted += 1
             }
-            for task in tasks {
+            for task in foreign {
                 let place = placement(task.date, task.seconds)
                 let workedAt = Int(task.date.timeIntervalSince1970)
                 if let row = existingBySource[task.id] {
@@ -334,17 +412,11 @@ public final class LedgerStore: Sendable {
                                          place.rounding, task.technician, task.isPrivate, task.content, Int(now.timeIntervalSince1970)])
                     outcome.entriesAdded += 1
                 }
-                deltas.add(contract: contract, period: place.period, billed: place.billed, raw: task.seconds)
+                deltas.add(contract: contract, period: place.period, billed: place.billed, raw: task.seconds, kind: EntryKind.billable.rawValue)
             }
+            if previousContract != contract?.id { for row in own { try replace(row) } }
         } else if previousContract != contract?.id {
-            for row in existing {
-                let place = placement(Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), row["raw_seconds"])
-                deltas.remove(row)
-                try db.run(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
-                               arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
-                deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"])
-                outcome.entriesUpdated += 1
-            }
+            for row in all { try replace(row) }
         }
         try deltas.apply(db)
         return outcome
@@ -397,14 +469,14 @@ public final class LedgerStore: Sendable {
 
         mutating func remove(_ row: Row) {
             let key = BalanceKey(contract: row["contract_id"], period: row["period_key"])
-            guard key.contract != nil, key.period != nil else { return }
+            guard key.contract != nil, key.period != nil, EntryKind(rawValue: row["kind"] ?? "billable")?.drawsFromBalance ?? true else { return }
             changes[key, default: Change()].used -= row["billed_seconds"] as Int
             changes[key, default: Change()].raw -= row["raw_seconds"] as Int
             changes[key, default: Change()].count -= 1
         }
 
-        mutating func add(contract: Contract?, period: Period?, billed: Int, raw: Int) {
-            guard let contract, let period else { return }
+        mutating func add(contract: Contract?, period: Period?, billed: Int, raw: Int, kind: String) {
+            guard let contract, let period, EntryKind(rawValue: kind)?.drawsFromBalance ?? true else { return }
             let key = BalanceKey(contract: contract.id, period: period.key)
             var change = changes[key] ?? Change()
             change.used += billed
@@ -483,7 +555,7 @@ public final class LedgerStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT b.contract_id, b.period_key, b.used_seconds, b.raw_seconds, b.entry_count,
                        COALESCE(SUM(e.billed_seconds), 0) AS used, COALESCE(SUM(e.raw_seconds), 0) AS raw, COUNT(e.id) AS n
-                FROM balance b LEFT JOIN entry e ON e.contract_id = b.contract_id AND e.period_key = b.period_key
+                FROM balance b LEFT JOIN entry e ON e.contract_id = b.contract_id AND e.period_key = b.period_key AND e.kind != 'internal'
                 GROUP BY b.contract_id, b.period_key
                 HAVING b.used_seconds != used OR b.raw_seconds != raw OR b.entry_count != n
                 """).map { "\($0["contract_id"] as String) \($0["period_key"] as String): stored \($0["used_seconds"] as Int)/\($0["raw_seconds"] as Int)/\($0["entry_count"] as Int), entries \($0["used"] as Int)/\($0["raw"] as Int)/\($0["n"] as Int)" }
