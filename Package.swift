@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Domain core: contracts, matching rules, periods, rounding. No I/O.
@@ -26,7 +27,11 @@ let package = Package(
         // Ledger store on SQLite (GRDB).
         .target(
             name: "HourLedgerStore",
-            dependencies: ["HourLedgerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "HourLedgerCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         // libcurl, through typed inline wrappers.
@@ -63,7 +68,7 @@ let package = Package(
         .target(
             name: "HourLedgerServer",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerSync",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -31,6 +31,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var timeoutSeconds: Int
     public var pageSize: Int
     public var concurrency: Int
+    /// Task category of the private tasks HourLedger writes back (0: none).
+    public var taskCategory: Int
 }
 
 public struct HourLedgerConfiguration: Sendable, Equatable {
@@ -39,6 +41,8 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var httpHost: String
     public var httpPort: Int
     public var logLevel: String
+    /// A timer running longer than this in one stretch is paused and flagged for review.
+    public var maxRunningTimerSeconds: Int
     public var contracts: [Contract]
 }
 
@@ -64,10 +68,11 @@ public enum ConfigLoader {
     static let overridable: [String: [String]] = [
         "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
-                     "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency"],
+                     "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category"],
         "database": ["path"],
         "http": ["host", "port"],
         "log": ["level"],
+        "timers": ["max_running_hours"],
     ]
 
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HourLedgerConfiguration {
@@ -272,7 +277,7 @@ private struct Reader {
             issue("(file)", nil, "the file is empty")
             return nil
         }
-        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "contracts"])
+        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "contracts"])
         let helpdeskNode = top?["helpdesk"]
         if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
         let helpdesk = self.helpdesk(helpdeskNode)
@@ -286,10 +291,12 @@ private struct Reader {
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
             issue("log.level", log?["level"], "must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let timers = mapping(top?["timers"], at: "timers", allowed: ["max_running_hours"])
+        let maxRunningHours = int(timers, "max_running_hours", at: "timers", section: "timers", range: 1...168) ?? 10
         let contracts = self.contracts(top?["contracts"])
         guard let helpdesk else { return nil }
         return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port, logLevel: level,
-                                       contracts: contracts)
+                                       maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts)
     }
 
     mutating func helpdesk(_ node: Node?) -> HelpdeskSettings? {
@@ -326,10 +333,12 @@ private struct Reader {
         let timeout = int(map, "timeout_seconds", at: path, section: "helpdesk", range: 1...3600) ?? 60
         let pageSize = int(map, "page_size", at: path, section: "helpdesk", range: 1...1000) ?? 1000
         let concurrency = int(map, "concurrency", at: path, section: "helpdesk", range: 1...32) ?? 4
+        let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
         guard let url, let credentials else { return nil }
         return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
-                                connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency)
+                                connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
+                                taskCategory: taskCategory)
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {

@@ -15,6 +15,7 @@ public struct Runtime: Sendable {
     public let store: LedgerStore
     public let connector: any HelpdeskConnector
     public let engine: SyncEngine
+    public let outbox: OutboxWorker
     public let logger: Logger
 
     public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
@@ -38,10 +39,13 @@ public struct Runtime: Sendable {
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
         connector = GLPIConnector(
             configuration: GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: credentials,
-                                             timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency),
+                                             timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency,
+                                             taskCategory: settings.taskCategory),
             http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
                             overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone, logger: logger)
+        outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,
+                              logger: logger)
     }
 
     /// The helpdesk URL as safe to show: no user info, no query string.
@@ -58,10 +62,12 @@ public struct Runtime: Sendable {
 public func buildApplication(runtime: Runtime, startedAt: Date = Date()) -> some ApplicationProtocol {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
-    LedgerRoutes.register(on: router, context: LedgerAPIContext(
+    let context = LedgerAPIContext(
         store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
-        startedAt: startedAt, version: HourLedgerVersion.current))
+        startedAt: startedAt, version: HourLedgerVersion.current)
+    LedgerRoutes.register(on: router, context: context)
+    WorkRoutes.register(on: router, context: context)
     return Application(
         router: router,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
@@ -74,7 +80,7 @@ public func runDaemon(runtime: Runtime) async throws {
     let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds), logger: runtime.logger)
     let app = buildApplication(runtime: runtime)
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: poller), .init(service: app)],
+        services: [.init(service: poller), .init(service: runtime.outbox), .init(service: app)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [

@@ -21,15 +21,18 @@ public struct GLPIConfiguration: Sendable {
     public var pageSize: Int
     /// Parallel task reads.
     public var concurrency: Int
+    /// The task category (`taskcategories_id`) of the tasks HourLedger writes back; 0 leaves it unset.
+    public var taskCategory: Int
 
     public init(url: String, appToken: String?, credentials: Credentials, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
-                pageSize: Int = 1000, concurrency: Int = 4) {
+                pageSize: Int = 1000, concurrency: Int = 4, taskCategory: Int = 0) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.appToken = appToken
         self.credentials = credentials
         self.timeZone = timeZone
         self.pageSize = pageSize
         self.concurrency = concurrency
+        self.taskCategory = taskCategory
     }
 }
 
@@ -377,6 +380,41 @@ public actor GLPIConnector: HelpdeskConnector {
         return TaskFacts(id: taskID, ticketID: row["tickets_id"]?.int ?? ticketID, date: date, seconds: max(0, seconds),
                          technician: row["users_id_tech"]?.int ?? 0, isPrivate: row["is_private"]?.int == 1,
                          content: HTMLEntities.plainText(row["content"]?.string ?? ""))
+    }
+}
+
+extension GLPIConnector {
+    // MARK: Write-back
+
+    public func createTask(_ task: NewHelpdeskTask) async throws -> Int {
+        var input: [String: Any] = [
+            "tickets_id": task.ticketID, "is_private": 1, "actiontime": task.seconds, "content": task.content,
+            "users_id_tech": task.technician, "state": 2, "date": GLPIDate.format(task.date, timeZone: configuration.timeZone),
+        ]
+        if configuration.taskCategory > 0 { input["taskcategories_id"] = configuration.taskCategory }
+        let body = try JSONSerialization.data(withJSONObject: ["input": input], options: [.sortedKeys])
+        let response = try await call(method: "POST", "TicketTask", body: Array(body), operation: "addItems TicketTask")
+        let value = try decode(response, operation: "addItems TicketTask")
+        guard let id = value["id"]?.int ?? value.array?.first?["id"]?.int else {
+            throw HelpdeskError(.malformedResponse, operation: "addItems TicketTask", detail: "no id in the answer")
+        }
+        return id
+    }
+
+    public func findTask(ticketID: Int, containing marker: String) async throws -> Int? {
+        try await tasks(ofTicket: ticketID).first { $0.content.contains(marker) }?.id
+    }
+
+    public func updateTask(id: Int, seconds: Int, content: String) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["input": ["actiontime": seconds, "content": content]], options: [.sortedKeys])
+        _ = try decode(try await call(method: "PUT", "TicketTask/\(id)", body: Array(body), operation: "updateItem TicketTask"),
+                       operation: "updateItem TicketTask")
+    }
+
+    public func deleteTask(id: Int) async throws {
+        let response = try await call(method: "DELETE", "TicketTask/\(id)", query: [("force_purge", "true")], operation: "deleteItem TicketTask")
+        if response.status == 404 { return }
+        _ = try decode(response, operation: "deleteItem TicketTask")
     }
 }
 

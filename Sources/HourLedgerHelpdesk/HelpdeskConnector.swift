@@ -37,10 +37,35 @@ public protocol HelpdeskConnector: Sendable {
     func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]]
     /// The entity hierarchy, for contracts that include sub-entities.
     func entityTree() async throws -> EntityTree
+    /// Writes a private task for an entry and returns its id.
+    func createTask(_ task: NewHelpdeskTask) async throws -> Int
+    /// The id of a task of `ticketID` whose text contains `marker`, if one exists: how a retry finds its own write.
+    func findTask(ticketID: Int, containing marker: String) async throws -> Int?
+    func updateTask(id: Int, seconds: Int, content: String) async throws
+    /// Deletes a task; one that is already gone counts as deleted.
+    func deleteTask(id: Int) async throws
     /// How many HTTP requests this connector has sent.
     func requestCount() async -> Int
     /// Ends the helpdesk session, if any.
     func close() async
+}
+
+/// A private task HourLedger writes back for one of its entries.
+public struct NewHelpdeskTask: Sendable, Equatable {
+    public var ticketID: Int
+    public var seconds: Int
+    /// HTML, as the helpdesk stores it.
+    public var content: String
+    public var technician: Int
+    public var date: Date
+
+    public init(ticketID: Int, seconds: Int, content: String, technician: Int, date: Date) {
+        self.ticketID = ticketID
+        self.seconds = seconds
+        self.content = content
+        self.technician = technician
+        self.date = date
+    }
 }
 
 /// A helpdesk failure, named by what HourLedger was doing, never carrying a secret.

@@ -109,6 +109,7 @@ public enum LedgerRoutes {
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
+            outbox: try api.store.outboxStats(now: now),
             contracts: try api.store.currentBalances(contracts, at: now))
         return try JSONBody.response(body)
     }
@@ -144,9 +145,10 @@ struct StatusBody: Codable {
     var ticketsSeen: Int
     var unmatchedTickets: Int
     var entries: Int
+    var outbox: OutboxStats
     var contracts: [ContractBalance]
     enum CodingKeys: String, CodingKey {
-        case version, helpdesk, entries, contracts
+        case version, helpdesk, entries, contracts, outbox
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HourLedgerApp
 import HourLedgerHTTPClient
+import HourLedgerCore
 import HourLedgerStore
 import Logging
 
@@ -11,7 +12,7 @@ struct HourLedger: AsyncParsableCommand {
         commandName: "hourledger",
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
-        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self])
+        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -116,5 +117,85 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         print("\(options.config): OK (\(configuration.contracts.count) contracts, helpdesk \(configuration.helpdesk.kind))")
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API token; it is printed once and stored hashed.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The helpdesk login (or numeric user id) the token acts as.") var user: String
+        @Option(name: .customLong("helpdesk-user-id"), help: "The helpdesk user id, when --user is a login.") var helpdeskUserID: Int?
+        @Option(help: "technician, manager or admin.") var role: String = "technician"
+
+        func run() async throws {
+            guard let role = Principal.Role(rawValue: role) else { throw CLIError(message: "--role must be technician, manager or admin") }
+            guard let id = helpdeskUserID ?? Int(user) else {
+                throw CLIError(message: "give --helpdesk-user-id for login '\(user)' (the GLPI users_id the time is logged as)")
+            }
+            let (_, store) = try options.ledger()
+            print(try store.createToken(user: user, helpdeskUserID: id, role: role))
+        }
+    }
+}
+
+struct TimerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "timer", abstract: "Start, pause, resume or stop a timer on a ticket.")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "start, pause, resume or stop.") var action: String
+    @Option(help: "The ticket id.") var ticket: Int
+    @Option(help: "The helpdesk user id of the technician.") var technician: Int
+    @Option(help: "A note for the entry (stop).") var note: String = ""
+    @Option(help: "billable, internal or prepaid (stop).") var kind: String = "billable"
+
+    func run() async throws {
+        let (configuration, store) = try options.ledger()
+        do {
+            if action == "start" {
+                let (timer, created) = try await store.startTimer(technician: technician, ticketID: ticket, now: Date())
+                print(created ? "timer \(timer.id) started" : "timer \(timer.id) is already \(timer.state.status.rawValue)")
+                return
+            }
+            guard let transition = LedgerStore.TimerAction(rawValue: action) else { throw CLIError(message: "action must be start, pause, resume or stop") }
+            guard let kind = EntryKind(rawValue: kind) else { throw CLIError(message: "--kind must be billable, internal or prepaid") }
+            guard let open = try store.timers(technician: technician, openOnly: true).first(where: { $0.ticketID == ticket }) else {
+                throw CLIError(message: "no open timer for technician \(technician) on ticket \(ticket)")
+            }
+            let (timer, entry) = try await store.timerTransition(id: open.id, actingAs: technician, action: transition, now: Date(),
+                                                                 contracts: configuration.contracts, kind: kind, note: note, actor: "cli")
+            print("timer \(timer.id) \(timer.state.status.rawValue)" + (entry.map { ": entry \($0.id), \($0.rawSeconds) s raw, \($0.billedSeconds) s billed" } ?? ""))
+        } catch let error as WorkLogError {
+            throw CLIError(message: error.message)
+        }
+    }
+}
+
+struct EntryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "entry", abstract: "Log time after the fact.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a manual entry; it is rounded and written back like a timer's.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The ticket id.") var ticket: Int
+        @Option(help: "The helpdesk user id of the technician.") var technician: Int
+        @Option(name: .customLong("started-at"), help: "ISO 8601, e.g. 2026-11-21T09:00:00Z.") var startedAt: String
+        @Option(name: .customLong("duration-seconds"), help: "Worked time in seconds.") var durationSeconds: Int
+        @Option(help: "What was done.") var description: String = ""
+        @Flag(help: "Internal time: recorded, never billed.") var `internal` = false
+
+        func run() async throws {
+            guard let started = ISO8601DateFormatter().date(from: startedAt) else { throw CLIError(message: "--started-at must be ISO 8601") }
+            let (configuration, store) = try options.ledger()
+            do {
+                let entry = try await store.addEntry(NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: durationSeconds,
+                                                              kind: `internal` ? .internal : .billable, note: description, createdBy: "cli"),
+                                                     contracts: configuration.contracts, now: Date())
+                print("entry \(entry.id): \(entry.rawSeconds) s raw, \(entry.billedSeconds) s billed on \(entry.contractID ?? "no contract"); write-back queued")
+            } catch let error as WorkLogError {
+                throw CLIError(message: error.message)
+            }
+        }
     }
 }

@@ -1,0 +1,265 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerHelpdesk
+import HourLedgerStore
+import HourLedgerSync
+import Hummingbird
+
+/// Timers and entries. Every mutating request needs `Authorization: Bearer <token>`; a technician acts only as
+/// themselves, a manager or admin may act for any technician.
+public enum WorkRoutes {
+    /// Request bodies larger than this are refused with 413 before they are parsed.
+    public static let maxBodyBytes = 64 * 1024
+
+    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        router.post("/api/v1/timers") { request, _ in
+            try await handle {
+                let principal = try authenticate(request, api)
+                let body = try await JSONRequest(request)
+                let ticket = try body.int("ticket")
+                let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
+                try authorize(principal, actingAs: technician)
+                let (timer, created) = try await api.store.startTimer(technician: technician, ticketID: ticket, now: Date())
+                if !created {
+                    return try JSONBody.response(TimerConflict(error: "a timer is already open for technician \(technician) on ticket \(ticket)",
+                                                               timer: TimerBody(timer)), status: .conflict)
+                }
+                return try JSONBody.response(TimerBody(timer), status: .created)
+            }
+        }
+        router.get("/api/v1/timers") { request, _ in
+            try await handle {
+                let principal = try authenticate(request, api)
+                let mine = request.uri.queryParameters.get("mine") == "true"
+                let running = request.uri.queryParameters.get("running") == "true"
+                let technician: Int? = mine || principal.role == .technician ? principal.helpdeskUserID : nil
+                return try JSONBody.response(try api.store.timers(technician: technician, openOnly: running).map(TimerBody.init))
+            }
+        }
+        for action in [LedgerStore.TimerAction.pause, .resume, .stop] {
+            router.post("/api/v1/timers/{id}/\(action.rawValue)") { request, context in
+                try await handle {
+                    let principal = try authenticate(request, api)
+                    guard let id = Int64(try context.parameters.require("id")) else { throw APIFailure(.badRequest, "timer id must be a number", field: "id") }
+                    let body = try await JSONRequest(request, optional: true)
+                    let kind = try body.optionalString("kind").map { text -> EntryKind in
+                        guard let kind = EntryKind(rawValue: text) else { throw APIFailure(.badRequest, "kind must be billable, internal or prepaid", field: "kind") }
+                        return kind
+                    }
+                    let note = try body.optionalString("note") ?? ""
+                    let (timer, entry) = try await api.store.timerTransition(
+                        id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action, now: Date(),
+                        contracts: await api.engine.contracts, kind: kind, note: note, actor: principal.user)
+                    return try JSONBody.response(TimerResult(timer: TimerBody(timer), entry: entry.map(EntryBody.init)))
+                }
+            }
+        }
+        router.post("/api/v1/entries") { request, _ in
+            try await handle {
+                let principal = try authenticate(request, api)
+                let body = try await JSONRequest(request)
+                let ticket = try body.int("ticket")
+                let duration = try body.int("duration_seconds")
+                guard duration >= 0 else { throw APIFailure(.badRequest, "duration_seconds must not be negative", field: "duration_seconds") }
+                guard duration <= 24 * 3600 else { throw APIFailure(.badRequest, "duration_seconds must be at most a day", field: "duration_seconds") }
+                let startedText = try body.string("started_at")
+                guard let started = ISO8601DateFormatter().date(from: startedText) else {
+                    throw APIFailure(.badRequest, "started_at must be an ISO 8601 date-time, e.g. 2026-11-21T09:00:00Z", field: "started_at")
+                }
+                let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
+                try authorize(principal, actingAs: technician)
+                let kind: EntryKind = try body.optionalBool("billable").map { $0 ? .billable : .internal } ?? .billable
+                let entry = try await api.store.addEntry(
+                    NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: duration, kind: kind,
+                             note: try body.optionalString("description") ?? "", createdBy: principal.user),
+                    contracts: await api.engine.contracts, now: Date())
+                return try JSONBody.response(EntryBody(entry), status: .created)
+            }
+        }
+        router.get("/api/v1/entries") { request, _ in
+            try await handle {
+                _ = try authenticate(request, api)
+                let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
+                let contract = request.uri.queryParameters.get("contract")
+                guard ticket != nil || contract != nil else { throw APIFailure(.badRequest, "give ticket=N or contract=ID", field: "ticket") }
+                return try JSONBody.response(try api.store.workEntries(ticketID: ticket, contractID: contract).map(EntryBody.init))
+            }
+        }
+    }
+
+    static func authenticate(_ request: Request, _ api: LedgerAPIContext) throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIFailure(.unauthorized, "send an API token as 'Authorization: Bearer <token>'", field: "Authorization")
+        }
+        guard let principal = try api.store.principal(forToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIFailure(.unauthorized, "unknown or revoked API token", field: "Authorization")
+        }
+        return principal
+    }
+
+    static func authorize(_ principal: Principal, actingAs technician: Int) throws {
+        if principal.role == .technician, technician != principal.helpdeskUserID {
+            throw APIFailure(.forbidden, "a technician acts only as themselves (helpdesk user \(principal.helpdeskUserID))", field: "technician")
+        }
+    }
+
+    /// Turns typed failures into JSON errors that name the field; nothing is written when one is thrown.
+    static func handle(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let failure as APIFailure {
+            return try JSONBody.error(failure.status, failure.message, field: failure.field)
+        } catch let error as WorkLogError {
+            let status: HTTPResponse.Status
+            switch error.code {
+            case .unknownTicket, .unknownTimer: status = .notFound
+            case .notYours: status = .forbidden
+            case .transition: status = .conflict
+            case .invalid: status = .badRequest
+            }
+            return try JSONBody.error(status, error.message, field: error.field)
+        }
+    }
+}
+
+struct APIFailure: Error {
+    let status: HTTPResponse.Status
+    let message: String
+    let field: String?
+    init(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) {
+        self.status = status
+        self.message = message
+        self.field = field
+    }
+}
+
+/// A JSON object body, read with a size limit, with typed accessors that name the field on error.
+struct JSONRequest {
+    let object: [String: JSONValue]
+
+    init(_ request: Request, optional: Bool = false) async throws {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: WorkRoutes.maxBodyBytes)
+        } catch {
+            throw APIFailure(.contentTooLarge, "the body is larger than \(WorkRoutes.maxBodyBytes) bytes", field: "body")
+        }
+        if buffer.readableBytes == 0, optional {
+            object = [:]
+            return
+        }
+        guard let parsed = (try? JSONValue.parse(Array(buffer.readableBytesView)))?.object else {
+            throw APIFailure(.badRequest, "the body must be a JSON object", field: "body")
+        }
+        object = parsed
+    }
+
+    private func value(_ key: String) -> JSONValue? {
+        guard let value = object[key], value != .null else { return nil }
+        return value
+    }
+
+    func optionalInt(_ key: String) throws -> Int? {
+        guard let value = value(key) else { return nil }
+        guard case .number(let number) = value, let int = Int(exactly: number) else {
+            throw APIFailure(.badRequest, "\(key) must be an integer", field: key)
+        }
+        return int
+    }
+
+    func int(_ key: String) throws -> Int {
+        guard let value = try optionalInt(key) else { throw APIFailure(.badRequest, "\(key) is required", field: key) }
+        return value
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        guard let value = value(key) else { return nil }
+        guard case .string(let text) = value else { throw APIFailure(.badRequest, "\(key) must be a string", field: key) }
+        guard text.utf8.count <= 4000 else { throw APIFailure(.badRequest, "\(key) is longer than 4000 bytes", field: key) }
+        return text
+    }
+
+    func string(_ key: String) throws -> String {
+        guard let value = try optionalString(key) else { throw APIFailure(.badRequest, "\(key) is required", field: key) }
+        return value
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard case .bool(let bool) = value else { throw APIFailure(.badRequest, "\(key) must be true or false", field: key) }
+        return bool
+    }
+}
+
+struct TimerBody: Codable {
+    var id: Int64
+    var technician: Int
+    var ticketID: Int
+    var status: String
+    var elapsedSeconds: Int
+    var startedAt: Date
+    var needsReview: Bool
+    var entryID: Int64?
+    init(_ t: TimerRecord) {
+        id = t.id
+        technician = t.technician
+        ticketID = t.ticketID
+        status = t.state.status.rawValue
+        elapsedSeconds = t.state.elapsedSeconds(at: Date())
+        startedAt = t.startedAt
+        needsReview = t.state.needsReview
+        entryID = t.entryID
+    }
+    enum CodingKeys: String, CodingKey {
+        case id, technician, status
+        case ticketID = "ticket_id", elapsedSeconds = "elapsed_seconds", startedAt = "started_at", needsReview = "needs_review"
+        case entryID = "entry_id"
+    }
+}
+
+struct TimerConflict: Codable {
+    var error: String
+    var timer: TimerBody
+}
+
+struct TimerResult: Codable {
+    var timer: TimerBody
+    var entry: EntryBody?
+}
+
+struct EntryBody: Codable {
+    var id: Int64
+    var key: String
+    var ticketID: Int
+    var contractID: String?
+    var periodKey: String?
+    var workedAt: Date
+    var rawSeconds: Int
+    var billedSeconds: Int
+    var rounding: String
+    var technician: Int
+    var kind: String
+    var note: String
+    var glpiTaskID: Int?
+    init(_ e: WorkEntry) {
+        id = e.id
+        key = e.key
+        ticketID = e.ticketID
+        contractID = e.contractID
+        periodKey = e.periodKey
+        workedAt = e.workedAt
+        rawSeconds = e.rawSeconds
+        billedSeconds = e.billedSeconds
+        rounding = e.rounding
+        technician = e.technician
+        kind = e.kind.rawValue
+        note = e.note
+        glpiTaskID = e.glpiTaskID
+    }
+    enum CodingKeys: String, CodingKey {
+        case id, key, rounding, technician, kind, note
+        case ticketID = "ticket_id", contractID = "contract_id", periodKey = "period_key", workedAt = "worked_at"
+        case rawSeconds = "raw_seconds", billedSeconds = "billed_seconds", glpiTaskID = "glpi_task_id"
+    }
+}

@@ -1,0 +1,163 @@
+import FakeGLPI
+import Foundation
+import HourLedgerApp
+import HourLedgerCore
+import HourLedgerHelpdesk
+import HourLedgerStore
+import HourLedgerSync
+import Testing
+
+/// Timers and manual entries written back to the fake GLPI through the outbox and the real libcurl client.
+@Suite struct WriteBackTests {
+    let contracts = """
+      - { id: acme-2026, name: ACME support, entity: 1, quota_hours: 20, starts: 2026-01-01, timezone: Europe/Paris,
+          rounding: { increment_minutes: 15, mode: up } }
+    """
+    let t0 = Date.utc("2026-11-21 09:00:00")
+
+    func setUp(environment: [String: String] = [:]) async throws -> (FakeGLPIServer, Runtime, TemporaryDirectory) {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts),
+                                            environment: environment)
+        let runtime = try Runtime(configuration: config)
+        try await runtime.engine.syncOnce()
+        return (server, runtime, directory)
+    }
+
+    func createdTasks(_ state: FakeGLPIState) -> [FakeGLPIState.LoggedRequest] {
+        state.requests.filter { $0.method == "POST" && $0.target == "/apirest.php/TicketTask" }
+    }
+
+    @Test func aStoppedTimerBecomesOnePrivateTaskAndIsCountedOnce() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let contracts = runtime.configuration.contracts
+        let (timer, created) = try await runtime.store.startTimer(technician: 7, ticketID: 1, now: t0)
+        #expect(created)
+        _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .pause, now: t0.addingTimeInterval(40), contracts: contracts, actor: "alice")
+        _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .resume, now: t0.addingTimeInterval(100), contracts: contracts, actor: "alice")
+        let (_, entry) = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .stop, now: t0.addingTimeInterval(121),
+                                                                 contracts: contracts, note: "replaced PSU", actor: "alice")
+        let stopped = try #require(entry)
+        #expect((stopped.rawSeconds, stopped.billedSeconds, stopped.contractID) == (61, 900, "acme-2026"))
+        #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
+        #expect(try runtime.store.outboxStats(now: t0).depth == 1)
+
+        glpi.clearRequests()
+        #expect(await runtime.outbox.drain() == 1)
+        let posts = createdTasks(glpi)
+        #expect(posts.count == 1)
+        let expectedBody = #"{"input":{"actiontime":900,"content":"<p>[hourledger:\#(stopped.key)] 0:15 h billable (0:01 worked, rounded up\/900s) on contract ACME support (acme-2026): replaced PSU<\/p>","date":"2026-11-21 09:00:00","is_private":1,"state":2,"tickets_id":1,"users_id_tech":7}}"#
+        #expect(posts.first?.body == expectedBody)
+        let task = try #require(glpi.tasks(ofTicket: 1).first)
+        #expect(task.isPrivate && task.seconds == 900 && task.technician == 7)
+        #expect(try runtime.store.workEntries(ticketID: 1).first?.glpiTaskID == task.id)
+        #expect(try runtime.store.outboxStats(now: t0).depth == 0)
+
+        // The poller sees the task (its write bumped date_mod) and knows it as the entry's own: counted once.
+        glpi.advance(seconds: 5)
+        try await runtime.engine.syncOnce()
+        #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
+        #expect(try runtime.store.entries(ticketID: 1).count == 1)
+        #expect(try runtime.store.balanceDiscrepancies() == [])
+        #expect(await runtime.outbox.drain() == 0)
+    }
+
+    @Test func aRetryAfterACrashFindsTheTaskInsteadOfWritingASecond() async throws {
+        let (server, runtime, directory) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 8, startedAt: t0, rawSeconds: 1800, kind: .billable,
+                                                              note: "backdated", createdBy: "bob"), contracts: runtime.configuration.contracts, now: t0)
+        // The crash: the attempt was recorded and GLPI created the task, but the daemon died before storing its id.
+        let (item, _) = try #require(try runtime.store.nextOutboxItem(now: t0))
+        try await runtime.store.markOutboxAttempt(item.id)
+        let taskID = try await runtime.connector.createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, content: item.payload.content,
+                                                                           technician: 8, date: t0))
+        // A new daemon on the same ledger file.
+        let restarted = try Runtime(configuration: runtime.configuration)
+        glpi.clearRequests()
+        #expect(await restarted.outbox.drain() == 1)
+        #expect(createdTasks(glpi).isEmpty)
+        #expect(glpi.tasks(ofTicket: 1).count == 1)
+        #expect(try restarted.store.workEntries(ticketID: 1).first?.glpiTaskID == taskID)
+        #expect(entry.billedSeconds == 1800)
+        _ = directory
+    }
+
+    @Test func anOutageDelaysWriteBacksThatThenDrainInOrder() async throws {
+        let (server, runtime, _) = try await setUp(environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "1"])
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        var keys: [String] = []
+        for minutes in [10, 20, 45] {
+            keys.append(try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
+                                                                  note: "", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0).key)
+        }
+        // GLPI answers 500, then hangs past the client's timeout: nothing is delivered, nothing is lost.
+        glpi.failNext(1, status: 500)
+        #expect(await runtime.outbox.drain() == 0)
+        var stats = try runtime.store.outboxStats(now: t0)
+        #expect(stats.depth == 3)
+        #expect(stats.lastError?.contains("serverError") == true)
+        glpi.failNext(1, status: 200, delay: .seconds(3))
+        #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 0)
+        stats = try runtime.store.outboxStats(now: t0)
+        #expect(stats.lastError?.contains("timed out") == true)
+        // GLPI is back: the retry finds nothing written by the timed-out attempt and drains everything in order.
+        try await Task.sleep(for: .seconds(3))
+        #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(7200) }) == 3)
+        let tasks = glpi.tasks(ofTicket: 1)
+        #expect(tasks.map(\.seconds) == [900, 1800, 2700])
+        #expect(zip(tasks, keys).allSatisfy { $0.content.contains($1) })
+        #expect(try runtime.store.outboxStats(now: t0).depth == 0)
+    }
+
+    @Test func hundredConcurrentStartsAndStopsLeaveOneTimerAndOneEntry() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let store = runtime.store
+        let contracts = runtime.configuration.contracts
+        let t0 = self.t0
+        let starts = try await withThrowingTaskGroup(of: (Int64, Bool).self) { group in
+            for _ in 0..<100 { group.addTask { let r = try await store.startTimer(technician: 7, ticketID: 1, now: t0); return (r.timer.id, r.created) } }
+            return try await group.reduce(into: [(Int64, Bool)]()) { $0.append($1) }
+        }
+        #expect(starts.filter(\.1).count == 1)
+        #expect(Set(starts.map(\.0)).count == 1)
+        let id = starts[0].0
+        let stops = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    (try? await store.timerTransition(id: id, actingAs: 7, action: .stop, now: t0.addingTimeInterval(600), contracts: contracts, actor: "alice")) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(stops.filter { $0 }.count == 1)
+        #expect(try store.workEntries(ticketID: 1).count == 1)
+        #expect(try store.outboxStats(now: t0).depth == 1)
+        #expect(try store.timers(openOnly: true).isEmpty)
+    }
+
+    @Test func timersSurviveARestartStillRunningAndTheCapPausesForgottenOnes() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/l.sqlite"
+        let store = try LedgerStore(path: path)
+        let match = ContractMatcher.match(TicketFacts(id: 1, entity: 1, groups: [], category: 0), contracts: [], entities: EntityTree())
+        try store.apply(ticket: TicketFacts(id: 1, entity: 1, groups: [], category: 0), dateMod: "2026-11-21 08:00:00", match: match,
+                        contracts: [], tasks: [])
+        let (timer, _) = try await store.startTimer(technician: 7, ticketID: 1, now: t0)
+        let reopened = try LedgerStore(path: path)
+        let open = try #require(try reopened.timers(openOnly: true).first)
+        #expect(open.id == timer.id && open.state.status == .running)
+        #expect(open.state.elapsedSeconds(at: t0.addingTimeInterval(3600)) == 3600)
+        let capped = try await reopened.applyTimerCap(maxRunningSeconds: 36000, now: t0.addingTimeInterval(340 * 3600))
+        #expect(capped.map(\.id) == [timer.id])
+        let flagged = try #require(try reopened.timers(openOnly: true).first)
+        #expect(flagged.state.needsReview && flagged.state.elapsedSeconds(at: t0.addingTimeInterval(400 * 3600)) == 36000)
+    }
+}
