@@ -1,0 +1,95 @@
+import FakeGLPI
+import Foundation
+import HourLedgerApp
+import HourLedgerStore
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite struct WorkAPITests {
+    let contracts = """
+      - { id: acme-2026, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01, rounding: { increment_minutes: 15, mode: up } }
+    """
+
+    func object(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as! [String: Any]
+    }
+
+    func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test func timersAndEntriesOverHTTPWithTokens() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
+        let runtime = try Runtime(configuration: config)
+        try await runtime.engine.syncOnce()
+        let alice = try runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let app = buildApplication(runtime: runtime)
+
+        try await app.test(.router) { client in
+            func post(_ uri: String, _ body: String, token: String? = alice) async throws -> (HTTPResponse.Status, [String: Any]) {
+                var headers: HTTPFields = [.contentType: "application/json"]
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                return try await client.execute(uri: uri, method: .post, headers: headers, body: json(body)) { response in
+                    (response.status, try object(response.body))
+                }
+            }
+            // No token, a wrong token.
+            #expect(try await post("/api/v1/timers", #"{"ticket":1}"#, token: nil).0 == .unauthorized)
+            #expect(try await post("/api/v1/timers", #"{"ticket":1}"#, token: "hl_nope").0 == .unauthorized)
+            // Bad input names the field and writes nothing.
+            var (status, body) = try await post("/api/v1/timers", #"{"ticket":"one"}"#)
+            #expect(status == .badRequest && body["field"] as? String == "ticket")
+            (status, body) = try await post("/api/v1/timers", #"{"ticket":999}"#)
+            #expect(status == .notFound && body["field"] as? String == "ticket")
+            (status, body) = try await post("/api/v1/timers", "{not json")
+            #expect(status == .badRequest && body["field"] as? String == "body")
+            (status, body) = try await post("/api/v1/timers", #"{"ticket":1,"technician":8}"#)
+            #expect(status == .forbidden && body["field"] as? String == "technician")
+            (status, body) = try await post("/api/v1/timers", #"{"ticket":1,"pad":""# + String(repeating: "x", count: 70_000) + #""}"#)
+            #expect(status == .contentTooLarge)
+            #expect(try runtime.store.timers(openOnly: false).isEmpty)
+
+            // Start, then a second start: 409 with the running timer.
+            (status, body) = try await post("/api/v1/timers", #"{"ticket":1}"#)
+            #expect(status == .created && body["status"] as? String == "running" && body["technician"] as? Int == 7)
+            let id = try #require(body["id"] as? Int)
+            (status, body) = try await post("/api/v1/timers", #"{"ticket":1}"#)
+            #expect(status == .conflict)
+            #expect((body["timer"] as? [String: Any])?["id"] as? Int == id)
+            // Invalid transition, another technician's timer.
+            (status, body) = try await post("/api/v1/timers/\(id)/resume", "")
+            #expect(status == .conflict && (body["error"] as? String)?.contains("cannot resume a running timer") == true)
+            let bob = try runtime.store.createToken(user: "tech.bob", helpdeskUserID: 8, role: .technician)
+            #expect(try await post("/api/v1/timers/\(id)/stop", "", token: bob).0 == .forbidden)
+            (status, body) = try await post("/api/v1/timers/\(id)/stop", #"{"kind":"overtime"}"#)
+            #expect(status == .badRequest && body["field"] as? String == "kind")
+            (status, body) = try await post("/api/v1/timers/\(id)/stop", #"{"note":"done","kind":"prepaid"}"#)
+            #expect(status == .ok)
+            let entry = try #require(body["entry"] as? [String: Any])
+            #expect(entry["kind"] as? String == "prepaid" && entry["note"] as? String == "done" && entry["contract_id"] as? String == "acme-2026")
+
+            // Manual entries: negative durations refused by field; a manager may log for a technician.
+            (status, body) = try await post("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z","duration_seconds":-5}"#)
+            #expect(status == .badRequest && body["field"] as? String == "duration_seconds")
+            (status, body) = try await post("/api/v1/entries", #"{"ticket":1,"started_at":"yesterday","duration_seconds":5}"#)
+            #expect(status == .badRequest && body["field"] as? String == "started_at")
+            (status, body) = try await post("/api/v1/entries",
+                                            #"{"ticket":1,"technician":8,"started_at":"2026-11-20T08:00:00Z","duration_seconds":450,"description":"call","billable":true}"#,
+                                            token: manager)
+            #expect(status == .created && body["billed_seconds"] as? Int == 900 && body["technician"] as? Int == 8)
+
+            try await client.execute(uri: "/api/v1/entries?ticket=1", method: .get, headers: [.authorization: "Bearer \(alice)"]) { response in
+                let list = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as! [[String: Any]]
+                #expect(list.count == 2)
+            }
+            try await client.execute(uri: "/status", method: .get) { response in
+                let outbox = try object(response.body)["outbox"] as? [String: Any]
+                #expect(outbox?["depth"] as? Int == 2)
+            }
+        }
+    }
+}
