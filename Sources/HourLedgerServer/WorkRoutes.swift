@@ -12,6 +12,7 @@ public enum WorkRoutes {
     public static let maxBodyBytes = 64 * 1024
 
     public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        registerEdits(on: router, context: api)
         router.post("/api/v1/timers") { request, _ in
             try await handle {
                 let principal = try authenticate(request, api)
@@ -87,6 +88,49 @@ public enum WorkRoutes {
         }
     }
 
+    static func registerEdits<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        router.patch("/api/v1/entries/{key}") { request, context in
+            try await handle {
+                let principal = try authenticate(request, api)
+                let key = try context.parameters.require("key")
+                let body = try await JSONRequest(request)
+                var change = EntryChange()
+                change.rawSeconds = try body.optionalInt("duration_seconds")
+                if let text = try body.optionalString("started_at") {
+                    guard let date = ISO8601DateFormatter().date(from: text) else {
+                        throw APIFailure(.badRequest, "started_at must be an ISO 8601 date-time", field: "started_at")
+                    }
+                    change.startedAt = date
+                }
+                change.kind = try body.optionalBool("billable").map { $0 ? .billable : .internal }
+                change.note = try body.optionalString("note")
+                let entry = try await api.store.editEntry(
+                    key: key, change: change, reason: try body.optionalString("reason") ?? "", actor: principal.user,
+                    actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, contracts: await api.engine.contracts, now: Date())
+                return try JSONBody.response(EntryBody(entry))
+            }
+        }
+        router.delete("/api/v1/entries/{key}") { request, context in
+            try await handle {
+                let principal = try authenticate(request, api)
+                let key = try context.parameters.require("key")
+                let body = try await JSONRequest(request, optional: true)
+                let reason = try body.optionalString("reason") ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
+                try await api.store.deleteEntry(key: key, reason: reason, actor: principal.user,
+                                                actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, now: Date())
+                return Response(status: .noContent)
+            }
+        }
+        router.get("/api/v1/audit") { request, _ in
+            try await handle {
+                _ = try authenticate(request, api)
+                let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
+                let contract = request.uri.queryParameters.get("contract").map { String($0) }
+                return try JSONBody.response(try api.store.auditTrail(ticketID: ticket, contractID: contract))
+            }
+        }
+    }
+
     static func authenticate(_ request: Request, _ api: LedgerAPIContext) throws -> Principal {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIFailure(.unauthorized, "send an API token as 'Authorization: Bearer <token>'", field: "Authorization")
@@ -112,7 +156,7 @@ public enum WorkRoutes {
         } catch let error as WorkLogError {
             let status: HTTPResponse.Status
             switch error.code {
-            case .unknownTicket, .unknownTimer: status = .notFound
+            case .unknownTicket, .unknownTimer, .unknownEntry: status = .notFound
             case .notYours: status = .forbidden
             case .transition: status = .conflict
             case .invalid: status = .badRequest

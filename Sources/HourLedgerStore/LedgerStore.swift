@@ -225,6 +225,20 @@ public final class LedgerStore: Sendable {
                     done_at INTEGER
                 );
                 CREATE INDEX outbox_pending ON outbox(done_at, id);
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    entry_key TEXT NOT NULL,
+                    ticket_id INTEGER NOT NULL,
+                    contract_id TEXT,
+                    field TEXT NOT NULL,
+                    old_value TEXT,
+                    new_value TEXT,
+                    reason TEXT NOT NULL
+                );
+                CREATE INDEX audit_ticket ON audit(ticket_id);
+                CREATE INDEX audit_contract ON audit(contract_id);
                 CREATE TABLE api_token (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     hash TEXT NOT NULL UNIQUE,
@@ -451,13 +465,13 @@ public final class LedgerStore: Sendable {
         var content: String
     }
 
-    private struct BalanceKey: Hashable {
+    struct BalanceKey: Hashable {
         var contract: String?
         var period: String?
     }
 
     /// Balance changes of one ticket's sync, applied as integer deltas in the same transaction as the entries.
-    private struct BalanceDeltas {
+    struct BalanceDeltas {
         struct Change {
             var used = 0
             var raw = 0

@@ -73,7 +73,7 @@ public struct WriteBack: Sendable, Equatable, Codable {
 }
 
 public struct WorkLogError: Error, Equatable, CustomStringConvertible, Sendable {
-    public enum Code: Equatable, Sendable { case unknownTicket, unknownTimer, notYours, transition, invalid }
+    public enum Code: Equatable, Sendable { case unknownTicket, unknownTimer, unknownEntry, notYours, transition, invalid }
     public let code: Code
     /// The request field the problem is about.
     public let field: String
@@ -222,23 +222,15 @@ extension LedgerStore {
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         try db.execute(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id])
-        if let contract, let period, entry.kind.drawsFromBalance {
-            try db.execute(sql: """
-                INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 1)
-                ON CONFLICT(contract_id, period_key) DO UPDATE SET used_seconds = used_seconds + excluded.used_seconds,
-                    raw_seconds = raw_seconds + excluded.raw_seconds, entry_count = entry_count + 1
-                """, arguments: [contract.id, period.key, Int(period.start.timeIntervalSince1970), period.end.map { Int($0.timeIntervalSince1970) },
-                                 contract.quotaSeconds, billed, entry.rawSeconds])
-        }
+        var deltas = BalanceDeltas()
+        deltas.add(contract: contract, period: period, billed: billed, raw: entry.rawSeconds, kind: entry.kind.rawValue)
+        try deltas.apply(db)
         let work = WorkEntry(id: id, key: key, ticketID: entry.ticketID, contractID: contract?.id, periodKey: period?.key,
                              workedAt: entry.startedAt, rawSeconds: entry.rawSeconds, billedSeconds: billed, rounding: rounding,
                              technician: entry.technician, kind: entry.kind, note: entry.note, glpiTaskID: nil)
         let payload = WriteBack(seconds: billed, content: writeBackText(work, contract: contract), technician: entry.technician,
                                 date: entry.startedAt, glpiTaskID: nil)
-        try db.execute(sql: """
-            INSERT INTO outbox(entry_key, action, ticket_id, payload, attempts, next_attempt_at, created_at) VALUES (?, 'create', ?, ?, 0, ?, ?)
-            """, arguments: [key, entry.ticketID, try json(payload), Int(now.timeIntervalSince1970), Int(now.timeIntervalSince1970)])
+        try enqueue(db, action: .create, entry: work, payload: payload, now: now)
         return work
     }
 
@@ -315,5 +307,149 @@ extension LedgerStore {
             let oldest: Int? = row?["oldest"]
             return OutboxStats(depth: row?["n"] ?? 0, oldestAgeSeconds: oldest.map { Int(now.timeIntervalSince1970) - $0 }, lastError: row?["error"])
         }
+    }
+}
+
+/// One line of the append-only audit trail.
+public struct AuditRecord: Sendable, Equatable, Codable {
+    public var at: Date
+    public var actor: String
+    public var entryKey: String
+    public var ticketID: Int
+    public var contractID: String?
+    public var field: String
+    public var oldValue: String?
+    public var newValue: String?
+    public var reason: String
+    enum CodingKeys: String, CodingKey {
+        case at, actor, field, reason
+        case entryKey = "entry_key", ticketID = "ticket_id", contractID = "contract_id", oldValue = "old_value", newValue = "new_value"
+    }
+}
+
+/// What an edit changes; nil leaves a field as it is.
+public struct EntryChange: Sendable {
+    public var rawSeconds: Int?
+    public var startedAt: Date?
+    public var kind: EntryKind?
+    public var note: String?
+    public init(rawSeconds: Int? = nil, startedAt: Date? = nil, kind: EntryKind? = nil, note: String? = nil) {
+        self.rawSeconds = rawSeconds
+        self.startedAt = startedAt
+        self.kind = kind
+        self.note = note
+    }
+}
+
+extension LedgerStore {
+    /// GLPI's solved (5) and closed (6) statuses: changing time on such a ticket needs a reason.
+    static let finishedStatuses: Set<Int> = [5, 6]
+
+    /// Edits an entry: the entry, the balance, one audit record per changed field and the helpdesk update, in one transaction.
+    public func editEntry(key: String, change: EntryChange, reason: String, actor: String, actingAs technician: Int?,
+                          contracts: [Contract], now: Date) async throws -> WorkEntry {
+        if let raw = change.rawSeconds, raw < 0 {
+            throw WorkLogError(code: .invalid, field: "duration_seconds", message: "duration must not be negative")
+        }
+        return try await writer.write { db in
+            let (row, old) = try Self.ownEntry(db, key: key, actingAs: technician, reason: reason)
+            let contract = (row["contract_id"] as String?).flatMap { id in contracts.first { $0.id == id } }
+            var new = old
+            new.rawSeconds = change.rawSeconds ?? old.rawSeconds
+            new.workedAt = change.startedAt ?? old.workedAt
+            new.kind = change.kind ?? old.kind
+            new.note = change.note ?? old.note
+            new.periodKey = contract?.period(containing: new.workedAt)?.key
+            new.billedSeconds = contract?.rounding.billedSeconds(forRaw: new.rawSeconds) ?? new.rawSeconds
+            new.rounding = contract?.rounding.description ?? RoundingPolicy.none.description
+            let fields: [(String, String, String)] = [
+                ("duration_seconds", "\(old.rawSeconds)", "\(new.rawSeconds)"),
+                ("started_at", ISO8601DateFormatter().string(from: old.workedAt), ISO8601DateFormatter().string(from: new.workedAt)),
+                ("kind", old.kind.rawValue, new.kind.rawValue),
+                ("note", old.note, new.note),
+            ].filter { $0.1 != $0.2 }
+            guard !fields.isEmpty else { return old }
+            var deltas = BalanceDeltas()
+            deltas.remove(row)
+            deltas.add(contract: contract, period: contract?.period(containing: new.workedAt), billed: new.billedSeconds, raw: new.rawSeconds,
+                       kind: new.kind.rawValue)
+            try db.execute(sql: """
+                UPDATE entry SET raw_seconds = ?, billed_seconds = ?, rounding = ?, worked_at = ?, period_key = ?, kind = ?, note = ?,
+                    content = ?, updated_at = ? WHERE entry_key = ?
+                """, arguments: [new.rawSeconds, new.billedSeconds, new.rounding, Int(new.workedAt.timeIntervalSince1970), new.periodKey,
+                                 new.kind.rawValue, new.note, new.note, Int(now.timeIntervalSince1970), key])
+            try deltas.apply(db)
+            for (field, before, after) in fields {
+                try Self.audit(db, now: now, actor: actor, entry: old, field: field, old: before, new: after, reason: reason)
+            }
+            try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
+                                                                                  technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+            return new
+        }
+    }
+
+    /// Deletes an entry, audits it and queues the deletion of its helpdesk task.
+    public func deleteEntry(key: String, reason: String, actor: String, actingAs technician: Int?, now: Date) async throws {
+        try await writer.write { db in
+            let (row, old) = try Self.ownEntry(db, key: key, actingAs: technician, reason: reason)
+            var deltas = BalanceDeltas()
+            deltas.remove(row)
+            try db.execute(sql: "DELETE FROM entry WHERE entry_key = ?", arguments: [key])
+            try deltas.apply(db)
+            try Self.audit(db, now: now, actor: actor, entry: old, field: "deleted", old: "\(old.rawSeconds) s", new: nil, reason: reason)
+            try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
+                                                                                  date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+        }
+    }
+
+    public func auditTrail(ticketID: Int? = nil, contractID: String? = nil) throws -> [AuditRecord] {
+        try writer.read { db in
+            var clauses: [String] = []
+            var arguments: [any DatabaseValueConvertible] = []
+            if let ticketID { clauses.append("ticket_id = ?"); arguments.append(ticketID) }
+            if let contractID { clauses.append("contract_id = ?"); arguments.append(contractID) }
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            return try Row.fetchAll(db, sql: "SELECT * FROM audit \(filter) ORDER BY id", arguments: StatementArguments(arguments)).map {
+                AuditRecord(at: Date(timeIntervalSince1970: TimeInterval($0["at"] as Int)), actor: $0["actor"], entryKey: $0["entry_key"],
+                            ticketID: $0["ticket_id"], contractID: $0["contract_id"], field: $0["field"], oldValue: $0["old_value"],
+                            newValue: $0["new_value"], reason: $0["reason"])
+            }
+        }
+    }
+
+    /// The current helpdesk task id of an entry, as the outbox needs it when an update or delete is delivered.
+    public func glpiTaskID(entryKey: String) throws -> Int? {
+        try writer.read { db in try Int.fetchOne(db, sql: "SELECT glpi_task_id FROM entry WHERE entry_key = ?", arguments: [entryKey]) }
+    }
+
+    static func ownEntry(_ db: Database, key: String, actingAs technician: Int?, reason: String) throws -> (Row, WorkEntry) {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT e.*, t.status AS ticket_status FROM entry e JOIN ticket t ON t.id = e.ticket_id WHERE e.entry_key = ? AND e.source = ?
+            """, arguments: [key, EntrySource.hourledger]) else {
+            throw WorkLogError(code: .unknownEntry, field: "key", message: "no HourLedger entry with key \(key)")
+        }
+        if let technician, row["technician"] as Int != technician {
+            throw WorkLogError(code: .notYours, field: "key", message: "entry \(key) belongs to technician \(row["technician"] as Int)")
+        }
+        if finishedStatuses.contains(row["ticket_status"]), reason.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw WorkLogError(code: .invalid, field: "reason", message: "ticket \(row["ticket_id"] as Int) is solved or closed: give a reason")
+        }
+        let entry = WorkEntry(id: row["id"], key: key, ticketID: row["ticket_id"], contractID: row["contract_id"], periodKey: row["period_key"],
+                              workedAt: Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), rawSeconds: row["raw_seconds"],
+                              billedSeconds: row["billed_seconds"], rounding: row["rounding"], technician: row["technician"],
+                              kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"], glpiTaskID: row["glpi_task_id"])
+        return (row, entry)
+    }
+
+    static func audit(_ db: Database, now: Date, actor: String, entry: WorkEntry, field: String, old: String?, new: String?, reason: String) throws {
+        try db.execute(sql: """
+            INSERT INTO audit(at, actor, entry_key, ticket_id, contract_id, field, old_value, new_value, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [Int(now.timeIntervalSince1970), actor, entry.key, entry.ticketID, entry.contractID, field, old, new, reason])
+    }
+
+    static func enqueue(_ db: Database, action: OutboxItem.Action, entry: WorkEntry, payload: WriteBack, now: Date) throws {
+        try db.execute(sql: """
+            INSERT INTO outbox(entry_key, action, ticket_id, payload, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 0, ?, ?)
+            """, arguments: [entry.key, action.rawValue, entry.ticketID, try json(payload), Int(now.timeIntervalSince1970), Int(now.timeIntervalSince1970)])
     }
 }

@@ -86,15 +86,21 @@ public actor OutboxWorker: Service {
             return try await connector.createTask(NewHelpdeskTask(ticketID: item.ticketID, seconds: item.payload.seconds,
                                                                  content: item.payload.content, technician: item.payload.technician,
                                                                  date: item.payload.date))
-        case .update:
+        case .update, .delete:
             try await store.markOutboxAttempt(item.id)
-            guard let id = item.payload.glpiTaskID else { return nil }
-            try await connector.updateTask(id: id, seconds: item.payload.seconds, content: item.payload.content)
-            return id
-        case .delete:
-            try await store.markOutboxAttempt(item.id)
-            if let id = item.payload.glpiTaskID { try await connector.deleteTask(id: id) }
-            return item.payload.glpiTaskID
+            // The create ahead of this record in the queue has stored the task id by now; fall back to the key.
+            var taskID = try store.glpiTaskID(entryKey: item.entryKey) ?? item.payload.glpiTaskID
+            if taskID == nil { taskID = try await connector.findTask(ticketID: item.ticketID, containing: EntrySource.marker(item.entryKey)) }
+            guard let taskID else {
+                if item.action == .delete { return nil }
+                throw HelpdeskError(.notFound, operation: "update TicketTask", detail: "no task found for entry \(item.entryKey)")
+            }
+            if item.action == .delete {
+                try await connector.deleteTask(id: taskID)
+            } else {
+                try await connector.updateTask(id: taskID, seconds: item.payload.seconds, content: item.payload.content)
+            }
+            return taskID
         }
     }
 

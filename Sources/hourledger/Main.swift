@@ -12,7 +12,7 @@ struct HourLedger: AsyncParsableCommand {
         commandName: "hourledger",
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
-        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self])
+        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -196,6 +196,23 @@ struct EntryCommand: AsyncParsableCommand {
             } catch let error as WorkLogError {
                 throw CLIError(message: error.message)
             }
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the audit trail of entry edits and deletions.")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Only this ticket.") var ticket: Int?
+    @Option(help: "Only this contract.") var contract: String?
+
+    func run() async throws {
+        let (_, store) = try options.ledger()
+        let records = try store.auditTrail(ticketID: ticket, contractID: contract)
+        if records.isEmpty { print("no audit records"); return }
+        let formatter = ISO8601DateFormatter()
+        for r in records {
+            print("\(formatter.string(from: r.at))  \(r.actor)  ticket \(r.ticketID)  entry \(r.entryKey)  \(r.field): \(r.oldValue ?? "-") -> \(r.newValue ?? "-")  reason: \(r.reason.isEmpty ? "-" : r.reason)")
         }
     }
 }

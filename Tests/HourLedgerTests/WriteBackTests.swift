@@ -161,3 +161,58 @@ import Testing
         #expect(flagged.state.needsReview && flagged.state.elapsedSeconds(at: t0.addingTimeInterval(400 * 3600)) == 36000)
     }
 }
+
+@Suite struct EditAndAuditTests {
+    let contracts = """
+      - { id: acme-2026, name: ACME support, entity: 1, quota_hours: 20, starts: 2026-01-01, rounding: { increment_minutes: 15, mode: up } }
+    """
+    let t0 = Date.utc("2026-11-21 09:00:00")
+
+    @Test func editsAndDeletesAreAuditedBalancedAndWrittenBack() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts)))
+        try await runtime.engine.syncOnce()
+        let contracts = runtime.configuration.contracts
+        let store = runtime.store
+        let entry = try await store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call",
+                                                      createdBy: "alice"), contracts: contracts, now: t0)
+        #expect(await runtime.outbox.drain() == 1)
+
+        // Editing the duration re-rounds the entry, moves the balance and updates the same GLPI task.
+        let edited = try await store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 1000, note: "long call"), reason: "",
+                                               actor: "alice", actingAs: 7, contracts: contracts, now: t0)
+        #expect((edited.rawSeconds, edited.billedSeconds) == (1000, 1800))
+        #expect(try store.balance(of: contracts[0], at: t0)?.usedSeconds == 1800)
+        glpi.clearRequests()
+        #expect(await runtime.outbox.drain() == 1)
+        let task = try #require(glpi.tasks(ofTicket: 1).first)
+        #expect(glpi.tasks(ofTicket: 1).count == 1 && task.seconds == 1800 && task.content.contains("long call"))
+        #expect(glpi.requests.map { "\($0.method) \($0.target)" } == ["PUT /apirest.php/TicketTask/\(task.id)"])
+
+        // Once the ticket is solved, a change needs a reason.
+        glpi.updateTicket(1) { $0.status = 5 }
+        glpi.advance(seconds: 5)
+        try await runtime.engine.syncOnce()
+        await #expect(throws: WorkLogError.self) {
+            try await store.deleteEntry(key: entry.key, reason: " ", actor: "alice", actingAs: 7, now: t0)
+        }
+        await #expect(throws: WorkLogError.self) {
+            try await store.deleteEntry(key: entry.key, reason: "duplicate", actor: "bob", actingAs: 8, now: t0)
+        }
+        try await store.deleteEntry(key: entry.key, reason: "logged twice", actor: "alice", actingAs: 7, now: t0)
+        #expect(try store.balance(of: contracts[0], at: t0)?.usedSeconds == 0)
+        #expect(await runtime.outbox.drain() == 1)
+        #expect(glpi.tasks(ofTicket: 1).isEmpty)
+        #expect(try store.balanceDiscrepancies() == [])
+
+        let trail = try store.auditTrail(ticketID: 1)
+        #expect(trail.map(\.field) == ["duration_seconds", "note", "deleted"])
+        #expect(trail.map { "\($0.oldValue ?? "-")>\($0.newValue ?? "-")" } == ["600>1000", "call>long call", "1000 s>-"])
+        #expect(trail.last?.reason == "logged twice" && trail.allSatisfy { $0.actor == "alice" && $0.contractID == "acme-2026" })
+        #expect(try store.auditTrail(contractID: "acme-2026").count == 3)
+    }
+}
