@@ -93,6 +93,13 @@ struct FakeGLPIAPI: Sendable {
         }
 
         let parts = path.split(separator: "/").map(String.init)
+        if method != "GET", parts.first == "TicketTask" {
+            let (before, after) = state.withLock { (state.delayBeforeWrite, state.delayAfterWrite) }
+            if before > .zero { try? await Task.sleep(for: before) }
+            let response = write(method: method, parts: parts, bodyText)
+            if after > .zero { try? await Task.sleep(for: after) }
+            return response
+        }
         switch (method, parts.count) {
         case ("GET", 2) where parts[0] == "search":
             return search(itemtype: parts[1], query)
@@ -102,12 +109,6 @@ struct FakeGLPIAPI: Sendable {
             return getItem(itemtype: parts[0], id: Int(parts[1]))
         case ("GET", 3):
             return getSubItems(itemtype: parts[0], id: Int(parts[1]), sub: parts[2], query)
-        case ("POST", 1) where parts[0] == "TicketTask":
-            return addTasks(bodyText)
-        case ("PUT", 2) where parts[0] == "TicketTask":
-            return updateTask(id: Int(parts[1]), bodyText)
-        case ("DELETE", 2) where parts[0] == "TicketTask":
-            return deleteTasks([Int(parts[1]) ?? -1])
         default:
             return Self.error(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM; \(Self.itemDocs)ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM")
         }
@@ -377,6 +378,16 @@ struct FakeGLPIAPI: Sendable {
     }
 
     // MARK: Writes
+
+    func write(method: String, parts: [String], _ bodyText: String) -> Response {
+        switch (method, parts.count) {
+        case ("POST", 1): return addTasks(bodyText)
+        case ("PUT", 2): return updateTask(id: Int(parts[1]), bodyText)
+        case ("DELETE", 2): return deleteTasks([Int(parts[1]) ?? -1])
+        default:
+            return Self.error(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM; \(Self.itemDocs)ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM")
+        }
+    }
 
     func addTasks(_ body: String) -> Response {
         if state.withLock({ state.deniedItemtypes.contains("TicketTask") }) {

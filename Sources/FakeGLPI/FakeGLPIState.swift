@@ -80,6 +80,17 @@ public final class FakeGLPIState: @unchecked Sendable {
     /// Tickets sorted by (date_mod, id), rebuilt lazily after writes; keeps big searches cheap.
     var sortedCache: [Ticket]?
     public var logRequests = true
+    var delayBeforeWrite: Duration = .zero
+    var delayAfterWrite: Duration = .zero
+
+    /// Task writes (POST/PUT/DELETE TicketTask) wait `before` and are then applied; the answer then waits `after`
+    /// (GLPI has the task, the client may never hear of it).
+    public func setWriteDelays(before: Duration = .zero, after: Duration = .zero) {
+        withLock {
+            delayBeforeWrite = before
+            delayAfterWrite = after
+        }
+    }
     /// Called (under the state's lock) before a ticket search page is answered, with the page's start row: lets a test
     /// change GLPI while a poll is paging through it.
     public var beforeSearchPage: (@Sendable (FakeGLPIState, Int) -> Void)?
