@@ -364,7 +364,7 @@ private struct Reader {
 
     mutating func contract(_ node: Node, at path: String) -> Contract? {
         let keys = ["id", "name", "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
-                    "timezone", "rounding"]
+                    "timezone", "rounding", "approval"]
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
         let id = string(map, "id", at: path)
         if id == nil { issue("\(path).id", node, "missing") }
@@ -400,11 +400,14 @@ private struct Reader {
         let timeZone = string(map, "timezone", at: path) ?? "UTC"
         if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map["timezone"], "unknown time zone '\(timeZone)'") }
         let rounding = self.rounding(map["rounding"], at: "\(path).rounding")
+        let approval = string(map, "approval", at: path) ?? "none"
+        if !["none", "required"].contains(approval) { issue("\(path).approval", map["approval"], "must be none or required, got '\(approval)'") }
         guard let id, let entity, let quotaHours, let period, let starts, let rounding, TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
         let quotaSeconds = Int((quotaHours * 3600).rounded())
         return Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,
-                        quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding)
+                        quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding,
+                        approvalRequired: approval == "required")
     }
 
     mutating func rounding(_ node: Node?, at path: String) -> RoundingPolicy? {

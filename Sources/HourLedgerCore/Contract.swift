@@ -16,11 +16,13 @@ public struct Contract: Sendable, Equatable, Codable {
     public var expires: CivilDate?
     public var timeZone: String
     public var rounding: RoundingPolicy
+    /// Entries logged in HourLedger wait for a manager's approval before they count.
+    public var approvalRequired: Bool
 
     public init(
         id: String, name: String, entity: Int, includeSubentities: Bool = false, match: MatchRule = .init(),
         priority: Int = 0, quotaSeconds: Int, period: PeriodKind = .monthly, starts: CivilDate, expires: CivilDate? = nil,
-        timeZone: String = "UTC", rounding: RoundingPolicy = .none
+        timeZone: String = "UTC", rounding: RoundingPolicy = .none, approvalRequired: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -34,6 +36,7 @@ public struct Contract: Sendable, Equatable, Codable {
         self.expires = expires
         self.timeZone = timeZone
         self.rounding = rounding
+        self.approvalRequired = approvalRequired
     }
 
     public var calendar: Calendar {

@@ -6,6 +6,11 @@ public enum EntryKind: String, Sendable, Codable, CaseIterable {
     public var drawsFromBalance: Bool { self != .`internal` }
 }
 
+/// Where an entry stands on a contract that requires approval; only approved entries count.
+public enum Approval: String, Sendable, Codable, CaseIterable {
+    case pending, approved, rejected
+}
+
 /// A technician's server-side timer on one ticket, as a pure state machine. The clock is always the server's.
 public struct TimerState: Sendable, Equatable, Codable {
     public enum Status: String, Sendable, Codable {

@@ -121,6 +121,27 @@ public enum WorkRoutes {
                 return Response(status: .noContent)
             }
         }
+        for approve in [true, false] {
+            router.post("/api/v1/entries/{key}/\(approve ? "approve" : "reject")") { request, context in
+                try await handle {
+                    let principal = try authenticate(request, api)
+                    guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
+                    let key = try context.parameters.require("key")
+                    let body = try await JSONRequest(request, optional: true)
+                    let entry = try await api.store.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
+                                                           actor: principal.user, contracts: await api.engine.contracts, now: Date())
+                    return try JSONBody.response(EntryBody(entry))
+                }
+            }
+        }
+        router.get("/api/v1/approvals") { request, _ in
+            try await handle {
+                let principal = try authenticate(request, api)
+                guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
+                let contract = request.uri.queryParameters.get("contract").map { String($0) }
+                return try JSONBody.response(try api.store.pendingEntries(contractID: contract).map(EntryBody.init))
+            }
+        }
         router.get("/api/v1/audit") { request, _ in
             try await handle {
                 _ = try authenticate(request, api)
@@ -286,6 +307,7 @@ struct EntryBody: Codable {
     var kind: String
     var note: String
     var glpiTaskID: Int?
+    var approval: String
     init(_ e: WorkEntry) {
         id = e.id
         key = e.key
@@ -300,9 +322,10 @@ struct EntryBody: Codable {
         kind = e.kind.rawValue
         note = e.note
         glpiTaskID = e.glpiTaskID
+        approval = e.approval.rawValue
     }
     enum CodingKeys: String, CodingKey {
-        case id, key, rounding, technician, kind, note
+        case id, key, rounding, technician, kind, note, approval
         case ticketID = "ticket_id", contractID = "contract_id", periodKey = "period_key", workedAt = "worked_at"
         case rawSeconds = "raw_seconds", billedSeconds = "billed_seconds", glpiTaskID = "glpi_task_id"
     }

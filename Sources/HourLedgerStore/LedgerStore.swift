@@ -250,6 +250,9 @@ public final class LedgerStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v3-approval") { db in
+            try db.execute(sql: "ALTER TABLE entry ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved'")
+        }
         return migrator
     }
 
@@ -349,7 +352,7 @@ public final class LedgerStore: Sendable {
         var deltas = BalanceDeltas()
         let all = try db.rows(sql: """
             SELECT id, source, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician,
-                   is_private, content, kind, entry_key, glpi_task_id
+                   is_private, content, kind, entry_key, glpi_task_id, approval
             FROM entry WHERE ticket_id = ?
             """, arguments: [ticket.id])
         let existing = all.filter { $0["source"] as String == "glpi_task" }
@@ -377,7 +380,8 @@ public final class LedgerStore: Sendable {
             deltas.remove(row)
             try db.run(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
                        arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
-            deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"], kind: row["kind"])
+            deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"], kind: row["kind"],
+                       approval: row["approval"])
             outcome.entriesUpdated += 1
         }
 
@@ -483,14 +487,15 @@ public final class LedgerStore: Sendable {
 
         mutating func remove(_ row: Row) {
             let key = BalanceKey(contract: row["contract_id"], period: row["period_key"])
-            guard key.contract != nil, key.period != nil, EntryKind(rawValue: row["kind"] ?? "billable")?.drawsFromBalance ?? true else { return }
+            guard key.contract != nil, key.period != nil, EntryKind(rawValue: row["kind"] ?? "billable")?.drawsFromBalance ?? true,
+                  (row["approval"] as String?) ?? Approval.approved.rawValue == Approval.approved.rawValue else { return }
             changes[key, default: Change()].used -= row["billed_seconds"] as Int
             changes[key, default: Change()].raw -= row["raw_seconds"] as Int
             changes[key, default: Change()].count -= 1
         }
 
-        mutating func add(contract: Contract?, period: Period?, billed: Int, raw: Int, kind: String) {
-            guard let contract, let period, EntryKind(rawValue: kind)?.drawsFromBalance ?? true else { return }
+        mutating func add(contract: Contract?, period: Period?, billed: Int, raw: Int, kind: String, approval: String = Approval.approved.rawValue) {
+            guard let contract, let period, EntryKind(rawValue: kind)?.drawsFromBalance ?? true, approval == Approval.approved.rawValue else { return }
             let key = BalanceKey(contract: contract.id, period: period.key)
             var change = changes[key] ?? Change()
             change.used += billed
@@ -570,6 +575,7 @@ public final class LedgerStore: Sendable {
                 SELECT b.contract_id, b.period_key, b.used_seconds, b.raw_seconds, b.entry_count,
                        COALESCE(SUM(e.billed_seconds), 0) AS used, COALESCE(SUM(e.raw_seconds), 0) AS raw, COUNT(e.id) AS n
                 FROM balance b LEFT JOIN entry e ON e.contract_id = b.contract_id AND e.period_key = b.period_key AND e.kind != 'internal'
+                    AND e.approval = 'approved'
                 GROUP BY b.contract_id, b.period_key
                 HAVING b.used_seconds != used OR b.raw_seconds != raw OR b.entry_count != n
                 """).map { "\($0["contract_id"] as String) \($0["period_key"] as String): stored \($0["used_seconds"] as Int)/\($0["raw_seconds"] as Int)/\($0["entry_count"] as Int), entries \($0["used"] as Int)/\($0["raw"] as Int)/\($0["n"] as Int)" }

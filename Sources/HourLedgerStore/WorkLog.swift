@@ -27,6 +27,7 @@ public struct WorkEntry: Sendable, Equatable, Codable {
     public var kind: EntryKind
     public var note: String
     public var glpiTaskID: Int?
+    public var approval: Approval = .approved
 }
 
 /// What a technician asks to log.
@@ -213,25 +214,32 @@ extension LedgerStore {
         let rounding = contract?.rounding.description ?? RoundingPolicy.none.description
         let key = UUID().uuidString.lowercased()
         let workedAt = Int(entry.startedAt.timeIntervalSince1970)
+        let approval: Approval = contract?.approvalRequired == true ? .pending : .approved
         try db.execute(sql: """
             INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,
-                technician, is_private, content, updated_at, kind, entry_key, note, created_by)
-            VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                technician, is_private, content, updated_at, kind, entry_key, note, created_by, approval)
+            VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [EntrySource.hourledger, entry.ticketID, contract?.id, period?.key, workedAt, entry.rawSeconds, billed, rounding,
-                             entry.technician, entry.note, Int(now.timeIntervalSince1970), entry.kind.rawValue, key, entry.note, entry.createdBy])
+                             entry.technician, entry.note, Int(now.timeIntervalSince1970), entry.kind.rawValue, key, entry.note, entry.createdBy,
+                             approval.rawValue])
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         try db.execute(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id])
         var deltas = BalanceDeltas()
-        deltas.add(contract: contract, period: period, billed: billed, raw: entry.rawSeconds, kind: entry.kind.rawValue)
+        deltas.add(contract: contract, period: period, billed: billed, raw: entry.rawSeconds, kind: entry.kind.rawValue, approval: approval.rawValue)
         try deltas.apply(db)
         let work = WorkEntry(id: id, key: key, ticketID: entry.ticketID, contractID: contract?.id, periodKey: period?.key,
                              workedAt: entry.startedAt, rawSeconds: entry.rawSeconds, billedSeconds: billed, rounding: rounding,
-                             technician: entry.technician, kind: entry.kind, note: entry.note, glpiTaskID: nil)
-        let payload = WriteBack(seconds: billed, content: writeBackText(work, contract: contract), technician: entry.technician,
-                                date: entry.startedAt, glpiTaskID: nil)
-        try enqueue(db, action: .create, entry: work, payload: payload, now: now)
+                             technician: entry.technician, kind: entry.kind, note: entry.note, glpiTaskID: nil, approval: approval)
+        // An entry waiting for approval is written back once approved.
+        if approval == .approved { try enqueueCreate(db, work, contract: contract, now: now) }
         return work
+    }
+
+    static func enqueueCreate(_ db: Database, _ work: WorkEntry, contract: Contract?, now: Date) throws {
+        let payload = WriteBack(seconds: work.billedSeconds, content: writeBackText(work, contract: contract), technician: work.technician,
+                                date: work.workedAt, glpiTaskID: nil)
+        try enqueue(db, action: .create, entry: work, payload: payload, now: now)
     }
 
     /// The private task's text: what, how long, which contract, and the key that lets HourLedger find it again.
@@ -256,7 +264,8 @@ extension LedgerStore {
                 WorkEntry(id: row["id"], key: row["entry_key"], ticketID: row["ticket_id"], contractID: row["contract_id"], periodKey: row["period_key"],
                           workedAt: Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), rawSeconds: row["raw_seconds"],
                           billedSeconds: row["billed_seconds"], rounding: row["rounding"], technician: row["technician"],
-                          kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"], glpiTaskID: row["glpi_task_id"])
+                          kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"], glpiTaskID: row["glpi_task_id"],
+                          approval: Approval(rawValue: row["approval"]) ?? .approved)
             }
         }
     }
@@ -362,7 +371,10 @@ extension LedgerStore {
             new.periodKey = contract?.period(containing: new.workedAt)?.key
             new.billedSeconds = contract?.rounding.billedSeconds(forRaw: new.rawSeconds) ?? new.rawSeconds
             new.rounding = contract?.rounding.description ?? RoundingPolicy.none.description
+            // Editing a rejected entry resubmits it for approval.
+            if old.approval == .rejected { new.approval = .pending }
             let fields: [(String, String, String)] = [
+                ("approval", old.approval.rawValue, new.approval.rawValue),
                 ("duration_seconds", "\(old.rawSeconds)", "\(new.rawSeconds)"),
                 ("started_at", ISO8601DateFormatter().string(from: old.workedAt), ISO8601DateFormatter().string(from: new.workedAt)),
                 ("kind", old.kind.rawValue, new.kind.rawValue),
@@ -372,18 +384,20 @@ extension LedgerStore {
             var deltas = BalanceDeltas()
             deltas.remove(row)
             deltas.add(contract: contract, period: contract?.period(containing: new.workedAt), billed: new.billedSeconds, raw: new.rawSeconds,
-                       kind: new.kind.rawValue)
+                       kind: new.kind.rawValue, approval: new.approval.rawValue)
             try db.execute(sql: """
                 UPDATE entry SET raw_seconds = ?, billed_seconds = ?, rounding = ?, worked_at = ?, period_key = ?, kind = ?, note = ?,
-                    content = ?, updated_at = ? WHERE entry_key = ?
+                    content = ?, approval = ?, updated_at = ? WHERE entry_key = ?
                 """, arguments: [new.rawSeconds, new.billedSeconds, new.rounding, Int(new.workedAt.timeIntervalSince1970), new.periodKey,
-                                 new.kind.rawValue, new.note, new.note, Int(now.timeIntervalSince1970), key])
+                                 new.kind.rawValue, new.note, new.note, new.approval.rawValue, Int(now.timeIntervalSince1970), key])
             try deltas.apply(db)
             for (field, before, after) in fields {
                 try Self.audit(db, now: now, actor: actor, entry: old, field: field, old: before, new: after, reason: reason)
             }
-            try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
-                                                                                  technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+            if new.approval == .approved {
+                try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
+                                                                                      technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+            }
             return new
         }
     }
@@ -397,9 +411,44 @@ extension LedgerStore {
             try db.execute(sql: "DELETE FROM entry WHERE entry_key = ?", arguments: [key])
             try deltas.apply(db)
             try Self.audit(db, now: now, actor: actor, entry: old, field: "deleted", old: "\(old.rawSeconds) s", new: nil, reason: reason)
-            try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
-                                                                                  date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+            // Only an approved entry was ever written back.
+            if old.approval == .approved {
+                try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
+                                                                                      date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+            }
         }
+    }
+
+    /// A manager approves (the entry counts and is written back) or rejects (it stays out, with the note) a pending entry.
+    public func review(key: String, approve: Bool, note: String, actor: String, contracts: [Contract], now: Date) async throws -> WorkEntry {
+        if !approve, note.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw WorkLogError(code: .invalid, field: "note", message: "a rejection needs a note for the technician")
+        }
+        return try await writer.write { db in
+            let (row, old) = try Self.ownEntry(db, key: key, actingAs: nil, reason: note.isEmpty ? "approved" : note)
+            guard old.approval == .pending else {
+                throw WorkLogError(code: .transition, field: "key", message: "entry \(key) is \(old.approval.rawValue), not pending")
+            }
+            var new = old
+            new.approval = approve ? .approved : .rejected
+            try db.execute(sql: "UPDATE entry SET approval = ?, updated_at = ? WHERE entry_key = ?",
+                           arguments: [new.approval.rawValue, Int(now.timeIntervalSince1970), key])
+            let contract = old.contractID.flatMap { id in contracts.first { $0.id == id } }
+            if approve {
+                var deltas = BalanceDeltas()
+                deltas.add(contract: contract, period: contract?.period(containing: old.workedAt), billed: old.billedSeconds, raw: old.rawSeconds,
+                           kind: old.kind.rawValue, approval: Approval.approved.rawValue)
+                try deltas.apply(db)
+                try Self.enqueueCreate(db, new, contract: contract, now: now)
+            }
+            _ = row
+            try Self.audit(db, now: now, actor: actor, entry: old, field: "approval", old: old.approval.rawValue, new: new.approval.rawValue, reason: note)
+            return new
+        }
+    }
+
+    public func pendingEntries(contractID: String? = nil) throws -> [WorkEntry] {
+        try workEntries(contractID: contractID).filter { $0.approval == .pending }
     }
 
     public func auditTrail(ticketID: Int? = nil, contractID: String? = nil) throws -> [AuditRecord] {
@@ -437,7 +486,8 @@ extension LedgerStore {
         let entry = WorkEntry(id: row["id"], key: key, ticketID: row["ticket_id"], contractID: row["contract_id"], periodKey: row["period_key"],
                               workedAt: Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), rawSeconds: row["raw_seconds"],
                               billedSeconds: row["billed_seconds"], rounding: row["rounding"], technician: row["technician"],
-                              kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"], glpiTaskID: row["glpi_task_id"])
+                              kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"], glpiTaskID: row["glpi_task_id"],
+                              approval: Approval(rawValue: row["approval"]) ?? .approved)
         return (row, entry)
     }
 

@@ -93,3 +93,53 @@ import Testing
         }
     }
 }
+
+@Suite struct ApprovalTests {
+    @Test func entriesOnAnApprovalContractCountOnlyOnceApproved() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: """
+              - { id: acme-2026, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01, approval: required }
+            """))
+        let runtime = try Runtime(configuration: config)
+        try await runtime.engine.syncOnce()
+        let alice = try runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let boss = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let at = Date.utc("2026-11-20 08:00:00")
+        let app = buildApplication(runtime: runtime)
+        try await app.test(.router) { client in
+            func post(_ uri: String, _ body: String, _ token: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+                try await client.execute(uri: uri, method: .post, headers: [.authorization: "Bearer \(token)"], body: ByteBuffer(string: body)) {
+                    ($0.status, (try? JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any]) ?? [:])
+                }
+            }
+            var (status, body) = try await post("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z","duration_seconds":1800}"#, alice)
+            #expect(status == .created && body["approval"] as? String == "pending")
+            let first = try #require(body["key"] as? String)
+            (_, body) = try await post("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T09:00:00Z","duration_seconds":600}"#, alice)
+            let second = try #require(body["key"] as? String)
+            #expect(try runtime.store.balance(of: config.contracts[0], at: at)?.usedSeconds == 0)
+            #expect(try runtime.store.outboxStats(now: at).depth == 0)
+
+            #expect(try await post("/api/v1/entries/\(first)/approve", "", alice).0 == .forbidden)
+            (status, body) = try await post("/api/v1/entries/\(first)/approve", "", boss)
+            #expect(status == .ok && body["approval"] as? String == "approved")
+            #expect(try await post("/api/v1/entries/\(first)/approve", "", boss).0 == .conflict)
+            (status, body) = try await post("/api/v1/entries/\(second)/reject", "", boss)
+            #expect(status == .badRequest && body["field"] as? String == "note")
+            #expect(try await post("/api/v1/entries/\(second)/reject", #"{"note":"wrong ticket"}"#, boss).0 == .ok)
+            #expect(try runtime.store.balance(of: config.contracts[0], at: at)?.usedSeconds == 1800)
+            #expect(try runtime.store.outboxStats(now: at).depth == 1)
+            // The technician fixes the rejected entry: it goes back to pending.
+            let resubmitted = try await runtime.store.editEntry(key: second, change: EntryChange(note: "moved from ticket 2"), reason: "",
+                                                                actor: "tech.alice", actingAs: 7, contracts: config.contracts, now: at)
+            #expect(resubmitted.approval == .pending)
+            #expect(try runtime.store.balanceDiscrepancies() == [])
+            let trail = try runtime.store.auditTrail(ticketID: 1).map { "\($0.actor) \($0.field) \($0.oldValue ?? "-")>\($0.newValue ?? "-") \($0.reason)" }
+            #expect(trail == ["boss approval pending>approved ", "boss approval pending>rejected wrong ticket",
+                              "tech.alice approval rejected>pending ", "tech.alice note >moved from ticket 2 "])
+        }
+    }
+}
