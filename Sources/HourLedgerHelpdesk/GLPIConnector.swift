@@ -391,7 +391,9 @@ extension GLPIConnector {
             "tickets_id": task.ticketID, "is_private": 1, "actiontime": task.seconds, "content": task.content,
             "users_id_tech": task.technician, "state": 2, "date": GLPIDate.format(task.date, timeZone: configuration.timeZone),
         ]
-        if configuration.taskCategory > 0 { input["taskcategories_id"] = configuration.taskCategory }
+        if let category = task.category ?? (configuration.taskCategory > 0 ? configuration.taskCategory : nil) {
+            input["taskcategories_id"] = category
+        }
         let body = try JSONSerialization.data(withJSONObject: ["input": input], options: [.sortedKeys])
         let response = try await call(method: "POST", "TicketTask", body: Array(body), operation: "addItems TicketTask")
         let value = try decode(response, operation: "addItems TicketTask")

@@ -58,13 +58,16 @@ public struct NewHelpdeskTask: Sendable, Equatable {
     public var content: String
     public var technician: Int
     public var date: Date
+    /// The helpdesk's task category for this task; nil uses the configured default.
+    public var category: Int?
 
-    public init(ticketID: Int, seconds: Int, content: String, technician: Int, date: Date) {
+    public init(ticketID: Int, seconds: Int, content: String, technician: Int, date: Date, category: Int? = nil) {
         self.ticketID = ticketID
         self.seconds = seconds
         self.content = content
         self.technician = technician
         self.date = date
+        self.category = category
     }
 }
 

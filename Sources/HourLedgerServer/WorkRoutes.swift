@@ -50,7 +50,8 @@ public enum WorkRoutes {
                     let note = try body.optionalString("note") ?? ""
                     let (timer, entry) = try await api.store.timerTransition(
                         id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action, now: Date(),
-                        contracts: await api.engine.contracts, kind: kind, note: note, actor: principal.user)
+                        contracts: await api.engine.contracts, kind: kind, note: note, category: try body.optionalInt("category"),
+                        actor: principal.user)
                     return try JSONBody.response(TimerResult(timer: TimerBody(timer), entry: entry.map(EntryBody.init)))
                 }
             }
@@ -72,7 +73,8 @@ public enum WorkRoutes {
                 let kind: EntryKind = try body.optionalBool("billable").map { $0 ? .billable : .internal } ?? .billable
                 let entry = try await api.store.addEntry(
                     NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: duration, kind: kind,
-                             note: try body.optionalString("description") ?? "", createdBy: principal.user),
+                             note: try body.optionalString("description") ?? "", createdBy: principal.user,
+                             category: try body.optionalInt("category")),
                     contracts: await api.engine.contracts, now: Date())
                 return try JSONBody.response(EntryBody(entry), status: .created)
             }

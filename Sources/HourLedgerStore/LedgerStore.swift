@@ -252,6 +252,7 @@ public final class LedgerStore: Sendable {
         }
         migrator.registerMigration("v3-approval") { db in
             try db.execute(sql: "ALTER TABLE entry ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved'")
+            try db.execute(sql: "ALTER TABLE entry ADD COLUMN task_category INTEGER")
         }
         return migrator
     }

@@ -39,8 +39,11 @@ public struct NewEntry: Sendable {
     public var kind: EntryKind
     public var note: String
     public var createdBy: String
+    /// The helpdesk task category (service) for the write-back; nil uses the configured default.
+    public var category: Int?
 
-    public init(ticketID: Int, technician: Int, startedAt: Date, rawSeconds: Int, kind: EntryKind, note: String, createdBy: String) {
+    public init(ticketID: Int, technician: Int, startedAt: Date, rawSeconds: Int, kind: EntryKind, note: String, createdBy: String,
+                category: Int? = nil) {
         self.ticketID = ticketID
         self.technician = technician
         self.startedAt = startedAt
@@ -48,6 +51,7 @@ public struct NewEntry: Sendable {
         self.kind = kind
         self.note = note
         self.createdBy = createdBy
+        self.category = category
     }
 }
 
@@ -71,6 +75,8 @@ public struct WriteBack: Sendable, Equatable, Codable {
     public var technician: Int
     public var date: Date
     public var glpiTaskID: Int?
+    /// The helpdesk task category (service) chosen for this entry, if any.
+    public var category: Int?
 }
 
 public struct WorkLogError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -115,7 +121,7 @@ extension LedgerStore {
     /// Applies one transition atomically; `stop` also writes the entry and its outbox record in the same transaction.
     public func timerTransition(
         id: Int64, actingAs technician: Int?, action: TimerAction, now: Date, contracts: [Contract],
-        kind: EntryKind? = nil, note: String = "", actor: String
+        kind: EntryKind? = nil, note: String = "", category: Int? = nil, actor: String
     ) async throws -> (timer: TimerRecord, entry: WorkEntry?) {
         try await writer.write { db in
             guard var timer = try Self.timer(db, id: id) else {
@@ -137,7 +143,7 @@ extension LedgerStore {
             if action == .stop {
                 entry = try Self.insertEntry(db, NewEntry(ticketID: timer.ticketID, technician: timer.technician, startedAt: timer.startedAt,
                                                           rawSeconds: timer.state.elapsedSeconds(at: now), kind: kind ?? .billable, note: note,
-                                                          createdBy: actor), contracts: contracts, now: now)
+                                                          createdBy: actor, category: category), contracts: contracts, now: now)
                 timer.entryID = entry?.id
             }
             try db.execute(sql: "UPDATE timer SET status = ?, state = ?, updated_at = ?, entry_id = ? WHERE id = ?",
@@ -217,11 +223,11 @@ extension LedgerStore {
         let approval: Approval = contract?.approvalRequired == true ? .pending : .approved
         try db.execute(sql: """
             INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,
-                technician, is_private, content, updated_at, kind, entry_key, note, created_by, approval)
-            VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                technician, is_private, content, updated_at, kind, entry_key, note, created_by, approval, task_category)
+            VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [EntrySource.hourledger, entry.ticketID, contract?.id, period?.key, workedAt, entry.rawSeconds, billed, rounding,
                              entry.technician, entry.note, Int(now.timeIntervalSince1970), entry.kind.rawValue, key, entry.note, entry.createdBy,
-                             approval.rawValue])
+                             approval.rawValue, entry.category])
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         try db.execute(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id])
@@ -232,13 +238,13 @@ extension LedgerStore {
                              workedAt: entry.startedAt, rawSeconds: entry.rawSeconds, billedSeconds: billed, rounding: rounding,
                              technician: entry.technician, kind: entry.kind, note: entry.note, glpiTaskID: nil, approval: approval)
         // An entry waiting for approval is written back once approved.
-        if approval == .approved { try enqueueCreate(db, work, contract: contract, now: now) }
+        if approval == .approved { try enqueueCreate(db, work, contract: contract, category: entry.category, now: now) }
         return work
     }
 
-    static func enqueueCreate(_ db: Database, _ work: WorkEntry, contract: Contract?, now: Date) throws {
+    static func enqueueCreate(_ db: Database, _ work: WorkEntry, contract: Contract?, category: Int?, now: Date) throws {
         let payload = WriteBack(seconds: work.billedSeconds, content: writeBackText(work, contract: contract), technician: work.technician,
-                                date: work.workedAt, glpiTaskID: nil)
+                                date: work.workedAt, glpiTaskID: nil, category: category)
         try enqueue(db, action: .create, entry: work, payload: payload, now: now)
     }
 
@@ -439,7 +445,7 @@ extension LedgerStore {
                 deltas.add(contract: contract, period: contract?.period(containing: old.workedAt), billed: old.billedSeconds, raw: old.rawSeconds,
                            kind: old.kind.rawValue, approval: Approval.approved.rawValue)
                 try deltas.apply(db)
-                try Self.enqueueCreate(db, new, contract: contract, now: now)
+                try Self.enqueueCreate(db, new, contract: contract, category: row["task_category"], now: now)
             }
             _ = row
             try Self.audit(db, now: now, actor: actor, entry: old, field: "approval", old: old.approval.rawValue, new: new.approval.rawValue, reason: note)

@@ -85,7 +85,7 @@ public actor OutboxWorker: Service {
             try await store.markOutboxAttempt(item.id)
             return try await connector.createTask(NewHelpdeskTask(ticketID: item.ticketID, seconds: item.payload.seconds,
                                                                  content: item.payload.content, technician: item.payload.technician,
-                                                                 date: item.payload.date))
+                                                                 date: item.payload.date, category: item.payload.category))
         case .update, .delete:
             try await store.markOutboxAttempt(item.id)
             // The create ahead of this record in the queue has stored the task id by now; fall back to the key.

@@ -40,7 +40,7 @@ import Testing
         _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .pause, now: t0.addingTimeInterval(40), contracts: contracts, actor: "alice")
         _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .resume, now: t0.addingTimeInterval(100), contracts: contracts, actor: "alice")
         let (_, entry) = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .stop, now: t0.addingTimeInterval(121),
-                                                                 contracts: contracts, note: "replaced PSU", actor: "alice")
+                                                                 contracts: contracts, note: "replaced PSU", category: 1, actor: "alice")
         let stopped = try #require(entry)
         #expect((stopped.rawSeconds, stopped.billedSeconds, stopped.contractID) == (61, 900, "acme-2026"))
         #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
@@ -50,7 +50,7 @@ import Testing
         #expect(await runtime.outbox.drain() == 1)
         let posts = createdTasks(glpi)
         #expect(posts.count == 1)
-        let expectedBody = #"{"input":{"actiontime":900,"content":"<p>[hourledger:\#(stopped.key)] 0:15 h billable (0:01 worked, rounded up\/900s) on contract ACME support (acme-2026): replaced PSU<\/p>","date":"2026-11-21 09:00:00","is_private":1,"state":2,"tickets_id":1,"users_id_tech":7}}"#
+        let expectedBody = #"{"input":{"actiontime":900,"content":"<p>[hourledger:\#(stopped.key)] 0:15 h billable (0:01 worked, rounded up\/900s) on contract ACME support (acme-2026): replaced PSU<\/p>","date":"2026-11-21 09:00:00","is_private":1,"state":2,"taskcategories_id":1,"tickets_id":1,"users_id_tech":7}}"#
         #expect(posts.first?.body == expectedBody)
         let task = try #require(glpi.tasks(ofTicket: 1).first)
         #expect(task.isPrivate && task.seconds == 900 && task.technician == 7)
