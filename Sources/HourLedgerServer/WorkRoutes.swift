@@ -52,7 +52,7 @@ public enum WorkRoutes {
                         id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action, now: Date(),
                         contracts: await api.engine.contracts, kind: kind, note: note, category: try body.optionalInt("category"),
                         actor: principal.user)
-                    return try JSONBody.response(TimerResult(timer: TimerBody(timer), entry: entry.map(EntryBody.init)))
+                    return try JSONBody.response(TimerResult(timer: TimerBody(timer), entry: entry))
                 }
             }
         }
@@ -76,7 +76,7 @@ public enum WorkRoutes {
                              note: try body.optionalString("description") ?? "", createdBy: principal.user,
                              category: try body.optionalInt("category")),
                     contracts: await api.engine.contracts, now: Date())
-                return try JSONBody.response(EntryBody(entry), status: .created)
+                return try JSONBody.response(entry, status: .created)
             }
         }
         router.get("/api/v1/entries") { request, _ in
@@ -85,7 +85,7 @@ public enum WorkRoutes {
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
                 guard ticket != nil || contract != nil else { throw APIFailure(.badRequest, "give ticket=N or contract=ID", field: "ticket") }
-                return try JSONBody.response(try api.store.workEntries(ticketID: ticket, contractID: contract).map(EntryBody.init))
+                return try JSONBody.response(try api.store.workEntries(ticketID: ticket, contractID: contract))
             }
         }
     }
@@ -109,7 +109,7 @@ public enum WorkRoutes {
                 let entry = try await api.store.editEntry(
                     key: key, change: change, reason: try body.optionalString("reason") ?? "", actor: principal.user,
                     actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, contracts: await api.engine.contracts, now: Date())
-                return try JSONBody.response(EntryBody(entry))
+                return try JSONBody.response(entry)
             }
         }
         router.delete("/api/v1/entries/{key}") { request, context in
@@ -132,7 +132,7 @@ public enum WorkRoutes {
                     let body = try await JSONRequest(request, optional: true)
                     let entry = try await api.store.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
                                                            actor: principal.user, contracts: await api.engine.contracts, now: Date())
-                    return try JSONBody.response(EntryBody(entry))
+                    return try JSONBody.response(entry)
                 }
             }
         }
@@ -141,7 +141,7 @@ public enum WorkRoutes {
                 let principal = try authenticate(request, api)
                 guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
-                return try JSONBody.response(try api.store.pendingEntries(contractID: contract).map(EntryBody.init))
+                return try JSONBody.response(try api.store.pendingEntries(contractID: contract))
             }
         }
         router.get("/api/v1/audit") { request, _ in
@@ -292,43 +292,6 @@ struct TimerConflict: Codable {
 
 struct TimerResult: Codable {
     var timer: TimerBody
-    var entry: EntryBody?
+    var entry: WorkEntry?
 }
 
-struct EntryBody: Codable {
-    var id: Int64
-    var key: String
-    var ticketID: Int
-    var contractID: String?
-    var periodKey: String?
-    var workedAt: Date
-    var rawSeconds: Int
-    var billedSeconds: Int
-    var rounding: String
-    var technician: Int
-    var kind: String
-    var note: String
-    var glpiTaskID: Int?
-    var approval: String
-    init(_ e: WorkEntry) {
-        id = e.id
-        key = e.key
-        ticketID = e.ticketID
-        contractID = e.contractID
-        periodKey = e.periodKey
-        workedAt = e.workedAt
-        rawSeconds = e.rawSeconds
-        billedSeconds = e.billedSeconds
-        rounding = e.rounding
-        technician = e.technician
-        kind = e.kind.rawValue
-        note = e.note
-        glpiTaskID = e.glpiTaskID
-        approval = e.approval.rawValue
-    }
-    enum CodingKeys: String, CodingKey {
-        case id, key, rounding, technician, kind, note, approval
-        case ticketID = "ticket_id", contractID = "contract_id", periodKey = "period_key", workedAt = "worked_at"
-        case rawSeconds = "raw_seconds", billedSeconds = "billed_seconds", glpiTaskID = "glpi_task_id"
-    }
-}

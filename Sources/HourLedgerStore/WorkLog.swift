@@ -28,6 +28,12 @@ public struct WorkEntry: Sendable, Equatable, Codable {
     public var note: String
     public var glpiTaskID: Int?
     public var approval: Approval = .approved
+
+    enum CodingKeys: String, CodingKey {
+        case id, key, rounding, technician, kind, note, approval
+        case ticketID = "ticket_id", contractID = "contract_id", periodKey = "period_key", workedAt = "worked_at"
+        case rawSeconds = "raw_seconds", billedSeconds = "billed_seconds", glpiTaskID = "glpi_task_id"
+    }
 }
 
 /// What a technician asks to log.
