@@ -29,6 +29,16 @@ extension LedgerStore {
         return token
     }
 
+    /// Revokes every token of `user`; returns how many were active.
+    @discardableResult
+    public func revokeTokens(user: String, now: Date = Date()) throws -> Int {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE api_token SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL",
+                           arguments: [Int(now.timeIntervalSince1970), user])
+            return db.changesCount
+        }
+    }
+
     /// The principal a bearer token stands for; nil for unknown or revoked tokens.
     public func principal(forToken token: String) throws -> Principal? {
         try writer.read { db in

@@ -121,7 +121,18 @@ struct CheckConfig: AsyncParsableCommand {
 }
 
 struct Token: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self, Revoke.self])
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke every API token of a user.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The user the tokens were created for.") var user: String
+
+        func run() async throws {
+            let (_, store) = try options.ledger()
+            print("revoked \(try store.revokeTokens(user: user)) token(s) of \(user)")
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API token; it is printed once and stored hashed.")

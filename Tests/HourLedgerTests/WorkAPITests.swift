@@ -90,6 +90,9 @@ import Testing
                 let outbox = try object(response.body)["outbox"] as? [String: Any]
                 #expect(outbox?["depth"] as? Int == 2)
             }
+            // A revoked token stops working at once.
+            #expect(try runtime.store.revokeTokens(user: "tech.alice") == 1)
+            #expect(try await post("/api/v1/timers", #"{"ticket":1}"#).0 == .unauthorized)
         }
     }
 }
