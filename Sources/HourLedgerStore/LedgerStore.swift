@@ -66,19 +66,6 @@ public struct UnmatchedTicket: Sendable, Equatable, Codable {
     }
 }
 
-public struct EntryRecord: Sendable, Equatable, Codable {
-    public var id: Int64
-    public var source: String
-    public var sourceID: Int
-    public var ticketID: Int
-    public var contractID: String?
-    public var periodKey: String?
-    public var workedAt: Date
-    public var rawSeconds: Int
-    public var billedSeconds: Int
-    public var rounding: String
-    public var technician: Int
-}
 
 public struct ContractMove: Sendable, Equatable, Codable {
     public var ticketID: Int
@@ -597,12 +584,6 @@ public final class LedgerStore: Sendable {
         }
     }
 
-    public func entries(ticketID: Int) throws -> [EntryRecord] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM entry WHERE ticket_id = ? ORDER BY worked_at, id", arguments: [ticketID]).map(Self.entry)
-        }
-    }
-
     public func moves(ticketID: Int) throws -> [ContractMove] {
         try writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM contract_move WHERE ticket_id = ? ORDER BY id", arguments: [ticketID]).map {
@@ -635,14 +616,6 @@ public final class LedgerStore: Sendable {
                              category: row["category"], status: row["status"]), row["date_mod"])
             }
         }
-    }
-
-    private static func entry(_ row: Row) -> EntryRecord {
-        EntryRecord(id: row["id"], source: row["source"], sourceID: row["source_id"], ticketID: row["ticket_id"],
-                    contractID: row["contract_id"], periodKey: row["period_key"],
-                    workedAt: Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)),
-                    rawSeconds: row["raw_seconds"], billedSeconds: row["billed_seconds"], rounding: row["rounding"],
-                    technician: row["technician"])
     }
 }
 

@@ -61,7 +61,8 @@ import Testing
         glpi.advance(seconds: 5)
         try await runtime.engine.syncOnce()
         #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
-        #expect(try runtime.store.entries(ticketID: 1).count == 1)
+        let period = try #require(try runtime.store.balance(of: contracts[0], at: t0)).periodKey
+        #expect(try runtime.store.ticketBreakdown(contractID: "acme-2026", periodKey: period).map(\.entryCount) == [1])
         #expect(try runtime.store.balanceDiscrepancies() == [])
         #expect(await runtime.outbox.drain() == 0)
     }
