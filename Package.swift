@@ -58,9 +58,10 @@ let package = Package(
         .target(
             name: "HourLedgerSync",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -93,6 +93,14 @@ struct FakeGLPIAPI: Sendable {
         }
 
         let parts = path.split(separator: "/").map(String.init)
+        if method != "GET", parts.first == "ITILFollowup" || (parts.count == 3 && parts[0] == "Ticket" && parts[2] == "ITILFollowup") {
+            let (before, after) = state.withLock { (state.delayBeforeWrite, state.delayAfterWrite) }
+            if before > .zero { try? await Task.sleep(for: before) }
+            let response = method == "POST" ? addFollowup(bodyText, ticketFromPath: parts.count == 3 ? Int(parts[1]) : nil)
+                : Self.error(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM; \(Self.itemDocs)ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM")
+            if after > .zero { try? await Task.sleep(for: after) }
+            return response
+        }
         if method != "GET", parts.first == "TicketTask" {
             let (before, after) = state.withLock { (state.delayBeforeWrite, state.delayAfterWrite) }
             if before > .zero { try? await Task.sleep(for: before) }
@@ -345,6 +353,8 @@ struct FakeGLPIAPI: Sendable {
             switch sub {
             case "TicketTask":
                 return (state.tasksByTicket[id] ?? []).compactMap { state.tasks[$0] }.map(Self.taskJSON)
+            case "ITILFollowup":
+                return state.followups.values.filter { $0.ticketID == id }.sorted { $0.id < $1.id }.map(Self.followupJSON)
             case "Group_Ticket":
                 return ticket.groups.enumerated().map { index, group in
                     "{\"id\":\(id * 100 + index),\"tickets_id\":\(id),\"groups_id\":\(group),\"type\":2}"
@@ -359,6 +369,10 @@ struct FakeGLPIAPI: Sendable {
 
     static func taskJSON(_ t: FakeGLPIState.Task) -> String {
         "{\"id\":\(t.id),\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(JSON.htmlEncode(t.content))),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod))}"
+    }
+
+    static func followupJSON(_ f: FakeGLPIState.Followup) -> String {
+        "{\"id\":\(f.id),\"itemtype\":\"Ticket\",\"items_id\":\(f.ticketID),\"date\":\(JSON.string(f.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(JSON.htmlEncode(f.content))),\"is_private\":\(f.isPrivate ? 1 : 0),\"requesttypes_id\":1,\"date_mod\":\(JSON.string(f.date)),\"date_creation\":\(JSON.string(f.date)),\"timeline_position\":1,\"sourceitems_id\":0,\"sourceof_items_id\":0}"
     }
 
     /// getItems / getSubItems paging: default range 0-50, 206 when partial, Content-Range on every non-empty page.
@@ -417,6 +431,27 @@ struct FakeGLPIAPI: Sendable {
             return Self.json(201, "{\"id\":\(id),\"message\":\"\"}", extra: [("location", "http://127.0.0.1:8091/apirest.php/TicketTask/\(id)")])
         }
         return Self.json(201, "[" + created.map { "{\"id\":\($0),\"message\":\"\"}" }.joined(separator: ",") + "]")
+    }
+
+    /// addItems ITILFollowup: like a task, it needs an existing ticket, and writing it bumps the ticket's date_mod.
+    func addFollowup(_ body: String, ticketFromPath: Int?) -> Response {
+        if state.withLock({ state.deniedItemtypes.contains("ITILFollowup") }) {
+            return Self.error(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            return Self.error(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid")
+        }
+        guard let fields = object["input"] as? [String: Any] else {
+            return Self.error(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects; \(Self.itemDocs)ERROR_BAD_ARRAY")
+        }
+        let ticket = ticketFromPath ?? (fields["items_id"] as? Int) ?? 0
+        guard (fields["itemtype"] as? String ?? "Ticket") == "Ticket", ticket > 0, state.ticket(ticket) != nil else {
+            return Self.error(400, "ERROR_GLPI_ADD", "")
+        }
+        let id = state.withLock {
+            state.insertFollowup(ticket: ticket, content: fields["content"] as? String ?? "", isPrivate: (fields["is_private"] as? Int ?? 0) == 1)
+        }
+        return Self.json(201, "{\"id\":\(id),\"message\":\"\"}", extra: [("location", "http://127.0.0.1:8091/apirest.php/ITILFollowup/\(id)")])
     }
 
     func updateTask(id: Int?, _ body: String) -> Response {

@@ -51,6 +51,15 @@ public final class FakeGLPIState: @unchecked Sendable {
         }
     }
 
+    /// An ITILFollowup on a ticket.
+    public struct Followup: Sendable, Equatable {
+        public var id: Int
+        public var ticketID: Int
+        public var content: String
+        public var isPrivate: Bool
+        public var date: String
+    }
+
     public struct LoggedRequest: Sendable, Equatable {
         public var method: String
         /// Path and query, percent-decoded, e.g. `/apirest.php/search/Ticket?criteria[0][field]=19&…`.
@@ -71,6 +80,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     var tickets: [Int: Ticket] = [:]
     var tasks: [Int: Task] = [:]
     var tasksByTicket: [Int: [Int]] = [:]
+    var followups: [Int: Followup] = [:]
+    var nextFollowupID = 1
     var sessions: Set<String> = []
     var nextTaskID = 1
     var clock: Date
@@ -191,6 +202,18 @@ public final class FakeGLPIState: @unchecked Sendable {
         tasksByTicket[ticket, default: []].append(id)
         touch(ticket)
         return id
+    }
+
+    func insertFollowup(ticket: Int, content: String, isPrivate: Bool) -> Int {
+        let id = nextFollowupID
+        nextFollowupID += 1
+        followups[id] = Followup(id: id, ticketID: ticket, content: content, isPrivate: isPrivate, date: Self.format(clock))
+        touch(ticket)
+        return id
+    }
+
+    public func followups(ofTicket id: Int) -> [Followup] {
+        withLock { followups.values.filter { $0.ticketID == id }.sorted { $0.id < $1.id } }
     }
 
     public func editTask(_ id: Int, _ change: (inout Task) -> Void) {

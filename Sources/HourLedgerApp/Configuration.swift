@@ -44,6 +44,38 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     /// A timer running longer than this in one stretch is paused and flagged for review.
     public var maxRunningTimerSeconds: Int
     public var contracts: [Contract]
+    /// Where contract alerts are sent.
+    public var alerts: AlertSettings = AlertSettings()
+}
+
+/// An outgoing webhook that receives every alert as JSON, signed when it has a secret.
+public struct AlertWebhook: Sendable, Equatable {
+    public var name: String
+    public var url: String
+    /// HMAC-SHA256 key: the receiver checks `X-HourLedger-Signature`.
+    public var secret: Secret?
+    public var timeoutSeconds: Int
+
+    public init(name: String, url: String, secret: Secret? = nil, timeoutSeconds: Int = 10) {
+        self.name = name
+        self.url = url
+        self.secret = secret
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+public struct AlertSettings: Sendable, Equatable {
+    public var webhooks: [AlertWebhook] = []
+    /// Also write a private followup in the ticket whose time crossed the threshold.
+    public var followup = false
+    /// A delivery is given up, and shown as failed, after this many attempts.
+    public var maxAttempts = 12
+
+    public init(webhooks: [AlertWebhook] = [], followup: Bool = false, maxAttempts: Int = 12) {
+        self.webhooks = webhooks
+        self.followup = followup
+        self.maxAttempts = maxAttempts
+    }
 }
 
 /// One problem in a config file, named by its key path and line.
@@ -244,11 +276,13 @@ private struct Reader {
     }
 
     /// A secret given inline (`key`) or by file (`key_file`), never both.
-    mutating func secret(_ map: [String: Node]?, _ key: String, at path: String) -> Secret? {
+    mutating func secret(_ map: [String: Node]?, _ key: String, at path: String, section: String? = "helpdesk",
+                         environmentName: String? = nil) -> Secret? {
         // The environment wins over the file's value or file path, so a unit or a shell can inject the secret.
-        if let value = environment["HOURLEDGER_HELPDESK_\(key.uppercased())"], !value.isEmpty { return Secret(value) }
-        let inline = string(map, key, at: path, section: "helpdesk")
-        let file = string(map, "\(key)_file", at: path, section: "helpdesk")
+        let variable = environmentName ?? "HOURLEDGER_HELPDESK_\(key.uppercased())"
+        if let value = environment[variable], !value.isEmpty { return Secret(value) }
+        let inline = string(map, key, at: path, section: section)
+        let file = string(map, "\(key)_file", at: path, section: section)
         if inline != nil, file != nil {
             issue("\(path).\(key)", map?[key], "give either \(key) or \(key)_file, not both")
             return nil
@@ -277,7 +311,7 @@ private struct Reader {
             issue("(file)", nil, "the file is empty")
             return nil
         }
-        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "contracts"])
+        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "alerts", "contracts"])
         let helpdeskNode = top?["helpdesk"]
         if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
         let helpdesk = self.helpdesk(helpdeskNode)
@@ -294,9 +328,42 @@ private struct Reader {
         let timers = mapping(top?["timers"], at: "timers", allowed: ["max_running_hours"])
         let maxRunningHours = int(timers, "max_running_hours", at: "timers", section: "timers", range: 1...168) ?? 10
         let contracts = self.contracts(top?["contracts"])
+        let alerts = self.alerts(top?["alerts"])
         guard let helpdesk else { return nil }
         return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port, logLevel: level,
-                                       maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts)
+                                       maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
+    }
+
+    mutating func alerts(_ node: Node?) -> AlertSettings {
+        var settings = AlertSettings()
+        guard let map = mapping(node, at: "alerts", allowed: ["webhooks", "followup", "max_attempts"]) else { return settings }
+        settings.followup = bool(map, "followup", at: "alerts") ?? false
+        settings.maxAttempts = int(map, "max_attempts", at: "alerts", range: 1...100) ?? 12
+        guard let list = map["webhooks"] else { return settings }
+        guard case .sequence(let items) = list else {
+            issue("alerts.webhooks", list, "must be a list of webhooks")
+            return settings
+        }
+        for (index, item) in items.enumerated() {
+            let path = "alerts.webhooks[\(index)]"
+            guard let hook = mapping(item, at: path, allowed: ["name", "url", "secret", "secret_file", "timeout_seconds"]) else { continue }
+            let name = string(hook, "name", at: path)
+            if name == nil { issue("\(path).name", item, "missing") }
+            if let name, name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) {
+                issue("\(path).name", hook["name"], "must be letters, digits, '-' or '_'")
+            }
+            if let name, settings.webhooks.contains(where: { $0.name == name }) { issue("\(path).name", hook["name"], "duplicate webhook name '\(name)'") }
+            let url = string(hook, "url", at: path)
+            if url == nil { issue("\(path).url", item, "missing") }
+            if let url, URLComponents(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+                issue("\(path).url", hook["url"], "must be an http(s) URL")
+            }
+            let secret = self.secret(hook, "secret", at: path, section: nil,
+                                     environmentName: name.map { "HOURLEDGER_WEBHOOK_\($0.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET" })
+            let timeout = int(hook, "timeout_seconds", at: path, range: 1...300) ?? 10
+            if let name, let url { settings.webhooks.append(AlertWebhook(name: name, url: url, secret: secret, timeoutSeconds: timeout)) }
+        }
+        return settings
     }
 
     mutating func helpdesk(_ node: Node?) -> HelpdeskSettings? {
@@ -364,7 +431,8 @@ private struct Reader {
 
     mutating func contract(_ node: Node, at path: String) -> Contract? {
         let keys = ["id", "name", "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
-                    "timezone", "rounding", "approval"]
+                    "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
+                    "rates", "carry_over", "alerts"]
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
         let id = string(map, "id", at: path)
         if id == nil { issue("\(path).id", node, "missing") }
@@ -381,8 +449,9 @@ private struct Reader {
             rule.categories = intList(match, "categories", at: "\(path).match")
         }
         let priority = int(map, "priority", at: path) ?? 0
-        let quotaHours = number(map, "quota_hours", at: path)
-        if quotaHours == nil, map["quota_hours"] == nil { issue("\(path).quota_hours", node, "missing") }
+        let billing = self.billing(map, at: path)
+        let quotaHours = number(map, "quota_hours", at: path) ?? (billing?.mode == .block || map["quota_hours"] != nil ? nil : 0)
+        if quotaHours == nil, map["quota_hours"] == nil { issue("\(path).quota_hours", node, "missing (a block contract needs its hours per period)") }
         if let quotaHours, quotaHours < 0 { issue("\(path).quota_hours", map["quota_hours"], "must not be negative") }
         let periodText = string(map, "period", at: path) ?? "monthly"
         let period = PeriodKind(rawValue: periodText)
@@ -402,12 +471,73 @@ private struct Reader {
         let rounding = self.rounding(map["rounding"], at: "\(path).rounding")
         let approval = string(map, "approval", at: path) ?? "none"
         if !["none", "required"].contains(approval) { issue("\(path).approval", map["approval"], "must be none or required, got '\(approval)'") }
-        guard let id, let entity, let quotaHours, let period, let starts, let rounding, TimeZone(identifier: timeZone) != nil else { return nil }
+        var carryOver: CarryOverPolicy?
+        if let carryNode = map["carry_over"],
+           let carry = mapping(carryNode, at: "\(path).carry_over", allowed: ["max_hours", "expires_after_periods"]) {
+            let maxHours = number(carry, "max_hours", at: "\(path).carry_over")
+            if maxHours == nil, carry["max_hours"] == nil { issue("\(path).carry_over.max_hours", carryNode, "missing (the most hours that move to the next period)") }
+            if let maxHours, maxHours < 0 { issue("\(path).carry_over.max_hours", carry["max_hours"], "must not be negative") }
+            let expiresAfter = carry["expires_after_periods"]?.string == "never" ? nil
+                : (int(carry, "expires_after_periods", at: "\(path).carry_over", range: 1...120) ?? 1)
+            if billing?.mode != .block { issue("\(path).carry_over", carryNode, "only a block contract carries hours over") }
+            if period == PeriodKind.none { issue("\(path).carry_over", carryNode, "a one-off block (period: none) has no next period to carry into") }
+            if let maxHours { carryOver = CarryOverPolicy(maxSeconds: Int((maxHours * 3600).rounded()), expiresAfterPeriods: expiresAfter) }
+        }
+        var thresholds: [Int] = []
+        if let alertsNode = map["alerts"], let alerts = mapping(alertsNode, at: "\(path).alerts", allowed: ["thresholds"]) {
+            thresholds = intList(alerts, "thresholds", at: "\(path).alerts") ?? []
+            for (index, value) in thresholds.enumerated() where !(1...1000).contains(value) {
+                issue("\(path).alerts.thresholds[\(index)]", alertsNode, "must be a percentage from 1 to 1000, got \(value)")
+            }
+            if Set(thresholds).count != thresholds.count { issue("\(path).alerts.thresholds", alertsNode, "lists a threshold twice") }
+            if billing?.mode != .block { issue("\(path).alerts", alertsNode, "thresholds are shares of a block: only a block contract has them") }
+        }
+        guard let id, let entity, let quotaHours, let period, let starts, let rounding, let billing, TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
         let quotaSeconds = Int((quotaHours * 3600).rounded())
         return Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,
                         quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding,
-                        approvalRequired: approval == "required")
+                        approvalRequired: approval == "required", billing: billing, carryOver: carryOver, alertThresholds: thresholds.sorted())
+    }
+
+    /// Billing mode, currency and rates (integer minor units per hour, e.g. 9500 for 95.00).
+    mutating func billing(_ map: [String: Node], at path: String) -> Billing? {
+        let modeText = string(map, "billing", at: path) ?? "block"
+        let mode = Billing.Mode(rawValue: modeText)
+        if mode == nil { issue("\(path).billing", map["billing"], "must be block, payg or unlimited, got '\(modeText)'") }
+        let currency = string(map, "currency", at: path) ?? "EUR"
+        if currency.count != 3 || !currency.allSatisfy({ $0.isASCII && $0.isUppercase }) {
+            issue("\(path).currency", map["currency"], "must be an ISO 4217 code such as EUR or USD, got '\(currency)'")
+        }
+        let money = 0...100_000_000
+        let rate = int(map, "rate", at: path, range: money)
+        let overageRate = int(map, "overage_rate", at: path, range: money)
+        let blockFee = int(map, "block_fee", at: path, range: 0...1_000_000_000)
+        let linesText = string(map, "invoice_lines", at: path) ?? "ticket"
+        let lines = Billing.LineGrouping(rawValue: linesText)
+        if lines == nil { issue("\(path).invoice_lines", map["invoice_lines"], "must be entry or ticket, got '\(linesText)'") }
+        var technicianRates: [Int: Int] = [:]
+        if let ratesNode = map["rates"], let rates = mapping(ratesNode, at: "\(path).rates", allowed: ["by_technician"]),
+           let byNode = rates["by_technician"] {
+            if case .mapping(let pairs) = byNode {
+                for (key, value) in pairs {
+                    guard let technician = key.string.flatMap({ Int($0) }), let amount = value.string.flatMap({ Int($0) }), money.contains(amount) else {
+                        issue("\(path).rates.by_technician", key, "each entry is <helpdesk user id>: <rate in minor units per hour>")
+                        continue
+                    }
+                    technicianRates[technician] = amount
+                }
+            } else {
+                issue("\(path).rates.by_technician", byNode, "must be a mapping of helpdesk user id to rate")
+            }
+        }
+        if mode == .payg, rate == nil, map["rate"] == nil { issue("\(path).rate", map["billing"], "a payg contract needs a rate (minor units per hour)") }
+        if mode == .unlimited, rate != nil || overageRate != nil || blockFee != nil {
+            issue("\(path).billing", map["billing"], "an unlimited contract is never invoiced: remove rate, overage_rate and block_fee")
+        }
+        guard let mode, let lines else { return nil }
+        return Billing(mode: mode, currency: currency, rate: rate, overageRate: overageRate, blockFee: blockFee,
+                       technicianRates: technicianRates, lines: lines)
     }
 
     mutating func rounding(_ node: Node?, at path: String) -> RoundingPolicy? {

@@ -16,6 +16,7 @@ public struct Runtime: Sendable {
     public let connector: any HelpdeskConnector
     public let engine: SyncEngine
     public let outbox: OutboxWorker
+    public let alerts: AlertSender
     public let logger: Logger
 
     public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
@@ -43,9 +44,21 @@ public struct Runtime: Sendable {
                                              taskCategory: settings.taskCategory),
             http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
-                            overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone, logger: logger)
+                            overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone,
+                            alertChannels: Self.channels(configuration.alerts), logger: logger)
         outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,
                               logger: logger)
+        // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.
+        alerts = AlertSender(store: self.store, connector: connector, http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration()),
+                             targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts, logger: logger)
+    }
+
+    static func channels(_ settings: AlertSettings) -> AlertChannels {
+        AlertChannels(webhooks: settings.webhooks.map(\.name), followup: settings.followup)
+    }
+
+    static func targets(_ settings: AlertSettings) -> [AlertTarget] {
+        settings.webhooks.map { AlertTarget(name: $0.name, url: $0.url, secret: $0.secret?.value, timeout: .seconds($0.timeoutSeconds)) }
     }
 
     /// The helpdesk URL as safe to show: no user info, no query string.
@@ -68,6 +81,7 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date()) -> some
         startedAt: startedAt, version: HourLedgerVersion.current)
     LedgerRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
+    BillingRoutes.register(on: router, context: context)
     return Application(
         router: router,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
@@ -80,7 +94,8 @@ public func runDaemon(runtime: Runtime) async throws {
     let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds), logger: runtime.logger)
     let app = buildApplication(runtime: runtime)
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: poller), .init(service: runtime.outbox), .init(service: app)],
+        services: [.init(service: poller), .init(service: runtime.outbox), .init(service: runtime.alerts),
+                   .init(service: PeriodRollover(engine: runtime.engine, logger: runtime.logger)), .init(service: app)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [

@@ -18,11 +18,17 @@ public struct Contract: Sendable, Equatable, Codable {
     public var rounding: RoundingPolicy
     /// Entries logged in HourLedger wait for a manager's approval before they count.
     public var approvalRequired: Bool
+    public var billing: Billing
+    /// Unused block hours that move to the next period; nil means they lapse.
+    public var carryOver: CarryOverPolicy?
+    /// Percentages of the available hours at which an alert fires, once per period each.
+    public var alertThresholds: [Int]
 
     public init(
         id: String, name: String, entity: Int, includeSubentities: Bool = false, match: MatchRule = .init(),
         priority: Int = 0, quotaSeconds: Int, period: PeriodKind = .monthly, starts: CivilDate, expires: CivilDate? = nil,
-        timeZone: String = "UTC", rounding: RoundingPolicy = .none, approvalRequired: Bool = false
+        timeZone: String = "UTC", rounding: RoundingPolicy = .none, approvalRequired: Bool = false,
+        billing: Billing = Billing(), carryOver: CarryOverPolicy? = nil, alertThresholds: [Int] = []
     ) {
         self.id = id
         self.name = name
@@ -37,6 +43,9 @@ public struct Contract: Sendable, Equatable, Codable {
         self.timeZone = timeZone
         self.rounding = rounding
         self.approvalRequired = approvalRequired
+        self.billing = billing
+        self.carryOver = carryOver
+        self.alertThresholds = alertThresholds
     }
 
     public var calendar: Calendar {

@@ -85,3 +85,31 @@ public struct PeriodCalculator: Sendable {
         return Period(start: start, end: end, key: CivilDate(year: day.year!, month: day.month!, day: day.day!).description)
     }
 }
+
+extension Contract {
+    /// Resolves how people name a period: `current`, `previous`, `2026-11` (the period that starts in that month, else
+    /// the one holding its first day) or `2026-11-15` (the period holding that day). Nil when the contract has no such period.
+    public func period(named spec: String, now: Date) -> Period? {
+        let calendar = self.calendar
+        switch spec {
+        case "", "current":
+            return period(containing: now)
+        case "previous":
+            guard let current = period(containing: now) else { return nil }
+            return period(containing: current.start.addingTimeInterval(-1))
+        default:
+            if let day = CivilDate(spec) { return period(containing: day.startOfDay(in: calendar)) }
+            guard let first = CivilDate(spec + "-01") else { return nil }
+            let monthStart = first.startOfDay(in: calendar)
+            let nextMonth = calendar.date(byAdding: .month, value: 1, to: monthStart)!
+            if let holding = period(containing: monthStart) {
+                if holding.start >= monthStart { return holding }
+                if let end = holding.end, end < nextMonth, let next = period(containing: end) { return next }
+                return holding
+            }
+            // The contract may start later in that month.
+            let start = starts.startOfDay(in: calendar)
+            return start >= monthStart && start < nextMonth ? period(containing: start) : nil
+        }
+    }
+}

@@ -413,6 +413,24 @@ extension GLPIConnector {
                        operation: "updateItem TicketTask")
     }
 
+    public func createFollowup(ticketID: Int, content: String) async throws -> Int {
+        let input: [String: Any] = ["itemtype": "Ticket", "items_id": ticketID, "is_private": 1, "content": content]
+        let body = try JSONSerialization.data(withJSONObject: ["input": input], options: [.sortedKeys])
+        let response = try await call(method: "POST", "ITILFollowup", body: Array(body), operation: "addItems ITILFollowup")
+        guard let id = try decode(response, operation: "addItems ITILFollowup")["id"]?.int else {
+            throw HelpdeskError(.malformedResponse, operation: "addItems ITILFollowup", detail: "no id in the answer")
+        }
+        return id
+    }
+
+    public func findFollowup(ticketID: Int, containing marker: String) async throws -> Int? {
+        try await pages("Ticket/\(ticketID)/ITILFollowup", query: [], operation: "getSubItems ITILFollowup") { body in
+            (body.array ?? []).compactMap { row -> Int? in
+                HTMLEntities.plainText(row["content"]?.string ?? "").contains(marker) ? row["id"]?.int : nil
+            }
+        }.rows.first
+    }
+
     public func deleteTask(id: Int) async throws {
         let response = try await call(method: "DELETE", "TicketTask/\(id)", query: [("force_purge", "true")], operation: "deleteItem TicketTask")
         if response.status == 404 { return }

@@ -44,6 +44,10 @@ public protocol HelpdeskConnector: Sendable {
     func updateTask(id: Int, seconds: Int, content: String) async throws
     /// Deletes a task; one that is already gone counts as deleted.
     func deleteTask(id: Int) async throws
+    /// Writes a private followup (a note in the ticket's timeline) and returns its id.
+    func createFollowup(ticketID: Int, content: String) async throws -> Int
+    /// The id of a followup of `ticketID` whose text contains `marker`, if one exists.
+    func findFollowup(ticketID: Int, containing marker: String) async throws -> Int?
     /// How many HTTP requests this connector has sent.
     func requestCount() async -> Int
     /// Ends the helpdesk session, if any.

@@ -69,12 +69,16 @@ public enum LedgerRoutes {
                 }
                 instant = date
             }
-            guard let row = try api.store.balance(of: contract, at: instant) else {
+            let now = Date()
+            guard let row = try api.store.balance(of: contract, at: instant, now: now) else {
                 return try JSONBody.error(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
             }
             let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
-            return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row), tickets: tickets,
-                                                        periods: try api.store.balances(of: id).map { ContractBalance(contract: contract, row: $0) }))
+            return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets,
+                                                        periods: try api.store.balances(of: contract, now: now).map {
+                                                            ContractBalance(contract: contract, row: $0, now: now)
+                                                        },
+                                                        alerts: try api.store.alerts(contractID: id, limit: 20)))
         }
         router.get("/api/v1/unmatched") { _, _ in
             try JSONBody.response(try api.store.unmatchedTickets())
@@ -110,6 +114,7 @@ public enum LedgerRoutes {
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             outbox: try api.store.outboxStats(now: now),
+            alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
             contracts: try api.store.currentBalances(contracts, at: now))
         return try JSONBody.response(body)
     }
@@ -146,9 +151,14 @@ struct StatusBody: Codable {
     var unmatchedTickets: Int
     var entries: Int
     var outbox: OutboxStats
+    var alerts: Alerts
     var contracts: [ContractBalance]
+    struct Alerts: Codable {
+        var recent: [AlertRecord]
+        var deliveries: LedgerStore.AlertDeliveryStats
+    }
     enum CodingKeys: String, CodingKey {
-        case version, helpdesk, entries, contracts, outbox
+        case version, helpdesk, entries, contracts, outbox, alerts
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
     }
 }
@@ -159,5 +169,6 @@ struct ContractDetail: Codable {
     var balance: ContractBalance
     var tickets: [TicketUsage]
     var periods: [ContractBalance]
+    var alerts: [AlertRecord]
 }
 

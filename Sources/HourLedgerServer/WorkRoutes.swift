@@ -14,7 +14,7 @@ public enum WorkRoutes {
     public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
         registerEdits(on: router, context: api)
         router.post("/api/v1/timers") { request, _ in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
@@ -29,7 +29,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/timers") { request, _ in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 let mine = request.uri.queryParameters.get("mine") == "true"
                 let running = request.uri.queryParameters.get("running") == "true"
@@ -39,7 +39,7 @@ public enum WorkRoutes {
         }
         for action in [LedgerStore.TimerAction.pause, .resume, .stop] {
             router.post("/api/v1/timers/{id}/\(action.rawValue)") { request, context in
-                try await handle {
+                try await handle(api) {
                     let principal = try authenticate(request, api)
                     guard let id = Int64(try context.parameters.require("id")) else { throw APIFailure(.badRequest, "timer id must be a number", field: "id") }
                     let body = try await JSONRequest(request, optional: true)
@@ -57,7 +57,7 @@ public enum WorkRoutes {
             }
         }
         router.post("/api/v1/entries") { request, _ in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
@@ -80,7 +80,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/entries") { request, _ in
-            try await handle {
+            try await handle(api) {
                 _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
@@ -92,7 +92,7 @@ public enum WorkRoutes {
 
     static func registerEdits<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
         router.patch("/api/v1/entries/{key}") { request, context in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request)
@@ -113,7 +113,7 @@ public enum WorkRoutes {
             }
         }
         router.delete("/api/v1/entries/{key}") { request, context in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request, optional: true)
@@ -125,7 +125,7 @@ public enum WorkRoutes {
         }
         for approve in [true, false] {
             router.post("/api/v1/entries/{key}/\(approve ? "approve" : "reject")") { request, context in
-                try await handle {
+                try await handle(api) {
                     let principal = try authenticate(request, api)
                     guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                     let key = try context.parameters.require("key")
@@ -137,7 +137,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/approvals") { request, _ in
-            try await handle {
+            try await handle(api) {
                 let principal = try authenticate(request, api)
                 guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
@@ -145,7 +145,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/audit") { request, _ in
-            try await handle {
+            try await handle(api) {
                 _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
@@ -171,9 +171,12 @@ public enum WorkRoutes {
     }
 
     /// Turns typed failures into JSON errors that name the field; nothing is written when one is thrown.
-    static func handle(_ body: () async throws -> Response) async throws -> Response {
+    /// After a change, carry-over and alerts are settled at once; if that fails, the rollover tick catches up.
+    static func handle(_ api: LedgerAPIContext, _ body: () async throws -> Response) async throws -> Response {
         do {
-            return try await body()
+            let response = try await body()
+            if response.status.code < 300 { _ = try? await api.engine.settle() }
+            return response
         } catch let failure as APIFailure {
             return try JSONBody.error(failure.status, failure.message, field: failure.field)
         } catch let error as WorkLogError {
@@ -189,10 +192,11 @@ public enum WorkRoutes {
     }
 }
 
-struct APIFailure: Error {
+public struct APIFailure: Error, CustomStringConvertible {
     let status: HTTPResponse.Status
     let message: String
     let field: String?
+    public var description: String { message }
     init(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) {
         self.status = status
         self.message = message

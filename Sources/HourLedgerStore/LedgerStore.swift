@@ -21,7 +21,8 @@ public struct TicketSyncOutcome: Sendable, Equatable {
     public var changed: Bool { entriesAdded + entriesUpdated + entriesDeleted > 0 || movedFrom != movedTo }
 }
 
-public struct BalanceRow: Sendable, Equatable, Codable {
+/// One period of a contract's balance: remaining = quota + carried in − used − expired.
+public struct BalanceRow: Sendable, Equatable {
     public var contractID: String
     public var periodKey: String
     public var periodStart: Date
@@ -30,11 +31,35 @@ public struct BalanceRow: Sendable, Equatable, Codable {
     public var usedSeconds: Int
     public var rawSeconds: Int
     public var entryCount: Int
+    public var carriedInSeconds = 0
+    public var expiredSeconds = 0
+    public var overageSeconds = 0
+    public var expiringAtEndSeconds = 0
+    public var closed = false
+    public var movements: [BlockMovement] = []
 
-    public var remainingSeconds: Int { quotaSeconds - usedSeconds }
-    /// Used share of the quota in percent, to two decimals.
+    public var availableSeconds: Int { quotaSeconds + carriedInSeconds }
+    public var remainingSeconds: Int { quotaSeconds + carriedInSeconds - usedSeconds - expiredSeconds }
+    /// Used share of the available hours in percent, to two decimals.
     public var percentUsed: Double {
-        quotaSeconds > 0 ? (Double(usedSeconds) * 10000 / Double(quotaSeconds)).rounded() / 100 : 0
+        availableSeconds > 0 ? (Double(usedSeconds) * 10000 / Double(availableSeconds)).rounded() / 100 : 0
+    }
+
+    init(statement: PeriodStatement, contractID: String, rawSeconds: Int, entryCount: Int) {
+        self.contractID = contractID
+        periodKey = statement.period.key
+        periodStart = statement.period.start
+        periodEnd = statement.period.end
+        quotaSeconds = statement.quotaSeconds
+        usedSeconds = statement.usedSeconds
+        self.rawSeconds = rawSeconds
+        self.entryCount = entryCount
+        carriedInSeconds = statement.carriedInSeconds
+        expiredSeconds = statement.expiredSeconds
+        overageSeconds = statement.overageSeconds
+        expiringAtEndSeconds = statement.expiringAtEndSeconds
+        closed = statement.closed
+        movements = statement.movements
     }
 }
 
@@ -241,6 +266,7 @@ public final class LedgerStore: Sendable {
             try db.execute(sql: "ALTER TABLE entry ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved'")
             try db.execute(sql: "ALTER TABLE entry ADD COLUMN task_category INTEGER")
         }
+        registerSettlement(&migrator)
         return migrator
     }
 
@@ -496,6 +522,9 @@ public final class LedgerStore: Sendable {
 
         func apply(_ db: Database) throws {
             for (key, change) in changes where change.used != 0 || change.raw != 0 || change.count != 0 || change.period != nil {
+                if let contract = key.contract {
+                    try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [contract])
+                }
                 if let contract = change.contract, let period = change.period {
                     try db.run(sql: """
                         INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
@@ -519,26 +548,27 @@ public final class LedgerStore: Sendable {
     // MARK: Reading
 
     /// The balance of `contract` for the period holding `instant`; zero usage when nothing was logged yet.
-    public func balance(of contract: Contract, at instant: Date) throws -> BalanceRow? {
+    public func balance(of contract: Contract, at instant: Date, now: Date = Date()) throws -> BalanceRow? {
         guard let period = contract.period(containing: instant) else { return nil }
-        return try writer.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT used_seconds, raw_seconds, entry_count FROM balance WHERE contract_id = ? AND period_key = ?",
-                                       arguments: [contract.id, period.key])
-            return BalanceRow(contractID: contract.id, periodKey: period.key, periodStart: period.start, periodEnd: period.end,
-                              quotaSeconds: contract.quotaSeconds, usedSeconds: row?["used_seconds"] ?? 0,
-                              rawSeconds: row?["raw_seconds"] ?? 0, entryCount: row?["entry_count"] ?? 0)
-        }
+        return try balances(of: contract, now: max(now, period.start)).first { $0.periodKey == period.key }
     }
 
-    public func balances(of contractID: String) throws -> [BalanceRow] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM balance WHERE contract_id = ? ORDER BY period_start", arguments: [contractID]).map { row in
-                BalanceRow(contractID: row["contract_id"], periodKey: row["period_key"],
-                           periodStart: Date(timeIntervalSince1970: TimeInterval(row["period_start"] as Int)),
-                           periodEnd: (row["period_end"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) },
-                           quotaSeconds: row["quota_seconds"], usedSeconds: row["used_seconds"], rawSeconds: row["raw_seconds"],
-                           entryCount: row["entry_count"])
-            }
+    /// Every period of `contract` from its start through the running one, with carry-over and expiry worked out.
+    public func balances(of contract: Contract, now: Date = Date()) throws -> [BalanceRow] {
+        try writer.read { db in try Self.balances(db, of: contract, now: now) }
+    }
+
+    static func balances(_ db: Database, of contract: Contract, now: Date) throws -> [BalanceRow] {
+        var used: [String: Int] = [:]
+        var stored: [String: (raw: Int, count: Int)] = [:]
+        for row in try db.rows(sql: "SELECT period_key, used_seconds, raw_seconds, entry_count FROM balance WHERE contract_id = ?",
+                               arguments: [contract.id]) {
+            used[row["period_key"]] = row["used_seconds"]
+            stored[row["period_key"]] = (row["raw_seconds"], row["entry_count"])
+        }
+        return BlockLedger.statements(for: contract, used: used, now: now).map {
+            BalanceRow(statement: $0, contractID: contract.id, rawSeconds: stored[$0.period.key]?.raw ?? 0,
+                       entryCount: stored[$0.period.key]?.count ?? 0)
         }
     }
 
@@ -638,40 +668,68 @@ public struct ContractBalance: Sendable, Codable, Equatable {
     public var id: String
     public var name: String
     public var timezone: String
+    public var billingMode: Billing.Mode
     public var periodKey: String
     /// ISO 8601 with the contract's own offset, e.g. 2026-11-01T00:00:00+01:00.
     public var periodStart: String
     public var periodEnd: String?
     public var quotaSeconds: Int
+    public var carriedInSeconds: Int
+    /// quota + carried in.
+    public var availableSeconds: Int
     /// Billed seconds, after rounding.
     public var usedSeconds: Int
     public var rawSeconds: Int
+    public var expiredSeconds: Int
+    public var overageSeconds: Int
+    /// quota + carried in − used − expired; negative in overage.
     public var remainingSeconds: Int
+    /// Carried-in hours that expire at the end of this period unless used.
+    public var expiringAtEndSeconds: Int
     public var percentUsed: Double
     public var entryCount: Int
+    public var closed: Bool
+    /// Carry-overs and expiries booked in this period.
+    public var movements: [BlockMovement]
+    /// When the block runs out at the current burn rate; only for the running period of a block contract.
+    public var forecast: DepletionForecast?
 
     enum CodingKeys: String, CodingKey {
-        case id, name, timezone
-        case periodKey = "period_key", periodStart = "period_start", periodEnd = "period_end", quotaSeconds = "quota_seconds"
-        case usedSeconds = "used_seconds", rawSeconds = "raw_seconds", remainingSeconds = "remaining_seconds"
+        case id, name, timezone, closed, movements, forecast
+        case billingMode = "billing_mode", periodKey = "period_key", periodStart = "period_start", periodEnd = "period_end"
+        case quotaSeconds = "quota_seconds", carriedInSeconds = "carried_in_seconds", availableSeconds = "available_seconds"
+        case usedSeconds = "used_seconds", rawSeconds = "raw_seconds", expiredSeconds = "expired_seconds"
+        case overageSeconds = "overage_seconds", remainingSeconds = "remaining_seconds", expiringAtEndSeconds = "expiring_at_end_seconds"
         case percentUsed = "percent_used", entryCount = "entry_count"
     }
 
-    public init(contract: Contract, row: BalanceRow) {
+    public init(contract: Contract, row: BalanceRow, now: Date? = nil) {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = contract.calendar.timeZone
         id = contract.id
         name = contract.name
         timezone = contract.timeZone
+        billingMode = contract.billing.mode
         periodKey = row.periodKey
         periodStart = formatter.string(from: row.periodStart)
         periodEnd = row.periodEnd.map(formatter.string(from:))
         quotaSeconds = row.quotaSeconds
+        carriedInSeconds = row.carriedInSeconds
+        availableSeconds = row.availableSeconds
         usedSeconds = row.usedSeconds
         rawSeconds = row.rawSeconds
+        expiredSeconds = row.expiredSeconds
+        overageSeconds = row.overageSeconds
         remainingSeconds = row.remainingSeconds
+        expiringAtEndSeconds = row.expiringAtEndSeconds
         percentUsed = row.percentUsed
         entryCount = row.entryCount
+        closed = row.closed
+        movements = row.movements
+        if let now, contract.billing.mode == .block, !row.closed, row.periodStart <= now {
+            forecast = DepletionForecast(usedSeconds: row.usedSeconds, remainingSeconds: row.remainingSeconds,
+                                         periodStart: row.periodStart, periodEnd: row.periodEnd, now: now)
+        }
     }
 }
 
@@ -679,7 +737,7 @@ extension LedgerStore {
     /// Each contract's balance for the period running at `instant`; contracts outside their term are left out.
     public func currentBalances(_ contracts: [Contract], at instant: Date = Date()) throws -> [ContractBalance] {
         try contracts.compactMap { contract in
-            try balance(of: contract, at: instant).map { ContractBalance(contract: contract, row: $0) }
+            try balance(of: contract, at: instant, now: instant).map { ContractBalance(contract: contract, row: $0, now: instant) }
         }
     }
 }

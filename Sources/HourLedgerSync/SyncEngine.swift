@@ -44,6 +44,8 @@ public actor SyncEngine {
     /// Seconds re-read before the last high-water mark, so a change stamped in the same second is not missed.
     public let overlapSeconds: Int
     public let helpdeskTimeZone: TimeZone
+    /// Where alerts are delivered.
+    public private(set) var alertChannels: AlertChannels
     private let logger: Logger
     public private(set) var status = SyncStatus()
     private var running: Task<SyncReport, any Error>?
@@ -53,8 +55,10 @@ public actor SyncEngine {
     static let lastSuccessKey = "sync.last_success"
 
     public init(connector: any HelpdeskConnector, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
-                helpdeskTimeZone: TimeZone = TimeZone(identifier: "UTC")!, logger: Logger = Logger(label: "hourledger.sync")) {
+                helpdeskTimeZone: TimeZone = TimeZone(identifier: "UTC")!, alertChannels: AlertChannels = AlertChannels(),
+                logger: Logger = Logger(label: "hourledger.sync")) {
         self.connector = connector
+        self.alertChannels = alertChannels
         self.store = store
         self.contracts = contracts
         self.overlapSeconds = overlapSeconds
@@ -66,8 +70,21 @@ public actor SyncEngine {
     }
 
     /// Replaces the contract list; stored tickets are re-matched on the next sync.
-    public func updateContracts(_ contracts: [Contract]) {
+    public func updateContracts(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
         self.contracts = contracts
+        if let alertChannels { self.alertChannels = alertChannels }
+    }
+
+    /// Brings carry-over lines and alerts up to date after balances changed; with `all`, for every contract, which
+    /// is how a period rolls over even when nothing was logged (or the daemon was down at midnight).
+    @discardableResult
+    public func settle(all: Bool = false, now: Date = Date()) async throws -> [AlertRecord] {
+        let fired = try await store.settle(contracts: contracts, channels: alertChannels, all: all, now: now)
+        for alert in fired {
+            logger.notice("alert fired", metadata: ["contract": "\(alert.contractID)", "period": "\(alert.periodKey)",
+                                                    "threshold": "\(alert.threshold)%", "used_percent": "\(Double(alert.usedBasisPoints) / 100)"])
+        }
+        return fired
     }
 
     /// Runs one poll. Concurrent callers share the poll already in flight instead of starting another.
@@ -164,6 +181,7 @@ public actor SyncEngine {
             }
         }
         if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
+        try await settle(now: now)
         report.highWater = newHighWater
         report.requests = await connector.requestCount() - requestsBefore
         let elapsed = ContinuousClock.now - started

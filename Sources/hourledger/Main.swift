@@ -3,6 +3,7 @@ import Foundation
 import HourLedgerApp
 import HourLedgerHTTPClient
 import HourLedgerCore
+import HourLedgerServer
 import HourLedgerStore
 import Logging
 
@@ -12,7 +13,8 @@ struct HourLedger: AsyncParsableCommand {
         commandName: "hourledger",
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
-        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self])
+        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
+                      InvoicePreviewCommand.self, ReportCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -110,6 +112,66 @@ struct Unmatched: AsyncParsableCommand {
     }
 }
 
+struct InvoicePreviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "invoice-preview",
+                                                    abstract: "Print the invoice lines a contract period would produce (month-to-date while it runs).")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "The contract id.")
+    var contract: String
+    @Option(name: .long, help: "current, previous, YYYY-MM (the period starting that month) or YYYY-MM-DD (the period holding that day).")
+    var period: String = "current"
+    @Option(name: .long, help: "table, json or csv.")
+    var format: OutputFormat = .table
+
+    func run() async throws {
+        let (configuration, store) = try options.ledger()
+        guard let contract = configuration.contracts.first(where: { $0.id == self.contract }) else {
+            throw CLIError(message: "no contract with id '\(self.contract)' in \(options.config)")
+        }
+        let now = Date()
+        guard let period = contract.period(named: self.period, now: now),
+              let preview = try store.invoicePreview(contract, at: period.start, now: now) else {
+            throw CLIError(message: "contract '\(contract.id)' has no period '\(self.period)'")
+        }
+        print(Report.invoice(preview, format: format.rawValue), terminator: "")
+    }
+}
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Print a report: technicians, contracts, tickets or blocks.")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "technicians (billable against internal per month), contracts, tickets or blocks (quota, carried in, used, overage, expired).")
+    var kind: String
+    @Option(name: .long, help: "First day, YYYY-MM-DD (default: twelve months before --to).")
+    var from: String?
+    @Option(name: .long, help: "Day after the last, YYYY-MM-DD (default: tomorrow).")
+    var to: String?
+    @Option(name: .long, help: "Only this contract.")
+    var contract: String?
+    @Option(name: .long, help: "Time zone for days and months (default UTC).")
+    var timezone: String = "UTC"
+    @Option(name: .long, help: "table, json or csv.")
+    var format: OutputFormat = .table
+
+    func run() async throws {
+        let (configuration, store) = try options.ledger()
+        guard let kind = Report.Kind(rawValue: kind) else {
+            throw CLIError(message: "no report '\(kind)': use one of " + Report.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard let zone = TimeZone(identifier: timezone) else { throw CLIError(message: "unknown time zone '\(timezone)'") }
+        if let contract, !configuration.contracts.contains(where: { $0.id == contract }) {
+            throw CLIError(message: "no contract with id '\(contract)' in \(options.config)")
+        }
+        do {
+            let range = try ReportQuery.range(from: from, to: to, timeZone: zone)
+            print(try Report.render(kind, store: store, contracts: configuration.contracts, range: range, timeZone: zone, contractID: contract,
+                                    format: format.rawValue), terminator: "")
+        } catch let error as APIFailure {
+            throw CLIError(message: error.description)
+        }
+    }
+}
+
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file and exit.")
     @OptionGroup var options: ConfigOption
@@ -178,7 +240,7 @@ struct TimerCommand: AsyncParsableCommand {
                                                                  contracts: configuration.contracts, kind: kind, note: note, actor: "cli")
             print("timer \(timer.id) \(timer.state.status.rawValue)" + (entry.map { ": entry \($0.id), \($0.rawSeconds) s raw, \($0.billedSeconds) s billed" } ?? ""))
         } catch let error as WorkLogError {
-            throw CLIError(message: error.message)
+            throw CLIError(message: error.description)
         }
     }
 }
@@ -205,7 +267,7 @@ struct EntryCommand: AsyncParsableCommand {
                                                      contracts: configuration.contracts, now: Date())
                 print("entry \(entry.id): \(entry.rawSeconds) s raw, \(entry.billedSeconds) s billed on \(entry.contractID ?? "no contract"); write-back queued")
             } catch let error as WorkLogError {
-                throw CLIError(message: error.message)
+                throw CLIError(message: error.description)
             }
         }
     }

@@ -1,6 +1,7 @@
 import FakeGLPI
 import Foundation
 import HourLedgerApp
+import HourLedgerServer
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting
@@ -90,6 +91,7 @@ import Testing
         }
         #expect(rows[0]["quota_seconds"] as? Int == 7200)
         let csv = Report.balances(try store.currentBalances(config.contracts, at: .utc("2026-11-21 12:00:00")), format: "csv")
-        #expect(csv.split(separator: "\n").first == "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count")
+        #expect(csv.split(separator: "\n").first 
+                == "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,carried_in_seconds,expired_seconds,overage_seconds,depletes_at")
     }
 }

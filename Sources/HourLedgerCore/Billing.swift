@@ -1,0 +1,68 @@
+/// How a contract turns time into money. Rates are integer minor units (cents) per hour.
+public struct Billing: Sendable, Equatable, Codable {
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// A quota of hours per period, plus carry-over; time beyond it is overage.
+        case block
+        /// Every billable entry is billed at the rate.
+        case payg
+        /// Time is recorded, never invoiced.
+        case unlimited
+    }
+
+    /// How pay-as-you-go time is laid out on an invoice.
+    public enum LineGrouping: String, Sendable, Codable, CaseIterable {
+        case entry, ticket
+    }
+
+    public var mode: Mode
+    /// ISO 4217 code, e.g. EUR.
+    public var currency: String
+    /// The pay-as-you-go rate per hour.
+    public var rate: Int?
+    /// The rate per hour of time beyond a block.
+    public var overageRate: Int?
+    /// A fixed amount invoiced for each block period, if the block is sold per period.
+    public var blockFee: Int?
+    /// Per-technician rates per hour; they override `rate` (payg) and `overageRate` (block).
+    public var technicianRates: [Int: Int]
+    public var lines: LineGrouping
+
+    public init(mode: Mode = .block, currency: String = "EUR", rate: Int? = nil, overageRate: Int? = nil, blockFee: Int? = nil,
+                technicianRates: [Int: Int] = [:], lines: LineGrouping = .ticket) {
+        self.mode = mode
+        self.currency = currency
+        self.rate = rate
+        self.overageRate = overageRate
+        self.blockFee = blockFee
+        self.technicianRates = technicianRates
+        self.lines = lines
+    }
+
+    /// The hourly rate that applies to `technician`'s time, if any rate does.
+    public func rate(for technician: Int) -> Int? {
+        if let own = technicianRates[technician] { return own }
+        switch mode {
+        case .block: return overageRate
+        case .payg: return rate
+        case .unlimited: return nil
+        }
+    }
+
+    /// `seconds` at `ratePerHour`, in minor units, half a minor unit rounding up.
+    public static func amount(seconds: Int, ratePerHour: Int) -> Int {
+        (seconds * ratePerHour + 1800) / 3600
+    }
+}
+
+/// Unused block hours that move to the next period.
+public struct CarryOverPolicy: Sendable, Equatable, Codable {
+    /// At most this much moves into a period; the oldest hours beyond the cap expire.
+    public var maxSeconds: Int
+    /// Hours from a period can still be used in this many following periods; nil means they never expire.
+    public var expiresAfterPeriods: Int?
+
+    public init(maxSeconds: Int, expiresAfterPeriods: Int? = 1) {
+        self.maxSeconds = maxSeconds
+        self.expiresAfterPeriods = expiresAfterPeriods
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+
+/// One carry-over or expiry: each is its own line, so a balance can be explained line by line.
+public struct BlockMovement: Sendable, Equatable, Hashable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        /// Unused hours of `origin` that this period may use.
+        case carriedIn = "carried_in"
+        /// Hours of `origin` lost at the end of this period.
+        case expired
+    }
+
+    public var kind: Kind
+    /// The period the movement is booked in.
+    public var periodKey: String
+    /// The period the hours were bought in.
+    public var originKey: String
+    public var seconds: Int
+    public var reason: String
+
+    public init(kind: Kind, periodKey: String, originKey: String, seconds: Int, reason: String) {
+        self.kind = kind
+        self.periodKey = periodKey
+        self.originKey = originKey
+        self.seconds = seconds
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, seconds, reason
+        case periodKey = "period_key", originKey = "origin_key"
+    }
+}
+
+/// One period of a contract, explained: remaining = quota + carried in − used − expired.
+public struct PeriodStatement: Sendable, Equatable {
+    public var index: Int
+    public var period: Period
+    public var quotaSeconds: Int
+    public var carriedInSeconds: Int
+    public var usedSeconds: Int
+    /// Hours lost when the period closed; zero while it runs.
+    public var expiredSeconds: Int
+    /// Time used beyond the quota and carried-in hours (block contracts only).
+    public var overageSeconds: Int
+    /// Unused hours that move on to the next period.
+    public var carriedOutSeconds: Int
+    public var closed: Bool
+    public var movements: [BlockMovement]
+
+    public var availableSeconds: Int { quotaSeconds + carriedInSeconds }
+    /// Negative when the period is in overage.
+    public var remainingSeconds: Int { quotaSeconds + carriedInSeconds - usedSeconds - expiredSeconds }
+    /// Unused hours of this period's balance that expire when it ends, if nothing uses them first.
+    public var expiringAtEndSeconds: Int
+}
+
+/// The running account of a contract's block: quota per period, carry-over consumed oldest first, and expiry.
+/// Pure: the same used seconds and clock always give the same statements.
+public enum BlockLedger {
+    /// Statements from the contract's first period through the one holding `now` (and any later period with usage).
+    /// `used` is keyed by period key.
+    public static func statements(for contract: Contract, used: [String: Int], now: Date) -> [PeriodStatement] {
+        let calculator = PeriodCalculator(kind: contract.period, starts: contract.starts, expires: contract.expires,
+                                          calendar: contract.calendar)
+        let carry = contract.billing.mode == .block ? contract.carryOver : nil
+        var pendingKeys = Set(used.filter { $0.value != 0 }.keys)
+        // Lots of unused hours: origin period, seconds left, last period index they can be used in.
+        var lots: [(origin: String, seconds: Int, lastIndex: Int)] = []
+        var result: [PeriodStatement] = []
+        var index = 0
+        while true {
+            let period = calculator.period(index: index)
+            if let end = period.end, end <= period.start { break }
+            if period.start > now && pendingKeys.isEmpty { break }
+            if index > 100_000 { break }
+            pendingKeys.remove(period.key)
+            let usedSeconds = used[period.key] ?? 0
+            var movements: [BlockMovement] = lots.map {
+                BlockMovement(kind: .carriedIn, periodKey: period.key, originKey: $0.origin, seconds: $0.seconds, reason: "unused hours carried over")
+            }
+            let carriedIn = lots.reduce(0) { $0 + $1.seconds }
+            let lastIndex = index + (carry.map { $0.expiresAfterPeriods ?? Int.max / 2 } ?? 0)
+            lots.append((period.key, contract.quotaSeconds, lastIndex))
+            // Consume the oldest hours first.
+            var toConsume = usedSeconds
+            for i in lots.indices where toConsume > 0 {
+                let take = min(lots[i].seconds, toConsume)
+                lots[i].seconds -= take
+                toConsume -= take
+            }
+            let overage = contract.billing.mode == .block ? toConsume : 0
+            lots.removeAll { $0.seconds <= 0 }
+            let closed = period.end.map { $0 <= now } ?? false
+            var expired = 0
+            let expiring = lots.filter { $0.lastIndex <= index }.reduce(0) { $0 + $1.seconds }
+            if closed, let carry {
+                var kept: [(origin: String, seconds: Int, lastIndex: Int)] = []
+                for lot in lots {
+                    if lot.lastIndex <= index {
+                        expired += lot.seconds
+                        movements.append(BlockMovement(kind: .expired, periodKey: period.key, originKey: lot.origin, seconds: lot.seconds,
+                                                       reason: "unused \(carry.expiresAfterPeriods ?? 0) period(s) after its own"))
+                    } else {
+                        kept.append(lot)
+                    }
+                }
+                // Over the cap, the oldest hours go first: they are the nearest to expiring anyway.
+                var excess = kept.reduce(0) { $0 + $1.seconds } - carry.maxSeconds
+                for i in kept.indices where excess > 0 {
+                    let cut = min(kept[i].seconds, excess)
+                    kept[i].seconds -= cut
+                    excess -= cut
+                    expired += cut
+                    movements.append(BlockMovement(kind: .expired, periodKey: period.key, originKey: kept[i].origin, seconds: cut,
+                                                   reason: "over the carry-over cap"))
+                }
+                lots = kept.filter { $0.seconds > 0 }
+            } else if closed || carry == nil {
+                lots = []
+            }
+            let carriedOut = closed && carry != nil ? lots.reduce(0) { $0 + $1.seconds } : 0
+            result.append(PeriodStatement(index: index, period: period, quotaSeconds: contract.quotaSeconds, carriedInSeconds: carriedIn,
+                                          usedSeconds: usedSeconds, expiredSeconds: expired, overageSeconds: overage,
+                                          carriedOutSeconds: carriedOut, closed: closed, movements: movements,
+                                          expiringAtEndSeconds: closed ? 0 : (carry == nil ? 0 : expiring)))
+            if !closed { lots = [] }
+            guard period.end != nil else { break }
+            index += 1
+        }
+        return result
+    }
+
+    /// The statement of the period holding `instant`.
+    public static func statement(for contract: Contract, used: [String: Int], at instant: Date, now: Date) -> PeriodStatement? {
+        guard let period = contract.period(containing: instant) else { return nil }
+        return statements(for: contract, used: used, now: max(now, period.start)).first { $0.period.key == period.key }
+    }
+}
+
+/// When a block runs out at the current burn rate.
+public struct DepletionForecast: Sendable, Equatable, Codable {
+    /// Seconds used per day so far this period.
+    public var burnSecondsPerDay: Int
+    /// nil when nothing was used yet, so there is no rate to project.
+    public var depletesAt: Date?
+    public var alreadyDepleted: Bool
+    /// True when the projected date falls inside the current period.
+    public var withinPeriod: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case burnSecondsPerDay = "burn_seconds_per_day", depletesAt = "depletes_at", alreadyDepleted = "already_depleted"
+        case withinPeriod = "within_period"
+    }
+
+    public init(usedSeconds: Int, remainingSeconds: Int, periodStart: Date, periodEnd: Date?, now: Date) {
+        let elapsed = max(60, now.timeIntervalSince(periodStart))
+        let rate = Double(usedSeconds) / elapsed
+        burnSecondsPerDay = Int((rate * 86_400).rounded())
+        alreadyDepleted = usedSeconds > 0 && remainingSeconds <= 0
+        if !alreadyDepleted, rate > 0 {
+            depletesAt = now.addingTimeInterval((Double(remainingSeconds) / rate).rounded(.up))
+        } else {
+            depletesAt = nil
+        }
+        withinPeriod = alreadyDepleted || (depletesAt.map { date in periodEnd.map { date < $0 } ?? true } ?? false)
+    }
+}

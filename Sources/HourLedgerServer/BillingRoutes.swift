@@ -1,0 +1,122 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerStore
+import Hummingbird
+
+/// Invoice previews, alerts and reports: what an account manager invoices from. Money and per-technician figures
+/// need a manager token.
+public enum BillingRoutes {
+    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        router.get("/api/v1/contracts/{id}/invoice-preview") { request, context in
+            try await WorkRoutes.handle(api) {
+                try requireManager(request, api)
+                let contract = try await contract(context.parameters.require("id"), api)
+                let now = Date()
+                let spec = request.uri.queryParameters.get("period").map { String($0) } ?? "current"
+                guard let period = contract.period(named: spec, now: now) else {
+                    throw APIFailure(.badRequest, "no period '\(spec)' on contract '\(contract.id)': use current, previous, YYYY-MM or YYYY-MM-DD "
+                                     + "within the contract's term", field: "period")
+                }
+                guard let preview = try api.store.invoicePreview(contract, at: period.start, now: now) else {
+                    throw APIFailure(.notFound, "contract '\(contract.id)' has no period at \(spec)", field: "period")
+                }
+                return try rendered(Report.invoice(preview, format: try format(request)), format: try format(request))
+            }
+        }
+        router.get("/api/v1/alerts") { request, _ in
+            try await WorkRoutes.handle(api) {
+                _ = try WorkRoutes.authenticate(request, api)
+                let contract = request.uri.queryParameters.get("contract").map { String($0) }
+                let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
+                let alerts = try api.store.alerts(contractID: contract, limit: min(max(limit, 1), 1000))
+                return try JSONBody.response(try alerts.map { AlertBody(alert: $0, deliveries: try api.store.alertDeliveries(alertID: $0.id)) })
+            }
+        }
+        router.get("/api/v1/reports/{kind}") { request, context in
+            try await WorkRoutes.handle(api) {
+                try requireManager(request, api)
+                let name = try context.parameters.require("kind")
+                guard let kind = Report.Kind(rawValue: name) else {
+                    throw APIFailure(.notFound, "no report '\(name)': use one of " + Report.Kind.allCases.map(\.rawValue).joined(separator: ", "),
+                                     field: "kind")
+                }
+                let query = request.uri.queryParameters
+                let zoneName = query.get("timezone").map { String($0) } ?? "UTC"
+                guard let zone = TimeZone(identifier: zoneName) else { throw APIFailure(.badRequest, "unknown time zone '\(zoneName)'", field: "timezone") }
+                let range = try ReportQuery.range(from: query.get("from").map { String($0) }, to: query.get("to").map { String($0) }, timeZone: zone)
+                let contracts = await api.engine.contracts
+                let contractID = query.get("contract").map { String($0) }
+                if let contractID, !contracts.contains(where: { $0.id == contractID }) {
+                    throw APIFailure(.notFound, "no contract with id '\(contractID)'", field: "contract")
+                }
+                let format = try format(request)
+                return try rendered(try Report.render(kind, store: api.store, contracts: contracts, range: range, timeZone: zone,
+                                                      contractID: contractID, format: format), format: format)
+            }
+        }
+    }
+
+    static func requireManager(_ request: Request, _ api: LedgerAPIContext) throws {
+        let principal = try WorkRoutes.authenticate(request, api)
+        guard principal.role >= .manager else { throw APIFailure(.forbidden, "invoices and reports need the manager role", field: "Authorization") }
+    }
+
+    static func contract(_ id: String, _ api: LedgerAPIContext) async throws -> Contract {
+        guard let contract = await api.engine.contracts.first(where: { $0.id == id }) else {
+            throw APIFailure(.notFound, "no contract with id '\(id)'", field: "id")
+        }
+        return contract
+    }
+
+    static func format(_ request: Request) throws -> String {
+        let format = request.uri.queryParameters.get("format").map { String($0) } ?? "json"
+        guard format == "json" || format == "csv" else { throw APIFailure(.badRequest, "format must be json or csv", field: "format") }
+        return format
+    }
+
+    static func rendered(_ text: String, format: String) throws -> Response {
+        Response(status: .ok, headers: [.contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// How a report's range is given: `from` and `to` as days (YYYY-MM-DD, `to` exclusive) in the report's time zone.
+public enum ReportQuery {
+    /// The default is the twelve months up to today.
+    public static func range(from: String?, to: String?, timeZone: TimeZone, now: Date = Date()) throws -> ReportRange {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        func day(_ text: String, _ field: String) throws -> Date {
+            guard let date = CivilDate(text) else { throw APIFailure(.badRequest, "'\(field)' must be a day, YYYY-MM-DD", field: field) }
+            return date.startOfDay(in: calendar)
+        }
+        let end = try to.map { try day($0, "to") } ?? calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: now))!
+        let start = try from.map { try day($0, "from") } ?? calendar.date(byAdding: .month, value: -12, to: end)!
+        guard start < end else { throw APIFailure(.badRequest, "'from' must be before 'to'", field: "from") }
+        return ReportRange(from: start, to: end)
+    }
+}
+
+struct AlertBody: Codable {
+    var alert: AlertRecord
+    var deliveries: [DeliveryStatus]
+
+    struct DeliveryStatus: Codable {
+        var channel: String
+        var attempts: Int
+        var delivered: Bool
+        var failed: Bool
+        var lastError: String?
+        enum CodingKeys: String, CodingKey {
+            case channel, attempts, delivered, failed
+            case lastError = "last_error"
+        }
+    }
+
+    init(alert: AlertRecord, deliveries: [AlertDelivery]) {
+        self.alert = alert
+        self.deliveries = deliveries.map {
+            DeliveryStatus(channel: $0.channel, attempts: $0.attempts, delivered: $0.doneAt != nil, failed: $0.failedAt != nil, lastError: $0.lastError)
+        }
+    }
+}

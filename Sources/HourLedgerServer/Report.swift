@@ -1,0 +1,165 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerStore
+
+/// Text renderings shared by the CLI and the API: an aligned table for people, JSON and CSV (with a header row) for tools.
+public enum Report {
+    public static func balances(_ balances: [ContractBalance], format: String) -> String {
+        switch format {
+        case "json":
+            return json(balances)
+        case "csv":
+            // New columns go at the end, so scripts written against earlier versions keep working.
+            var out = "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,"
+                + "carried_in_seconds,expired_seconds,overage_seconds,depletes_at\n"
+            for b in balances {
+                out += [csv(b.id), b.periodStart, b.periodEnd ?? "", "\(b.quotaSeconds)", "\(b.usedSeconds)", "\(b.rawSeconds)",
+                        "\(b.remainingSeconds)", "\(b.percentUsed)", "\(b.entryCount)", "\(b.carriedInSeconds)", "\(b.expiredSeconds)",
+                        "\(b.overageSeconds)", b.forecast?.depletesAt.map { isoDate($0) } ?? ""].joined(separator: ",") + "\n"
+            }
+            return out
+        default:
+            let rows = balances.map { b in
+                [b.id, b.billingMode.rawValue, String(b.periodStart.prefix(10)), hours(b.quotaSeconds), hours(b.carriedInSeconds), hours(b.usedSeconds),
+                 hours(b.remainingSeconds), String(format: "%.1f%%", b.percentUsed),
+                 b.forecast?.alreadyDepleted == true ? "depleted" : (b.forecast?.depletesAt.map { String(isoDate($0).prefix(10)) } ?? "-")]
+            }
+            return table(["CONTRACT", "BILLING", "PERIOD", "QUOTA", "CARRIED IN", "USED", "REMAINING", "USED %", "RUNS OUT"], rows)
+        }
+    }
+
+    public static func unmatched(_ tickets: [UnmatchedTicket], format: String) -> String {
+        switch format {
+        case "json":
+            return json(tickets)
+        case "csv":
+            return "ticket_id,name,entity,groups,category,raw_seconds,reason\n" + tickets.map {
+                ["\($0.ticketID)", csv($0.name), "\($0.entity)", csv($0.groups.map(String.init).joined(separator: " ")), "\($0.category)",
+                 "\($0.rawSeconds)", csv($0.reason)].joined(separator: ",")
+            }.joined(separator: "\n") + (tickets.isEmpty ? "" : "\n")
+        default:
+            if tickets.isEmpty { return "no unmatched tickets\n" }
+            return table(["TICKET", "ENTITY", "GROUPS", "CATEGORY", "TIME", "REASON"], tickets.map {
+                ["\($0.ticketID)", "\($0.entity)", $0.groups.map(String.init).joined(separator: ","), "\($0.category)", hours($0.rawSeconds), $0.reason]
+            })
+        }
+    }
+
+    /// Seconds as h:mm:ss, signed, so an overrun shows as negative remaining time.
+    public static func hours(_ seconds: Int) -> String {
+        let sign = seconds < 0 ? "-" : ""
+        let s = abs(seconds)
+        return String(format: "%@%d:%02d:%02d", sign, s / 3600, s % 3600 / 60, s % 60)
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("[]".utf8), as: UTF8.self) + "\n"
+    }
+
+    static func csv(_ field: String) -> String {
+        field.contains(where: { ",\"\n".contains($0) }) ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    static func isoDate(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    /// Minor units as a decimal amount with two places, e.g. 12345 → 123.45.
+    public static func money(_ minor: Int) -> String {
+        (minor < 0 ? "-" : "") + String(format: "%d.%02d", abs(minor) / 100, abs(minor) % 100)
+    }
+
+    public static func invoice(_ preview: InvoicePreview, format: String) -> String {
+        switch format {
+        case "json":
+            return json(preview)
+        case "csv":
+            var out = "kind,description,ticket_id,technician,seconds,rate_per_hour,amount,currency,entries\n"
+            for line in preview.lines {
+                let ticket: String = line.ticketID.map(String.init) ?? ""
+                let technician: String = line.technician.map(String.init) ?? ""
+                let rate: String = line.ratePerHour.map(String.init) ?? ""
+                let fields: [String] = [line.kind.rawValue, csv(line.description), ticket, technician, "\(line.seconds)", rate, "\(line.amount)",
+                                        preview.currency, csv(line.entries.joined(separator: " "))]
+                out += fields.joined(separator: ",") + "\n"
+            }
+            return out
+        default:
+            var out = "\(preview.contractName) (\(preview.contractID)), \(preview.mode.rawValue), period \(preview.periodKey)"
+                + (preview.partial ? " (to date)" : "") + "\n"
+            out += table(["LINE", "TIME", "RATE/H", "AMOUNT", "ENTRIES"], preview.lines.map {
+                [$0.description, hours($0.seconds), $0.ratePerHour.map(money) ?? "-", money($0.amount), "\($0.entries.count)"]
+            })
+            out += "TOTAL \(money(preview.totalAmount)) \(preview.currency); not billed: \(hours(preview.unbilledSeconds)) in \(preview.unbilledEntries.count) entries\n"
+            for warning in preview.warnings { out += "warning: \(warning)\n" }
+            return out
+        }
+    }
+
+    public enum Kind: String, CaseIterable, Sendable {
+        case technicians, contracts, tickets, blocks
+    }
+
+    /// One report over `range`, rendered; the API and `hourledger report` both call this.
+    public static func render(_ kind: Kind, store: LedgerStore, contracts: [Contract], range: ReportRange, timeZone: TimeZone,
+                              contractID: String?, format: String, now: Date = Date()) throws -> String {
+        let chosen = contractID.map { id in contracts.filter { $0.id == id } } ?? contracts
+        func split(_ t: TimeSplit) -> [String] { ["\(t.billableSeconds)", "\(t.prepaidSeconds)", "\(t.internalSeconds)", "\(t.totalSeconds)", "\(t.entryCount)"] }
+        func splitHours(_ t: TimeSplit) -> [String] { [hours(t.billableSeconds), hours(t.prepaidSeconds), hours(t.internalSeconds), hours(t.totalSeconds)] }
+        let splitHeader = ["billable_seconds", "prepaid_seconds", "internal_seconds", "total_seconds", "entry_count"]
+        let splitTable = ["BILLABLE", "PREPAID", "INTERNAL", "TOTAL"]
+        switch kind {
+        case .technicians:
+            let rows = try store.technicianReport(range: range, timeZone: timeZone, contractID: contractID)
+            return shaped(rows, format: format, csvHeader: ["technician", "month"] + splitHeader, csvRow: { ["\($0.technician)", $0.month] + split($0.time) },
+                          tableHeader: ["TECHNICIAN", "MONTH"] + splitTable + ["BILLABLE %"],
+                          tableRow: { ["\($0.technician)", $0.month] + splitHours($0.time) + [percent($0.time.billableSeconds, of: $0.time.totalSeconds)] })
+        case .contracts:
+            let rows = try store.contractReport(chosen, range: range)
+            return shaped(rows, format: format, csvHeader: ["contract_id", "name", "period_key"] + splitHeader + ["ticket_count"],
+                          csvRow: { [csv($0.contractID), csv($0.name), $0.periodKey] + split($0.time) + ["\($0.ticketCount)"] },
+                          tableHeader: ["CONTRACT", "PERIOD"] + splitTable + ["TICKETS"],
+                          tableRow: { [$0.contractID, $0.periodKey] + splitHours($0.time) + ["\($0.ticketCount)"] })
+        case .tickets:
+            let rows = try store.ticketReport(range: range, contractID: contractID)
+            return shaped(rows, format: format, csvHeader: ["ticket_id", "name", "contract_id"] + splitHeader + ["first_worked_at", "last_worked_at"],
+                          csvRow: { ["\($0.ticketID)", csv($0.name), csv($0.contractID ?? "")] + split($0.time) + [isoDate($0.firstWorkedAt), isoDate($0.lastWorkedAt)] },
+                          tableHeader: ["TICKET", "CONTRACT"] + splitTable + ["NAME"],
+                          tableRow: { ["\($0.ticketID)", $0.contractID ?? "-"] + splitHours($0.time) + [$0.name] })
+        case .blocks:
+            let rows = try store.blockUsageReport(chosen, range: range, now: now)
+            return shaped(rows, format: format,
+                          csvHeader: ["contract_id", "name", "mode", "period_key", "quota_seconds", "carried_in_seconds", "used_seconds", "overage_seconds",
+                                      "expired_seconds", "remaining_seconds", "carried_out_seconds", "closed"],
+                          csvRow: { [csv($0.contractID), csv($0.name), $0.mode.rawValue, $0.periodKey, "\($0.quotaSeconds)", "\($0.carriedInSeconds)",
+                                     "\($0.usedSeconds)", "\($0.overageSeconds)", "\($0.expiredSeconds)", "\($0.remainingSeconds)",
+                                     "\($0.carriedOutSeconds)", "\($0.closed)"] },
+                          tableHeader: ["CONTRACT", "PERIOD", "QUOTA", "CARRIED IN", "USED", "OVERAGE", "EXPIRED", "REMAINING", "CARRIED OUT"],
+                          tableRow: { [$0.contractID, $0.periodKey + ($0.closed ? "" : "*"), hours($0.quotaSeconds), hours($0.carriedInSeconds),
+                                       hours($0.usedSeconds), hours($0.overageSeconds), hours($0.expiredSeconds), hours($0.remainingSeconds),
+                                       hours($0.carriedOutSeconds)] })
+        }
+    }
+
+    static func percent(_ part: Int, of whole: Int) -> String {
+        whole > 0 ? String(format: "%.1f%%", Double(part) * 100 / Double(whole)) : "-"
+    }
+
+    static func shaped<Row: Encodable>(_ rows: [Row], format: String, csvHeader: [String], csvRow: (Row) -> [String],
+                                       tableHeader: [String], tableRow: (Row) -> [String]) -> String {
+        switch format {
+        case "json": return json(rows)
+        case "csv": return csvHeader.joined(separator: ",") + "\n" + rows.map { csvRow($0).joined(separator: ",") + "\n" }.joined()
+        default: return rows.isEmpty ? "no data in this range\n" : table(tableHeader, rows.map(tableRow))
+        }
+    }
+}
