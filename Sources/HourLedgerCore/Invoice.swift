@@ -36,6 +36,18 @@ public struct InvoiceLine: Sendable, Equatable, Codable {
     /// The entries this line was computed from.
     public var entries: [String]
 
+    public init(kind: Kind, description: String, seconds: Int, ratePerHour: Int?, amount: Int, ticketID: Int?, technician: Int?,
+                entries: [String]) {
+        self.kind = kind
+        self.description = description
+        self.seconds = seconds
+        self.ratePerHour = ratePerHour
+        self.amount = amount
+        self.ticketID = ticketID
+        self.technician = technician
+        self.entries = entries
+    }
+
     enum CodingKeys: String, CodingKey {
         case kind, description, seconds, amount, technician, entries
         case ratePerHour = "rate_per_hour", ticketID = "ticket_id"
