@@ -72,13 +72,14 @@ public struct Runtime: Sendable {
 }
 
 /// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
-public func buildApplication(runtime: Runtime, startedAt: Date = Date()) -> some ApplicationProtocol {
+public func buildApplication(runtime: Runtime, startedAt: Date = Date(),
+                             clock: @escaping @Sendable () -> Date = { Date() }) -> some ApplicationProtocol {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
     let context = LedgerAPIContext(
         store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
-        startedAt: startedAt, version: HourLedgerVersion.current)
+        startedAt: startedAt, version: HourLedgerVersion.current, clock: clock)
     LedgerRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
     BillingRoutes.register(on: router, context: context)

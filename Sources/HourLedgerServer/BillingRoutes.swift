@@ -11,7 +11,7 @@ public enum BillingRoutes {
             try await WorkRoutes.handle(api) {
                 try requireManager(request, api)
                 let contract = try await contract(context.parameters.require("id"), api)
-                let now = Date()
+                let now = api.clock()
                 let spec = request.uri.queryParameters.get("period").map { String($0) } ?? "current"
                 guard let period = contract.period(named: spec, now: now) else {
                     throw APIFailure(.badRequest, "no period '\(spec)' on contract '\(contract.id)': use current, previous, YYYY-MM or YYYY-MM-DD "
@@ -43,7 +43,8 @@ public enum BillingRoutes {
                 let query = request.uri.queryParameters
                 let zoneName = query.get("timezone").map { String($0) } ?? "UTC"
                 guard let zone = TimeZone(identifier: zoneName) else { throw APIFailure(.badRequest, "unknown time zone '\(zoneName)'", field: "timezone") }
-                let range = try ReportQuery.range(from: query.get("from").map { String($0) }, to: query.get("to").map { String($0) }, timeZone: zone)
+                let range = try ReportQuery.range(from: query.get("from").map { String($0) }, to: query.get("to").map { String($0) }, timeZone: zone,
+                                                  now: api.clock())
                 let contracts = await api.engine.contracts
                 let contractID = query.get("contract").map { String($0) }
                 if let contractID, !contracts.contains(where: { $0.id == contractID }) {
@@ -51,7 +52,7 @@ public enum BillingRoutes {
                 }
                 let format = try format(request)
                 return try rendered(try Report.render(kind, store: api.store, contracts: contracts, range: range, timeZone: zone,
-                                                      contractID: contractID, format: format), format: format)
+                                                      contractID: contractID, format: format, now: api.clock()), format: format)
             }
         }
     }

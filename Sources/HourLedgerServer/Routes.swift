@@ -14,9 +14,12 @@ public struct LedgerAPIContext: Sendable {
     public var pollInterval: Int
     public var startedAt: Date
     public var version: String
+    /// The API's clock: which period is "current", what is month-to-date. Tests set it.
+    public var clock: @Sendable () -> Date
 
     public init(store: LedgerStore, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
-                startedAt: Date = Date(), version: String) {
+                startedAt: Date = Date(), version: String, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.clock = clock
         self.store = store
         self.engine = engine
         self.helpdeskKind = helpdeskKind
@@ -54,7 +57,7 @@ public enum LedgerRoutes {
         router.get("/status") { _, _ in try await status(api) }
         router.get("/api/v1/contracts") { _, _ in
             let contracts = await api.engine.contracts
-            return try JSONBody.response(try api.store.currentBalances(contracts))
+            return try JSONBody.response(try api.store.currentBalances(contracts, at: api.clock()))
         }
         router.get("/api/v1/contracts/{id}") { request, context in
             let id = try context.parameters.require("id")
@@ -62,14 +65,14 @@ public enum LedgerRoutes {
             guard let contract = contracts.first(where: { $0.id == id }) else {
                 return try JSONBody.error(.notFound, "no contract with id '\(id)'", field: "id")
             }
-            var instant = Date()
+            let now = api.clock()
+            var instant = now
             if let at = request.uri.queryParameters.get("at") {
                 guard let date = ISO8601DateFormatter().date(from: at) else {
                     return try JSONBody.error(.badRequest, "'at' must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
                 }
                 instant = date
             }
-            let now = Date()
             guard let row = try api.store.balance(of: contract, at: instant, now: now) else {
                 return try JSONBody.error(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
             }
