@@ -13,20 +13,28 @@ import Testing
         let directory = TemporaryDirectory()
         _ = directory.write("app-token", "app-secret-123\n")
         _ = directory.write("user-token", "user-secret-456\n")
+        _ = directory.write("alert-webhook-secret", "hook-secret-789\n")
         let text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8)
             .replacingOccurrences(of: "/etc/hourledger/", with: directory.path + "/")
         let config = try ConfigLoader.parse(text, file: "example.yaml")
         #expect(config.helpdesk.appToken?.value == "app-secret-123")
         #expect(config.helpdesk.credentials == .userToken(Secret("user-secret-456")))
-        #expect(config.contracts.map(\.id) == ["acme-2026", "beta-2026"])
+        #expect(config.contracts.map(\.id) == ["acme-2026", "beta-2026", "gamma-payg", "delta-unlimited"])
         let acme = config.contracts[0]
         #expect(acme.quotaSeconds == 72000)
         #expect(acme.match == MatchRule(groups: [1], categories: [1, 2]))
         #expect(acme.rounding == RoundingPolicy(incrementSeconds: 900, mode: .up))
         #expect(acme.timeZone == "Europe/Paris" && acme.includeSubentities && acme.priority == 10)
         #expect(config.contracts[1].expires == CivilDate("2026-12-31"))
+        #expect(acme.billing == Billing(mode: .block, currency: "EUR", overageRate: 12000, blockFee: 180_000, technicianRates: [7: 15000]))
+        #expect(acme.carryOver == CarryOverPolicy(maxSeconds: 36000, expiresAfterPeriods: 1))
+        #expect(acme.alertThresholds == [50, 80, 100])
+        #expect(config.contracts[2].billing == Billing(mode: .payg, rate: 9500, lines: .ticket) && config.contracts[2].quotaSeconds == 0)
+        #expect(config.contracts[3].billing.mode == .unlimited)
+        #expect(config.alerts.followup && config.alerts.maxAttempts == 12)
+        #expect(config.alerts.webhooks == [AlertWebhook(name: "ops", url: "https://hooks.example.com/hourledger", secret: Secret("hook-secret-789"))])
         // Secrets never print.
-        #expect(!"\(config)".contains("app-secret-123") && !"\(config)".contains("user-secret-456"))
+        #expect(!"\(config)".contains("app-secret-123") && !"\(config)".contains("user-secret-456") && !"\(config)".contains("hook-secret-789"))
     }
 
     @Test func environmentOverridesFileValuesAndSecrets() throws {
@@ -34,7 +42,9 @@ import Testing
         let config = try ConfigLoader.parse(text, environment: [
             "HOURLEDGER_HELPDESK_APP_TOKEN": "env-app", "HOURLEDGER_HELPDESK_USER_TOKEN": "env-user",
             "HOURLEDGER_DATABASE_PATH": "/tmp/x.sqlite", "HOURLEDGER_HTTP_PORT": "9999", "HOURLEDGER_HELPDESK_URL": "https://glpi.example/apirest.php",
+            "HOURLEDGER_WEBHOOK_OPS_SECRET": "env-hook",
         ])
+        #expect(config.alerts.webhooks.first?.secret == Secret("env-hook"))
         #expect(config.databasePath == "/tmp/x.sqlite")
         #expect(config.httpPort == 9999)
         #expect(config.helpdesk.url == "https://glpi.example/apirest.php")
@@ -94,5 +104,34 @@ import Testing
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse("helpdesk:\n  url: [unclosed\n") }
         #expect(error.issues.first?.path == "(yaml)")
         #expect(error.issues.first?.line != nil)
+    }
+
+    @Test func billingMistakesAreNamedWithTheirKeys() throws {
+        let yaml = configYAML(url: "http://x/apirest.php", database: "/tmp/unused.sqlite", contracts: """
+              - { id: a, entity: 1, starts: 2026-01-01, billing: block }
+              - { id: b, entity: 1, starts: 2026-01-01, billing: payg, quota_hours: 0 }
+              - { id: c, entity: 1, quota_hours: 5, starts: 2026-01-01, period: none, currency: euro,
+                  carry_over: { max_hours: 2 }, alerts: { thresholds: [80, 80, 0] }, rates: { by_technician: { x: 1 } } }
+              - { id: d, entity: 1, starts: 2026-01-01, billing: unlimited, rate: 100, alerts: { thresholds: [50] } }
+              - { id: e, entity: 1, starts: 2026-01-01, billing: hourly }
+            """) + """
+
+            alerts:
+              webhooks:
+                - { name: ops, url: "ftp://x" }
+                - { name: ops, url: "https://y" }
+            """
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml) }
+        do {
+            _ = try ConfigLoader.parse(yaml)
+        } catch let error as ConfigError {
+            let paths = error.issues.map(\.path)
+            for expected in ["contracts[0].quota_hours", "contracts[1].rate", "contracts[2].currency", "contracts[2].carry_over",
+                             "contracts[2].alerts.thresholds", "contracts[2].alerts.thresholds[2]", "contracts[2].rates.by_technician",
+                             "contracts[3].billing", "contracts[3].alerts", "contracts[4].billing", "alerts.webhooks[0].url",
+                             "alerts.webhooks[1].name"] {
+                #expect(paths.contains(expected), "no issue for \(expected): \(error)")
+            }
+        }
     }
 }
