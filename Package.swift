@@ -108,7 +108,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "hourledger-bench",
-            dependencies: ["HourLedgerApp", "FakeGLPI", "HourLedgerHTTPClient"],
+            dependencies: ["HourLedgerApp", "FakeGLPI", "HourLedgerHTTPClient", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

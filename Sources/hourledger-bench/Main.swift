@@ -8,6 +8,7 @@ import HourLedgerHelpdesk
 /// same pages with the same concurrency: the ratio is HourLedger's own cost over the transport's.
 ///
 ///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4]
+///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
 @main struct Bench {
     static func main() async throws {
         let arguments = CommandLine.arguments
@@ -18,6 +19,10 @@ import HourLedgerHelpdesk
         let tickets = option("--tickets", 100_000)
         let tasksPerTicket = option("--tasks-per-ticket", 10)
         let concurrency = option("--concurrency", 4)
+        if arguments.dropFirst().first == "reports" {
+            try await ReportBench.run(contracts: option("--contracts", 1000), entriesPerMonth: option("--entries-per-month", 40))
+            return
+        }
         if arguments.contains("--serve-fake") {
             try await serveFake(tickets: tickets, tasksPerTicket: tasksPerTicket)
             return

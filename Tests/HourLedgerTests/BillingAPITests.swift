@@ -2,6 +2,7 @@ import FakeGLPI
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
+import HourLedgerServer
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting
@@ -45,6 +46,14 @@ import Testing
         let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let technician = try runtime.store.createToken(user: "alice", helpdeskUserID: 7, role: .technician)
         let app = buildApplication(runtime: runtime, clock: { now })
+        if ProcessInfo.processInfo.environment["PRINT_README_EXAMPLES"] != nil {
+            let range = ReportRange(from: .utc("2026-09-30 22:00:00"), to: .utc("2026-11-30 23:00:00"))
+            print(try Report.render(.blocks, store: runtime.store, contracts: config.contracts, range: range, timeZone: TimeZone(identifier: "Europe/Paris")!,
+                                    contractID: "acme", format: "table", now: now))
+            for id in ["acme", "beta"] {
+                print(Report.invoice(try runtime.store.invoicePreview(config.contracts.first { $0.id == id }!, at: now, now: now)!, format: "table"))
+            }
+        }
 
         try await app.test(.router) { client in
             func get(_ uri: String, token: String?) async throws -> (HTTPResponse.Status, String) {

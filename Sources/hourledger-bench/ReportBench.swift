@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+import HourLedgerCore
+import HourLedgerServer
+import HourLedgerStore
+
+/// Times every report over a year of data for many contracts, and, in the same run, a bare scan of the same entries:
+/// the ratio is what the report adds to reading the rows at all.
+enum ReportBench {
+    static func run(contracts count: Int, entriesPerMonth: Int) async throws {
+        let directory = NSTemporaryDirectory() + "hourledger-report-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try LedgerStore(path: directory + "/ledger.sqlite")
+        let zones = ["Europe/Paris", "America/New_York", "UTC", "Asia/Tokyo"]
+        let contracts = (0..<count).map { i -> Contract in
+            let mode: Billing.Mode = i % 10 < 7 ? .block : (i % 10 < 9 ? .payg : .unlimited)
+            return Contract(id: "c\(i)", name: "Customer \(i)", entity: i + 1, quotaSeconds: mode == .block ? 20 * 3600 : 0, period: .monthly,
+                            starts: CivilDate(year: 2025, month: 12, day: 1 + i % 28), timeZone: zones[i % zones.count],
+                            billing: Billing(mode: mode, rate: 9000, overageRate: 12000, technicianRates: [7: 15000]),
+                            carryOver: mode == .block ? CarryOverPolicy(maxSeconds: 10 * 3600, expiresAfterPeriods: 1) : nil,
+                            alertThresholds: mode == .block ? [80, 100] : [])
+        }
+        let start = Date(timeIntervalSince1970: 1_764_547_200)  // 2025-12-01 00:00 UTC
+        let year = 365 * 86_400
+        print("loading \(count) contracts × 12 months × \(entriesPerMonth) entries = \(count * 12 * entriesPerMonth) entries ...")
+        let loadStarted = ContinuousClock.now
+        var taskID = 1
+        var generator = SystemRandomNumberGenerator()
+        for chunk in stride(from: 0, to: count, by: 50) {
+            var updates: [LedgerStore.TicketUpdate] = []
+            for i in chunk..<min(chunk + 50, count) {
+                for t in 0..<5 {
+                    let id = i * 5 + t + 1
+                    let facts = TicketFacts(id: id, name: "Ticket \(id)", entity: i + 1, groups: [], category: 0)
+                    let tasks = (0..<(12 * entriesPerMonth / 5)).map { _ -> TaskFacts in
+                        defer { taskID += 1 }
+                        return TaskFacts(id: taskID, ticketID: id, date: start.addingTimeInterval(Double(Int.random(in: 0..<year, using: &generator))),
+                                         seconds: Int.random(in: 300...7200, using: &generator), technician: Int.random(in: 1...50, using: &generator),
+                                         isPrivate: true, content: "work")
+                    }
+                    updates.append(.init(ticket: facts, dateMod: "2026-11-21 00:00:00",
+                                         match: ContractMatcher.match(facts, contracts: [contracts[i]], entities: EntityTree()),
+                                         tasks: tasks, taskFingerprint: nil))
+                }
+            }
+            _ = try await store.applyBatch(updates, contracts: contracts, now: start)
+        }
+        let now = start.addingTimeInterval(Double(year) - 86_400)
+        try await store.settle(contracts: contracts, channels: AlertChannels(), all: true, now: now)
+        print(String(format: "loaded in %.1f s", seconds(since: loadStarted)))
+
+        let range = ReportRange(from: start, to: start.addingTimeInterval(Double(year)))
+        let utc = TimeZone(identifier: "UTC")!
+        // The baseline: read every entry's columns the reports use, and nothing else.
+        let (baseline, rows) = try measure {
+            try store.writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT technician, kind, billed_seconds, worked_at, contract_id, period_key, ticket_id FROM entry").count
+            }
+        }
+        print("")
+        print(String(format: "%-38@ %9.3f s  (%d rows)", "baseline: fetch all entries" as NSString, baseline, rows))
+        for kind in Report.Kind.allCases {
+            for format in ["table", "json", "csv"] {
+                let (time, text) = try measure {
+                    try Report.render(kind, store: store, contracts: contracts, range: range, timeZone: utc, contractID: nil, format: format, now: now)
+                }
+                print(String(format: "%-38@ %9.3f s  %6.2f × baseline  %8d bytes", "report \(kind.rawValue) (\(format))" as NSString, time,
+                             time / baseline, text.utf8.count))
+            }
+        }
+        let (invoices, lines) = try measure {
+            try contracts.reduce(0) { sum, contract in
+                sum + (try store.invoicePreview(contract, at: now, now: now)?.lines.count ?? 0)
+            }
+        }
+        print(String(format: "%-38@ %9.3f s  %6.2f × baseline  %8d lines", "invoice preview, all \(count) contracts" as NSString, invoices,
+                     invoices / baseline, lines))
+        let (balances, _) = try measure { try store.currentBalances(contracts, at: now).count }
+        print(String(format: "%-38@ %9.3f s", "current balances, all contracts" as NSString, balances))
+    }
+
+    static func measure<T>(_ body: () throws -> T) rethrows -> (Double, T) {
+        let started = ContinuousClock.now
+        let value = try body()
+        return (seconds(since: started), value)
+    }
+
+    static func seconds(since started: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - started
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
