@@ -11,21 +11,26 @@ public struct TimeSplit: Sendable, Equatable, Codable {
 
     public var totalSeconds: Int { billableSeconds + prepaidSeconds + internalSeconds }
 
-    mutating func add(kind: String, seconds: Int, count: Int) {
-        switch EntryKind(rawValue: kind) ?? .billable {
-        case .billable: billableSeconds += seconds
-        case .prepaid: prepaidSeconds += seconds
-        case .internal: internalSeconds += seconds
-        }
-        entryCount += count
-    }
-
     enum CodingKeys: String, CodingKey {
         case billableSeconds = "billable_seconds", prepaidSeconds = "prepaid_seconds", internalSeconds = "internal_seconds"
         case entryCount = "entry_count", totalSeconds = "total_seconds"
     }
 
     public init() {}
+
+    init(_ row: Row) {
+        billableSeconds = row["billable"]
+        prepaidSeconds = row["prepaid"]
+        internalSeconds = row["internal"]
+        entryCount = row["n"]
+    }
+
+    /// The SQL that fills `init(_ row:)`: one pass, no grouping by kind.
+    static let sums = """
+        SUM(CASE WHEN e.kind = 'billable' THEN e.billed_seconds ELSE 0 END) AS billable,
+        SUM(CASE WHEN e.kind = 'prepaid' THEN e.billed_seconds ELSE 0 END) AS prepaid,
+        SUM(CASE WHEN e.kind = 'internal' THEN e.billed_seconds ELSE 0 END) AS internal, COUNT(*) AS n
+        """
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -133,20 +138,13 @@ extension LedgerStore {
             + [contractID, contractID]
         let arguments = StatementArguments(values)
         return try writer.read { db in
-            var rows: [String: TechnicianReportRow] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db, sql: """
                 WITH month(key, start, stop) AS (VALUES \(placeholders))
-                SELECT e.technician, month.key, e.kind, SUM(e.billed_seconds) AS seconds, COUNT(*) AS n
-                FROM month JOIN entry e ON e.worked_at >= month.start AND e.worked_at < month.stop
+                SELECT e.technician, month.key, \(TimeSplit.sums)
+                FROM month JOIN entry e INDEXED BY entry_report ON e.worked_at >= month.start AND e.worked_at < month.stop
                 WHERE e.approval = 'approved' AND (? IS NULL OR e.contract_id = ?)
-                GROUP BY e.technician, month.key, e.kind
-                """, arguments: arguments) {
-                let id = "\(row["technician"] as Int)|\(row["key"] as String)"
-                var report = rows[id] ?? TechnicianReportRow(technician: row["technician"], month: row["key"], time: TimeSplit())
-                report.time.add(kind: row["kind"], seconds: row["seconds"], count: row["n"])
-                rows[id] = report
-            }
-            return rows.values.sorted { ($0.month, $0.technician) < ($1.month, $1.technician) }
+                GROUP BY month.key, e.technician ORDER BY month.key, e.technician
+                """, arguments: arguments).map { TechnicianReportRow(technician: $0["technician"], month: $0["key"], time: TimeSplit($0)) }
         }
     }
 
@@ -157,18 +155,15 @@ extension LedgerStore {
         return try writer.read { db in
             var rows: [String: ContractReportRow] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT contract_id, period_key, kind, SUM(billed_seconds) AS seconds, COUNT(*) AS n, COUNT(DISTINCT ticket_id) AS tickets
-                FROM entry WHERE contract_id IS NOT NULL AND approval = 'approved' AND worked_at >= ? AND worked_at < ?
-                GROUP BY contract_id, period_key, kind
+                SELECT e.contract_id, e.period_key, \(TimeSplit.sums), COUNT(DISTINCT e.ticket_id) AS tickets
+                FROM entry e INDEXED BY entry_report
+                WHERE e.worked_at >= ? AND e.worked_at < ? AND e.approval = 'approved' AND e.contract_id IS NOT NULL
+                GROUP BY e.contract_id, e.period_key
                 """, arguments: [Int(keys.earliest.timeIntervalSince1970), Int(keys.latest.timeIntervalSince1970)]) {
                 let contract: String = row["contract_id"]
                 guard let periodKey = row["period_key"] as String?, keys.wanted[contract]?.contains(periodKey) == true else { continue }
-                let id = contract + "|" + periodKey
-                var report = rows[id] ?? ContractReportRow(contractID: contract, name: names[contract] ?? contract, periodKey: periodKey,
-                                                           time: TimeSplit(), ticketCount: 0)
-                report.time.add(kind: row["kind"], seconds: row["seconds"], count: row["n"])
-                report.ticketCount = max(report.ticketCount, row["tickets"])
-                rows[id] = report
+                rows[contract + "|" + periodKey] = ContractReportRow(contractID: contract, name: names[contract] ?? contract, periodKey: periodKey,
+                                                                     time: TimeSplit(row), ticketCount: row["tickets"])
             }
             // Periods without any time still belong in the report.
             for contract in contracts {
@@ -184,25 +179,19 @@ extension LedgerStore {
     /// Time per ticket worked on inside the range, optionally for one contract.
     public func ticketReport(range: ReportRange, contractID: String? = nil) throws -> [TicketReportRow] {
         try writer.read { db in
-            var rows: [Int: TicketReportRow] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT e.ticket_id, COALESCE(t.name, '') AS name, t.contract_id, e.kind, SUM(e.billed_seconds) AS seconds, COUNT(*) AS n,
-                       MIN(e.worked_at) AS first, MAX(e.worked_at) AS last
-                FROM entry e LEFT JOIN ticket t ON t.id = e.ticket_id
-                WHERE e.approval = 'approved' AND e.worked_at >= ? AND e.worked_at < ? AND (? IS NULL OR e.contract_id = ?)
-                GROUP BY e.ticket_id, e.kind
-                """, arguments: [Int(range.from.timeIntervalSince1970), Int(range.to.timeIntervalSince1970), contractID, contractID]) {
-                let ticket: Int = row["ticket_id"]
-                let first = Date(timeIntervalSince1970: TimeInterval(row["first"] as Int))
-                let last = Date(timeIntervalSince1970: TimeInterval(row["last"] as Int))
-                var report = rows[ticket] ?? TicketReportRow(ticketID: ticket, name: row["name"], contractID: row["contract_id"], time: TimeSplit(),
-                                                             firstWorkedAt: first, lastWorkedAt: last)
-                report.time.add(kind: row["kind"], seconds: row["seconds"], count: row["n"])
-                report.firstWorkedAt = min(report.firstWorkedAt, first)
-                report.lastWorkedAt = max(report.lastWorkedAt, last)
-                rows[ticket] = report
+            try Row.fetchAll(db, sql: """
+                SELECT s.*, COALESCE(t.name, '') AS name, t.contract_id FROM (
+                    SELECT e.ticket_id, \(TimeSplit.sums), MIN(e.worked_at) AS first, MAX(e.worked_at) AS last
+                    FROM entry e INDEXED BY entry_report
+                    WHERE e.worked_at >= ? AND e.worked_at < ? AND e.approval = 'approved' AND (? IS NULL OR e.contract_id = ?)
+                    GROUP BY e.ticket_id
+                ) s LEFT JOIN ticket t ON t.id = s.ticket_id
+                ORDER BY s.billable + s.prepaid + s.internal DESC, s.ticket_id
+                """, arguments: [Int(range.from.timeIntervalSince1970), Int(range.to.timeIntervalSince1970), contractID, contractID]).map { row in
+                TicketReportRow(ticketID: row["ticket_id"], name: row["name"], contractID: row["contract_id"], time: TimeSplit(row),
+                                firstWorkedAt: Date(timeIntervalSince1970: TimeInterval(row["first"] as Int)),
+                                lastWorkedAt: Date(timeIntervalSince1970: TimeInterval(row["last"] as Int)))
             }
-            return rows.values.sorted { ($0.time.totalSeconds, $1.ticketID) > ($1.time.totalSeconds, $0.ticketID) }
         }
     }
 
