@@ -47,9 +47,9 @@ public enum Report {
 
     /// Seconds as h:mm:ss, signed, so an overrun shows as negative remaining time.
     public static func hours(_ seconds: Int) -> String {
-        let sign = seconds < 0 ? "-" : ""
         let s = abs(seconds)
-        return String(format: "%@%d:%02d:%02d", sign, s / 3600, s % 3600 / 60, s % 60)
+        let minutes = s % 3600 / 60, rest = s % 60
+        return (seconds < 0 ? "-" : "") + "\(s / 3600):" + (minutes < 10 ? "0" : "") + "\(minutes):" + (rest < 10 ? "0" : "") + "\(rest)"
     }
 
     static func json(_ value: some Encodable) -> String {
@@ -63,15 +63,26 @@ public enum Report {
     }
 
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
+        // Widths in Unicode scalars: cheaper than grapheme counting over thousands of rows, and the same for the ASCII we print.
+        var widths = header.map(\.unicodeScalars.count)
+        for row in rows {
+            for (column, cell) in row.enumerated() where column < widths.count { widths[column] = max(widths[column], cell.unicodeScalars.count) }
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+        var out = ""
+        for cells in [header] + rows {
+            var line = ""
+            for (column, cell) in cells.enumerated() {
+                if column > 0 { line += "  " }
+                line += cell
+                if column < cells.count - 1 { line += String(repeating: " ", count: max(0, widths[column] - cell.unicodeScalars.count)) }
+            }
+            out += line
+            out += "\n"
+        }
+        return out
     }
 
-    static func isoDate(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+    static func isoDate(_ date: Date) -> String { date.formatted(.iso8601) }
 
     /// Minor units as a decimal amount with two places, e.g. 12345 → 123.45.
     public static func money(_ minor: Int) -> String {
