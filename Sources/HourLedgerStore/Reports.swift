@@ -156,8 +156,8 @@ extension LedgerStore {
             var rows: [String: ContractReportRow] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT e.contract_id, e.period_key, \(TimeSplit.sums), COUNT(DISTINCT e.ticket_id) AS tickets
-                FROM entry e INDEXED BY entry_report
-                WHERE e.worked_at >= ? AND e.worked_at < ? AND e.approval = 'approved' AND e.contract_id IS NOT NULL
+                FROM entry e INDEXED BY entry_contract_report
+                WHERE e.contract_id IS NOT NULL AND e.worked_at >= ? AND e.worked_at < ? AND e.approval = 'approved'
                 GROUP BY e.contract_id, e.period_key
                 """, arguments: [Int(keys.earliest.timeIntervalSince1970), Int(keys.latest.timeIntervalSince1970)]) {
                 let contract: String = row["contract_id"]

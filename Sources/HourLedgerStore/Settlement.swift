@@ -130,6 +130,8 @@ extension LedgerStore {
                 CREATE INDEX alert_delivery_pending ON alert_delivery(done_at, failed_at, next_attempt_at);
                 -- Reports read only these columns over a span of worked_at: the index answers them without the table.
                 CREATE INDEX entry_report ON entry(worked_at, approval, kind, technician, contract_id, period_key, ticket_id, billed_seconds);
+                -- The per-contract report groups by contract and period: this order streams the groups without a sort.
+                CREATE INDEX entry_contract_report ON entry(contract_id, period_key, approval, kind, ticket_id, billed_seconds, worked_at);
                 """)
             // Contracts with history are settled once after the upgrade.
             try db.execute(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) SELECT DISTINCT contract_id FROM balance")
