@@ -66,3 +66,10 @@ public struct CarryOverPolicy: Sendable, Equatable, Codable {
         self.expiresAfterPeriods = expiresAfterPeriods
     }
 }
+
+/// Seconds as signed `h:mm`, the way invoice lines and helpdesk notes show time to people.
+public enum HoursText {
+    public static func format(_ seconds: Int) -> String {
+        (seconds < 0 ? "-" : "") + String(format: "%d:%02d", abs(seconds) / 3600, abs(seconds) % 3600 / 60)
+    }
+}

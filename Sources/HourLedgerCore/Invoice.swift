@@ -128,7 +128,7 @@ public enum InvoiceCalculator {
                 if covered > 0 || entry.billedSeconds == 0 { inBlock.append(entry); inBlockSeconds += covered }
                 if entry.billedSeconds > covered { over.append((entry, entry.billedSeconds - covered)) }
             }
-            lines.append(InvoiceLine(kind: .block, description: "Block of \(Self.clock(availableSeconds)) h, \(Self.clock(inBlockSeconds)) h used",
+            lines.append(InvoiceLine(kind: .block, description: "Block of \(HoursText.format(availableSeconds)) h, \(HoursText.format(inBlockSeconds)) h used",
                                      seconds: inBlockSeconds, ratePerHour: nil, amount: billing.blockFee ?? 0, ticketID: nil, technician: nil,
                                      entries: inBlock.map(\.ref)))
             if !over.isEmpty { rated(over, kind: .overage, label: "Overage", ticket: nil) }
@@ -168,5 +168,4 @@ public enum InvoiceCalculator {
                               warnings: warnings)
     }
 
-    static func clock(_ seconds: Int) -> String { String(format: "%d:%02d", seconds / 3600, seconds % 3600 / 60) }
 }

@@ -34,6 +34,8 @@ public struct BalanceRow: Sendable, Equatable {
     public var carriedInSeconds = 0
     public var expiredSeconds = 0
     public var overageSeconds = 0
+    /// Unused hours moved on to the next period when this one closed.
+    public var carriedOutSeconds = 0
     public var expiringAtEndSeconds = 0
     public var closed = false
     public var movements: [BlockMovement] = []
@@ -57,6 +59,7 @@ public struct BalanceRow: Sendable, Equatable {
         carriedInSeconds = statement.carriedInSeconds
         expiredSeconds = statement.expiredSeconds
         overageSeconds = statement.overageSeconds
+        carriedOutSeconds = statement.carriedOutSeconds
         expiringAtEndSeconds = statement.expiringAtEndSeconds
         closed = statement.closed
         movements = statement.movements

@@ -205,7 +205,7 @@ extension LedgerStore {
                                                 quotaSeconds: row.quotaSeconds, carriedInSeconds: row.carriedInSeconds, usedSeconds: row.usedSeconds,
                                                 overageSeconds: row.overageSeconds, expiredSeconds: row.expiredSeconds,
                                                 remainingSeconds: row.remainingSeconds,
-                                                carriedOutSeconds: row.closed && contract.carryOver != nil ? max(0, row.remainingSeconds) : 0,
+                                                carriedOutSeconds: row.carriedOutSeconds,
                                                 closed: row.closed))
                 }
             }

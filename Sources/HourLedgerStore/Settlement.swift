@@ -158,17 +158,20 @@ extension LedgerStore {
     /// Makes the stored carry-over and expiry lines equal to the computed ones; a line revised by a late edit keeps
     /// when it was first recorded and says when it was revised.
     static func recordMovements(_ db: Database, contract: Contract, rows: [BalanceRow], now: Date) throws {
-        let stamp = Int(now.timeIntervalSince1970)
-        var wanted: [String: BlockMovement] = [:]
-        for row in rows {
-            for movement in row.movements {
-                wanted["\(movement.periodKey)|\(movement.kind.rawValue)|\(movement.originKey)"] = movement
-            }
+        struct Line: Hashable {
+            var period: String
+            var kind: String
+            var origin: String
         }
-        var stored: [String: Int] = [:]
+        let stamp = Int(now.timeIntervalSince1970)
+        var wanted: [Line: BlockMovement] = [:]
+        for movement in rows.flatMap(\.movements) {
+            wanted[Line(period: movement.periodKey, kind: movement.kind.rawValue, origin: movement.originKey)] = movement
+        }
+        var stored: [Line: Int] = [:]
         for row in try db.rows(sql: "SELECT period_key, kind, origin_key, seconds FROM block_movement WHERE contract_id = ?",
                                arguments: [contract.id]) {
-            stored["\(row["period_key"] as String)|\(row["kind"] as String)|\(row["origin_key"] as String)"] = row["seconds"]
+            stored[Line(period: row["period_key"], kind: row["kind"], origin: row["origin_key"])] = row["seconds"]
         }
         for (key, movement) in wanted where stored[key] != movement.seconds {
             try db.run(sql: """
@@ -178,10 +181,9 @@ extension LedgerStore {
                 """, arguments: [contract.id, movement.periodKey, movement.kind.rawValue, movement.originKey, movement.seconds,
                                  movement.reason, stamp])
         }
-        for key in stored.keys where wanted[key] == nil {
-            let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        for line in stored.keys where wanted[line] == nil {
             try db.run(sql: "DELETE FROM block_movement WHERE contract_id = ? AND period_key = ? AND kind = ? AND origin_key = ?",
-                       arguments: [contract.id, parts[0], parts[1], parts[2]])
+                       arguments: [contract.id, line.period, line.kind, line.origin])
         }
     }
 
@@ -233,18 +235,16 @@ extension LedgerStore {
 
     /// The private followup's text, carrying the alert's key so a retry finds an already-written followup.
     static func followupText(alert: AlertRecord, contract: Contract, remaining: Int, forecast: DepletionForecast) -> String {
-        func clock(_ seconds: Int) -> String { (seconds < 0 ? "-" : "") + String(format: "%d:%02d", abs(seconds) / 3600, abs(seconds) % 3600 / 60) }
         var text = "\(EntrySource.marker("alert-\(alert.id)")) Contract \(contract.name) (\(contract.id)) has used "
             + "\(alert.usedBasisPoints / 100)% of its hours for the period starting \(alert.periodKey) (threshold \(alert.threshold)%): "
-            + "\(clock(alert.usedSeconds)) h of \(clock(alert.availableSeconds)) h, \(clock(remaining)) h left."
+            + "\(HoursText.format(alert.usedSeconds)) h of \(HoursText.format(alert.availableSeconds)) h, \(HoursText.format(remaining)) h left."
         if let date = forecast.depletesAt {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withFullDate]
             formatter.timeZone = contract.calendar.timeZone
             text += " At the current rate it runs out on \(formatter.string(from: date))."
         }
-        return "<p>" + text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;") + "</p>"
+        return htmlParagraph(text)
     }
 
     static func enqueueDelivery(_ db: Database, alert: Int64, channel: String, ticket: Int?, payload: String, now: Date) throws {

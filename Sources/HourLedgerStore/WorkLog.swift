@@ -256,12 +256,16 @@ extension LedgerStore {
 
     /// The private task's text: what, how long, which contract, and the key that lets HourLedger find it again.
     static func writeBackText(_ entry: WorkEntry, contract: Contract?) -> String {
-        func clock(_ seconds: Int) -> String { String(format: "%d:%02d", seconds / 3600, seconds % 3600 / 60) }
-        var text = "\(EntrySource.marker(entry.key)) \(clock(entry.billedSeconds)) h \(entry.kind.rawValue)"
-        if entry.billedSeconds != entry.rawSeconds { text += " (\(clock(entry.rawSeconds)) worked, rounded \(entry.rounding))" }
+        var text = "\(EntrySource.marker(entry.key)) \(HoursText.format(entry.billedSeconds)) h \(entry.kind.rawValue)"
+        if entry.billedSeconds != entry.rawSeconds { text += " (\(HoursText.format(entry.rawSeconds)) worked, rounded \(entry.rounding))" }
         text += contract.map { " on contract \($0.name) (\($0.id))" } ?? " (no contract matched)"
         if !entry.note.isEmpty { text += ": " + entry.note }
-        return "<p>" + text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        return htmlParagraph(text)
+    }
+
+    /// Plain text as one HTML paragraph, the form GLPI stores task and followup content in.
+    static func htmlParagraph(_ text: String) -> String {
+        "<p>" + text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;") + "</p>"
     }
 
