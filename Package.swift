@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
         ),

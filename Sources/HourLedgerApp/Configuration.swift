@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerHelpdesk
 import Yams
 
 /// A secret read from the config, a file or the environment. It prints as `[redacted]` so it cannot leak into logs.
@@ -33,6 +34,10 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var concurrency: Int
     /// Task category of the private tasks HourLedger writes back (0: none).
     public var taskCategory: Int
+    /// iTop: the ticket classes polled (UserRequest, Incident).
+    public var classes: [String] = ["UserRequest", "Incident"]
+    /// The shared secret a helpdesk's webhook must carry (iTop: a header or `?token=` in the webhook's path).
+    public var webhookSecret: Secret?
 }
 
 public struct HourLedgerConfiguration: Sendable, Equatable {
@@ -100,7 +105,8 @@ public enum ConfigLoader {
     static let overridable: [String: [String]] = [
         "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
-                     "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category"],
+                     "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
+                     "webhook_secret", "webhook_secret_file"],
         "database": ["path"],
         "http": ["host", "port"],
         "log": ["level"],
@@ -150,6 +156,8 @@ private struct Reader {
     let environment: [String: String]
     let baseDirectory: String
     var issues: [ConfigIssue] = []
+    /// Contract rules use the helpdesk's own keys, so the kind is read first.
+    var helpdeskKind = "glpi"
 
     init(environment: [String: String], baseDirectory: String) {
         self.environment = environment
@@ -275,6 +283,21 @@ private struct Reader {
         return result
     }
 
+    mutating func stringList(_ map: [String: Node]?, _ key: String, at path: String) -> [String]? {
+        guard let node = map?[key] else { return nil }
+        let items: [Node]
+        switch node {
+        case .sequence(let sequence): items = Array(sequence)
+        case .scalar: items = [node]
+        default:
+            issue("\(path).\(key)", node, "must be a list of names")
+            return nil
+        }
+        let result = items.compactMap(\.string)
+        if result.isEmpty { issue("\(path).\(key)", node, "an empty list matches nothing; omit the key to match any") }
+        return result
+    }
+
     /// A secret given inline (`key`) or by file (`key_file`), never both.
     mutating func secret(_ map: [String: Node]?, _ key: String, at path: String, section: String? = "helpdesk",
                          environmentName: String? = nil) -> Secret? {
@@ -371,9 +394,13 @@ private struct Reader {
         let map = mapping(node, at: path, allowed: ConfigLoader.overridable["helpdesk"]!)
         guard node != nil else { return nil }
         let kind = string(map, "kind", at: path, section: "helpdesk") ?? "glpi"
-        if kind != "glpi" { issue("\(path).kind", map?["kind"], "unsupported helpdesk kind '\(kind)'; supported: glpi") }
+        if !["glpi", "itop"].contains(kind) { issue("\(path).kind", map?["kind"], "unsupported helpdesk kind '\(kind)'; supported: glpi, itop") }
+        helpdeskKind = kind
+        let itop = kind == "itop"
         let url = string(map, "url", at: path, section: "helpdesk")
-        if url == nil { issue("\(path).url", node, "missing; e.g. https://glpi.example.com/apirest.php") }
+        if url == nil {
+            issue("\(path).url", node, itop ? "missing; e.g. https://itop.example.com/webservices/rest.php" : "missing; e.g. https://glpi.example.com/apirest.php")
+        }
         if let url, URLComponents(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
             issue("\(path).url", map?["url"], "must be an http(s) URL")
         }
@@ -392,20 +419,39 @@ private struct Reader {
         }
         let interval = int(map, "poll_interval_seconds", at: path, section: "helpdesk", range: 5...86400) ?? 60
         let overlap = int(map, "overlap_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 120
+        if itop {
+            for key in ["app_token", "user_token", "task_category"] where map?[key] != nil || map?["\(key)_file"] != nil {
+                issue("\(path).\(key)", map?[key] ?? map?["\(key)_file"], "is a GLPI setting; iTop takes username and password(_file)")
+            }
+            if case .userToken = credentials { credentials = nil }
+            if map?["timezone"] == nil, environment["HOURLEDGER_HELPDESK_TIMEZONE"] == nil {
+                issue("\(path).timezone", node, "missing: iTop's dates carry no offset, give its time zone (its 'timezone' setting, e.g. Europe/Paris)")
+            }
+        } else if map?["classes"] != nil {
+            issue("\(path).classes", map?["classes"], "is an iTop setting (the ticket classes polled)")
+        }
+        var classes = ["UserRequest", "Incident"]
+        if let list = stringList(map, "classes", at: path) {
+            classes = list
+            for (index, name) in list.enumerated() where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                issue("\(path).classes[\(index)]", map?["classes"], "'\(name)' is not an iTop class name")
+            }
+        }
+        let webhookSecret = secret(map, "webhook_secret", at: path)
         let timeZone = string(map, "timezone", at: path, section: "helpdesk") ?? "UTC"
         if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map?["timezone"], "unknown time zone '\(timeZone)'") }
         let verify = bool(map, "verify_tls", at: path, section: "helpdesk") ?? true
         let caBundle = string(map, "ca_bundle", at: path, section: "helpdesk")
         let connectTimeout = int(map, "connect_timeout_seconds", at: path, section: "helpdesk", range: 1...300) ?? 10
         let timeout = int(map, "timeout_seconds", at: path, section: "helpdesk", range: 1...3600) ?? 60
-        let pageSize = int(map, "page_size", at: path, section: "helpdesk", range: 1...1000) ?? 1000
+        let pageSize = int(map, "page_size", at: path, section: "helpdesk", range: 1...1000) ?? (itop ? 500 : 1000)
         let concurrency = int(map, "concurrency", at: path, section: "helpdesk", range: 1...32) ?? 4
         let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
         guard let url, let credentials else { return nil }
         return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
                                 connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
-                                taskCategory: taskCategory)
+                                taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret)
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {
@@ -430,7 +476,8 @@ private struct Reader {
     }
 
     mutating func contract(_ node: Node, at path: String) -> Contract? {
-        let keys = ["id", "name", "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
+        let itop = helpdeskKind == "itop"
+        let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
                     "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
                     "rates", "carry_over", "alerts"]
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
@@ -440,13 +487,35 @@ private struct Reader {
             issue("\(path).id", map["id"], "must be letters, digits, '-', '_' or '.'")
         }
         let name = string(map, "name", at: path) ?? id ?? ""
-        let entity = int(map, "entity", at: path, range: 0...Int(Int32.max))
-        if entity == nil, map["entity"] == nil { issue("\(path).entity", node, "missing (the helpdesk entity id)") }
+        let scopeKey = itop ? "org" : "entity"
+        let entity = int(map, scopeKey, at: path, range: 0...Int(Int32.max))
         let subentities = bool(map, "include_subentities", at: path) ?? false
         var rule = MatchRule()
-        if let matchNode = map["match"], let match = mapping(matchNode, at: "\(path).match", allowed: ["groups", "categories"]) {
-            rule.groups = intList(match, "groups", at: "\(path).match")
-            rule.categories = intList(match, "categories", at: "\(path).match")
+        let matchPath = "\(path).match"
+        if let matchNode = map["match"] {
+            if itop, let match = mapping(matchNode, at: matchPath, allowed: ["orgs", "teams", "services", "subcategories", "classes", "oql"]) {
+                rule.entities = intList(match, "orgs", at: matchPath)
+                rule.groups = intList(match, "teams", at: matchPath)
+                rule.services = intList(match, "services", at: matchPath)
+                rule.categories = intList(match, "subcategories", at: matchPath)
+                rule.classes = stringList(match, "classes", at: matchPath)
+                if let oql = string(match, "oql", at: matchPath) {
+                    do {
+                        _ = try OQL(oql)
+                        rule.query = oql.trimmingCharacters(in: .whitespacesAndNewlines)
+                    } catch {
+                        issue("\(matchPath).oql", match["oql"], "\(error)")
+                    }
+                }
+            } else if !itop, let match = mapping(matchNode, at: matchPath, allowed: ["groups", "categories"]) {
+                rule.groups = intList(match, "groups", at: matchPath)
+                rule.categories = intList(match, "categories", at: matchPath)
+            }
+        }
+        if itop, entity == nil, map["org"] == nil, rule.entities == nil, rule.query == nil {
+            issue("\(path).org", node, "missing: give org (the iTop organization id), match.orgs or match.oql, so the contract covers one customer")
+        } else if !itop, entity == nil, map["entity"] == nil {
+            issue("\(path).entity", node, "missing (the helpdesk entity id)")
         }
         let priority = int(map, "priority", at: path) ?? 0
         let billing = self.billing(map, at: path)
@@ -492,7 +561,8 @@ private struct Reader {
             if Set(thresholds).count != thresholds.count { issue("\(path).alerts.thresholds", alertsNode, "lists a threshold twice") }
             if billing?.mode != .block { issue("\(path).alerts", alertsNode, "thresholds are shares of a block: only a block contract has them") }
         }
-        guard let id, let entity, let quotaHours, let period, let starts, let rounding, let billing, TimeZone(identifier: timeZone) != nil else { return nil }
+        guard let id, entity != nil || map[scopeKey] == nil, let quotaHours, let period, let starts, let rounding, let billing,
+              TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
         let quotaSeconds = Int((quotaHours * 3600).rounded())
         return Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,

@@ -32,17 +32,8 @@ public struct Runtime: Sendable {
         httpConfiguration.verifyTLS = settings.verifyTLS
         httpConfiguration.caBundlePath = settings.caBundle
         let client = http ?? CurlHTTPClient(configuration: httpConfiguration)
-        let credentials: GLPIConfiguration.Credentials
-        switch settings.credentials {
-        case .userToken(let token): credentials = .userToken(token.value)
-        case .password(let login, let password): credentials = .password(login: login, password: password.value)
-        }
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
-        connector = GLPIConnector(
-            configuration: GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: credentials,
-                                             timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency,
-                                             taskCategory: settings.taskCategory),
-            http: client, logger: logger)
+        connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
                             overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone,
                             alertChannels: Self.channels(configuration.alerts), logger: logger)
@@ -51,6 +42,26 @@ public struct Runtime: Sendable {
         // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.
         alerts = AlertSender(store: self.store, connector: connector, http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration()),
                              targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts, logger: logger)
+    }
+
+    static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskConnector {
+        switch (settings.kind, settings.credentials) {
+        case ("itop", .password(let login, let password)):
+            return ITopConnector(configuration: ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,
+                                                                  pageSize: settings.pageSize, classes: settings.classes),
+                                 http: http, logger: logger)
+        case (_, let credentials):
+            let glpiCredentials: GLPIConfiguration.Credentials
+            switch credentials {
+            case .userToken(let token): glpiCredentials = .userToken(token.value)
+            case .password(let login, let password): glpiCredentials = .password(login: login, password: password.value)
+            }
+            return GLPIConnector(
+                configuration: GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: glpiCredentials,
+                                                 timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency,
+                                                 taskCategory: settings.taskCategory),
+                http: http, logger: logger)
+        }
     }
 
     static func channels(_ settings: AlertSettings) -> AlertChannels {
@@ -83,6 +94,9 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(),
     LedgerRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
     BillingRoutes.register(on: router, context: context)
+    if runtime.configuration.helpdesk.kind == "itop" {
+        WebhookRoutes.register(on: router, context: context, itopSecret: runtime.configuration.helpdesk.webhookSecret?.value, logger: runtime.logger)
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),

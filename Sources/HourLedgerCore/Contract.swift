@@ -4,7 +4,8 @@ import Foundation
 public struct Contract: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
-    public var entity: Int
+    /// The helpdesk entity (GLPI) or organization (iTop) the contract covers; nil when its rules say who it covers.
+    public var entity: Int?
     public var includeSubentities: Bool
     public var match: MatchRule
     /// Higher wins when several contracts match one ticket; ties go to the contract declared first.
@@ -25,7 +26,7 @@ public struct Contract: Sendable, Equatable, Codable {
     public var alertThresholds: [Int]
 
     public init(
-        id: String, name: String, entity: Int, includeSubentities: Bool = false, match: MatchRule = .init(),
+        id: String, name: String, entity: Int?, includeSubentities: Bool = false, match: MatchRule = .init(),
         priority: Int = 0, quotaSeconds: Int, period: PeriodKind = .monthly, starts: CivilDate, expires: CivilDate? = nil,
         timeZone: String = "UTC", rounding: RoundingPolicy = .none, approvalRequired: Bool = false,
         billing: Billing = Billing(), carryOver: CarryOverPolicy? = nil, alertThresholds: [Int] = []
@@ -62,12 +63,26 @@ public struct Contract: Sendable, Equatable, Codable {
 
 /// Ticket attributes a contract requires: AND between keys, OR inside a list, nil means any.
 public struct MatchRule: Sendable, Equatable, Codable {
+    /// Entities or organizations besides the contract's own `entity`.
+    public var entities: [Int]?
+    /// Assigned groups (GLPI) or teams (iTop).
     public var groups: [Int]?
+    /// ITIL categories (GLPI) or service subcategories (iTop).
     public var categories: [Int]?
+    public var services: [Int]?
+    /// Ticket classes (iTop: UserRequest, Incident).
+    public var classes: [String]?
+    /// A query the helpdesk evaluates (iTop OQL); the tickets it selects are kept in step by polling.
+    public var query: String?
 
-    public init(groups: [Int]? = nil, categories: [Int]? = nil) {
+    public init(entities: [Int]? = nil, groups: [Int]? = nil, categories: [Int]? = nil, services: [Int]? = nil, classes: [String]? = nil,
+                query: String? = nil) {
+        self.entities = entities
         self.groups = groups
         self.categories = categories
+        self.services = services
+        self.classes = classes
+        self.query = query
     }
 }
 

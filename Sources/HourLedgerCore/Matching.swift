@@ -7,16 +7,42 @@ public struct TicketFacts: Sendable, Equatable, Codable {
     public var entity: Int
     public var groups: [Int]
     public var category: Int
+    /// Lifecycle on GLPI's scale (1 new … 5 solved, 6 closed); iTop's statuses are mapped onto it.
     public var status: Int
+    /// iTop only: the service, the assigned agent, the ticket's class (UserRequest, Incident) and its ref (R-000042).
+    public var service: Int
+    public var agent: Int
+    public var ticketClass: String
+    public var ref: String
+    /// Contracts whose query rule (iTop OQL) the helpdesk says this ticket satisfies.
+    public var queryMatches: [String]
 
-    public init(id: Int, name: String = "", entity: Int, groups: [Int], category: Int, status: Int = 1) {
+    public init(id: Int, name: String = "", entity: Int, groups: [Int], category: Int, status: Int = 1, service: Int = 0, agent: Int = 0,
+                ticketClass: String = "", ref: String = "", queryMatches: [String] = []) {
         self.id = id
         self.name = name
         self.entity = entity
         self.groups = groups
         self.category = category
         self.status = status
+        self.service = service
+        self.agent = agent
+        self.ticketClass = ticketClass
+        self.ref = ref
+        self.queryMatches = queryMatches
     }
+}
+
+/// The helpdesk's own words for the ticket attributes rules test, so a match reason reads as the admin configured it.
+public struct HelpdeskTerms: Sendable, Equatable {
+    public var entity: String
+    public var group: String
+    public var category: String
+    public var query: String
+    public var entities: String
+
+    public static let glpi = HelpdeskTerms(entity: "entity", group: "group", category: "category", query: "query", entities: "entities")
+    public static let itop = HelpdeskTerms(entity: "org", group: "team", category: "subcategory", query: "OQL rule", entities: "organizations")
 }
 
 /// A task's time as the helpdesk reports it.
@@ -74,11 +100,11 @@ public struct MatchResult: Sendable, Equatable {
 
 public enum ContractMatcher {
     /// Links a ticket to at most one contract. Contracts are tried in file order; priority then order decide ties.
-    public static func match(_ ticket: TicketFacts, contracts: [Contract], entities: EntityTree) -> MatchResult {
+    public static func match(_ ticket: TicketFacts, contracts: [Contract], entities: EntityTree, terms: HelpdeskTerms = .glpi) -> MatchResult {
         var candidates: [(index: Int, contract: Contract, reason: String)] = []
         var rejections: [(contractID: String, reason: String)] = []
         for (index, contract) in contracts.enumerated() {
-            switch evaluate(ticket, contract, entities) {
+            switch evaluate(ticket, contract, entities, terms) {
             case .success(let reason): candidates.append((index, contract, reason))
             case .failure(let rejection): rejections.append((contract.id, rejection.reason))
             }
@@ -106,29 +132,53 @@ public enum ContractMatcher {
 
     private struct Rejection: Error { let reason: String }
 
-    private static func evaluate(_ ticket: TicketFacts, _ contract: Contract, _ entities: EntityTree) -> Result<String, Rejection> {
+    private static func list<T>(_ values: [T]) -> String { values.map { "\($0)" }.joined(separator: ",") }
+
+    private static func evaluate(_ ticket: TicketFacts, _ contract: Contract, _ entities: EntityTree, _ t: HelpdeskTerms) -> Result<String, Rejection> {
         var parts: [String] = []
-        if ticket.entity == contract.entity {
-            parts.append("entity \(ticket.entity)")
-        } else if contract.includeSubentities, entities.isWithin(ticket.entity, ancestor: contract.entity) {
-            parts.append("entity \(ticket.entity) under \(contract.entity)")
-        } else {
-            let scope = contract.includeSubentities ? "entity \(contract.entity) or its sub-entities" : "entity \(contract.entity)"
-            return .failure(Rejection(reason: "entity \(ticket.entity) is not \(scope)"))
+        let scopes = (contract.entity.map { [$0] } ?? []) + (contract.match.entities ?? [])
+        if contract.entity != nil || contract.match.entities != nil {
+            if scopes.contains(ticket.entity) {
+                parts.append("\(t.entity) \(ticket.entity)")
+            } else if contract.includeSubentities, let parent = scopes.first(where: { entities.isWithin(ticket.entity, ancestor: $0) }) {
+                parts.append("\(t.entity) \(ticket.entity) under \(parent)")
+            } else {
+                let wanted = scopes.count == 1 ? "\(t.entity) \(scopes[0])" : "one of \(t.entity)s \(list(scopes))"
+                let scope = contract.includeSubentities ? "\(wanted) or its sub-\(t.entities)" : wanted
+                return .failure(Rejection(reason: "\(t.entity) \(ticket.entity) is not \(scope)"))
+            }
         }
         if let groups = contract.match.groups {
             let hit = ticket.groups.filter(groups.contains)
             guard !hit.isEmpty else {
-                let has = ticket.groups.isEmpty ? "no assigned group" : "assigned groups \(ticket.groups.map(String.init).joined(separator: ","))"
-                return .failure(Rejection(reason: "\(has), rule wants one of \(groups.map(String.init).joined(separator: ","))"))
+                let has = ticket.groups.isEmpty ? "no assigned \(t.group)" : "assigned \(t.group)s \(list(ticket.groups))"
+                return .failure(Rejection(reason: "\(has), rule wants one of \(list(groups))"))
             }
-            parts.append("group \(hit.map(String.init).joined(separator: ","))")
+            parts.append("\(t.group) \(list(hit))")
         }
         if let categories = contract.match.categories {
             guard categories.contains(ticket.category) else {
-                return .failure(Rejection(reason: "category \(ticket.category), rule wants one of \(categories.map(String.init).joined(separator: ","))"))
+                return .failure(Rejection(reason: "\(t.category) \(ticket.category), rule wants one of \(list(categories))"))
             }
-            parts.append("category \(ticket.category)")
+            parts.append("\(t.category) \(ticket.category)")
+        }
+        if let services = contract.match.services {
+            guard services.contains(ticket.service) else {
+                return .failure(Rejection(reason: "service \(ticket.service), rule wants one of \(list(services))"))
+            }
+            parts.append("service \(ticket.service)")
+        }
+        if let classes = contract.match.classes {
+            guard classes.contains(ticket.ticketClass) else {
+                return .failure(Rejection(reason: "class \(ticket.ticketClass.isEmpty ? "(none)" : ticket.ticketClass), rule wants one of \(list(classes))"))
+            }
+            parts.append("class \(ticket.ticketClass)")
+        }
+        if let query = contract.match.query {
+            guard ticket.queryMatches.contains(contract.id) else {
+                return .failure(Rejection(reason: "not selected by the \(t.query) \"\(query)\""))
+            }
+            parts.append("\(t.query) \"\(query)\"")
         }
         return .success("contract \(contract.id): " + parts.joined(separator: " AND "))
     }

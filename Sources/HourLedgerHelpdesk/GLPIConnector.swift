@@ -40,8 +40,9 @@ public struct GLPIConfiguration: Sendable {
 ///
 /// A poll costs: one search page per `pageSize` changed tickets, one getSubItems per ticket whose tasks may have
 /// changed, and, only when a name is new, one list per dropdown (entities, groups, categories) to learn ids.
-public actor GLPIConnector: HelpdeskConnector {
+public actor GLPIConnector: HelpdeskTaskWriter {
     public nonisolated let kind = "glpi"
+    public nonisolated let terms = HelpdeskTerms.glpi
     private let configuration: GLPIConfiguration
     private let http: any HTTPSending
     private let logger: Logger
@@ -232,13 +233,41 @@ public actor GLPIConnector: HelpdeskConnector {
     // MARK: Tickets
 
     public func changedTickets(since: String?) async throws -> ChangeBatch {
-        var query: [(String, String)] = []
+        var criteria: [(String, String)] = []
         if let since {
-            query += [("criteria[0][field]", "19"), ("criteria[0][searchtype]", "morethan"), ("criteria[0][value]", since)]
+            criteria += [("criteria[0][field]", "19"), ("criteria[0][searchtype]", "morethan"), ("criteria[0][value]", since)]
         }
+        let result = try await searchTickets(criteria: criteria)
+        var highWater: String?
+        for row in result.rows where highWater.map({ row.dateMod > $0 }) ?? true { highWater = row.dateMod }
+        return ChangeBatch(tickets: try await resolve(result.rows), highWater: highWater, complete: result.stable)
+    }
+
+    /// Ids are read in OR-linked searches of 100, so a thousand hinted tickets cost ten searches, not a thousand reads.
+    public func tickets(ids: [Int]) async throws -> [ChangedTicket] {
+        var rows: [SearchRow] = []
+        let unique = Array(Set(ids)).sorted()
+        for start in stride(from: 0, to: unique.count, by: 100) {
+            var criteria: [(String, String)] = []
+            for (index, id) in unique[start..<min(start + 100, unique.count)].enumerated() {
+                criteria += [("criteria[\(index)][link]", "OR"), ("criteria[\(index)][field]", "2"),
+                             ("criteria[\(index)][searchtype]", "equals"), ("criteria[\(index)][value]", "\(id)")]
+            }
+            rows += try await searchTickets(criteria: criteria).rows
+        }
+        return try await resolve(rows)
+    }
+
+    public func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int> {
+        throw HelpdeskError(.rejected, operation: "query rule", detail: "GLPI has no query language: use entity, groups and categories")
+    }
+
+    /// The ticket search with the columns rules and task summaries need, sorted by modification date, every page.
+    private func searchTickets(criteria: [(String, String)]) async throws -> (rows: [SearchRow], stable: Bool) {
+        var query = criteria
         for (index, column) in Self.ticketColumns.enumerated() { query.append(("forcedisplay[\(index)]", "\(column)")) }
         query += [("sort", "19"), ("order", "ASC")]
-        let result = try await pages("search/Ticket", query: query, operation: "search Ticket") { body in
+        return try await pages("search/Ticket", query: query, operation: "search Ticket") { body in
             try (body["data"]?.list ?? []).map { value in
                 guard let row = SearchRow(value) else {
                     throw HelpdeskError(.malformedResponse, operation: "search Ticket", detail: "a row without a numeric id")
@@ -246,14 +275,14 @@ public actor GLPIConnector: HelpdeskConnector {
                 return row
             }
         }
+    }
 
+    /// De-duplicates (a ticket modified while pages were read can appear twice; its newest state wins) and resolves names.
+    private func resolve(_ found: [SearchRow]) async throws -> [ChangedTicket] {
         var rows: [Int: SearchRow] = [:]
-        var highWater: String?
-        for row in result.rows {
-            // De-duplicate: a ticket modified while pages were read can appear twice; keep its newest state.
+        for row in found {
             if let seen = rows[row.id], seen.dateMod > row.dateMod { continue }
             rows[row.id] = row
-            if highWater.map({ row.dateMod > $0 }) ?? true { highWater = row.dateMod }
         }
         var tickets: [ChangedTicket] = []
         tickets.reserveCapacity(rows.count)
@@ -261,7 +290,7 @@ public actor GLPIConnector: HelpdeskConnector {
             tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
                                          taskFingerprint: row.taskFingerprint))
         }
-        return ChangeBatch(tickets: tickets, highWater: highWater, complete: result.stable)
+        return tickets
     }
 
     /// One row of the ticket search, still with names where GLPI gives names.
@@ -413,7 +442,7 @@ extension GLPIConnector {
                        operation: "updateItem TicketTask")
     }
 
-    public func createFollowup(ticketID: Int, content: String) async throws -> Int {
+    public func createFollowup(ticketID: Int, content: String) async throws -> Int? {
         let input: [String: Any] = ["itemtype": "Ticket", "items_id": ticketID, "is_private": 1, "content": content]
         let body = try JSONSerialization.data(withJSONObject: ["input": input], options: [.sortedKeys])
         let response = try await call(method: "POST", "ITILFollowup", body: Array(body), operation: "addItems ITILFollowup")

@@ -31,12 +31,33 @@ public struct ChangeBatch: Sendable {
 /// What HourLedger needs from a helpdesk. GLPI and iTop each implement it.
 public protocol HelpdeskConnector: Sendable {
     var kind: String { get }
+    /// The words its admins use for entity, group and category, for match reasons.
+    var terms: HelpdeskTerms { get }
     /// Tickets modified after `since` (nil: all of them), de-duplicated, with ids resolved.
     func changedTickets(since: String?) async throws -> ChangeBatch
+    /// The current state of the given tickets, e.g. after a webhook said they changed; ids that no longer exist are left out.
+    func tickets(ids: [Int]) async throws -> [ChangedTicket]
+    /// Ids of the tickets a helpdesk-side query (iTop OQL) selects, narrowed to those modified after `since` and/or to
+    /// `among`. A query the helpdesk refuses is an error, never an empty set.
+    func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
     /// Every task of each ticket, keyed by ticket id.
     func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]]
     /// The entity hierarchy, for contracts that include sub-entities.
     func entityTree() async throws -> EntityTree
+    /// Writes a private note in the ticket's timeline (GLPI followup, iTop private_log entry) and returns its id if the
+    /// helpdesk gives one.
+    func createFollowup(ticketID: Int, content: String) async throws -> Int?
+    /// The id of a note of `ticketID` whose text contains `marker` (iTop: its position in the private log), if one exists.
+    func findFollowup(ticketID: Int, containing marker: String) async throws -> Int?
+    /// How many HTTP requests this connector has sent.
+    func requestCount() async -> Int
+    /// Ends the helpdesk session, if any.
+    func close() async
+}
+
+/// A helpdesk with editable time records (GLPI tasks): entries are written back as tasks and kept in step by editing
+/// them. A helpdesk without (iTop) gets append-only notes instead, one per create, change and deletion.
+public protocol HelpdeskTaskWriter: HelpdeskConnector {
     /// Writes a private task for an entry and returns its id.
     func createTask(_ task: NewHelpdeskTask) async throws -> Int
     /// The id of a task of `ticketID` whose text contains `marker`, if one exists: how a retry finds its own write.
@@ -44,14 +65,6 @@ public protocol HelpdeskConnector: Sendable {
     func updateTask(id: Int, seconds: Int, content: String) async throws
     /// Deletes a task; one that is already gone counts as deleted.
     func deleteTask(id: Int) async throws
-    /// Writes a private followup (a note in the ticket's timeline) and returns its id.
-    func createFollowup(ticketID: Int, content: String) async throws -> Int
-    /// The id of a followup of `ticketID` whose text contains `marker`, if one exists.
-    func findFollowup(ticketID: Int, containing marker: String) async throws -> Int?
-    /// How many HTTP requests this connector has sent.
-    func requestCount() async -> Int
-    /// Ends the helpdesk session, if any.
-    func close() async
 }
 
 /// A private task HourLedger writes back for one of its entries.

@@ -270,6 +270,7 @@ public final class LedgerStore: Sendable {
             try db.execute(sql: "ALTER TABLE entry ADD COLUMN task_category INTEGER")
         }
         registerSettlement(&migrator)
+        registerHints(&migrator)
         return migrator
     }
 
@@ -355,16 +356,19 @@ public final class LedgerStore: Sendable {
         let known = stored != nil
         let previousContract: String? = stored?["contract_id"]
         try db.run(sql: """
-            INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at,
+                               service, agent, class, ref, query_matches)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?16, ?17)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
                 category = excluded.category, status = excluded.status, date_mod = excluded.date_mod,
                 contract_id = excluded.contract_id, match_reason = excluded.match_reason,
                 task_fingerprint = CASE WHEN ?12 THEN ticket.task_fingerprint ELSE excluded.task_fingerprint END,
-                synced_at = excluded.synced_at
+                synced_at = excluded.synced_at, service = excluded.service, agent = excluded.agent, class = excluded.class,
+                ref = excluded.ref, query_matches = excluded.query_matches
             """, arguments: [ticket.id, ticket.name, ticket.entity, ticket.groups.map(String.init).joined(separator: ","),
                              ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks == nil ? nil : taskFingerprint,
-                             Int(now.timeIntervalSince1970), tasks == nil])
+                             Int(now.timeIntervalSince1970), tasks == nil, ticket.service, ticket.agent, ticket.ticketClass, ticket.ref,
+                             ticket.queryMatches.joined(separator: ",")])
 
         var deltas = BalanceDeltas()
         let all = try db.rows(sql: """
@@ -646,7 +650,9 @@ public final class LedgerStore: Sendable {
             try Row.fetchAll(db, sql: "SELECT * FROM ticket ORDER BY id").map { row in
                 (TicketFacts(id: row["id"], name: row["name"], entity: row["entity"],
                              groups: (row["groups"] as String).split(separator: ",").compactMap { Int($0) },
-                             category: row["category"], status: row["status"]), row["date_mod"])
+                             category: row["category"], status: row["status"], service: row["service"], agent: row["agent"],
+                             ticketClass: row["class"], ref: row["ref"],
+                             queryMatches: (row["query_matches"] as String).split(separator: ",").map(String.init)), row["date_mod"])
             }
         }
     }

@@ -75,6 +75,7 @@ public actor OutboxWorker: Service {
     }
 
     private func deliver(_ item: OutboxItem) async throws -> Int? {
+        guard let connector = connector as? any HelpdeskTaskWriter else { return try await deliverNote(item) }
         switch item.action {
         case .create:
             let marker = EntrySource.marker(item.entryKey)
@@ -102,6 +103,26 @@ public actor OutboxWorker: Service {
             }
             return taskID
         }
+    }
+
+    /// On a helpdesk without editable time records (iTop), every outbox record appends one private note: the entry,
+    /// then a correction or a withdrawal. Each note carries a marker of its own, so a retry after a crash finds it.
+    private func deliverNote(_ item: OutboxItem) async throws -> Int? {
+        let entryMarker = EntrySource.marker(item.entryKey)
+        let marker = item.action == .create ? entryMarker : EntrySource.marker("\(item.entryKey) \(item.action.rawValue) \(item.id)")
+        if item.attempts > 0, let found = try await connector.findFollowup(ticketID: item.ticketID, containing: marker) {
+            logger.info("write-back found already in the helpdesk", metadata: ["entry": "\(item.entryKey)", "note": "\(found)"])
+            return nil
+        }
+        let content: String
+        switch item.action {
+        case .create: content = item.payload.content
+        case .update: content = item.payload.content.replacingOccurrences(of: entryMarker, with: marker + " corrected:")
+        case .delete: content = "<p>\(marker) withdrawn: entry \(item.entryKey) no longer counts</p>"
+        }
+        try await store.markOutboxAttempt(item.id)
+        _ = try await connector.createFollowup(ticketID: item.ticketID, content: content)
+        return nil
     }
 
     /// 5 s × 2^(attempts−1), capped at an hour, with ±20 % jitter.

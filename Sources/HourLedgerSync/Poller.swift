@@ -29,13 +29,24 @@ public actor Poller: Service {
             }
             let wait = failures == 0 ? interval : Self.backoff(failures: failures, base: .seconds(5), cap: maxBackoff)
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                let healthy = failures == 0
+                try await cancelWhenGracefulShutdown { try await self.sleep(wait, wakingOnHints: healthy) }
             } catch {
                 break
             }
         }
         await engine.connector.close()
         logger.info("poller stopped")
+    }
+
+    /// Sleeps `duration`, or less once a webhook hint is waiting; hints arriving within the same quarter second
+    /// are served by one sync.
+    private func sleep(_ duration: Duration, wakingOnHints: Bool) async throws {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
+            if wakingOnHints, await engine.hintsWaiting { return }
+        }
     }
 
     /// base × 2^(failures-1), capped, with ±20 % jitter so many daemons don't retry in step.

@@ -14,6 +14,8 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var entriesUpdated = 0
     public var entriesDeleted = 0
     public var contractMoves = 0
+    /// Webhook hints this poll served.
+    public var hintsServed = 0
     public var requests = 0
     public var seconds: Double = 0
 
@@ -21,7 +23,7 @@ public struct SyncReport: Sendable, Codable, Equatable {
         case since, requests, seconds
         case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
         case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
-        case contractMoves = "contract_moves"
+        case contractMoves = "contract_moves", hintsServed = "hints_served"
     }
 }
 
@@ -68,6 +70,11 @@ public actor SyncEngine {
             status.lastSuccess = Date(timeIntervalSince1970: seconds)
         }
     }
+
+    /// Set when a webhook stored a hint, so the poller syncs early instead of waiting out its interval.
+    public private(set) var hintsWaiting = false
+
+    public func hintArrived() { hintsWaiting = true }
 
     /// Replaces the contract list; stored tickets are re-matched on the next sync.
     public func updateContracts(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
@@ -146,8 +153,19 @@ public actor SyncEngine {
             }
         }
         report.since = since
-        let batch = try await connector.changedTickets(since: since)
+        var batch = try await connector.changedTickets(since: since)
+        // Webhook hints for tickets this poll did not return are re-read by id, in one batched read.
+        hintsWaiting = false
+        let hints = try store.pendingHints()
+        let polled = Set(batch.tickets.map(\.facts.id))
+        let hinted = hints.map(\.ticketID).filter { !polled.contains($0) }
+        let extra = hinted.isEmpty ? [] : try await connector.tickets(ids: hinted)
+        try await markQueryMatches(&batch.tickets, since: since)
+        var extraTickets = extra
+        try await markQueryMatches(&extraTickets, among: extra.map(\.facts.id))
+        batch.tickets += extraTickets
         report.ticketsSeen = batch.tickets.count
+        report.hintsServed = hints.count
 
         let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
         let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
@@ -164,7 +182,7 @@ public actor SyncEngine {
             var updates: [LedgerStore.TicketUpdate] = []
             updates.reserveCapacity(chunk.count)
             for changed in chunk {
-                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities)
+                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.terms)
                 updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
                                      taskFingerprint: changed.taskFingerprint))
             }
@@ -181,6 +199,7 @@ public actor SyncEngine {
             }
         }
         if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
+        if !hints.isEmpty { try await store.clearHints(hints) }
         try await settle(now: now)
         report.highWater = newHighWater
         report.requests = await connector.requestCount() - requestsBefore
@@ -201,9 +220,12 @@ public actor SyncEngine {
         let stored = try store.storedTickets()
         if !stored.isEmpty {
             let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
-            let updates = stored.map { ticket in
-                LedgerStore.TicketUpdate(ticket: ticket.facts, dateMod: ticket.dateMod,
-                                         match: ContractMatcher.match(ticket.facts, contracts: contracts, entities: entities),
+            // A changed query rule is asked again in full: the stored answers were for the old rules.
+            var facts = stored.map(\.facts)
+            try await markQueryMatches(&facts)
+            let updates = zip(facts, stored).map { facts, ticket in
+                LedgerStore.TicketUpdate(ticket: facts, dateMod: ticket.dateMod,
+                                         match: ContractMatcher.match(facts, contracts: contracts, entities: entities, terms: connector.terms),
                                          tasks: nil, taskFingerprint: nil)
             }
             for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
@@ -212,6 +234,29 @@ public actor SyncEngine {
             logger.info("contracts changed, stored tickets re-matched", metadata: ["tickets": "\(stored.count)"])
         }
         try store.setState(Self.contractsKey, fingerprint)
+    }
+
+    /// Asks the helpdesk which of these tickets each contract's query rule selects. Polled tickets were all modified
+    /// after `since`, so the rule narrowed to `since` answers for all of them in one paged read per rule.
+    private func markQueryMatches(_ tickets: inout [ChangedTicket], since: String? = nil, among: [Int]? = nil) async throws {
+        var facts = tickets.map(\.facts)
+        try await markQueryMatches(&facts, since: since, among: among)
+        for index in tickets.indices { tickets[index].facts = facts[index] }
+    }
+
+    private func markQueryMatches(_ facts: inout [TicketFacts], since: String? = nil, among: [Int]? = nil) async throws {
+        let rules = contracts.compactMap { contract in contract.match.query.map { (contract.id, $0) } }
+        for index in facts.indices { facts[index].queryMatches = [] }
+        guard !rules.isEmpty, !facts.isEmpty else { return }
+        for (contractID, query) in rules {
+            let selected: Set<Int>
+            do {
+                selected = try await connector.ticketIDs(matching: query, since: since, among: among)
+            } catch let error as HelpdeskError {
+                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail)
+            }
+            for index in facts.indices where selected.contains(facts[index].id) { facts[index].queryMatches.append(contractID) }
+        }
     }
 
     static func fingerprint(_ contracts: [Contract]) -> String {

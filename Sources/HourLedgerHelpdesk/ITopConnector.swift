@@ -1,0 +1,348 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerHTTPClient
+import Logging
+
+public struct ITopConfiguration: Sendable {
+    /// The REST endpoint, `…/webservices/rest.php` (given the iTop root, the path is added).
+    public var endpoint: String
+    public var login: String
+    public var password: String
+    /// iTop's own time zone (its `timezone` setting): its datetimes carry no offset.
+    public var timeZone: TimeZone
+    /// Objects per `core/get` page.
+    public var pageSize: Int
+    /// The ticket classes polled and matched.
+    public var classes: [String]
+
+    public init(url: String, login: String, password: String, timeZone: TimeZone = TimeZone(identifier: "UTC")!, pageSize: Int = 500,
+                classes: [String] = ["UserRequest", "Incident"]) {
+        var root = url.hasSuffix("/") ? String(url.dropLast()) : url
+        if !root.hasSuffix("rest.php") { root += "/webservices/rest.php" }
+        endpoint = root
+        self.login = login
+        self.password = password
+        self.timeZone = timeZone
+        self.pageSize = pageSize
+        self.classes = classes
+    }
+}
+
+/// iTop's REST/JSON API (`rest.php`, version 1.3), as recorded in shared/fixtures/itop.
+///
+/// iTop has no effort log (`time_spent` is elapsed time, overwritten at resolution), so it reports no tasks: time comes
+/// from HourLedger's timers and entries, and goes back as private_log notes. Every answer is HTTP 200; the outcome is
+/// in `code`.
+public actor ITopConnector: HelpdeskConnector {
+    public nonisolated let kind = "itop"
+    public nonisolated let terms = HelpdeskTerms.itop
+    private let configuration: ITopConfiguration
+    private let http: any HTTPSending
+    private let logger: Logger
+    private var requests = 0
+    /// Ticket id → class (UserRequest, Incident): every write names the class.
+    private var classes: [Int: String] = [:]
+
+    /// What the rules and the ledger read of a ticket, and nothing else.
+    public static let ticketFields = "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update"
+
+    public init(configuration: ITopConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.itop")) {
+        self.configuration = configuration
+        self.http = http
+        self.logger = logger
+    }
+
+    public func requestCount() -> Int { requests }
+    public func close() async {}
+
+    // MARK: Requests
+
+    /// One REST call: a form-encoded POST with the credentials and `json_data`. The password never leaves this function.
+    func call(_ operation: [String: Any], what: String) async throws -> JSONValue {
+        let json = try JSONSerialization.data(withJSONObject: operation, options: [.sortedKeys, .withoutEscapingSlashes])
+        let form = [("auth_user", configuration.login), ("auth_pwd", configuration.password), ("json_data", String(decoding: json, as: UTF8.self))]
+        let request = HTTPRequest(method: "POST", url: configuration.endpoint + "?version=1.3",
+                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(Self.formEncode(form).utf8))
+        requests += 1
+        let response: HTTPResponse
+        do {
+            response = try await http.send(request)
+        } catch let error as HTTPClientError {
+            throw HelpdeskError(.unreachable, operation: what, detail: error.description)
+        }
+        return try Self.decode(response, operation: what)
+    }
+
+    /// The answer's body, or its `code` as a typed error: 1 credentials or rights, 13 a bad page, 100 a bad query,
+    /// class, field or value; 2, 3, 4, 10 and 11 mean HourLedger spoke the protocol wrong.
+    public static func decode(_ response: HTTPResponse, operation: String) throws -> JSONValue {
+        guard (200..<300).contains(response.status) else {
+            throw HelpdeskError(response.status >= 500 ? .serverError : response.status == 404 ? .notFound : .rejected, operation: operation,
+                                detail: "HTTP \(response.status): is the URL the iTop REST endpoint (…/webservices/rest.php)?")
+        }
+        guard let body = try? JSONValue.parse(response.body), let code = body["code"]?.int else {
+            throw HelpdeskError(.malformedResponse, operation: operation, detail: "HTTP \(response.status) with a body that is not an iTop REST answer")
+        }
+        if code == 0 { return body }
+        var message = body["message"]?.string ?? ""
+        if message.hasPrefix("Error: ") { message.removeFirst(7) }
+        // Some messages list every attribute of the class; the head says what went wrong.
+        if message.count > 400 { message = String(message.prefix(400)) + "…" }
+        let kind: HelpdeskError.Kind
+        switch code {
+        case 1: kind = message.contains("Invalid login") ? .authentication : .permission
+        case 13, 100: kind = .rejected
+        default: kind = .rejected
+        }
+        throw HelpdeskError(kind, operation: operation, code: "\(code)", detail: message)
+    }
+
+    static func formEncode(_ fields: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return fields.map { key, value in
+            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
+        }.joined(separator: "&")
+    }
+
+    /// One object of an answer's `objects` map (keyed `Class::id`, ids as strings).
+    public struct Object: Sendable, Equatable {
+        public var itemClass: String
+        public var id: Int
+        public var fields: JSONValue
+    }
+
+    public static func objects(_ body: JSONValue, operation: String) throws -> [Object] {
+        guard let map = body["objects"]?.object else { return [] }  // null when nothing is found
+        return try map.map { name, value in
+            guard let id = value["key"]?.int ?? name.split(separator: ":").last.flatMap({ Int($0) }) else {
+                throw HelpdeskError(.malformedResponse, operation: operation, detail: "object \(name) without a numeric key")
+            }
+            return Object(itemClass: value["class"]?.string ?? String(name.split(separator: ":").first ?? ""), id: id,
+                          fields: value["fields"] ?? .null)
+        }
+    }
+
+    /// `Found: N`, the total of the whole query, not of the page.
+    public static func total(_ body: JSONValue) -> Int? {
+        guard let message = body["message"]?.string, message.hasPrefix("Found: ") else { return nil }
+        return Int(message.dropFirst(7))
+    }
+
+    /// Every page of a `core/get`. `stable` is false when the total moved while paging: the caller should not trust
+    /// that it saw everything.
+    func get(_ itemClass: String, key: Any, fields: String, what: String) async throws -> (objects: [Object], stable: Bool) {
+        var all: [Object] = []
+        var page = 1
+        var firstTotal: Int?
+        var stable = true
+        while true {
+            let body = try await call(["operation": "core/get", "class": itemClass, "key": key, "output_fields": fields,
+                                       "limit": configuration.pageSize, "page": page], what: what)
+            let found = try Self.objects(body, operation: what)
+            let total = Self.total(body) ?? found.count
+            if let firstTotal, firstTotal != total { stable = false }
+            firstTotal = firstTotal ?? total
+            all += found
+            if found.count < configuration.pageSize || page * configuration.pageSize >= total { break }
+            page += 1
+        }
+        return (all, stable)
+    }
+
+    // MARK: Tickets
+
+    public func changedTickets(since: String?) async throws -> ChangeBatch {
+        var found: [Object] = []
+        var complete = true
+        for itemClass in configuration.classes {
+            let oql = "SELECT \(itemClass)" + (since.map { " WHERE last_update > \(OQL.quote($0))" } ?? "")
+            let result = try await get(itemClass, key: oql, fields: Self.ticketFields, what: "core/get \(itemClass)")
+            found += result.objects
+            complete = complete && result.stable
+        }
+        let tickets = try deduplicated(found)
+        return ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: complete)
+    }
+
+    public func tickets(ids: [Int]) async throws -> [ChangedTicket] {
+        let unique = Array(Set(ids)).sorted()
+        var found: [Object] = []
+        for start in stride(from: 0, to: unique.count, by: 200) {
+            let list = unique[start..<min(start + 200, unique.count)].map(String.init).joined(separator: ",")
+            for itemClass in configuration.classes {
+                found += try await get(itemClass, key: "SELECT \(itemClass) WHERE id IN (\(list))", fields: Self.ticketFields,
+                                       what: "core/get \(itemClass)").objects
+            }
+        }
+        return try deduplicated(found)
+    }
+
+    /// A ticket seen twice (it moved between pages) keeps its newest state; the list is in modification order.
+    private func deduplicated(_ objects: [Object]) throws -> [ChangedTicket] {
+        var newest: [Int: ChangedTicket] = [:]
+        for object in objects {
+            let ticket = try Self.ticket(object)
+            classes[ticket.facts.id] = ticket.facts.ticketClass
+            if let seen = newest[ticket.facts.id], seen.dateMod > ticket.dateMod { continue }
+            newest[ticket.facts.id] = ticket
+        }
+        return newest.values.sorted { ($0.dateMod, $0.facts.id) < ($1.dateMod, $1.facts.id) }
+    }
+
+    /// A polled ticket as facts: org → entity, team → group, service subcategory → category. An empty link is "0".
+    public static func ticket(_ object: Object) throws -> ChangedTicket {
+        let f = object.fields
+        guard let dateMod = f["last_update"]?.string else {
+            throw HelpdeskError(.malformedResponse, operation: "core/get \(object.itemClass)", detail: "ticket \(object.id) without last_update")
+        }
+        let team = f["team_id"]?.int ?? 0
+        let facts = TicketFacts(id: object.id, name: f["title"]?.string ?? "", entity: f["org_id"]?.int ?? 0, groups: team == 0 ? [] : [team],
+                                category: f["servicesubcategory_id"]?.int ?? 0, status: status(f["status"]?.string ?? ""),
+                                service: f["service_id"]?.int ?? 0, agent: f["agent_id"]?.int ?? 0, ticketClass: object.itemClass,
+                                ref: f["ref"]?.string ?? "")
+        // No effort log: a ticket never has helpdesk tasks to read.
+        return ChangedTicket(facts: facts, dateMod: dateMod, taskCount: 0)
+    }
+
+    /// iTop's lifecycle on GLPI's scale, so "solved or closed" means the same to the ledger on both.
+    public static func status(_ text: String) -> Int {
+        switch text {
+        case "new": 1
+        case "pending", "waiting_for_approval": 4
+        case "resolved": 5
+        case "closed", "rejected": 6
+        default: 2  // assigned, escalated_tto, escalated_ttr, approved, dispatched, redispatched
+        }
+    }
+
+    public func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int> {
+        let rule = try OQL(query)
+        let oql = rule.narrowed(since: since, among: among)
+        let result = try await get(rule.selectedClass, key: oql, fields: "id", what: "core/get \(rule.selectedClass) (OQL rule)")
+        return Set(result.objects.map(\.id))
+    }
+
+    /// Organizations and their parents, for contracts that include sub-organizations.
+    public func entityTree() async throws -> EntityTree {
+        let result = try await get("Organization", key: "SELECT Organization", fields: "id,parent_id", what: "core/get Organization")
+        var parents: [Int: Int] = [:]
+        for org in result.objects { parents[org.id] = org.fields["parent_id"]?.int ?? 0 }
+        return EntityTree(parents: parents)
+    }
+
+    public func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]] {
+        Dictionary(uniqueKeysWithValues: ids.map { ($0, []) })
+    }
+
+    // MARK: Notes (private_log)
+
+    /// The ticket's class, from the last poll or, after a restart, from the abstract class Ticket.
+    func ticketClass(_ id: Int) async throws -> String {
+        if let known = classes[id] { return known }
+        let result = try await get("Ticket", key: "SELECT Ticket WHERE id = \(id)", fields: "finalclass", what: "core/get Ticket")
+        guard let object = result.objects.first else {
+            throw HelpdeskError(.notFound, operation: "core/get Ticket", detail: "no ticket \(id) in iTop")
+        }
+        let name = object.fields["finalclass"]?.string ?? object.itemClass
+        classes[id] = name
+        return name
+    }
+
+    /// Appends an HTML entry to the private log. The change's `comment` (kept in iTop's history as `userinfo`) names
+    /// HourLedger and the marker of the write, so the change feed shows which entry each write was.
+    public func createFollowup(ticketID: Int, content: String) async throws -> Int? {
+        let itemClass = try await ticketClass(ticketID)
+        let comment = "HourLedger write-back" + (Self.marker(in: content).map { " " + $0 } ?? "")
+        _ = try await call(["operation": "core/update", "class": itemClass, "key": ticketID, "comment": comment, "output_fields": "id,last_update",
+                            "fields": ["private_log": ["add_item": ["message": content, "format": "html"]]]],
+                           what: "core/update \(itemClass) private_log")
+        return nil
+    }
+
+    /// Looks the marker up in the ticket's private log; returns the entry's position (0 is the oldest).
+    public func findFollowup(ticketID: Int, containing marker: String) async throws -> Int? {
+        let itemClass = try await ticketClass(ticketID)
+        let result = try await get(itemClass, key: ticketID, fields: "private_log", what: "core/get \(itemClass) private_log")
+        let entries = result.objects.first?.fields["private_log"]?["entries"]?.list ?? []
+        return entries.firstIndex { entry in
+            (entry["message"]?.string ?? "").contains(marker) || (entry["message_html"]?.string ?? "").contains(marker)
+        }
+    }
+
+    /// The first `[hourledger:…]` tag in a note.
+    static func marker(in text: String) -> String? {
+        guard let start = text.range(of: "[hourledger:"), let end = text[start.upperBound...].firstIndex(of: "]") else { return nil }
+        return String(text[start.lowerBound...end])
+    }
+}
+
+/// A contract's OQL rule, understood just enough to narrow it: the selected class and alias, and its top-level WHERE.
+public struct OQL: Sendable, Equatable {
+    public let text: String
+    public let selectedClass: String
+    /// The alias to qualify added conditions with: the `AS` name, else the class name itself.
+    public let alias: String
+    /// Where the top-level `WHERE` keyword starts, if there is one.
+    let whereRange: Range<String.Index>?
+
+    public struct SyntaxError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(_ text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.text = trimmed
+        let words = trimmed.split(whereSeparator: \.isWhitespace)
+        guard words.count >= 2, words[0].uppercased() == "SELECT", words[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw SyntaxError(description: "an OQL rule starts with SELECT <Class>, got '\(text)'")
+        }
+        selectedClass = String(words[1])
+        alias = words.count >= 4 && words[2].uppercased() == "AS" ? String(words[3]) : selectedClass
+        whereRange = Self.topLevelWhere(trimmed)
+    }
+
+    /// The WHERE keyword outside quotes and parentheses.
+    static func topLevelWhere(_ text: String) -> Range<String.Index>? {
+        var depth = 0
+        var quote: Character?
+        var index = text.startIndex
+        while index < text.endIndex {
+            let c = text[index]
+            if let q = quote {
+                if c == "\\" { index = text.index(after: index) } else if c == q { quote = nil }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == "(" {
+                depth += 1
+            } else if c == ")" {
+                depth -= 1
+            } else if depth == 0, c == "W" || c == "w", let end = text.index(index, offsetBy: 5, limitedBy: text.endIndex),
+                      text[index..<end].uppercased() == "WHERE",
+                      index == text.startIndex || text[text.index(before: index)].isWhitespace,
+                      end == text.endIndex || text[end].isWhitespace || text[end] == "(" {
+                return index..<end
+            }
+            if index < text.endIndex { index = text.index(after: index) }
+        }
+        return nil
+    }
+
+    /// The rule restricted to tickets modified after `since` and/or to the given ids, as one query.
+    public func narrowed(since: String?, among ids: [Int]?) -> String {
+        var extra: [String] = []
+        if let since { extra.append("\(alias).last_update > \(Self.quote(since))") }
+        if let ids { extra.append("\(alias).id IN (\(ids.isEmpty ? "0" : ids.map(String.init).joined(separator: ",")))") }
+        guard !extra.isEmpty else { return text }
+        if let whereRange {
+            let condition = text[whereRange.upperBound...].trimmingCharacters(in: .whitespaces)
+            return text[..<whereRange.lowerBound] + "WHERE (" + condition + ") AND " + extra.joined(separator: " AND ")
+        }
+        return text + " WHERE " + extra.joined(separator: " AND ")
+    }
+
+    /// An OQL string literal.
+    public static func quote(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+    }
+}
