@@ -107,6 +107,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // An iTop 3.2.0 REST server on loopback that answers as the recordings in ../shared/fixtures/itop do.
+        .target(
+            name: "FakeITop",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "hourledger-bench",
             dependencies: ["HourLedgerApp", "FakeGLPI", "HourLedgerHTTPClient", .product(name: "GRDB", package: "GRDB.swift")],
@@ -115,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "FakeGLPI",
+                "HourLedgerApp", "FakeGLPI", "FakeITop",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

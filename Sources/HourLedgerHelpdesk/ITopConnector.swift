@@ -110,6 +110,12 @@ public actor ITopConnector: HelpdeskConnector {
         public var itemClass: String
         public var id: Int
         public var fields: JSONValue
+
+        public init(itemClass: String, id: Int, fields: JSONValue) {
+            self.itemClass = itemClass
+            self.id = id
+            self.fields = fields
+        }
     }
 
     public static func objects(_ body: JSONValue, operation: String) throws -> [Object] {

@@ -69,6 +69,12 @@ public struct ITopWebhookPayload: Sendable, Equatable {
     public var itemClass: String?
     public var wasValidJSON: Bool
 
+    public init(ticketID: Int, itemClass: String?, wasValidJSON: Bool) {
+        self.ticketID = ticketID
+        self.itemClass = itemClass
+        self.wasValidJSON = wasValidJSON
+    }
+
     public init?(_ bytes: [UInt8]) {
         if let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] {
             let id = (object["id"] as? String).flatMap { Int($0) } ?? (object["id"] as? Int)
@@ -88,6 +94,12 @@ public struct ITopWebhookPayload: Sendable, Equatable {
     /// The value of `"member": "value"` or `"member": 123` at the start of a line or after `{`/`,`, found without a
     /// JSON parser. Only letters, digits and `_` are taken, so a broken neighbour cannot leak into it.
     static func scan(_ text: String, member: String) -> String? {
+        // iTop's template has one member per line: a member opening a line wins over one that follows a comma,
+        // which may sit inside a broken title.
+        scan(text, member: member, after: "{\n\r") ?? scan(text, member: member, after: "{,\n\r")
+    }
+
+    private static func scan(_ text: String, member: String, after openers: String) -> String? {
         var search = text.startIndex
         let needle = "\"\(member)\""
         while let found = text.range(of: needle, range: search..<text.endIndex) {
@@ -97,7 +109,7 @@ public struct ITopWebhookPayload: Sendable, Equatable {
                 let previous = text.index(before: before)
                 if text[previous] == " " || text[previous] == "\t" { before = previous } else { break }
             }
-            guard before == text.startIndex || "{,\n\r".contains(text[text.index(before: before)]) else { continue }
+            guard before == text.startIndex || openers.contains(text[text.index(before: before)]) else { continue }
             var rest = text[found.upperBound...].drop { $0 == " " || $0 == "\t" }
             guard rest.first == ":" else { continue }
             rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" }

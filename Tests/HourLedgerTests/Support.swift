@@ -86,3 +86,15 @@ extension Date {
                                                   minute: parts.count > 4 ? parts[4] : 0, second: parts.count > 5 ? parts[5] : 0))!
     }
 }
+
+extension Fixtures {
+    static func itopFiles(_ folder: String = "itop") throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(at: root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+    }
+
+    static func itop(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: root.appendingPathComponent("itop/\(name)"))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+}

@@ -76,7 +76,7 @@ import Testing
         // The crash: the attempt was recorded and GLPI created the task, but the daemon died before storing its id.
         let (item, _) = try #require(try runtime.store.nextOutboxItem(now: t0))
         try await runtime.store.markOutboxAttempt(item.id)
-        let taskID = try await runtime.connector.createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, content: item.payload.content,
+        let taskID = try await (runtime.connector as! any HelpdeskTaskWriter).createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, content: item.payload.content,
                                                                            technician: 8, date: t0))
         // A new daemon on the same ledger file.
         let restarted = try Runtime(configuration: runtime.configuration)
