@@ -133,12 +133,13 @@ public final class FakeITopState: @unchecked Sendable {
     /// Sets iTop's clock.
     public func setClock(_ date: Date) { withLock { clock = date } }
 
-    /// A change made in iTop's UI: the fields change and last_update moves to now.
-    public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
+    /// A change made in iTop's UI: the fields change and last_update moves to now. Some changes leave last_update
+    /// alone (a linked WorkOrder, fixture 34): `bumping: false`.
+    public func updateTicket(_ id: Int, bumping: Bool = true, _ change: (inout Ticket) -> Void) {
         withLock {
             guard var ticket = tickets[id] else { return }
             change(&ticket)
-            ticket.lastUpdate = format(clock)
+            if bumping { ticket.lastUpdate = format(clock) }
             tickets[id] = ticket
         }
     }

@@ -72,6 +72,21 @@ public struct Runtime: Sendable {
         settings.webhooks.map { AlertTarget(name: $0.name, url: $0.url, secret: $0.secret?.value, timeout: .seconds($0.timeoutSeconds)) }
     }
 
+    /// Asks the helpdesk to run each contract's query rule (narrowed to no ticket, so it costs nothing): a rule the
+    /// helpdesk refuses is reported here, by contract, instead of silently matching nothing later.
+    public func validateQueryRules() async -> [(contractID: String, error: String)] {
+        var problems: [(contractID: String, error: String)] = []
+        for contract in configuration.contracts {
+            guard let query = contract.match.query else { continue }
+            do {
+                _ = try await connector.ticketIDs(matching: query, since: nil, among: [])
+            } catch {
+                problems.append((contract.id, "\(error)"))
+            }
+        }
+        return problems
+    }
+
     /// The helpdesk URL as safe to show: no user info, no query string.
     public var publicHelpdeskURL: String {
         guard var components = URLComponents(string: configuration.helpdesk.url) else { return "(invalid url)" }

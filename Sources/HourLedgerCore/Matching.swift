@@ -156,17 +156,17 @@ public enum ContractMatcher {
             }
             parts.append("\(t.group) \(list(hit))")
         }
-        if let categories = contract.match.categories {
-            guard categories.contains(ticket.category) else {
-                return .failure(Rejection(reason: "\(t.category) \(ticket.category), rule wants one of \(list(categories))"))
-            }
-            parts.append("\(t.category) \(ticket.category)")
-        }
         if let services = contract.match.services {
             guard services.contains(ticket.service) else {
                 return .failure(Rejection(reason: "service \(ticket.service), rule wants one of \(list(services))"))
             }
             parts.append("service \(ticket.service)")
+        }
+        if let categories = contract.match.categories {
+            guard categories.contains(ticket.category) else {
+                return .failure(Rejection(reason: "\(t.category) \(ticket.category), rule wants one of \(list(categories))"))
+            }
+            parts.append("\(t.category) \(ticket.category)")
         }
         if let classes = contract.match.classes {
             guard classes.contains(ticket.ticketClass) else {

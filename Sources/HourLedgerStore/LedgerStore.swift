@@ -644,6 +644,17 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// Each stored ticket's contract and the reason it was linked (or not), by ticket id.
+    public func ticketMatches() throws -> [Int: (contractID: String?, reason: String)] {
+        try writer.read { db in
+            var result: [Int: (contractID: String?, reason: String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, contract_id, match_reason FROM ticket") {
+                result[row["id"]] = (row["contract_id"], row["match_reason"])
+            }
+            return result
+        }
+    }
+
     /// Re-matches every stored ticket against a (possibly changed) contract list, e.g. after a config edit.
     public func storedTickets() throws -> [(facts: TicketFacts, dateMod: String)] {
         try writer.read { db in

@@ -176,9 +176,18 @@ struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file and exit.")
     @OptionGroup var options: ConfigOption
 
+    @Flag(help: "Do not ask the helpdesk to check query rules (iTop OQL).") var offline = false
+
     func run() async throws {
         let configuration = try options.load()
-        print("\(options.config): OK (\(configuration.contracts.count) contracts, helpdesk \(configuration.helpdesk.kind))")
+        let rules = configuration.contracts.filter { $0.match.query != nil }.count
+        if !offline, rules > 0 {
+            let problems = await (try options.runtime()).validateQueryRules()
+            for problem in problems { print("contracts[\(problem.contractID)].match.oql: \(problem.error)") }
+            if !problems.isEmpty { throw CLIError(message: "\(problems.count) of \(rules) query rules refused by the helpdesk") }
+        }
+        let checked = offline || rules == 0 ? "" : ", \(rules) query rules accepted by the helpdesk"
+        print("\(options.config): OK (\(configuration.contracts.count) contracts, helpdesk \(configuration.helpdesk.kind)\(checked))")
     }
 }
 

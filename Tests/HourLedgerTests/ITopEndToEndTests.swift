@@ -1,0 +1,327 @@
+import FakeITop
+import Foundation
+import HourLedgerApp
+import HourLedgerCore
+import HourLedgerHelpdesk
+import HourLedgerServer
+import HourLedgerStore
+import HourLedgerSync
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+func itopConfigYAML(url: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
+    """
+    helpdesk:
+      kind: itop
+      url: \(url)
+      username: hours-daemon
+      password: Daemon-Passw0rd!
+      timezone: Europe/Paris
+      page_size: 4
+      overlap_seconds: 120
+      timeout_seconds: 5
+      connect_timeout_seconds: 2
+      webhook_secret: hook-s3cret
+    \(extraHelpdesk)
+    database:
+      path: \(database)
+    http:
+      host: 127.0.0.1
+      port: 0
+    contracts:
+    \(contracts)
+    """
+}
+
+/// The daemon on `kind: itop` against the fake iTop, through the real libcurl client: polling, local and OQL rules,
+/// timers, private_log write-back, balances, restarts, outages and webhooks.
+@Suite struct ITopEndToEndTests {
+    static let oql = "SELECT UserRequest AS u JOIN Organization AS o ON u.org_id = o.id WHERE o.code = 'INITECH' AND u.servicesubcategory_id = 1"
+    static let contracts = """
+      - { id: globex, name: Globex workplace, org: 2, match: { teams: [10] }, quota_hours: 40, starts: 2026-01-01, timezone: Europe/Paris,
+          rounding: { increment_minutes: 15, mode: up } }
+      - { id: initech-access, name: Initech access, priority: 10, match: { oql: "\(oql)" }, quota_hours: 10, starts: 2026-06-01,
+          timezone: Europe/Paris }
+      - { id: initech, name: Initech block, org: 3, match: { services: [1], subcategories: [1, 2], classes: [UserRequest] }, quota_hours: 100,
+          starts: 2026-06-01, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }
+    """
+    let t0 = Date.utc("2026-11-21 09:00:00")
+
+    func setUp(contracts: String = Self.contracts, extraHelpdesk: String = "", database: String? = nil)
+        async throws -> (FakeITopServer, Runtime, TemporaryDirectory)
+    {
+        let directory = TemporaryDirectory()
+        let state = try makeITopFixtureState()
+        state.addTicket("Incident", title: "Mail outage", org: 3, team: 11, agent: 4, service: 1, subcategory: 2)
+        let server = try await FakeITopServer(state: state)
+        let config = try ConfigLoader.parse(itopConfigYAML(url: server.url, database: database ?? directory.path + "/l.sqlite", contracts: contracts,
+                                                           extraHelpdesk: extraHelpdesk))
+        return (server, try Runtime(configuration: config), directory)
+    }
+
+    /// (class, key, page) of each core/get sent, in order.
+    func gets(_ state: FakeITopState) -> [String] {
+        state.requests.compactMap(\.operation).filter { $0["operation"] as? String == "core/get" }.map {
+            "\($0["class"]!) | \($0["key"]!) | \($0["page"].map { "\($0)" } ?? "-")"
+        }
+    }
+
+    @Test func pollMatchesByOrgTeamServiceClassAndOQLThenWritesBackAndBalances() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let itop = server.state
+        let report = try await runtime.engine.syncOnce(now: t0)
+        #expect(report.ticketsSeen == 7 && report.highWater == "2026-11-21 19:35:10")
+
+        // The exact requests: form-encoded POSTs to rest.php?version=1.3, paged by 4, only the fields the rules need.
+        let requests = itop.requests
+        #expect(requests.allSatisfy { $0.method == "POST" && $0.target == "/webservices/rest.php?version=1.3"
+            && $0.contentType == "application/x-www-form-urlencoded" && Set($0.form.keys) == ["auth_user", "auth_pwd", "json_data"]
+            && $0.form["auth_user"] == "hours-daemon" && $0.form["auth_pwd"] == "Daemon-Passw0rd!" })
+        #expect(gets(itop) == [
+            "UserRequest | SELECT UserRequest | 1", "UserRequest | SELECT UserRequest | 2", "Incident | SELECT Incident | 1",
+            "UserRequest | \(Self.oql) | 1",
+        ])
+        let first = try #require(requests.first?.operation)
+        #expect(first["output_fields"] as? String == "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update")
+        #expect(first["limit"] as? Int == 4)
+        #expect(requests.last?.operation?["output_fields"] as? String == "id")
+
+        // Each ticket to its contract, for a reason that names the rule.
+        let matches = try runtime.store.ticketMatches()
+        #expect(matches.mapValues(\.contractID) == [1: "globex", 2: nil, 3: "globex", 4: "initech", 5: "initech-access", 6: "initech", 7: nil])
+        #expect(matches[1]?.reason == "contract globex: org 2 AND team 10")
+        #expect(matches[2]?.reason.contains("globex: assigned teams 11, rule wants one of 10") == true)
+        #expect(matches[4]?.reason == "contract initech: org 3 AND service 1 AND subcategory 2 AND class UserRequest")
+        #expect(matches[5]?.reason.hasPrefix("contract initech-access: OQL rule \"\(Self.oql)\"; also matched initech, won on priority 10") == true)
+        #expect(matches[7]?.reason.contains("initech: class Incident, rule wants one of UserRequest") == true)
+        #expect(matches[7]?.reason.contains("initech-access: not selected by the OQL rule") == true)
+
+        // A timer on R-000004: 1000 s worked, 30 min billed, one private_log note through core/update.
+        let contracts = runtime.configuration.contracts
+        let (timer, _) = try await runtime.store.startTimer(technician: 5, ticketID: 4, now: t0)
+        let (_, stopped) = try await runtime.store.timerTransition(id: timer.id, actingAs: 5, action: .stop, now: t0.addingTimeInterval(1000),
+                                                                   contracts: contracts, note: "network trace", actor: "dan")
+        let entry = try #require(stopped)
+        #expect((entry.rawSeconds, entry.billedSeconds, entry.contractID) == (1000, 1800, "initech"))
+        itop.clearRequests()
+        itop.advance(seconds: 60)
+        #expect(await runtime.outbox.drain() == 1)
+        let writes = itop.requests.compactMap(\.operation)
+        let content = "<p>[hourledger:\(entry.key)] 0:30 h billable (0:16 worked, rounded up/900s) on contract Initech block (initech): network trace</p>"
+        #expect(writes.count == 1)
+        #expect(writes.first?["operation"] as? String == "core/update" && writes.first?["class"] as? String == "UserRequest"
+            && writes.first?["key"] as? Int == 4)
+        #expect(writes.first?["comment"] as? String == "HourLedger write-back [hourledger:\(entry.key)]")
+        let addItem = ((writes.first?["fields"] as? [String: Any])?["private_log"] as? [String: Any])?["add_item"] as? [String: String]
+        #expect(addItem == ["message": content, "format": "html"])
+        #expect(itop.privateLog(of: 4).map(\.message) == ["[hourledger:\(entry.key)] 0:30 h billable (0:16 worked, rounded up/900s) on contract Initech block (initech): network trace"])
+        #expect(itop.changes.last?.userinfo == "HourLedger write-back [hourledger:\(entry.key)]")
+        let initech = contracts.first { $0.id == "initech" }!
+        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
+
+        // The write bumped last_update: the next poll sees R-000004 again and changes nothing. Its window starts
+        // two minutes before the newest stamp, in iTop's own time zone.
+        itop.clearRequests()
+        let echo = try await runtime.engine.syncOnce(now: t0)
+        #expect(gets(itop).first == "UserRequest | SELECT UserRequest WHERE last_update > '2026-11-21 19:33:10' | 1")
+        #expect(echo.ticketsSeen == 7 && echo.entriesAdded == 0 && echo.entriesUpdated == 0 && echo.highWater == "2026-11-21 19:36:10")
+        #expect(gets(itop).last == "UserRequest | SELECT UserRequest AS u JOIN Organization AS o ON u.org_id = o.id WHERE (o.code = 'INITECH' AND u.servicesubcategory_id = 1) AND u.last_update > '2026-11-21 19:33:10' | 1")
+        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
+
+        // An edit and a deletion: the case log is append-only, so each is a note of its own.
+        _ = try await runtime.store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 2000, note: "network trace"), reason: "",
+                                              actor: "dan", actingAs: 5, contracts: contracts, now: t0)
+        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 2700)
+        try await runtime.store.deleteEntry(key: entry.key, reason: "wrong ticket", actor: "dan", actingAs: 5, now: t0)
+        #expect(await runtime.outbox.drain() == 2)
+        let log = itop.privateLog(of: 4).map(\.message)
+        #expect(log.count == 3)
+        #expect(log[1].hasPrefix("[hourledger:\(entry.key) update ") && log[1].contains("] corrected: 0:45 h billable"))
+        #expect(log[2].hasPrefix("[hourledger:\(entry.key) delete ") && log[2].hasSuffix("] withdrawn: entry \(entry.key) no longer counts"))
+        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 0)
+        #expect(try runtime.store.balanceDiscrepancies() == [])
+
+        // A change in iTop moves a ticket: R-000001 reassigned to team 11 leaves Globex.
+        itop.advance(seconds: 60)
+        itop.updateTicket(1) { $0.team = 11 }
+        try await runtime.engine.syncOnce(now: t0)
+        #expect(try runtime.store.ticketMatches()[1]?.contractID == nil)
+    }
+
+    @Test func editingAnOQLRuleReasksITopAndMovesTicketsWithTheirHours() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        try await runtime.engine.syncOnce(now: t0)
+        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 6, technician: 4, startedAt: t0, rawSeconds: 3600, kind: .billable, note: "",
+                                                              createdBy: "chloe"), contracts: runtime.configuration.contracts, now: t0)
+        #expect(entry.contractID == "initech")
+        var contracts = runtime.configuration.contracts
+        contracts[1].match.query = "SELECT UserRequest WHERE org_id = 3 AND servicesubcategory_id = 2"
+        await runtime.engine.updateContracts(contracts)
+        server.state.clearRequests()
+        let report = try await runtime.engine.syncOnce(now: t0)
+        // The changed rule is asked in full once, then narrowed to the poll's window.
+        #expect(gets(server.state).contains("UserRequest | SELECT UserRequest WHERE org_id = 3 AND servicesubcategory_id = 2 | 1"))
+        let matches = try runtime.store.ticketMatches()
+        #expect(matches.mapValues(\.contractID) == [1: "globex", 2: nil, 3: "globex", 4: "initech-access", 5: "initech", 6: "initech-access", 7: nil])
+        #expect(report.contractMoves == 3)
+        #expect(try runtime.store.balance(of: contracts[1], at: t0)?.usedSeconds == 3600)
+        #expect(try runtime.store.balance(of: contracts[2], at: t0)?.usedSeconds == 0)
+    }
+
+    @Test func aRuleITopRefusesIsAClearErrorNeverAnEmptyMatch() async throws {
+        let bad = """
+          - { id: bad-rule, name: Bad, match: { oql: "SELECT UserRequest WHERE last_updat > '2026-01-01'" }, quota_hours: 1, starts: 2026-01-01 }
+        """
+        let (server, runtime, _) = try await setUp(contracts: bad)
+        defer { Task { await server.stop() } }
+        let problems = await runtime.validateQueryRules()
+        #expect(problems.count == 1 && problems.first?.contractID == "bad-rule")
+        #expect(problems.first?.error.contains("rejected 100 - Query failed to execute") == true)
+        await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce(now: t0) }
+        let status = await runtime.engine.status
+        let error = try #require(status.lastError)
+        #expect(error.contains("core/get UserRequest (OQL rule) of contract bad-rule: rejected 100") && error.contains("Unknown filter code"))
+        #expect(!error.contains("Daemon-Passw0rd!"))
+        // Nothing was stored as "matches nothing", and the poll will start over.
+        #expect(try runtime.store.ticketMatches().isEmpty)
+        #expect(try runtime.store.state("helpdesk.high_water") == nil)
+
+        let app = buildApplication(runtime: runtime)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/status", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("of contract bad-rule: rejected 100") && !text.contains("Daemon-Passw0rd!"))
+            }
+        }
+    }
+
+    @Test func wrongCredentialsAreAnAuthenticationError() async throws {
+        let (server, runtime, directory) = try await setUp()
+        defer { Task { await server.stop() } }
+        let config = try ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/other.sqlite", contracts: Self.contracts)
+            .replacingOccurrences(of: "Daemon-Passw0rd!", with: "wrong"))
+        let wrong = try Runtime(configuration: config)
+        do {
+            try await wrong.engine.syncOnce(now: t0)
+            Issue.record("a wrong password synced")
+        } catch let error as HelpdeskError {
+            #expect(error.kind == .authentication && error.code == "1" && error.description == "core/get UserRequest: authentication 1 - Invalid login")
+        }
+        _ = runtime
+    }
+
+    @Test func aCrashAfterITopWroteTheNoteDoesNotWriteASecond() async throws {
+        let directory = TemporaryDirectory()
+        let (server, runtime, _) = try await setUp(database: directory.path + "/l.sqlite")
+        defer { Task { await server.stop() } }
+        try await runtime.engine.syncOnce(now: t0)
+        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 900, kind: .billable,
+                                                              note: "MFA", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
+        // The crash: the attempt was recorded and iTop appended the note, but the daemon died before marking it done.
+        let (item, _) = try #require(try runtime.store.nextOutboxItem(now: t0))
+        try await runtime.store.markOutboxAttempt(item.id)
+        _ = try await runtime.connector.createFollowup(ticketID: 5, content: item.payload.content)
+        // A new daemon on the same ledger, knowing nothing of ticket classes yet.
+        let restarted = try Runtime(configuration: runtime.configuration)
+        server.state.clearRequests()
+        #expect(await restarted.outbox.drain() == 1)
+        #expect(server.state.privateLog(of: 5).count == 1)
+        #expect(server.state.requests.compactMap { $0.operation?["operation"] as? String } == ["core/get", "core/get"])
+        #expect(gets(server.state) == ["Ticket | SELECT Ticket WHERE id = 5 | 1", "UserRequest | 5 | 1"])
+        #expect(try restarted.store.outboxStats(now: t0).depth == 0)
+
+        // iTop applies a write and then hangs past the client's timeout: the retry finds the note by its marker.
+        let slow = try Runtime(configuration: try ConfigLoader.parse(
+            itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: Self.contracts), environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "1"]))
+        _ = try await slow.store.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call back",
+                                                   createdBy: "alice"), contracts: slow.configuration.contracts, now: t0)
+        server.state.setDelayAfterWrite(.seconds(2))
+        #expect(await slow.outbox.drain() == 0)
+        #expect(server.state.privateLog(of: 5).count == 2)
+        server.state.setDelayAfterWrite(.zero)
+        try await Task.sleep(for: .seconds(2))
+        #expect(await slow.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 1)
+        #expect(server.state.privateLog(of: 5).count == 2)
+        #expect(try slow.store.outboxStats(now: t0).depth == 0)
+        _ = entry
+    }
+
+    @Test func anOutageStopsNothingAndLosesNothing() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let itop = server.state
+        try await runtime.engine.syncOnce(now: t0)
+        var keys: [String] = []
+        for minutes in [10, 20, 45] {
+            keys.append(try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 2, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
+                                                                  note: "", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0).key)
+        }
+        itop.fail(next: 2, status: 503)
+        await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce(now: t0) }
+        #expect(await runtime.engine.status.lastError?.contains("serverError") == true)
+        #expect(await runtime.outbox.drain() == 0)
+        #expect(try runtime.store.outboxStats(now: t0).depth == 3)
+        // Back: the poll resumes and the notes go out once each, in order.
+        try await runtime.engine.syncOnce(now: t0)
+        #expect(await runtime.engine.status.consecutiveFailures == 0)
+        #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 3)
+        let log = itop.privateLog(of: 1).map(\.message)
+        #expect(log.count == 3 && zip(log, keys).allSatisfy { $0.hasPrefix("[hourledger:\($1)]") })
+        let globex = runtime.configuration.contracts[0]
+        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 900 + 1800 + 2700)
+    }
+
+    @Test func webhooksAreDurableHintsServedByOneBatchedRead() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let itop = server.state
+        try await runtime.engine.syncOnce(now: t0)
+        // Move the high-water mark well past ticket 2's last change.
+        itop.advance(seconds: 600)
+        itop.updateTicket(3) { $0.title = "New starter account (finance)" }
+        try await runtime.engine.syncOnce(now: t0)
+
+        let captured = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.root.appendingPathComponent("itop/webhook/12-captured-webhook-request.json"))) as! [String: Any]
+        let recordedBody = ((captured["request"] as! [String: Any])["body"] as! String).replacingOccurrences(of: "\"id\": \"7\"", with: "\"id\": \"2\"")
+        let broken = "{\n \"class\": \"UserRequest\",\n \"id\": \"6\",\n \"title\": \"Printer \"HR-2\" offline\"\n}"
+        let app = buildApplication(runtime: runtime)
+        try await app.test(.router) { client in
+            func post(_ body: String, uri: String = "/webhooks/itop?token=hook-s3cret", headers: HTTPFields = [:]) async throws -> HTTPResponse.Status {
+                try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { $0.status }
+            }
+            let status1 = try await post(recordedBody)
+            #expect(status1 == .accepted)
+            let status2 = try await post(recordedBody)  // iTop may deliver twice
+            #expect(status2 == .accepted)
+            let status3 = try await post(broken, uri: "/webhooks/itop", headers: [HTTPField.Name("X-HourLedger-Token")!: "hook-s3cret"])
+            #expect(status3 == .accepted)
+            let status4 = try await post(recordedBody, uri: "/webhooks/itop?token=hook-s3creT")
+            #expect(status4 == .unauthorized)
+            let status5 = try await post(recordedBody, uri: "/webhooks/itop")
+            #expect(status5 == .unauthorized)
+            let status6 = try await post("{\"event\": \"ticket_changed\"}")
+            #expect(status6 == .badRequest)
+            let status7 = try await post(String(repeating: "x", count: WebhookRoutes.maxBodyBytes + 1))
+            #expect(status7 == .contentTooLarge)
+        }
+        // Durable before the answer, one row per ticket, and the poller is told to sync early.
+        #expect(try runtime.store.pendingHints().map(\.ticketID).sorted() == [2, 6])
+        #expect(await runtime.engine.hintsWaiting)
+
+        // The payload is never trusted: the next sync re-reads both tickets in one read per class.
+        // The webhook's change, which the payload did not carry and which left last_update alone.
+        itop.updateTicket(2, bumping: false) { $0.team = 10 }
+        itop.clearRequests()
+        let report = try await runtime.engine.syncOnce(now: t0)
+        #expect(report.hintsServed == 2)
+        let reads = gets(itop)
+        #expect(reads.contains("UserRequest | SELECT UserRequest WHERE id IN (2,6) | 1") && reads.contains("Incident | SELECT Incident WHERE id IN (2,6) | 1"))
+        #expect(try runtime.store.ticketMatches()[2]?.contractID == "globex")
+        #expect(try runtime.store.pendingHints().isEmpty)
+        #expect(await !runtime.engine.hintsWaiting)
+    }
+}
