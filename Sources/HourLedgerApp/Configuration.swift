@@ -492,6 +492,7 @@ private struct Reader {
         let subentities = bool(map, "include_subentities", at: path) ?? false
         var rule = MatchRule()
         let matchPath = "\(path).match"
+        var oqlGiven = false
         if let matchNode = map["match"] {
             if itop, let match = mapping(matchNode, at: matchPath, allowed: ["orgs", "teams", "services", "subcategories", "classes", "oql"]) {
                 rule.entities = intList(match, "orgs", at: matchPath)
@@ -500,6 +501,7 @@ private struct Reader {
                 rule.categories = intList(match, "subcategories", at: matchPath)
                 rule.classes = stringList(match, "classes", at: matchPath)
                 if let oql = string(match, "oql", at: matchPath) {
+                    oqlGiven = true
                     do {
                         _ = try OQL(oql)
                         rule.query = oql.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -512,7 +514,7 @@ private struct Reader {
                 rule.categories = intList(match, "categories", at: matchPath)
             }
         }
-        if itop, entity == nil, map["org"] == nil, rule.entities == nil, rule.query == nil {
+        if itop, entity == nil, map["org"] == nil, rule.entities == nil, !oqlGiven {
             issue("\(path).org", node, "missing: give org (the iTop organization id), match.orgs or match.oql, so the contract covers one customer")
         } else if !itop, entity == nil, map["entity"] == nil {
             issue("\(path).entity", node, "missing (the helpdesk entity id)")

@@ -135,3 +135,50 @@ import Testing
         }
     }
 }
+
+@Suite struct ITopConfigurationTests {
+    static var exampleFile: String {
+        URL(fileURLWithPath: ConfigurationTests.exampleFile).deletingLastPathComponent().appendingPathComponent("hourledger.itop.example.yaml").path
+    }
+
+    @Test func theITopExampleLoadsWithItsRuleKeys() throws {
+        let directory = TemporaryDirectory()
+        _ = directory.write("itop-password", "itop-pass-1\n")
+        _ = directory.write("itop-webhook-secret", "itop-hook-2\n")
+        let text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8).replacingOccurrences(of: "/etc/hourledger/", with: directory.path + "/")
+        let config = try ConfigLoader.parse(text, file: "itop.yaml")
+        #expect(config.helpdesk.kind == "itop" && config.helpdesk.timeZone == "Europe/Paris" && config.helpdesk.pageSize == 500)
+        #expect(config.helpdesk.credentials == .password(login: "hours-daemon", password: Secret("itop-pass-1")))
+        #expect(config.helpdesk.webhookSecret == Secret("itop-hook-2") && config.helpdesk.classes == ["UserRequest", "Incident"])
+        #expect(config.contracts.map(\.id) == ["globex-2026", "initech-access", "initech-block"])
+        #expect(config.contracts[0].entity == 2 && config.contracts[0].match == MatchRule(groups: [10, 11], services: [1]))
+        #expect(config.contracts[1].entity == nil && config.contracts[1].match.query?.hasPrefix("SELECT UserRequest AS u JOIN Organization") == true)
+        #expect(config.contracts[2].match == MatchRule(categories: [1, 2], classes: ["UserRequest"]))
+        #expect(!"\(config)".contains("itop-pass-1") && !"\(config)".contains("itop-hook-2"))
+    }
+
+    @Test func rulesAndSettingsOfTheOtherHelpdeskAreNamedAsErrors() throws {
+        func problems(_ helpdesk: String, _ contract: String) -> [String] {
+            let text = "helpdesk:\n\(helpdesk)\ncontracts:\n  - { id: c, quota_hours: 1, starts: 2026-01-01, \(contract) }\n"
+            do {
+                _ = try ConfigLoader.parse(text)
+                return []
+            } catch let error as ConfigError {
+                return error.issues.map { "\($0.path): \($0.message)" }
+            } catch { return ["\(error)"] }
+        }
+        let itop = "  kind: itop\n  url: https://itop.example.com\n  username: u\n  password: p\n  timezone: Europe/Paris"
+        let glpi = "  kind: glpi\n  url: https://glpi.example.com/apirest.php\n  user_token: t"
+        #expect(problems(itop, "org: 3, match: { teams: [1], subcategories: [2] }") == [])
+        #expect(problems(itop, "entity: 3").contains { $0.hasPrefix("contracts[0].entity: unknown key") })
+        #expect(problems(itop, "match: { teams: [1] }") == ["contracts[0].org: missing: give org (the iTop organization id), match.orgs or match.oql, so the contract covers one customer"])
+        #expect(problems(itop, "org: 3, match: { groups: [1] }").contains { $0.hasPrefix("contracts[0].match.groups: unknown key") })
+        #expect(problems(itop, "match: { oql: \"UserRequest WHERE org_id = 3\" }") == ["contracts[0].match.oql: an OQL rule starts with SELECT <Class>, got 'UserRequest WHERE org_id = 3'"])
+        #expect(problems(glpi, "entity: 1, match: { oql: \"SELECT UserRequest\" }").contains { $0.hasPrefix("contracts[0].match.oql: unknown key") })
+        #expect(problems(glpi, "entity: 1, match: { teams: [1] }").contains { $0.hasPrefix("contracts[0].match.teams: unknown key") })
+        let noZone = itop.replacingOccurrences(of: "\n  timezone: Europe/Paris", with: "")
+        #expect(problems(noZone, "org: 3") == ["helpdesk.timezone: missing: iTop's dates carry no offset, give its time zone (its 'timezone' setting, e.g. Europe/Paris)"])
+        #expect(problems(itop + "\n  user_token: x", "org: 3").contains("helpdesk.user_token: is a GLPI setting; iTop takes username and password(_file)"))
+        #expect(problems(glpi + "\n  classes: [UserRequest]", "entity: 1") == ["helpdesk.classes: is an iTop setting (the ticket classes polled)"])
+    }
+}
