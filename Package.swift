@@ -96,10 +96,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Serves a fake helpdesk's router on 127.0.0.1.
+        .target(
+            name: "LoopbackServer",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // A GLPI 10 REST server on loopback that answers as the recordings in ../shared/fixtures/glpi do.
         .target(
             name: "FakeGLPI",
             dependencies: [
+                "LoopbackServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -111,6 +118,7 @@ let package = Package(
         .target(
             name: "FakeITop",
             dependencies: [
+                "LoopbackServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,14 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
+import LoopbackServer
 import HTTPTypes
 import NIOCore
 
 /// A GLPI 10.0.14 `apirest.php` on loopback that answers as the recordings in shared/fixtures/glpi do, errors included.
 public final class FakeGLPIServer: Sendable {
     public let state: FakeGLPIState
-    private let task: Task<Void, any Error>
-    public let port: Int
+    private let server: LoopbackServer
+    public var port: Int { server.port }
 
     public var url: String { "http://127.0.0.1:\(port)/apirest.php" }
 
@@ -20,29 +21,12 @@ public final class FakeGLPIServer: Sendable {
         for method in [HTTPRequest.Method.get, .post, .put, .delete] {
             router.on("/apirest.php/**", method: method) { request, _ in try await api.handle(request) }
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: {
-                var logger = Logger(label: "fake-glpi")
-                logger.logLevel = .critical
-                return logger
-            }())
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        var iterator = stream.makeAsyncIterator()
-        guard let bound = await iterator.next(), bound > 0 else { throw FakeServerError.couldNotBind }
-        self.port = bound
+        server = try await LoopbackServer(router: router, label: "fake-glpi", port: port)
     }
 
-    public func stop() async {
-        task.cancel()
-        _ = try? await task.value
-    }
+    public func stop() async { await server.stop() }
 }
 
-enum FakeServerError: Error { case couldNotBind }
 
 /// The request handling, one GLPI behaviour per branch.
 struct FakeGLPIAPI: Sendable {
@@ -511,12 +495,7 @@ struct FakeGLPIAPI: Sendable {
         error(403, "ERROR_RIGHT_MISSING", "You don't have permission to perform this action.")
     }
 
-    static func parseQuery(_ query: String) -> [(String, String)] {
-        query.split(separator: "&").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
-            return (parts[0].removingPercentEncoding ?? parts[0], (parts.count > 1 ? parts[1] : "").removingPercentEncoding ?? "")
-        }
-    }
+    static func parseQuery(_ query: String) -> [(String, String)] { LoopbackServer.parseForm(query) }
 }
 
 /// A small JSON writer: the fake serves 100,000-ticket searches, where JSONSerialization would dominate the benchmark.

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import LoopbackServer
 import NIOCore
 
 /// An iTop 3.2.0 `rest.php` on loopback that answers as the recordings in shared/fixtures/itop do: HTTP 200 for every
@@ -9,8 +10,8 @@ import NIOCore
 /// limit/page paging in id-descending order, and a mandatory `comment` on writes.
 public final class FakeITopServer: Sendable {
     public let state: FakeITopState
-    private let task: Task<Void, any Error>
-    public let port: Int
+    private let server: LoopbackServer
+    public var port: Int { server.port }
 
     /// The iTop root; the REST endpoint is below it.
     public var url: String { "http://127.0.0.1:\(port)" }
@@ -23,29 +24,12 @@ public final class FakeITopServer: Sendable {
         for method in [HTTPRequest.Method.get, .post] {
             router.on("/webservices/rest.php", method: method) { request, _ in try await api.handle(request) }
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: {
-                var logger = Logger(label: "fake-itop")
-                logger.logLevel = .critical
-                return logger
-            }())
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        var iterator = stream.makeAsyncIterator()
-        guard let bound = await iterator.next(), bound > 0 else { throw FakeITopError.couldNotBind }
-        self.port = bound
+        server = try await LoopbackServer(router: router, label: "fake-itop", port: port)
     }
 
-    public func stop() async {
-        task.cancel()
-        _ = try? await task.value
-    }
+    public func stop() async { await server.stop() }
 }
 
-enum FakeITopError: Error { case couldNotBind }
 
 struct FakeITopAPI: Sendable {
     let state: FakeITopState
@@ -318,13 +302,6 @@ struct FakeITopAPI: Sendable {
     }
 
     static func parseForm(_ text: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
-            }
-            result[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
-        return result
+        Dictionary(LoopbackServer.parseForm(text), uniquingKeysWith: { _, last in last })
     }
 }

@@ -262,38 +262,29 @@ private struct Reader {
     }
 
     mutating func intList(_ map: [String: Node]?, _ key: String, at path: String) -> [Int]? {
-        guard let node = map?[key] else { return nil }
-        let items: [Node]
-        switch node {
-        case .sequence(let sequence): items = Array(sequence)
-        case .scalar: items = [node]
-        default:
-            issue("\(path).\(key)", node, "must be a list of ids")
-            return nil
-        }
-        var result: [Int] = []
-        for (index, item) in items.enumerated() {
-            guard let value = item.string.flatMap({ Int($0) }) else {
-                issue("\(path).\(key)[\(index)]", item, "must be an integer id")
-                continue
-            }
-            result.append(value)
-        }
-        if result.isEmpty { issue("\(path).\(key)", node, "an empty list matches nothing; omit the key to match any") }
-        return result
+        list(map, key, at: path, of: "ids", item: "must be an integer id") { $0.string.flatMap { Int($0) } }
     }
 
     mutating func stringList(_ map: [String: Node]?, _ key: String, at path: String) -> [String]? {
+        list(map, key, at: path, of: "names", item: "must be a name") { $0.string }
+    }
+
+    /// A list (or a single scalar) whose items `read` converts; an empty list is refused, since it would match nothing.
+    private mutating func list<T>(_ map: [String: Node]?, _ key: String, at path: String, of what: String, item problem: String,
+                                  _ read: (Node) -> T?) -> [T]? {
         guard let node = map?[key] else { return nil }
         let items: [Node]
         switch node {
         case .sequence(let sequence): items = Array(sequence)
         case .scalar: items = [node]
         default:
-            issue("\(path).\(key)", node, "must be a list of names")
+            issue("\(path).\(key)", node, "must be a list of \(what)")
             return nil
         }
-        let result = items.compactMap(\.string)
+        var result: [T] = []
+        for (index, item) in items.enumerated() {
+            if let value = read(item) { result.append(value) } else { issue("\(path).\(key)[\(index)]", item, problem) }
+        }
         if result.isEmpty { issue("\(path).\(key)", node, "an empty list matches nothing; omit the key to match any") }
         return result
     }

@@ -181,13 +181,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return message
     }
 
-    public nonisolated static func encode(_ query: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return query.map { key, value in
-            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
-        }.joined(separator: "&")
-    }
+    public nonisolated static func encode(_ query: [(String, String)]) -> String { FormEncoding.encode(query) }
 
     // MARK: Paging
 

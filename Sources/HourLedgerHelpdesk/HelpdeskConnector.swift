@@ -126,3 +126,14 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
     /// Worth retrying later without operator action.
     public var isTransient: Bool { kind == .unreachable || kind == .serverError }
 }
+
+/// `application/x-www-form-urlencoded` (and query strings): only unreserved characters go unescaped.
+public enum FormEncoding {
+    public static func encode(_ pairs: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return pairs.map { key, value in
+            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
+        }.joined(separator: "&")
+    }
+}

@@ -62,7 +62,7 @@ public actor ITopConnector: HelpdeskConnector {
         let json = try JSONSerialization.data(withJSONObject: operation, options: [.sortedKeys, .withoutEscapingSlashes])
         let form = [("auth_user", configuration.login), ("auth_pwd", configuration.password), ("json_data", String(decoding: json, as: UTF8.self))]
         let request = HTTPRequest(method: "POST", url: configuration.endpoint + "?version=1.3",
-                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(Self.formEncode(form).utf8))
+                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(FormEncoding.encode(form).utf8))
         requests += 1
         let response: HTTPResponse
         do {
@@ -95,14 +95,6 @@ public actor ITopConnector: HelpdeskConnector {
         default: kind = .rejected
         }
         throw HelpdeskError(kind, operation: operation, code: "\(code)", detail: message)
-    }
-
-    static func formEncode(_ fields: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return fields.map { key, value in
-            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
-        }.joined(separator: "&")
     }
 
     /// One object of an answer's `objects` map (keyed `Class::id`, ids as strings).
