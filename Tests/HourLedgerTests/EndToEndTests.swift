@@ -159,6 +159,27 @@ import Testing
         #expect(last.ticketsSeen == 3 && last.entriesAdded == 1)
     }
 
+    @Test func hintedTicketsOutsideThePollWindowAreReadInOneSearchByID() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        for id in 4...6 { glpi.addTicket(id, name: "T\(id)", entity: 2, category: 2, groups: [2]) }
+        try await runtime.engine.syncOnce()
+        glpi.advance(seconds: 600)
+        glpi.addTicket(8, name: "Later", entity: 2, category: 2, groups: [2])
+        try await runtime.engine.syncOnce()
+        // Two hints for tickets the next poll's window no longer covers, one for an id GLPI does not have.
+        try await runtime.store.addHints([4, 6, 999, 4])
+        glpi.clearRequests()
+        let report = try await runtime.engine.syncOnce()
+        #expect(report.hintsServed == 3)
+        let searches = glpi.requests.filter { $0.target.hasPrefix("/apirest.php/search/Ticket") }.map(\.target)
+        #expect(searches.count == 2)
+        #expect(searches.last?.contains("criteria[0][link]=OR&criteria[0][field]=2&criteria[0][searchtype]=equals&criteria[0][value]=4&criteria[1][link]=OR&criteria[1][field]=2&criteria[1][searchtype]=equals&criteria[1][value]=6&criteria[2][link]=OR&criteria[2][field]=2&criteria[2][searchtype]=equals&criteria[2][value]=999&") == true)
+        #expect(report.ticketsSeen == 3)  // ticket 8 from the window, 4 and 6 by id
+        #expect(try runtime.store.pendingHints().isEmpty)
+    }
+
     @Test func aListThatShrinksWhilePagedEndsCleanlyAndIsReadAgain() async throws {
         let (server, runtime, directory) = try await setUp(extraHelpdesk: "  page_size: 2")
         defer { Task { await server.stop() } }
