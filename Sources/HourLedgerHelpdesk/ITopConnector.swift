@@ -88,12 +88,7 @@ public actor ITopConnector: HelpdeskConnector {
         if message.hasPrefix("Error: ") { message.removeFirst(7) }
         // Some messages list every attribute of the class; the head says what went wrong.
         if message.count > 400 { message = String(message.prefix(400)) + "…" }
-        let kind: HelpdeskError.Kind
-        switch code {
-        case 1: kind = message.contains("Invalid login") ? .authentication : .permission
-        case 13, 100: kind = .rejected
-        default: kind = .rejected
-        }
+        let kind: HelpdeskError.Kind = code == 1 ? (message.contains("Invalid login") ? .authentication : .permission) : .rejected
         throw HelpdeskError(kind, operation: operation, code: "\(code)", detail: message)
     }
 

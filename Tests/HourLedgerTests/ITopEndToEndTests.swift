@@ -12,27 +12,15 @@ import HummingbirdTesting
 import Testing
 
 func itopConfigYAML(url: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
-    """
-    helpdesk:
+    configYAML(helpdesk: """
       kind: itop
       url: \(url)
       username: hours-daemon
       password: Daemon-Passw0rd!
       timezone: Europe/Paris
       page_size: 4
-      overlap_seconds: 120
-      timeout_seconds: 5
-      connect_timeout_seconds: 2
       webhook_secret: hook-s3cret
-    \(extraHelpdesk)
-    database:
-      path: \(database)
-    http:
-      host: 127.0.0.1
-      port: 0
-    contracts:
-    \(contracts)
-    """
+    """, database: database, contracts: contracts, extraHelpdesk: extraHelpdesk)
 }
 
 /// The daemon on `kind: itop` against the fake iTop, through the real libcurl client: polling, local and OQL rules,

@@ -55,13 +55,20 @@ func makeFixtureState() -> FakeGLPIState {
 }
 
 func configYAML(url: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
-    """
-    helpdesk:
+    configYAML(helpdesk: """
       kind: glpi
       url: \(url)
       app_token: fixture-app-token
       user_token: fixture-user-token
       poll_interval_seconds: 60
+    """, database: database, contracts: contracts, extraHelpdesk: extraHelpdesk)
+}
+
+/// A config with the given helpdesk keys, the test timeouts, a ledger file, loopback HTTP and the contracts.
+func configYAML(helpdesk: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
+    """
+    helpdesk:
+    \(helpdesk)
       overlap_seconds: 120
       timeout_seconds: 5
       connect_timeout_seconds: 2
