@@ -36,8 +36,17 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var taskCategory: Int
     /// iTop: the ticket classes polled (UserRequest, Incident).
     public var classes: [String] = ["UserRequest", "Incident"]
-    /// The shared secret a helpdesk's webhook must carry (iTop: a header or `?token=` in the webhook's path).
+    /// The shared secret a helpdesk's webhook must carry (GLPI: the key it signs with; iTop: a header or `?token=`).
+    /// One per line: during a rotation the old and the new secret are both accepted.
     public var webhookSecret: Secret?
+    /// How far a GLPI webhook's timestamp may be from now, either way.
+    public var webhookMaxAgeSeconds: Int = 300
+    public var webhookMaxBodyBytes: Int = 256 * 1024
+
+    /// Each line of `webhookSecret`, trimmed.
+    public var webhookSecrets: [String] {
+        (webhookSecret?.value ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 }
 
 public struct HourLedgerConfiguration: Sendable, Equatable {
@@ -51,6 +60,17 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var contracts: [Contract]
     /// Where contract alerts are sent.
     public var alerts: AlertSettings = AlertSettings()
+
+    /// Every secret value in the config, for the log redactor.
+    public var secretValues: [String] {
+        var values = helpdesk.webhookSecrets + alerts.webhooks.compactMap(\.secret?.value)
+        if let appToken = helpdesk.appToken { values.append(appToken.value) }
+        switch helpdesk.credentials {
+        case .userToken(let token): values.append(token.value)
+        case .password(_, let password): values.append(password.value)
+        }
+        return values
+    }
 }
 
 /// An outgoing webhook that receives every alert as JSON, signed when it has a secret.
@@ -106,7 +126,7 @@ public enum ConfigLoader {
         "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
-                     "webhook_secret", "webhook_secret_file"],
+                     "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes"],
         "database": ["path"],
         "http": ["host", "port"],
         "log": ["level"],
@@ -429,6 +449,8 @@ private struct Reader {
             }
         }
         let webhookSecret = secret(map, "webhook_secret", at: path)
+        let webhookMaxAge = int(map, "webhook_max_age_seconds", at: path, section: "helpdesk", range: 10...86400) ?? 300
+        let webhookMaxBody = int(map, "webhook_max_body_bytes", at: path, section: "helpdesk", range: 1024...(16 * 1024 * 1024)) ?? 256 * 1024
         let timeZone = string(map, "timezone", at: path, section: "helpdesk") ?? "UTC"
         if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map?["timezone"], "unknown time zone '\(timeZone)'") }
         let verify = bool(map, "verify_tls", at: path, section: "helpdesk") ?? true
@@ -442,7 +464,8 @@ private struct Reader {
         return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
                                 connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
-                                taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret)
+                                taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret,
+                                webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody)
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {

@@ -7,6 +7,7 @@ import HourLedgerStore
 import HourLedgerSync
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
@@ -18,6 +19,14 @@ public struct Runtime: Sendable {
     public let outbox: OutboxWorker
     public let alerts: AlertSender
     public let logger: Logger
+    /// Where `/metrics` reads from; one per runtime, so tests do not share counters.
+    public let registry: PrometheusCollectorRegistry
+    public let metrics: PrometheusMetricsFactory
+    /// Fed by the poller's loop and by every helpdesk answer; read by the watchdog.
+    public let heartbeat = Heartbeat()
+    /// Webhook secrets and limits in force; a reload replaces them.
+    public let webhooks: WebhookSettingsBox
+    public let deliveries: DeliveryRecorder
 
     public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
         var logger = logger ?? Logger(label: "hourledger")
@@ -25,13 +34,20 @@ public struct Runtime: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.store = try store ?? LedgerStore(path: configuration.databasePath)
+        LogRedactor.shared.set(configuration.secretValues)
+        registry = PrometheusCollectorRegistry()
+        metrics = PrometheusMetricsFactory(registry: registry)
         let settings = configuration.helpdesk
+        webhooks = WebhookSettingsBox(Self.webhookSettings(settings))
+        deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) })
         var httpConfiguration = HTTPClientConfiguration()
         httpConfiguration.connectTimeout = .seconds(settings.connectTimeoutSeconds)
         httpConfiguration.totalTimeout = .seconds(settings.timeoutSeconds)
         httpConfiguration.verifyTLS = settings.verifyTLS
         httpConfiguration.caBundlePath = settings.caBundle
-        let client = http ?? CurlHTTPClient(configuration: httpConfiguration)
+        let heartbeat = heartbeat
+        let client = MeasuredHTTPClient(http ?? CurlHTTPClient(configuration: httpConfiguration), helpdesk: settings.kind, factory: metrics,
+                                        onResponse: { heartbeat.beat() })
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
         connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
@@ -62,6 +78,11 @@ public struct Runtime: Sendable {
                                                  taskCategory: settings.taskCategory),
                 http: http, logger: logger)
         }
+    }
+
+    static func webhookSettings(_ settings: HelpdeskSettings) -> WebhookSettings {
+        WebhookSettings(helpdesk: settings.kind, secrets: settings.webhookSecrets, maxAgeSeconds: settings.webhookMaxAgeSeconds,
+                        maxBodyBytes: settings.webhookMaxBodyBytes)
     }
 
     static func channels(_ settings: AlertSettings) -> AlertChannels {
@@ -98,8 +119,8 @@ public struct Runtime: Sendable {
 }
 
 /// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
-public func buildApplication(runtime: Runtime, startedAt: Date = Date(),
-                             clock: @escaping @Sendable () -> Date = { Date() }) -> some ApplicationProtocol {
+public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() },
+                             onServerRunning: @escaping @Sendable () async -> Void = {}) -> some ApplicationProtocol {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
     let context = LedgerAPIContext(
@@ -109,23 +130,38 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(),
     LedgerRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
     BillingRoutes.register(on: router, context: context)
-    if runtime.configuration.helpdesk.kind == "itop" {
-        WebhookRoutes.register(on: router, context: context, itopSecret: runtime.configuration.helpdesk.webhookSecret?.value, logger: runtime.logger)
-    }
+    WebhookRoutes.register(on: router, context: context, settings: runtime.webhooks, recorder: runtime.deliveries,
+                           metrics: runtime.metrics, logger: runtime.logger)
+    MetricsRoutes.register(on: router, context: context, registry: runtime.registry)
+    OpenAPIRoutes.register(on: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
                              serverName: "HourLedger/\(HourLedgerVersion.current)"),
+        onServerRunning: { _ in await onServerRunning() },
         logger: runtime.logger)
 }
 
-/// `hourledger serve`: the poller and the HTTP server under one ServiceGroup, stopped gracefully by SIGTERM or SIGINT.
-public func runDaemon(runtime: Runtime) async throws {
-    let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds), logger: runtime.logger)
-    let app = buildApplication(runtime: runtime)
+/// `hourledger serve`: the poller, the workers and the HTTP server under one ServiceGroup.
+///
+/// SIGTERM drains in reverse order of the list: systemd hears STOPPING=1, the server stops accepting and finishes
+/// its requests, then the workers finish what they are doing (the outbox its current delivery), then the store is
+/// closed. SIGHUP reloads `configPath`.
+public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNotifier = SystemdNotifier()) async throws {
+    let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds),
+                        heartbeat: runtime.heartbeat, metrics: runtime.metrics, logger: runtime.logger)
+    let listen = "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
+    let app = buildApplication(runtime: runtime, onServerRunning: {
+        notifier.notify("READY=1\nSTATUS=listening on \(listen)")
+        runtime.logger.notice("ready", metadata: ["listen": "\(listen)"])
+    })
+    let watchdog = WatchdogService(notifier: notifier, interval: SystemdNotifier.watchdogInterval(), heartbeat: runtime.heartbeat,
+                                   logger: runtime.logger) { await runtime.statusLine() }
+    let reloader = ConfigReloader(path: configPath, runtime: runtime, webhooks: runtime.webhooks, notifier: notifier)
     let group = ServiceGroup(configuration: .init(
         services: [.init(service: poller), .init(service: runtime.outbox), .init(service: runtime.alerts),
-                   .init(service: PeriodRollover(engine: runtime.engine, logger: runtime.logger)), .init(service: app)],
+                   .init(service: PeriodRollover(engine: runtime.engine, logger: runtime.logger)), .init(service: reloader),
+                   .init(service: app), .init(service: watchdog)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [
@@ -134,4 +170,17 @@ public func runDaemon(runtime: Runtime) async throws {
         "listen": "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)",
     ])
     try await group.run()
+    try runtime.store.close()
+    runtime.logger.notice("stopped: store closed")
+}
+
+extension Runtime {
+    /// The one-line `STATUS=` systemd shows in `systemctl status`.
+    func statusLine() async -> String {
+        let sync = await engine.status
+        let last = sync.lastSuccess.map { "last poll ok \($0.formatted(.iso8601))" } ?? "no successful poll yet"
+        let failing = sync.consecutiveFailures > 0 ? ", \(sync.consecutiveFailures) failed in a row" : ""
+        let outbox = (try? store.outboxStats(now: Date()).depth).map { ", outbox \($0)" } ?? ""
+        return "\(configuration.helpdesk.kind): \(last)\(failing)\(outbox)"
+    }
 }

@@ -8,6 +8,60 @@ public struct TicketHint: Sendable, Equatable {
     public var count: Int
 }
 
+/// One webhook delivery: the ticket it points at, and the signature that makes a replay recognisable (nil when the
+/// helpdesk does not sign, as iTop).
+public struct WebhookDelivery: Sendable, Equatable {
+    public var ticketID: Int
+    public var signature: String?
+
+    public init(ticketID: Int, signature: String? = nil) {
+        self.ticketID = ticketID
+        self.signature = signature
+    }
+}
+
+/// Gathers the webhook deliveries that arrive while a commit is running into the next commit. Each caller still
+/// returns only after its own hint is on disk, but a thousand concurrent deliveries cost a few commits, not a thousand.
+public actor DeliveryRecorder {
+    private let store: LedgerStore
+    private let replayWindow: @Sendable () -> Duration
+    private var waiting: [(WebhookDelivery, CheckedContinuation<Bool, any Error>)] = []
+    private var committing = false
+
+    /// `replayWindow` is how long a signature is remembered: at least as long as a timestamp stays acceptable.
+    public init(store: LedgerStore, replayWindow: @escaping @Sendable () -> Duration) {
+        self.store = store
+        self.replayWindow = replayWindow
+    }
+
+    /// Returns once the delivery is durable: true if it was new, false if its signature was already recorded.
+    public func record(_ delivery: WebhookDelivery) async throws -> Bool {
+        try await withCheckedThrowingContinuation { continuation in
+            waiting.append((delivery, continuation))
+            if !committing {
+                committing = true
+                Task { await self.commitWaiting() }
+            }
+        }
+    }
+
+    private func commitWaiting() async {
+        while !waiting.isEmpty {
+            let batch = waiting
+            waiting = []
+            let now = Date()
+            let forget = now.addingTimeInterval(-Double(replayWindow().components.seconds) * 2 - 60)
+            do {
+                let fresh = try await store.recordDeliveries(batch.map(\.0), now: now, forgetBefore: forget)
+                for (index, item) in batch.enumerated() { item.1.resume(returning: fresh[index]) }
+            } catch {
+                for item in batch { item.1.resume(throwing: error) }
+            }
+        }
+        committing = false
+    }
+}
+
 extension LedgerStore {
     static func registerHints(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v5-itop-hints") { db in
@@ -23,6 +77,45 @@ extension LedgerStore {
                     count INTEGER NOT NULL
                 );
                 """)
+        }
+    }
+
+    static func registerWebhookDeliveries(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6-webhook-deliveries") { db in
+            try db.execute(sql: """
+                CREATE TABLE webhook_delivery (
+                    signature TEXT PRIMARY KEY,
+                    received_at INTEGER NOT NULL
+                );
+                CREATE INDEX webhook_delivery_received_at ON webhook_delivery(received_at);
+                """)
+        }
+    }
+
+    /// Stores webhook hints in one transaction, so many concurrent deliveries share one commit. A delivery with a
+    /// signature already seen is a replay: its hint is not stored again. Signatures older than `forgetBefore` are
+    /// dropped, since their timestamps can no longer pass the freshness check. Returns, per delivery, whether it was new.
+    public func recordDeliveries(_ deliveries: [WebhookDelivery], now: Date, forgetBefore: Date) async throws -> [Bool] {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [Int(forgetBefore.timeIntervalSince1970)])
+            var fresh: [Bool] = []
+            fresh.reserveCapacity(deliveries.count)
+            for delivery in deliveries {
+                if let signature = delivery.signature {
+                    try db.execute(sql: "INSERT INTO webhook_delivery(signature, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                   arguments: [signature, Int(now.timeIntervalSince1970)])
+                    guard db.changesCount == 1 else {
+                        fresh.append(false)
+                        continue
+                    }
+                }
+                try db.execute(sql: """
+                    INSERT INTO ticket_hint(ticket_id, received_at, count) VALUES (?, ?, 1)
+                    ON CONFLICT(ticket_id) DO UPDATE SET count = count + 1
+                    """, arguments: [delivery.ticketID, Int(now.timeIntervalSince1970)])
+                fresh.append(true)
+            }
+            return fresh
         }
     }
 

@@ -143,6 +143,11 @@ public final class LedgerStore: Sendable {
         try Self.migrator.migrate(writer)
     }
 
+    /// Checkpoints the WAL and closes the connections; the last thing a stopping daemon does.
+    public func close() throws {
+        try writer.close()
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-ledger") { db in
@@ -271,6 +276,7 @@ public final class LedgerStore: Sendable {
         }
         registerSettlement(&migrator)
         registerHints(&migrator)
+        registerWebhookDeliveries(&migrator)
         return migrator
     }
 
@@ -634,13 +640,19 @@ public final class LedgerStore: Sendable {
         public var tickets: Int
         public var unmatched: Int
         public var entries: Int
+        /// Alerts fired since the ledger was created.
+        public var alerts: Int = 0
+        /// Webhook hints waiting for a sync.
+        public var pendingHints: Int = 0
     }
 
     public func counts() throws -> Counts {
         try writer.read { db in
             Counts(tickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket") ?? 0,
                    unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL") ?? 0,
-                   entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0)
+                   entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0,
+                   alerts: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert") ?? 0,
+                   pendingHints: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0)
         }
     }
 

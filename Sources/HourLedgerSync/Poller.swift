@@ -1,6 +1,20 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
+
+/// When the main loop last showed it is alive. The systemd watchdog is fed only while this is recent, so a stuck
+/// poller gets the daemon restarted.
+public final class Heartbeat: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+
+    public init() {}
+
+    public func beat() { last.withLock { $0 = .now } }
+
+    public var age: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
 
 /// Polls the helpdesk every interval. Failures back off exponentially (capped), so an unreachable helpdesk is retried
 /// without hammering it, and the daemon keeps serving its ledger meanwhile.
@@ -9,21 +23,31 @@ public actor Poller: Service {
     private let interval: Duration
     private let maxBackoff: Duration
     private let logger: Logger
+    private let heartbeat: Heartbeat
+    private let succeeded: Counter
+    private let failed: Counter
 
-    public init(engine: SyncEngine, interval: Duration, maxBackoff: Duration = .seconds(600), logger: Logger = Logger(label: "hourledger.poller")) {
+    public init(engine: SyncEngine, interval: Duration, maxBackoff: Duration = .seconds(600), heartbeat: Heartbeat = Heartbeat(),
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger = Logger(label: "hourledger.poller")) {
         self.engine = engine
         self.interval = interval
         self.maxBackoff = maxBackoff
+        self.heartbeat = heartbeat
         self.logger = logger
+        succeeded = Counter(label: "hourledger_polls_total", dimensions: [("outcome", "ok")], factory: metrics)
+        failed = Counter(label: "hourledger_polls_total", dimensions: [("outcome", "failed")], factory: metrics)
     }
 
     public func run() async throws {
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            heartbeat.beat()
             do {
                 try await engine.syncOnce()
+                succeeded.increment()
                 failures = 0
             } catch {
+                failed.increment()
                 failures += 1
                 logger.error("sync failed", metadata: ["error": "\(error)", "consecutive_failures": "\(failures)"])
             }
@@ -45,6 +69,7 @@ public actor Poller: Service {
         let deadline = ContinuousClock.now + duration
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
+            heartbeat.beat()
             if wakingOnHints, await engine.hintsWaiting { return }
         }
     }

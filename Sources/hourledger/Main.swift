@@ -40,7 +40,7 @@ struct ConfigOption: ParsableArguments {
     }
 
     func runtime() throws -> Runtime {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
         do {
             return try Runtime(configuration: try load())
         } catch let error as StoreError {
@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        try await runDaemon(runtime: try options.runtime())
+        try await runDaemon(runtime: try options.runtime(), configPath: options.config)
     }
 }
 

@@ -25,7 +25,7 @@ enum Fixtures {
 }
 
 /// A scratch directory removed when the test ends.
-final class TemporaryDirectory {
+final class TemporaryDirectory: Sendable {
     let path: String
     init() {
         path = NSTemporaryDirectory() + "hourledger-test-" + UUID().uuidString

@@ -1,0 +1,74 @@
+import Foundation
+import HourLedgerStore
+import Hummingbird
+import Prometheus
+import Synchronization
+
+/// `GET /metrics` in Prometheus text format. Counters and histograms are recorded as things happen; the ledger's
+/// state (outbox, entries, balances) is read from the store at scrape time, so it is never stale.
+public enum MetricsRoutes {
+    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext,
+                                                         registry: PrometheusCollectorRegistry) {
+        let gauges = LedgerGauges(registry: registry)
+        router.get("/metrics") { _, _ in
+            try await gauges.update(from: api)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+    }
+}
+
+/// Gauges set from the store before each scrape. A contract dropped by a reload loses its series.
+final class LedgerGauges: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let contractGauges = Mutex<[String: [Gauge]]>([:])
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    func update(from api: LedgerAPIContext) async throws {
+        let now = api.clock()
+        let counts = try api.store.counts()
+        let outbox = try api.store.outboxStats(now: now)
+        let deliveries = try api.store.alertDeliveryStats()
+        let sync = await api.engine.status
+        let contracts = await api.engine.contracts
+        let balances = try api.store.currentBalances(contracts, at: now)
+
+        gauge("hourledger_outbox_depth", "Write-backs waiting to reach the helpdesk.").set(Double(outbox.depth))
+        gauge("hourledger_outbox_oldest_age_seconds", "Age of the oldest waiting write-back (0 when none).").set(Double(outbox.oldestAgeSeconds ?? 0))
+        gauge("hourledger_entries", "Ledger entries stored.").set(Double(counts.entries))
+        gauge("hourledger_tickets", "Tickets seen in the helpdesk.").set(Double(counts.tickets))
+        gauge("hourledger_tickets_unmatched", "Tickets no contract rule matches.").set(Double(counts.unmatched))
+        gauge("hourledger_alerts_fired", "Contract alerts fired since the ledger was created.").set(Double(counts.alerts))
+        gauge("hourledger_alert_deliveries_pending", "Alert deliveries not yet sent.").set(Double(deliveries.pending))
+        gauge("hourledger_alert_deliveries_failed", "Alert deliveries that gave up.").set(Double(deliveries.failed))
+        gauge("hourledger_webhook_hints_pending", "Webhook hints waiting for a sync.").set(Double(counts.pendingHints))
+        gauge("hourledger_poll_consecutive_failures", "Polls failed in a row.").set(Double(sync.consecutiveFailures))
+        gauge("hourledger_last_successful_poll_timestamp_seconds", "Unix time of the last successful poll (0 before the first).")
+            .set(sync.lastSuccess?.timeIntervalSince1970 ?? 0)
+
+        var current: [String: [Gauge]] = [:]
+        for balance in balances {
+            let labels = [("contract", balance.id)]
+            let series = [
+                (gauge("hourledger_contract_available_seconds", "Seconds available in the current period: quota plus carried in.", labels),
+                 balance.availableSeconds),
+                (gauge("hourledger_contract_used_seconds", "Billed seconds used in the current period.", labels), balance.usedSeconds),
+                (gauge("hourledger_contract_remaining_seconds", "Seconds left in the current period; negative in overage.", labels),
+                 balance.remainingSeconds),
+                (gauge("hourledger_contract_overage_seconds", "Billed seconds beyond the period's quota.", labels), balance.overageSeconds),
+            ]
+            for (gauge, value) in series { gauge.set(Double(value)) }
+            current[balance.id] = series.map(\.0)
+        }
+        let dropped = contractGauges.withLock { previous in
+            defer { previous = current }
+            return previous.filter { current[$0.key] == nil }.flatMap(\.value)
+        }
+        for gauge in dropped { registry.unregisterGauge(gauge) }
+    }
+}

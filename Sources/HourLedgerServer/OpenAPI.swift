@@ -1,0 +1,481 @@
+import Hummingbird
+
+/// `GET /openapi.yaml`: the API as OpenAPI 3.1. A test checks that every route in the router is in it, and back.
+public enum OpenAPIRoutes {
+    public static func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: document)))
+        }
+    }
+
+    public static let document = #"""
+openapi: 3.1.0
+info:
+  title: HourLedger
+  version: "1"
+  description: |
+    Contract hours kept outside the helpdesk. Durations are integer seconds; dates are ISO 8601.
+    Mutating and per-technician endpoints need `Authorization: Bearer <token>` (see `hourledger token`).
+    Errors are `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
+servers:
+  - url: http://127.0.0.1:8080
+components:
+  securitySchemes:
+    bearer:
+      type: http
+      scheme: bearer
+  parameters:
+    contractID:
+      name: id
+      in: path
+      required: true
+      schema: {type: string}
+    entryKey:
+      name: key
+      in: path
+      required: true
+      schema: {type: string}
+    timerID:
+      name: id
+      in: path
+      required: true
+      schema: {type: integer, format: int64}
+    format:
+      name: format
+      in: query
+      schema: {type: string, enum: [json, csv], default: json}
+  responses:
+    Error:
+      description: The request was refused; `error` says why, `field` names the input at fault.
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/Error"}
+  schemas:
+    Error:
+      type: object
+      required: [error]
+      properties:
+        error: {type: string}
+        field: {type: string}
+    ContractBalance:
+      type: object
+      properties:
+        id: {type: string}
+        name: {type: string}
+        timezone: {type: string}
+        billing_mode: {type: string}
+        period_key: {type: string}
+        period_start: {type: string}
+        period_end: {type: string}
+        quota_seconds: {type: integer}
+        carried_in_seconds: {type: integer}
+        available_seconds: {type: integer}
+        used_seconds: {type: integer}
+        raw_seconds: {type: integer}
+        expired_seconds: {type: integer}
+        overage_seconds: {type: integer}
+        remaining_seconds: {type: integer}
+        percent_used: {type: number}
+        entry_count: {type: integer}
+        closed: {type: boolean}
+    Timer:
+      type: object
+      properties:
+        id: {type: integer, format: int64}
+        technician: {type: integer}
+        ticket_id: {type: integer}
+        status: {type: string, enum: [running, paused, stopped]}
+        elapsed_seconds: {type: integer}
+        started_at: {type: string, format: date-time}
+        needs_review: {type: boolean}
+        entry_id: {type: integer, format: int64}
+    Entry:
+      type: object
+      properties:
+        key: {type: string}
+        ticket_id: {type: integer}
+        contract_id: {type: string}
+        period_key: {type: string}
+        worked_at: {type: string, format: date-time}
+        raw_seconds: {type: integer}
+        billed_seconds: {type: integer}
+        kind: {type: string, enum: [billable, internal, prepaid]}
+        note: {type: string}
+        approval: {type: string, enum: [approved, pending, rejected]}
+    WebhookAccepted:
+      type: object
+      properties:
+        accepted: {type: boolean}
+        ticket_id: {type: integer}
+        reason: {type: string, description: Set when the delivery was valid but not about a ticket.}
+paths:
+  /healthz:
+    get:
+      summary: Liveness and readiness for load balancers.
+      responses:
+        "200": {description: Healthy.}
+        "503": {description: "Not healthy: the problems are listed."}
+  /status:
+    get:
+      summary: What ops watch - helpdesk reachability, poll lag, outbox, alerts, balances.
+      responses:
+        "200": {description: Status document.}
+  /metrics:
+    get:
+      summary: Prometheus text exposition.
+      description: |
+        Counters `hourledger_polls_total{outcome}`, `hourledger_helpdesk_requests_total{helpdesk,outcome}`,
+        `hourledger_webhooks_total{helpdesk,outcome}`; histogram `hourledger_helpdesk_request_duration_seconds`;
+        gauges for the outbox, entries, alerts, pending hints and, per contract, available, used, remaining and
+        overage seconds.
+      responses:
+        "200":
+          description: Metrics.
+          content:
+            text/plain: {schema: {type: string}}
+  /openapi.yaml:
+    get:
+      summary: This document.
+      responses:
+        "200":
+          description: OpenAPI 3.1 in YAML.
+          content:
+            application/yaml: {schema: {type: string}}
+  /api/v1/contracts:
+    get:
+      summary: Every contract's current period balance.
+      responses:
+        "200":
+          description: Balances.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/ContractBalance"}}
+  /api/v1/contracts/{id}:
+    get:
+      summary: One contract - balance, tickets behind it, all periods, recent alerts.
+      parameters:
+        - $ref: "#/components/parameters/contractID"
+        - {name: at, in: query, description: An instant inside the period wanted., schema: {type: string, format: date-time}}
+      responses:
+        "200": {description: Contract detail.}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/contracts/{id}/invoice-preview:
+    get:
+      summary: What the period would invoice (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - $ref: "#/components/parameters/contractID"
+        - {name: period, in: query, schema: {type: string, default: current}, description: "current, previous, YYYY-MM or YYYY-MM-DD"}
+        - $ref: "#/components/parameters/format"
+      responses:
+        "200": {description: The preview, as JSON or CSV.}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/unmatched:
+    get:
+      summary: Tickets no contract rule matches, with the reason.
+      responses:
+        "200": {description: Unmatched tickets.}
+  /api/v1/timers:
+    get:
+      summary: Timers (a technician sees only their own).
+      security: [{bearer: []}]
+      parameters:
+        - {name: mine, in: query, schema: {type: boolean}}
+        - {name: running, in: query, schema: {type: boolean}}
+      responses:
+        "200":
+          description: Timers.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/Timer"}}
+        "401": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Start a server-side timer on a ticket.
+      security: [{bearer: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ticket]
+              properties:
+                ticket: {type: integer}
+                technician: {type: integer}
+      responses:
+        "201":
+          description: Started.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Timer"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "409": {description: A timer is already open for this technician and ticket.}
+        "413": {$ref: "#/components/responses/Error"}
+  /api/v1/timers/{id}/pause:
+    post: &timerTransition
+      summary: Pause, resume or stop a timer. Stopping books an entry.
+      security: [{bearer: []}]
+      parameters:
+        - $ref: "#/components/parameters/timerID"
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                kind: {type: string, enum: [billable, internal, prepaid]}
+                note: {type: string}
+                category: {type: integer}
+      responses:
+        "200": {description: The timer, and the entry when one was booked.}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /api/v1/timers/{id}/resume:
+    post: *timerTransition
+  /api/v1/timers/{id}/stop:
+    post: *timerTransition
+  /api/v1/entries:
+    get:
+      summary: Entries of a ticket or a contract.
+      security: [{bearer: []}]
+      parameters:
+        - {name: ticket, in: query, schema: {type: integer}}
+        - {name: contract, in: query, schema: {type: string}}
+      responses:
+        "200":
+          description: Entries.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/Entry"}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Book a manual entry; it is written back to the helpdesk as a private task.
+      security: [{bearer: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ticket, duration_seconds, started_at]
+              properties:
+                ticket: {type: integer}
+                duration_seconds: {type: integer, minimum: 0, maximum: 86400}
+                started_at: {type: string, format: date-time}
+                technician: {type: integer}
+                billable: {type: boolean, default: true}
+                description: {type: string}
+                category: {type: integer}
+      responses:
+        "201":
+          description: Booked.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Entry"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /api/v1/entries/{key}:
+    patch:
+      summary: Correct an entry; the audit log keeps the before and after.
+      security: [{bearer: []}]
+      parameters:
+        - $ref: "#/components/parameters/entryKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                duration_seconds: {type: integer}
+                started_at: {type: string, format: date-time}
+                billable: {type: boolean}
+                note: {type: string}
+                reason: {type: string}
+      responses:
+        "200":
+          description: The corrected entry.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Entry"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+    delete:
+      summary: Withdraw an entry.
+      security: [{bearer: []}]
+      parameters:
+        - $ref: "#/components/parameters/entryKey"
+        - {name: reason, in: query, schema: {type: string}}
+      responses:
+        "204": {description: Withdrawn.}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /api/v1/entries/{key}/approve:
+    post: &review
+      summary: Approve or reject an entry waiting for review (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - $ref: "#/components/parameters/entryKey"
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                note: {type: string}
+      responses:
+        "200":
+          description: The reviewed entry.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Entry"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /api/v1/entries/{key}/reject:
+    post: *review
+  /api/v1/approvals:
+    get:
+      summary: Entries waiting for a manager's review.
+      security: [{bearer: []}]
+      parameters:
+        - {name: contract, in: query, schema: {type: string}}
+      responses:
+        "200": {description: Pending entries.}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+  /api/v1/audit:
+    get:
+      summary: Who changed which entry, when and why.
+      security: [{bearer: []}]
+      parameters:
+        - {name: ticket, in: query, schema: {type: integer}}
+        - {name: contract, in: query, schema: {type: string}}
+      responses:
+        "200": {description: Audit records.}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+  /api/v1/alerts:
+    get:
+      summary: Fired contract alerts and their deliveries.
+      security: [{bearer: []}]
+      parameters:
+        - {name: contract, in: query, schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+      responses:
+        "200": {description: Alerts, newest first.}
+        "401": {$ref: "#/components/responses/Error"}
+  /api/v1/reports/{kind}:
+    get:
+      summary: Technician, contract, ticket or block reports over a date range (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - {name: kind, in: path, required: true, schema: {type: string, enum: [technicians, contracts, tickets, blocks]}}
+        - {name: from, in: query, schema: {type: string, format: date}}
+        - {name: to, in: query, schema: {type: string, format: date}}
+        - {name: timezone, in: query, schema: {type: string, default: UTC}}
+        - {name: contract, in: query, schema: {type: string}}
+        - $ref: "#/components/parameters/format"
+      responses:
+        "200": {description: The report, as JSON or CSV.}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /webhooks/glpi:
+    post:
+      summary: A GLPI 11 webhook (Ticket or TicketTask, any event) - a hint that the ticket changed.
+      description: |
+        Sent by GLPI with no Content-Type. `X-GLPI-signature` is hex HMAC-SHA256 of the raw body followed by
+        `X-GLPI-timestamp`, keyed with the webhook's secret. The ticket id is stored durably before the 200;
+        the next sync re-reads the ticket through the API. Nothing else in the body is applied.
+      parameters:
+        - {name: X-GLPI-signature, in: header, required: true, schema: {type: string, pattern: "^[0-9a-f]{64}$"}}
+        - {name: X-GLPI-timestamp, in: header, required: true, schema: {type: string, pattern: "^[0-9]+$"}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [item, event]
+              properties:
+                item:
+                  type: object
+                  required: [id]
+                  properties:
+                    id: {type: integer}
+                    tickets_id: {type: integer, description: Set on a TicketTask; its ticket is the one re-read.}
+                event: {type: string, enum: [new, update, delete]}
+                parent_item: {type: object}
+      responses:
+        "200":
+          description: Stored (or valid but not about a ticket, with `reason`).
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/WebhookAccepted"}
+        "400": {description: The body is not JSON or has no item id.}
+        "401": {description: Missing or wrong signature (no configured secret produced it).}
+        "403": {description: The timestamp is outside the allowed window.}
+        "404": {description: The GLPI webhook is not enabled on this daemon.}
+        "409": {description: A replay - this signature was already received.}
+        "413": {description: The body is over the size limit.}
+    get:
+      summary: GLPI's CRA challenge.
+      parameters:
+        - {name: crc_token, in: query, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: hex(HMAC-SHA256(crc_token, secret)), exactly 64 characters, nothing around them.
+          content:
+            text/plain: {schema: {type: string}}
+        "400": {description: No crc_token.}
+        "401": {description: The token was not made with any configured secret.}
+        "404": {description: The GLPI webhook is not enabled on this daemon.}
+  /webhooks/itop:
+    post:
+      summary: An iTop webhook - a hint that a ticket changed.
+      parameters:
+        - {name: X-HourLedger-Token, in: header, schema: {type: string}}
+        - {name: token, in: query, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [id]
+              properties:
+                id: {type: string}
+                class: {type: string}
+      responses:
+        "202":
+          description: Stored.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/WebhookAccepted"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+"""#
+}
