@@ -118,9 +118,8 @@ public struct Runtime: Sendable {
     }
 }
 
-/// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
-public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() },
-                             onServerRunning: @escaping @Sendable () async -> Void = {}) -> some ApplicationProtocol {
+/// Every route of the daemon, for the application and for the test that holds the OpenAPI document to them.
+public func buildRouter(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() }) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
     let context = LedgerAPIContext(
@@ -134,11 +133,17 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: 
                            metrics: runtime.metrics, logger: runtime.logger)
     MetricsRoutes.register(on: router, context: context, registry: runtime.registry)
     OpenAPIRoutes.register(on: router)
-    return Application(
-        router: router,
+    return router
+}
+
+/// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
+public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() },
+                             onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(runtime: runtime, startedAt: startedAt, clock: clock),
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
                              serverName: "HourLedger/\(HourLedgerVersion.current)"),
-        onServerRunning: { _ in await onServerRunning() },
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port) },
         logger: runtime.logger)
 }
 
@@ -150,8 +155,8 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: 
 public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNotifier = SystemdNotifier()) async throws {
     let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds),
                         heartbeat: runtime.heartbeat, metrics: runtime.metrics, logger: runtime.logger)
-    let listen = "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
-    let app = buildApplication(runtime: runtime, onServerRunning: {
+    let app = buildApplication(runtime: runtime, onServerRunning: { port in
+        let listen = "\(runtime.configuration.httpHost):\(port ?? runtime.configuration.httpPort)"
         notifier.notify("READY=1\nSTATUS=listening on \(listen)")
         runtime.logger.notice("ready", metadata: ["listen": "\(listen)"])
     })

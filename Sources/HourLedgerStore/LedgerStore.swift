@@ -143,8 +143,12 @@ public final class LedgerStore: Sendable {
         try Self.migrator.migrate(writer)
     }
 
-    /// Checkpoints the WAL and closes the connections; the last thing a stopping daemon does.
+    /// Folds the WAL into the database file and closes the connections; the last thing a stopping daemon does.
+    /// The explicit checkpoint matters: GRDB closes the writer before its read-only readers, which cannot checkpoint.
     public func close() throws {
+        if writer is DatabasePool {
+            try writer.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        }
         try writer.close()
     }
 
