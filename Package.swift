@@ -137,7 +137,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "hourledger-bench",
-            dependencies: ["HourLedgerApp", "FakeGLPI", "HourLedgerHTTPClient", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "FakeGLPI", "HourLedgerHTTPClient",
+                           .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -146,6 +148,7 @@ let package = Package(
                 "HourLedgerApp", "FakeGLPI", "FakeITop",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),

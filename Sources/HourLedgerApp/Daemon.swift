@@ -39,7 +39,6 @@ public struct Runtime: Sendable {
         metrics = PrometheusMetricsFactory(registry: registry)
         let settings = configuration.helpdesk
         webhooks = WebhookSettingsBox(Self.webhookSettings(settings))
-        deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) })
         var httpConfiguration = HTTPClientConfiguration()
         httpConfiguration.connectTimeout = .seconds(settings.connectTimeoutSeconds)
         httpConfiguration.totalTimeout = .seconds(settings.timeoutSeconds)
@@ -53,6 +52,8 @@ public struct Runtime: Sendable {
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
                             overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone,
                             alertChannels: Self.channels(configuration.alerts), logger: logger)
+        deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) },
+                                      committed: { [engine] in await engine.hintArrived() })
         outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,
                               logger: logger)
         // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.

@@ -80,7 +80,6 @@ public enum WebhookRoutes {
                 return try JSONBody.error(.badRequest, "no ticket id in the payload: the template needs \"id\": \"$this->id$\"")
             }
             _ = try await recorder.record(WebhookDelivery(ticketID: hint.ticketID))
-            await api.engine.hintArrived()
             itop.count(.accepted)
             logger.info("iTop webhook: ticket changed", metadata: ["ticket": "\(hint.ticketID)", "class": "\(hint.itemClass ?? "-")",
                                                                    "strict_json": "\(hint.wasValidJSON)"])

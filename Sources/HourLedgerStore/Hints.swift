@@ -25,13 +25,16 @@ public struct WebhookDelivery: Sendable, Equatable {
 public actor DeliveryRecorder {
     private let store: LedgerStore
     private let replayWindow: @Sendable () -> Duration
+    private let committed: @Sendable () async -> Void
     private var waiting: [(WebhookDelivery, CheckedContinuation<Bool, any Error>)] = []
     private var committing = false
 
     /// `replayWindow` is how long a signature is remembered: at least as long as a timestamp stays acceptable.
-    public init(store: LedgerStore, replayWindow: @escaping @Sendable () -> Duration) {
+    /// `committed` runs after each commit that stored a new hint (to wake the poller), once per commit.
+    public init(store: LedgerStore, replayWindow: @escaping @Sendable () -> Duration, committed: @escaping @Sendable () async -> Void = {}) {
         self.store = store
         self.replayWindow = replayWindow
+        self.committed = committed
     }
 
     /// Returns once the delivery is durable: true if it was new, false if its signature was already recorded.
@@ -53,6 +56,7 @@ public actor DeliveryRecorder {
             let forget = now.addingTimeInterval(-Double(replayWindow().components.seconds) * 2 - 60)
             do {
                 let fresh = try await store.recordDeliveries(batch.map(\.0), now: now, forgetBefore: forget)
+                if fresh.contains(true) { await committed() }
                 for (index, item) in batch.enumerated() { item.1.resume(returning: fresh[index]) }
             } catch {
                 for item in batch { item.1.resume(throwing: error) }
@@ -98,21 +102,23 @@ extension LedgerStore {
     public func recordDeliveries(_ deliveries: [WebhookDelivery], now: Date, forgetBefore: Date) async throws -> [Bool] {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [Int(forgetBefore.timeIntervalSince1970)])
+            let remember = try db.cachedStatement(sql: "INSERT INTO webhook_delivery(signature, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            let hint = try db.cachedStatement(sql: """
+                INSERT INTO ticket_hint(ticket_id, received_at, count) VALUES (?, ?, 1)
+                ON CONFLICT(ticket_id) DO UPDATE SET count = count + 1
+                """)
+            let seconds = Int(now.timeIntervalSince1970)
             var fresh: [Bool] = []
             fresh.reserveCapacity(deliveries.count)
             for delivery in deliveries {
                 if let signature = delivery.signature {
-                    try db.execute(sql: "INSERT INTO webhook_delivery(signature, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                   arguments: [signature, Int(now.timeIntervalSince1970)])
+                    try remember.execute(arguments: [signature, seconds])
                     guard db.changesCount == 1 else {
                         fresh.append(false)
                         continue
                     }
                 }
-                try db.execute(sql: """
-                    INSERT INTO ticket_hint(ticket_id, received_at, count) VALUES (?, ?, 1)
-                    ON CONFLICT(ticket_id) DO UPDATE SET count = count + 1
-                    """, arguments: [delivery.ticketID, Int(now.timeIntervalSince1970)])
+                try hint.execute(arguments: [delivery.ticketID, seconds])
                 fresh.append(true)
             }
             return fresh

@@ -9,6 +9,7 @@ import HourLedgerHelpdesk
 ///
 ///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4]
 ///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
+///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
 @main struct Bench {
     static func main() async throws {
         let arguments = CommandLine.arguments
@@ -19,6 +20,10 @@ import HourLedgerHelpdesk
         let tickets = option("--tickets", 100_000)
         let tasksPerTicket = option("--tasks-per-ticket", 10)
         let concurrency = option("--concurrency", 4)
+        if arguments.dropFirst().first == "webhooks" {
+            try await WebhookBench.run(duration: option("--duration", 10), connections: option("--connections", 64), threads: option("--threads", 2))
+            return
+        }
         if arguments.dropFirst().first == "reports" {
             try await ReportBench.run(contracts: option("--contracts", 1000), entriesPerMonth: option("--entries-per-month", 40))
             return

@@ -1,0 +1,281 @@
+import Foundation
+import GRDB
+import HourLedgerApp
+import HourLedgerServer
+import HourLedgerStore
+import ServiceLifecycle
+
+/// Signed GLPI 11 webhooks against the real HTTP stack and a real ledger file, driven by wrk on loopback.
+///
+///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
+///
+/// Each delivery is distinct (its own task id and signature), about 3 KB like GLPI's TicketTask payloads, and spread
+/// over 5,000 tickets. In the same run wrk sends the same bodies unsigned, which the endpoint refuses before any
+/// HMAC or disk work: that is the baseline of the HTTP stack alone on this machine.
+enum WebhookBench {
+    static let secret = "0123456789abcdefghijABCDEFGHIJ0123456789"
+
+    static func run(duration: Int, connections: Int, threads: Int) async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+            print("wrk is not installed: apt-get install -y wrk")
+            return
+        }
+        let directory = NSTemporaryDirectory() + "hourledger-webhook-bench-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let secretFile = directory + "/secret"
+        try secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.parse("""
+            helpdesk:
+              kind: glpi
+              url: http://127.0.0.1:9/apirest.php
+              user_token: bench
+              webhook_secret_file: \(secretFile)
+            database:
+              path: \(directory)/ledger.sqlite
+            http:
+              host: 127.0.0.1
+              port: 0
+            log:
+              level: error
+            contracts:
+              - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}
+            """)
+        let runtime = try Runtime(configuration: config)
+        let synchronous = try await runtime.store.writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
+        let group = ServiceGroup(services: [app], logger: runtime.logger)
+        let server = Task { try await group.run() }
+        var ports = portStream.makeAsyncIterator()
+        guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
+        let url = "http://127.0.0.1:\(port)/webhooks/glpi"
+
+        // Enough distinct deliveries for 40k/s over the whole run; wrk thread i reads file i.
+        let perThread = 40_000 * duration / threads + 1000
+        print("generating \(perThread * threads) signed deliveries ...")
+        for thread in 0..<threads {
+            try writeRequests(to: directory + "/requests-\(thread).txt", count: perThread, offset: thread * perThread)
+        }
+        try await breakdown(runtime: runtime)
+        let script = directory + "/webhooks.lua"
+        try luaScript(directory: directory).write(toFile: script, atomically: true, encoding: .utf8)
+
+        print("baseline: the same bodies unsigned (refused before HMAC and disk) ...")
+        let baseline = try wrk(url: url, script: script, signed: false, duration: duration, connections: connections, threads: threads)
+        print("signed: verified, fresh, not replayed, hint committed before the 200 ...")
+        let signed = try wrk(url: url, script: script, signed: true, duration: duration, connections: connections, threads: threads)
+
+        let stored = try await runtime.store.writer.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_delivery") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT SUM(count) FROM ticket_hint") ?? 0)
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+        try runtime.store.close()
+
+        print("""
+
+            webhook benchmark: \(duration) s per run, wrk -t\(threads) -c\(connections), loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores shared by wrk and the server
+            SQLite: WAL, synchronous=\(synchronous) (\(synchronous == "2" ? "FULL: each commit is fsynced" : "see SQLite docs"))
+
+            | run | requests/s | p50 | p99 | non-2xx |
+            |---|---|---|---|---|
+            | baseline (unsigned, refused) | \(baseline.rate) | \(baseline.p50) | \(baseline.p99) | \(baseline.non2xx) of \(baseline.requests) |
+            | signed deliveries | \(signed.rate) | \(signed.p50) | \(signed.p99) | \(signed.non2xx) of \(signed.requests) |
+
+            ledger after the signed run: \(stored.0) delivery signatures, \(stored.1) tickets hinted, \(stored.2) hints folded in
+            every 2xx is a committed signature: \(stored.0 >= signed.requests - signed.non2xx ? "yes" : "NO") (\(signed.requests - signed.non2xx) 2xx counted by wrk; up to \(connections) more were answered as wrk stopped)
+            """)
+    }
+
+    /// CPU per delivery of each step the endpoint takes, measured alone, to say what limits the rate.
+    static func breakdown(runtime: Runtime) async throws {
+        let count = 20_000
+        let timestamp = String(Int(Date().timeIntervalSince1970))
+        let bodies = (0..<count).map { Array(GLPITaskPayload.body(taskID: 10_000_000 + $0, ticketID: $0 % 5000 + 1).utf8) }
+        let signatures = bodies.map { GLPISignature.sign(body: $0, timestamp: timestamp, secret: secret) }
+        func perDelivery(_ start: ContinuousClock.Instant) -> String {
+            let elapsed = ContinuousClock.now - start
+            let micros = (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(count)
+            return String(format: "%.1f µs", micros)
+        }
+        var start = ContinuousClock.now
+        var matched = 0
+        for (body, signature) in zip(bodies, signatures) {
+            matched += GLPISignature.matchingSecret(body: body, timestamp: timestamp, signature: signature, secrets: [secret]) ?? 0
+        }
+        let verify = perDelivery(start)
+        start = .now
+        var parsed = 0
+        for body in bodies { if case .success = GLPIWebhookPayload.parse(body) { parsed += 1 } }
+        let parse = perDelivery(start)
+        start = .now
+        for batch in stride(from: 0, to: count, by: 64) {
+            _ = try await runtime.store.recordDeliveries(
+                (batch..<min(batch + 64, count)).map { WebhookDelivery(ticketID: $0 % 5000 + 1, signature: signatures[$0]) },
+                now: Date(), forgetBefore: Date().addingTimeInterval(-3600))
+        }
+        let commit = perDelivery(start)
+        print("per delivery, alone: verify HMAC \(verify), parse JSON \(parse), store in commits of 64 \(commit) (\(matched + parsed - count) checks)")
+    }
+
+    /// Three lines per delivery: signature, timestamp, body with newlines written as `\n`.
+    static func writeRequests(to path: String, count: Int, offset: Int) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        let timestamp = String(Int(Date().timeIntervalSince1970) + 60)
+        var chunk = ""
+        for index in 0..<count {
+            let taskID = offset + index + 1
+            let body = GLPITaskPayload.body(taskID: taskID, ticketID: taskID % 5000 + 1)
+            chunk += GLPISignature.sign(body: Array(body.utf8), timestamp: timestamp, secret: secret) + "\n" + timestamp + "\n"
+                + body.replacingOccurrences(of: "\n", with: "\\n") + "\n"
+            if index % 2000 == 1999 {
+                handle.write(Data(chunk.utf8))
+                chunk = ""
+            }
+        }
+        handle.write(Data(chunk.utf8))
+    }
+
+    static func luaScript(directory: String) -> String {
+        """
+        local counter = 0
+        local threads = {}
+        function setup(thread)
+          thread:set("id", counter)
+          counter = counter + 1
+        end
+        function init(args)
+          signed = args[1] == "signed"
+          file = io.open("\(directory)/requests-" .. id .. ".txt", "r")
+        end
+        function request()
+          local signature = file:read("*l")
+          local timestamp = file:read("*l")
+          local body = file:read("*l")
+          if body == nil then
+            file:seek("set", 0)
+            signature = file:read("*l"); timestamp = file:read("*l"); body = file:read("*l")
+          end
+          body = body:gsub("\\\\n", "\\n")
+          if signed then
+            return wrk.format("POST", nil, { ["X-GLPI-signature"] = signature, ["X-GLPI-timestamp"] = timestamp }, body)
+          end
+          return wrk.format("POST", nil, {}, body)
+        end
+        """
+    }
+
+    struct Result {
+        var requests = 0
+        var non2xx = 0
+        var rate = "?"
+        var p50 = "?"
+        var p99 = "?"
+    }
+
+    static func wrk(url: String, script: String, signed: Bool, duration: Int, connections: Int, threads: Int) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency", "-s", script, url, "--", signed ? "signed" : "unsigned"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print(output)
+        var result = Result()
+        for line in output.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if line.hasPrefix("50%") { result.p50 = String(fields.last ?? "?") }
+            if line.hasPrefix("99%") { result.p99 = String(fields.last ?? "?") }
+            if line.hasPrefix("Requests/sec:") { result.rate = String(fields.last ?? "?") }
+            if line.hasPrefix("Non-2xx") { result.non2xx = Int(fields.last ?? "") ?? 0 }
+            if line.contains("requests in"), let first = fields.first, let count = Int(first) { result.requests = count }
+        }
+        return result
+    }
+}
+
+/// A TicketTask `update` delivery shaped like GLPI 11's default payload (4-space pretty JSON, about 3 KB).
+enum GLPITaskPayload {
+    static func body(taskID: Int, ticketID: Int) -> String {
+        let ticket = """
+                "id": \(ticketID),
+                "name": "Laptop does not boot \\u2013 black screen",
+                "content": "<p>Since this morning my laptop (LT-0042) stays on a black screen right after the logo.<\\/p>",
+                "is_deleted": false,
+                "urgency": 3,
+                "impact": 3,
+                "priority": 3,
+                "actiontime": 5400,
+                "date_creation": "2026-11-23T08:47:12+00:00",
+                "date_mod": "2026-11-23T10:15:03+00:00",
+                "date": "2026-11-23T08:47:12+00:00",
+                "type": 1,
+                "external_id": null,
+                "status": {
+                    "id": 2,
+                    "name": "Processing (assigned)"
+                },
+                "category": {
+                    "id": 1,
+                    "name": "Hardware support"
+                },
+                "location": null,
+                "request_type": {
+                    "id": 1,
+                    "name": "Helpdesk"
+                },
+                "entity": {
+                    "id": 1,
+                    "name": "Customer A",
+                    "completename": "Root entity > Customer A"
+                },
+                "team": []
+        """
+        return """
+            {
+                "item": {
+                    "id": \(taskID),
+                    "uuid": "0b6f3c52-8d1e-4a7f-9b24-\(String(format: "%012d", taskID))",
+                    "content": "<p>Replaced the failed SSD (Samsung 980 \\u2013 512 GB) and reinstalled the OS; boot OK.<\\/p>",
+                    "is_private": false,
+                    "date": "2026-11-23T10:15:03+00:00",
+                    "date_creation": "2026-11-23T10:15:03+00:00",
+                    "date_mod": "2026-11-23T10:31:27+00:00",
+                    "duration": 7200,
+                    "planned_begin": null,
+                    "planned_end": null,
+                    "state": 2,
+                    "timeline_position": 1,
+                    "tickets_id": \(ticketID),
+                    "source_item_id": 0,
+                    "source_of_item_id": 0,
+                    "user": {
+                        "id": 7,
+                        "name": "tech.alice"
+                    },
+                    "user_editor": null,
+                    "category": {
+                        "id": 1,
+                        "name": "Contract hours"
+                    }
+                },
+                "event": "update",
+                "parent_item": {
+            \(ticket)
+                }
+            }
+            """
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
