@@ -48,6 +48,8 @@ public actor ConfigReloader: Service {
             return false
         }
         let restartNeeded = Self.restartOnlyChanges(from: current, to: next)
+        // Old values stay redacted too: a rotated-out secret is still a secret.
+        LogRedactor.shared.set(next.secretValues + current.secretValues)
         await runtime.engine.updateContracts(next.contracts, alertChannels: Runtime.channels(next.alerts))
         webhooks.current = Runtime.webhookSettings(next.helpdesk)
         current = next

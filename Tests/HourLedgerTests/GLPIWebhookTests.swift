@@ -288,6 +288,7 @@ final class TestClock: Sendable {
                 let status = try await client.execute(uri: "/webhooks/glpi", method: .post, headers: headers, body: ByteBuffer(bytes: body)) { $0.status }
                 statuses[status.code, default: 0] += 1
             }
+            print("fuzz: \(rounds) deliveries answered \(statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", "))")
             #expect(statuses.values.reduce(0, +) == rounds)
             #expect(statuses.keys.allSatisfy { (400..<500).contains($0) }, "\(statuses)")
             #expect(Set(statuses.keys).isSuperset(of: [400, 401, 403]), "\(statuses)")
