@@ -9,6 +9,18 @@ import Testing
             .appendingPathComponent("Config/hourledger.example.yaml").path
     }
 
+    /// The README's first command must start the daemon on a fresh machine: its environment alone satisfies the example.
+    @Test func theReadmeRunCommandLoadsTheExampleConfig() throws {
+        let readme = URL(fileURLWithPath: Self.exampleFile).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let command = try #require(text.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "\n").first)
+        #expect(command.contains("swift run hourledger serve --config Config/hourledger.example.yaml"))
+        var environment: [String: String] = [:]
+        for match in command.matches(of: /(HOURLEDGER_[A-Z_]+)=(\S+)/) { environment[String(match.1)] = String(match.2) }
+        let config = try ConfigLoader.load(path: Self.exampleFile, environment: environment)
+        #expect(config.databasePath == ".state/ledger.sqlite")
+    }
+
     @Test func exampleConfigLoadsWithSecretsFromFiles() throws {
         let directory = TemporaryDirectory()
         _ = directory.write("app-token", "app-secret-123\n")
