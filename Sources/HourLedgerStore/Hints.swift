@@ -125,16 +125,9 @@ extension LedgerStore {
         }
     }
 
-    /// Records that the helpdesk said these tickets changed. Duplicates fold into one row per ticket.
+    /// Records that the helpdesk said these tickets changed, without a signature to remember (as iTop sends them).
     public func addHints(_ ticketIDs: [Int], now: Date = Date()) async throws {
-        try await writer.write { db in
-            for id in ticketIDs {
-                try db.execute(sql: """
-                    INSERT INTO ticket_hint(ticket_id, received_at, count) VALUES (?, ?, 1)
-                    ON CONFLICT(ticket_id) DO UPDATE SET count = count + 1
-                    """, arguments: [id, Int(now.timeIntervalSince1970)])
-            }
-        }
+        _ = try await recordDeliveries(ticketIDs.map { WebhookDelivery(ticketID: $0) }, now: now, forgetBefore: .distantPast)
     }
 
     /// Hints waiting for a sync, oldest first.
