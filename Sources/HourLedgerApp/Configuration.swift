@@ -134,11 +134,19 @@ public enum ConfigLoader {
     ]
 
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HourLedgerConfiguration {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "(file)", line: nil, message: "no such file")])
+        }
+        if isDirectory.boolValue {
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "(file)", line: nil, message: "is a directory; give the path of the YAML file")])
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigError(file: path, issues: [ConfigIssue(path: "(file)", line: nil, message: "cannot read: \(error.localizedDescription)")])
+            let reason = FileManager.default.isReadableFile(atPath: path) ? "the file is not UTF-8 text" : "permission denied"
+            throw ConfigError(file: path, issues: [ConfigIssue(path: "(file)", line: nil, message: "cannot read: \(reason)")])
         }
         return try parse(text, file: path, environment: environment)
     }
@@ -159,14 +167,20 @@ public enum ConfigLoader {
     private static func line(of error: YamlError) -> Int? {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
         default: return nil
         }
     }
 
+    /// One line naming the problem; Yams' own descriptions carry the whole file, which must not reach a log.
     private static func problem(of error: YamlError) -> String {
         switch error {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return "invalid YAML: \(problem)"
-        default: return "invalid YAML: \(error)"
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping (the line is its first use)"
+        case .reader(let problem, _, _, _): return "unreadable text: \(problem)"
+        case .dataCouldNotBeDecoded: return "the file is not UTF-8 text"
+        default: return "invalid YAML"
         }
     }
 }
@@ -261,13 +275,34 @@ private struct Reader {
         return value
     }
 
-    mutating func number(_ map: [String: Node]?, _ key: String, at path: String) -> Double? {
+    /// A number of hours, refused outside `range` so that hours × 3600 always fits in whole seconds.
+    mutating func number(_ map: [String: Node]?, _ key: String, at path: String, range: ClosedRange<Double> = Bounds.configHours) -> Double? {
         guard let (text, node) = scalar(map, key, section: nil) else { return nil }
         guard let value = Double(text), value.isFinite else {
-            issue("\(path).\(key)", node, "must be a number, got '\(text)'")
+            issue("\(path).\(key)", node, "must be a number, got '\(text == "\u{0}" ? "a list or mapping" : text)'")
+            return nil
+        }
+        guard range.contains(value) else {
+            issue("\(path).\(key)", node, "must be between \(Self.plain(range.lowerBound)) and \(Self.plain(range.upperBound)), got \(text)")
             return nil
         }
         return value
+    }
+
+    static func plain(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(value) }
+
+    /// A day (YYYY-MM-DD) within the years contracts may use.
+    mutating func day(_ map: [String: Node], _ key: String, at path: String) -> CivilDate? {
+        guard let text = string(map, key, at: path) else { return nil }
+        guard let date = CivilDate(text) else {
+            issue("\(path).\(key)", map[key], "not a valid date '\(text)' (YYYY-MM-DD)")
+            return nil
+        }
+        guard Bounds.configYears.contains(date.year) else {
+            issue("\(path).\(key)", map[key], "must lie between \(Bounds.configYears.lowerBound) and \(Bounds.configYears.upperBound), got \(text)")
+            return nil
+        }
+        return date
     }
 
     mutating func bool(_ map: [String: Node]?, _ key: String, at path: String, section: String? = nil) -> Bool? {
@@ -533,24 +568,19 @@ private struct Reader {
         } else if !itop, entity == nil, map["entity"] == nil {
             issue("\(path).entity", node, "missing (the helpdesk entity id)")
         }
-        let priority = int(map, "priority", at: path) ?? 0
+        let priority = int(map, "priority", at: path, range: Bounds.priority) ?? 0
         let billing = self.billing(map, at: path)
         let quotaHours = number(map, "quota_hours", at: path) ?? (billing?.mode == .block || map["quota_hours"] != nil ? nil : 0)
         if quotaHours == nil, map["quota_hours"] == nil { issue("\(path).quota_hours", node, "missing (a block contract needs its hours per period)") }
-        if let quotaHours, quotaHours < 0 { issue("\(path).quota_hours", map["quota_hours"], "must not be negative") }
+
         let periodText = string(map, "period", at: path) ?? "monthly"
         let period = PeriodKind(rawValue: periodText)
         if period == nil { issue("\(path).period", map["period"], "must be monthly, quarterly, yearly or none, got '\(periodText)'") }
-        let startsText = string(map, "starts", at: path)
-        let starts = startsText.flatMap(CivilDate.init)
-        if startsText == nil { issue("\(path).starts", node, "missing (YYYY-MM-DD)") }
-        else if starts == nil { issue("\(path).starts", map["starts"], "not a valid date '\(startsText!)' (YYYY-MM-DD)") }
-        var expires: CivilDate?
-        if let text = string(map, "expires", at: path) {
-            expires = CivilDate(text)
-            if expires == nil { issue("\(path).expires", map["expires"], "not a valid date '\(text)' (YYYY-MM-DD)") }
-            if let expires, let starts, expires < starts { issue("\(path).expires", map["expires"], "is before starts") }
-        }
+        if map["starts"] == nil { issue("\(path).starts", node, "missing (YYYY-MM-DD)") }
+        let starts = day(map, "starts", at: path)
+        let expires = day(map, "expires", at: path)
+        if let expires, let starts, expires < starts { issue("\(path).expires", map["expires"], "is before starts") }
+        let expiresValid = map["expires"] == nil || expires != nil
         let timeZone = string(map, "timezone", at: path) ?? "UTC"
         if TimeZone(identifier: timeZone) == nil { issue("\(path).timezone", map["timezone"], "unknown time zone '\(timeZone)'") }
         let rounding = self.rounding(map["rounding"], at: "\(path).rounding")
@@ -561,7 +591,6 @@ private struct Reader {
            let carry = mapping(carryNode, at: "\(path).carry_over", allowed: ["max_hours", "expires_after_periods"]) {
             let maxHours = number(carry, "max_hours", at: "\(path).carry_over")
             if maxHours == nil, carry["max_hours"] == nil { issue("\(path).carry_over.max_hours", carryNode, "missing (the most hours that move to the next period)") }
-            if let maxHours, maxHours < 0 { issue("\(path).carry_over.max_hours", carry["max_hours"], "must not be negative") }
             let expiresAfter = carry["expires_after_periods"]?.string == "never" ? nil
                 : (int(carry, "expires_after_periods", at: "\(path).carry_over", range: 1...120) ?? 1)
             if billing?.mode != .block { issue("\(path).carry_over", carryNode, "only a block contract carries hours over") }
@@ -577,7 +606,7 @@ private struct Reader {
             if Set(thresholds).count != thresholds.count { issue("\(path).alerts.thresholds", alertsNode, "lists a threshold twice") }
             if billing?.mode != .block { issue("\(path).alerts", alertsNode, "thresholds are shares of a block: only a block contract has them") }
         }
-        guard let id, entity != nil || map[scopeKey] == nil, let quotaHours, let period, let starts, let rounding, let billing,
+        guard let id, entity != nil || map[scopeKey] == nil, let quotaHours, let period, let starts, expiresValid, let rounding, let billing,
               TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
         let quotaSeconds = Int((quotaHours * 3600).rounded())

@@ -48,9 +48,11 @@ public struct Billing: Sendable, Equatable, Codable {
         }
     }
 
-    /// `seconds` at `ratePerHour`, in minor units, half a minor unit rounding up.
+    /// `seconds` at `ratePerHour`, in minor units, half a minor unit rounding up. Whole hours and the rest are
+    /// multiplied apart, so a year of seconds at the highest rate stays far inside 64 bits.
     public static func amount(seconds: Int, ratePerHour: Int) -> Int {
-        (seconds * ratePerHour + 1800) / 3600
+        let (hours, rest) = seconds.quotientAndRemainder(dividingBy: 3600)
+        return hours * ratePerHour + (rest * ratePerHour + 1800) / 3600
     }
 }
 

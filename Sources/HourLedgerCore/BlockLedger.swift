@@ -60,20 +60,27 @@ public enum BlockLedger {
     /// Statements from the contract's first period through the one holding `now` (and any later period with usage).
     /// `used` is keyed by period key.
     public static func statements(for contract: Contract, used: [String: Int], now: Date) -> [PeriodStatement] {
+        statements(for: contract, used: used, now: now, only: nil)
+    }
+
+    /// With `only`, just that period's statement. Without carry-over periods are independent, so it is computed
+    /// directly (constant time); with carry-over the chain from the first period is needed.
+    static func statements(for contract: Contract, used: [String: Int], now: Date, only: Int?) -> [PeriodStatement] {
         let calculator = PeriodCalculator(kind: contract.period, starts: contract.starts, expires: contract.expires,
                                           calendar: contract.calendar)
         let carry = contract.billing.mode == .block ? contract.carryOver : nil
-        var pendingKeys = Set(used.filter { $0.value != 0 }.keys)
+        // Keys are the periods' first days (YYYY-MM-DD), so they sort as dates: usage after now is followed up to the
+        // last key, and a key no period produces (the contract's start moved) cannot keep the walk going.
+        let lastUsedKey = used.filter { $0.value != 0 }.keys.max()
         // Lots of unused hours: origin period, seconds left, last period index they can be used in.
         var lots: [(origin: String, seconds: Int, lastIndex: Int)] = []
         var result: [PeriodStatement] = []
-        var index = 0
+        var index = carry == nil ? (only ?? 0) : 0
         while true {
             let period = calculator.period(index: index)
             if let end = period.end, end <= period.start { break }
-            if period.start > now && pendingKeys.isEmpty { break }
+            if period.start > now && lastUsedKey.map({ period.key > $0 }) ?? true { break }
             if index > 100_000 { break }
-            pendingKeys.remove(period.key)
             let usedSeconds = used[period.key] ?? 0
             var movements: [BlockMovement] = lots.map {
                 BlockMovement(kind: .carriedIn, periodKey: period.key, originKey: $0.origin, seconds: $0.seconds, reason: "unused hours carried over")
@@ -124,16 +131,20 @@ public enum BlockLedger {
                                           carriedOutSeconds: carriedOut, closed: closed, movements: movements,
                                           expiringAtEndSeconds: closed ? 0 : (carry == nil ? 0 : expiring)))
             if !closed { lots = [] }
-            guard period.end != nil else { break }
+            if let only, index >= only { break }
+            // A one-off block has one period; an open-ended one never ends.
+            guard period.end != nil, contract.period != .none else { break }
             index += 1
         }
-        return result
+        return only.map { only in result.filter { $0.index == only } } ?? result
     }
 
     /// The statement of the period holding `instant`.
     public static func statement(for contract: Contract, used: [String: Int], at instant: Date, now: Date) -> PeriodStatement? {
-        guard let period = contract.period(containing: instant) else { return nil }
-        return statements(for: contract, used: used, now: max(now, period.start)).first { $0.period.key == period.key }
+        let calculator = PeriodCalculator(kind: contract.period, starts: contract.starts, expires: contract.expires, calendar: contract.calendar)
+        guard let index = calculator.index(containing: instant) else { return nil }
+        let start = calculator.period(index: index).start
+        return statements(for: contract, used: used, now: max(now, start), only: index).first
     }
 }
 

@@ -66,18 +66,27 @@ public struct PeriodCalculator: Sendable {
     public func period(containing instant: Date) -> Period? {
         guard instant >= anchor else { return nil }
         if let hardEnd, instant >= hardEnd { return nil }
-        guard let months = kind.months else {
-            return Period(start: anchor, end: hardEnd, key: starts.description)
-        }
+        guard let index = index(containing: instant) else { return nil }
+        return period(index: index)
+    }
+
+    /// The index of the period holding `instant`, from the months between it and the anchor: at most two boundary
+    /// checks, whatever the distance. Nil before the anchor or after the contract expired.
+    public func index(containing instant: Date) -> Int? {
+        guard instant >= anchor else { return nil }
+        if let hardEnd, instant >= hardEnd { return nil }
+        guard let months = kind.months else { return 0 }
         let local = calendar.dateComponents([.year, .month], from: instant)
         let monthsSinceAnchor = (local.year! - starts.year) * 12 + (local.month! - starts.month)
         var index = max(0, monthsSinceAnchor / months)
         while index > 0, boundary(index) > instant { index -= 1 }
         while boundary(index + 1) <= instant { index += 1 }
-        return period(index: index)
+        return index
     }
 
+    /// The period with this index (0 is the first), in constant time. A one-off block (`none`) has only period 0.
     public func period(index: Int) -> Period {
+        guard kind.months != nil else { return Period(start: anchor, end: hardEnd, key: starts.description) }
         let start = boundary(index)
         var end = boundary(index + 1)
         if let hardEnd, hardEnd < end { end = hardEnd }

@@ -20,7 +20,8 @@ public struct RoundingPolicy: Sendable, Equatable, Codable, CustomStringConverti
     public func billedSeconds(forRaw raw: Int) -> Int {
         guard raw > 0 else { return 0 }
         var billed = raw
-        if incrementSeconds > 0 {
+        // Durations are bounded where they enter; this keeps a damaged value from trapping all the same.
+        if incrementSeconds > 0, raw <= Int.max / 2 {
             switch mode {
             case .up:
                 billed = (raw + incrementSeconds - 1) / incrementSeconds * incrementSeconds

@@ -398,11 +398,16 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         guard let taskID = row["id"]?.int, let seconds = row["actiontime"]?.int,
               let dateText = row["date"]?.string, let date = GLPIDate.parse(dateText, timeZone: timeZone)
         else {
-            throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask", detail: "ticket \(ticketID): a task without id, actiontime or date")
+            throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask",
+                                detail: "ticket \(ticketID): a task without id, actiontime or a real date (1970-2199)")
         }
-        return TaskFacts(id: taskID, ticketID: row["tickets_id"]?.int ?? ticketID, date: date, seconds: max(0, seconds),
+        guard Bounds.helpdeskTaskSeconds.contains(seconds) else {
+            throw HelpdeskError(.malformedResponse, operation: "getSubItems TicketTask",
+                                detail: "ticket \(ticketID): task \(taskID) has actiontime \(seconds) s, outside 0 to a year")
+        }
+        return TaskFacts(id: taskID, ticketID: row["tickets_id"]?.int ?? ticketID, date: date, seconds: seconds,
                          technician: row["users_id_tech"]?.int ?? 0, isPrivate: row["is_private"]?.int == 1,
-                         content: HTMLEntities.plainText(row["content"]?.string ?? ""))
+                         content: TextRules.storable(HTMLEntities.plainText(row["content"]?.string ?? "")))
     }
 }
 
@@ -510,6 +515,8 @@ public enum GLPIDate {
         var current = 0, digits = 0
         for byte in text.utf8 {
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                // No field has more than four digits: a longer run is not a date (and could overflow).
+                guard digits < 4 else { return nil }
                 current = current * 10 + Int(byte - UInt8(ascii: "0"))
                 digits += 1
             } else if digits > 0 {
@@ -519,24 +526,17 @@ public enum GLPIDate {
             }
         }
         if digits > 0 { parts.append(current) }
-        guard parts.count >= 5, (1...12).contains(parts[1]), (1...31).contains(parts[2]), parts[3] < 24, parts[4] < 60 else { return nil }
-        let local = daysFromCivil(parts[0], parts[1], parts[2]) * 86400 + parts[3] * 3600 + parts[4] * 60 + (parts.count > 5 ? parts[5] : 0)
+        // Strict: an impossible day is refused, never moved to the next month; years outside 1970-2199 are data errors.
+        guard parts.count >= 5, (1970...2199).contains(parts[0]), CivilDate.isValid(year: parts[0], month: parts[1], day: parts[2]),
+              parts[3] < 24, parts[4] < 60, parts.count < 6 || parts[5] < 60 else { return nil }
+        let local = CivilDate.daysSince1970(year: parts[0], month: parts[1], day: parts[2]) * 86400 + parts[3] * 3600 + parts[4] * 60
+            + (parts.count > 5 ? parts[5] : 0)
         // Local wall time to UTC: take the zone's offset at the guess, then once more in case a DST change lies between.
         let first = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(local)))
         var utc = local - first
         let second = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(utc)))
         if second != first { utc = local - second }
         return Date(timeIntervalSince1970: TimeInterval(utc))
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
     }
 
     public static func format(_ date: Date, timeZone: TimeZone) -> String {

@@ -36,7 +36,7 @@ final class LedgerGauges: Sendable {
         let deliveries = try api.store.alertDeliveryStats()
         let sync = await api.engine.status
         let contracts = await api.engine.contracts
-        let balances = try api.store.currentBalances(contracts, at: now)
+        let (balances, _) = try api.store.currentBalancesReport(contracts, at: now)
 
         gauge("hourledger_outbox_depth", "Write-backs waiting to reach the helpdesk.").set(Double(outbox.depth))
         gauge("hourledger_outbox_oldest_age_seconds", "Age of the oldest waiting write-back (0 when none).").set(Double(outbox.oldestAgeSeconds ?? 0))

@@ -68,8 +68,13 @@ public enum LedgerRoutes {
             let now = api.clock()
             var instant = now
             if let at = request.uri.queryParameters.get("at") {
-                guard let date = ISO8601DateFormatter().date(from: at) else {
-                    return try JSONBody.error(.badRequest, "'at' must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
+                guard let date = Timestamp.parse(String(at)) else {
+                    return try JSONBody.error(.badRequest, "'at' must be an RFC 3339 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
+                }
+                // A period of the contract's term up to a year ahead: the walk to a far period would cost seconds.
+                guard date >= contract.starts.startOfDay(in: contract.calendar), date <= now.addingTimeInterval(366 * 86_400) else {
+                    return try JSONBody.error(.badRequest, "'at' must lie between the contract's start (\(contract.starts)) and a year from now",
+                                              field: "at")
                 }
                 instant = date
             }
@@ -107,6 +112,7 @@ public enum LedgerRoutes {
         let contracts = await api.engine.contracts
         let counts = try api.store.counts()
         let now = Date()
+        let (balances, failures) = try api.store.currentBalancesReport(contracts, at: now)
         let body = StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
@@ -118,7 +124,7 @@ public enum LedgerRoutes {
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             outbox: try api.store.outboxStats(now: now),
             alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
-            contracts: try api.store.currentBalances(contracts, at: now))
+            contracts: balances, contractErrors: failures)
         return try JSONBody.response(body)
     }
 }
@@ -156,6 +162,8 @@ struct StatusBody: Codable {
     var outbox: OutboxStats
     var alerts: Alerts
     var contracts: [ContractBalance]
+    /// Contracts whose balance could not be worked out, each with why.
+    var contractErrors: [ContractFailure]
     struct Alerts: Codable {
         var recent: [AlertRecord]
         var deliveries: LedgerStore.AlertDeliveryStats
@@ -163,6 +171,7 @@ struct StatusBody: Codable {
     enum CodingKeys: String, CodingKey {
         case version, helpdesk, entries, contracts, outbox, alerts
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
+        case contractErrors = "contract_errors"
     }
 }
 

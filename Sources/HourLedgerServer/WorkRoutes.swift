@@ -61,13 +61,8 @@ public enum WorkRoutes {
                 let principal = try authenticate(request, api)
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
-                let duration = try body.int("duration_seconds")
-                guard duration >= 0 else { throw APIFailure(.badRequest, "duration_seconds must not be negative", field: "duration_seconds") }
-                guard duration <= 24 * 3600 else { throw APIFailure(.badRequest, "duration_seconds must be at most a day", field: "duration_seconds") }
-                let startedText = try body.string("started_at")
-                guard let started = ISO8601DateFormatter().date(from: startedText) else {
-                    throw APIFailure(.badRequest, "started_at must be an ISO 8601 date-time, e.g. 2026-11-21T09:00:00Z", field: "started_at")
-                }
+                let duration = try body.duration("duration_seconds")
+                let started = try body.entryStart("started_at", now: Date())
                 let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
                 try authorize(principal, actingAs: technician)
                 let kind: EntryKind = try body.optionalBool("billable").map { $0 ? .billable : .internal } ?? .billable
@@ -97,13 +92,8 @@ public enum WorkRoutes {
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request)
                 var change = EntryChange()
-                change.rawSeconds = try body.optionalInt("duration_seconds")
-                if let text = try body.optionalString("started_at") {
-                    guard let date = ISO8601DateFormatter().date(from: text) else {
-                        throw APIFailure(.badRequest, "started_at must be an ISO 8601 date-time", field: "started_at")
-                    }
-                    change.startedAt = date
-                }
+                change.rawSeconds = try body.optionalInt("duration_seconds") == nil ? nil : try body.duration("duration_seconds")
+                change.startedAt = try body.optionalString("started_at") == nil ? nil : try body.entryStart("started_at", now: Date())
                 change.kind = try body.optionalBool("billable").map { $0 ? .billable : .internal }
                 change.note = try body.optionalString("note")
                 let entry = try await api.store.editEntry(
@@ -248,12 +238,31 @@ struct JSONRequest {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else { throw APIFailure(.badRequest, "\(key) must be a string", field: key) }
         guard text.utf8.count <= 4000 else { throw APIFailure(.badRequest, "\(key) is longer than 4000 bytes", field: key) }
+        if let problem = TextRules.controlCharacterProblem(text) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
         return text
     }
 
     func string(_ key: String) throws -> String {
         guard let value = try optionalString(key) else { throw APIFailure(.badRequest, "\(key) is required", field: key) }
         return value
+    }
+
+    /// A manual entry's duration in seconds: an integer from 0 to one day.
+    func duration(_ key: String) throws -> Int {
+        let seconds = try int(key)
+        if let problem = Bounds.checkEntrySeconds(seconds) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
+        return seconds
+    }
+
+    /// When a manual entry's work began: an RFC 3339 date-time from 2000 to a day ahead of now.
+    func entryStart(_ key: String, now: Date) throws -> Date {
+        let text = try string(key)
+        guard let date = Timestamp.parse(text) else {
+            throw APIFailure(.badRequest, "\(key) must be an RFC 3339 date-time such as 2026-11-21T09:00:00Z (a real day and time), got '\(text)'",
+                             field: key)
+        }
+        if let problem = Bounds.checkEntryStart(date, now: now) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
+        return date
     }
 
     func optionalBool(_ key: String) throws -> Bool? {

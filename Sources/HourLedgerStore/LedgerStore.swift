@@ -580,8 +580,17 @@ public final class LedgerStore: Sendable {
         var stored: [String: (raw: Int, count: Int)] = [:]
         for row in try db.rows(sql: "SELECT period_key, used_seconds, raw_seconds, entry_count FROM balance WHERE contract_id = ?",
                                arguments: [contract.id]) {
-            used[row["period_key"]] = row["used_seconds"]
-            stored[row["period_key"]] = (row["raw_seconds"], row["entry_count"])
+            let key: String = row["period_key"]
+            // Stored figures are checked before any arithmetic: a damaged row fails its own contract, never the daemon.
+            for column in ["used_seconds", "raw_seconds"] {
+                let value: Int64 = row[column]
+                guard Bounds.storedSeconds.contains(Int(clamping: value)) else {
+                    throw StoreError(description: "contract \(contract.id): the stored \(column) of period \(key) is \(value), beyond any real "
+                                     + "figure; the ledger row is damaged (check the entries of that period)")
+                }
+            }
+            used[key] = row["used_seconds"]
+            stored[key] = (row["raw_seconds"], row["entry_count"])
         }
         return BlockLedger.statements(for: contract, used: used, now: now).map {
             BalanceRow(statement: $0, contractID: contract.id, rawSeconds: stored[$0.period.key]?.raw ?? 0,
@@ -769,12 +778,44 @@ public struct ContractBalance: Sendable, Codable, Equatable {
     }
 }
 
+/// A contract whose balance could not be worked out, and why; the other contracts are unaffected.
+public struct ContractFailure: Sendable, Equatable, Codable {
+    public var contractID: String
+    public var error: String
+
+    public init(contractID: String, error: String) {
+        self.contractID = contractID
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case error
+        case contractID = "contract_id"
+    }
+}
+
 extension LedgerStore {
     /// Each contract's balance for the period running at `instant`; contracts outside their term are left out.
     public func currentBalances(_ contracts: [Contract], at instant: Date = Date()) throws -> [ContractBalance] {
-        try contracts.compactMap { contract in
-            try balance(of: contract, at: instant, now: instant).map { ContractBalance(contract: contract, row: $0, now: instant) }
+        let (balances, failures) = try currentBalancesReport(contracts, at: instant)
+        if let first = failures.first { throw StoreError(description: first.error) }
+        return balances
+    }
+
+    /// Like `currentBalances`, but a contract whose stored figures are damaged is reported instead of failing the rest.
+    public func currentBalancesReport(_ contracts: [Contract], at instant: Date = Date()) throws -> ([ContractBalance], [ContractFailure]) {
+        var balances: [ContractBalance] = []
+        var failures: [ContractFailure] = []
+        for contract in contracts {
+            do {
+                if let row = try balance(of: contract, at: instant, now: instant) {
+                    balances.append(ContractBalance(contract: contract, row: row, now: instant))
+                }
+            } catch let error as StoreError {
+                failures.append(ContractFailure(contractID: contract.id, error: error.description))
+            }
         }
+        return (balances, failures)
     }
 }
 

@@ -142,16 +142,36 @@ extension LedgerStore {
     /// Runs in one write transaction: a threshold fires once, whoever settles first, even across restarts.
     @discardableResult
     public func settle(contracts: [Contract], channels: AlertChannels, all: Bool = false, now: Date = Date()) async throws -> [AlertRecord] {
+        try await settleReport(contracts: contracts, channels: channels, all: all, now: now).fired
+    }
+
+    /// What one settlement did: the alerts it fired, and the contracts it could not settle (damaged stored figures),
+    /// which stay dirty so they are tried again while the others go on.
+    public struct Settlement: Sendable {
+        public var fired: [AlertRecord] = []
+        public var failures: [ContractFailure] = []
+    }
+
+    public func settleReport(contracts: [Contract], channels: AlertChannels, all: Bool = false, now: Date = Date()) async throws -> Settlement {
         try await writer.write { db in
             let dirty = Set(try String.fetchAll(db, sql: "SELECT contract_id FROM ledger_dirty"))
-            var fired: [AlertRecord] = []
+            var settlement = Settlement()
+            var failed: [String] = []
             for contract in contracts where all || dirty.contains(contract.id) {
-                let rows = try Self.balances(db, of: contract, now: now)
+                let rows: [BalanceRow]
+                do {
+                    rows = try Self.balances(db, of: contract, now: now)
+                } catch let error as StoreError {
+                    settlement.failures.append(ContractFailure(contractID: contract.id, error: error.description))
+                    failed.append(contract.id)
+                    continue
+                }
                 try Self.recordMovements(db, contract: contract, rows: rows, now: now)
-                fired += try Self.fireAlerts(db, contract: contract, rows: rows, channels: channels, now: now)
+                settlement.fired += try Self.fireAlerts(db, contract: contract, rows: rows, channels: channels, now: now)
             }
             try db.execute(sql: "DELETE FROM ledger_dirty")
-            return fired
+            for id in failed { try db.execute(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [id]) }
+            return settlement
         }
     }
 

@@ -210,9 +210,7 @@ extension LedgerStore {
 
     /// Logs time after the fact; it goes through the same rounding and write-back as a timer.
     public func addEntry(_ entry: NewEntry, contracts: [Contract], now: Date) async throws -> WorkEntry {
-        guard entry.rawSeconds >= 0 else {
-            throw WorkLogError(code: .invalid, field: "duration_seconds", message: "duration must not be negative")
-        }
+        try Self.check(seconds: entry.rawSeconds, start: entry.startedAt, note: entry.note, now: now)
         return try await writer.write { db in try Self.insertEntry(db, entry, contracts: contracts, now: now) }
     }
 
@@ -373,9 +371,7 @@ extension LedgerStore {
     /// Edits an entry: the entry, the balance, one audit record per changed field and the helpdesk update, in one transaction.
     public func editEntry(key: String, change: EntryChange, reason: String, actor: String, actingAs technician: Int?,
                           contracts: [Contract], now: Date) async throws -> WorkEntry {
-        if let raw = change.rawSeconds, raw < 0 {
-            throw WorkLogError(code: .invalid, field: "duration_seconds", message: "duration must not be negative")
-        }
+        try Self.check(seconds: change.rawSeconds, start: change.startedAt, note: change.note, now: now)
         return try await writer.write { db in
             let (row, old) = try Self.ownEntry(db, key: key, actingAs: technician, reason: reason)
             let contract = (row["contract_id"] as String?).flatMap { id in contracts.first { $0.id == id } }
@@ -485,6 +481,19 @@ extension LedgerStore {
     /// The current helpdesk task id of an entry, as the outbox needs it when an update or delete is delivered.
     public func glpiTaskID(entryKey: String) throws -> Int? {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT glpi_task_id FROM entry WHERE entry_key = ?", arguments: [entryKey]) }
+    }
+
+    /// The bounds of what a person may log, whichever door it comes through (API, CLI): refused with the field named.
+    static func check(seconds: Int?, start: Date?, note: String?, now: Date) throws {
+        if let seconds, let problem = Bounds.checkEntrySeconds(seconds) {
+            throw WorkLogError(code: .invalid, field: "duration_seconds", message: "duration_seconds \(problem)")
+        }
+        if let start, let problem = Bounds.checkEntryStart(start, now: now) {
+            throw WorkLogError(code: .invalid, field: "started_at", message: "started_at \(problem)")
+        }
+        if let note, let problem = TextRules.controlCharacterProblem(note) {
+            throw WorkLogError(code: .invalid, field: "note", message: "note \(problem)")
+        }
     }
 
     static func ownEntry(_ db: Database, key: String, actingAs technician: Int?, reason: String) throws -> (Row, WorkEntry) {

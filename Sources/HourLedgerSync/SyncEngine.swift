@@ -35,6 +35,8 @@ public struct SyncStatus: Sendable, Codable, Equatable {
     public var lastError: String?
     public var consecutiveFailures = 0
     public var lastReport: SyncReport?
+    /// Contracts that could not be settled (damaged stored figures); the others are settled as usual.
+    public var contractFailures: [ContractFailure] = []
 }
 
 /// Turns helpdesk changes into ledger entries: read changed tickets, re-read tasks only where they may have changed,
@@ -86,7 +88,14 @@ public actor SyncEngine {
     /// is how a period rolls over even when nothing was logged (or the daemon was down at midnight).
     @discardableResult
     public func settle(all: Bool = false, now: Date = Date()) async throws -> [AlertRecord] {
-        let fired = try await store.settle(contracts: contracts, channels: alertChannels, all: all, now: now)
+        let settlement = try await store.settleReport(contracts: contracts, channels: alertChannels, all: all, now: now)
+        if settlement.failures != status.contractFailures {
+            for failure in settlement.failures where !status.contractFailures.contains(failure) {
+                logger.error("contract cannot be settled; the others go on", metadata: ["contract": "\(failure.contractID)", "error": "\(failure.error)"])
+            }
+            status.contractFailures = settlement.failures
+        }
+        let fired = settlement.fired
         for alert in fired {
             logger.notice("alert fired", metadata: ["contract": "\(alert.contractID)", "period": "\(alert.periodKey)",
                                                     "threshold": "\(alert.threshold)%", "used_percent": "\(Double(alert.usedBasisPoints) / 100)"])

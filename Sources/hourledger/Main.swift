@@ -268,7 +268,9 @@ struct EntryCommand: AsyncParsableCommand {
         @Flag(help: "Internal time: recorded, never billed.") var `internal` = false
 
         func run() async throws {
-            guard let started = ISO8601DateFormatter().date(from: startedAt) else { throw CLIError(message: "--started-at must be ISO 8601") }
+            guard let started = Timestamp.parse(startedAt) else {
+                throw CLIError(message: "--started-at must be an RFC 3339 date-time such as 2026-11-21T09:00:00Z (a real day and time), got '\(startedAt)'")
+            }
             let (configuration, store) = try options.ledger()
             do {
                 let entry = try await store.addEntry(NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: durationSeconds,

@@ -3,6 +3,8 @@ import Foundation
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerStore
+import Hummingbird
+import HummingbirdTesting
 
 /// Where the recorded helpdesk fixtures live: ../shared/fixtures beside the repository.
 enum Fixtures {
@@ -103,5 +105,51 @@ extension Fixtures {
     static func itop(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: root.appendingPathComponent("itop/\(name)"))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+}
+
+/// A fake GLPI on loopback, a runtime on a ledger file in a scratch directory, synced once.
+struct GLPIHarness {
+    let server: FakeGLPIServer
+    let runtime: Runtime
+    let directory: TemporaryDirectory
+    var glpi: FakeGLPIState { server.state }
+    var contracts: [Contract] { runtime.configuration.contracts }
+
+    static func start(contracts: String, environment: [String: String] = [:], extraHelpdesk: String = "",
+                      setup: (FakeGLPIState) -> Void = { _ in }) async throws -> GLPIHarness {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        setup(server.state)
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts,
+                                                       extraHelpdesk: extraHelpdesk), environment: environment)
+        let runtime = try Runtime(configuration: config)
+        try await runtime.engine.syncOnce()
+        return GLPIHarness(server: server, runtime: runtime, directory: directory)
+    }
+
+    func stop() async { await server.stop() }
+}
+
+/// One answer of the API, its JSON decoded.
+struct APIAnswer {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var text: String
+    var json: Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+    var object: [String: Any] { json as? [String: Any] ?? [:] }
+    var list: [[String: Any]] { json as? [[String: Any]] ?? [] }
+    var field: String? { object["field"] as? String }
+}
+
+extension TestClientProtocol {
+    /// Sends a request with an optional bearer token and JSON body.
+    func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, body: String? = nil) async throws -> APIAnswer {
+        var headers: HTTPFields = [:]
+        if body != nil { headers[.contentType] = "application/json" }
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            APIAnswer(status: response.status, headers: response.headers, text: String(buffer: response.body))
+        }
     }
 }
