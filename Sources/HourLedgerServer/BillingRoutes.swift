@@ -8,7 +8,7 @@ import Hummingbird
 public enum BillingRoutes {
     public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
         router.get("/api/v1/contracts/{id}/invoice-preview") { request, context in
-            try await WorkRoutes.handle(api) {
+            try await WorkRoutes.handle(api, settling: false) {
                 try requireManager(request, api)
                 let contract = try await contract(context.parameters.require("id"), api)
                 let now = api.clock()
@@ -24,7 +24,7 @@ public enum BillingRoutes {
             }
         }
         router.get("/api/v1/alerts") { request, _ in
-            try await WorkRoutes.handle(api) {
+            try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
@@ -33,7 +33,7 @@ public enum BillingRoutes {
             }
         }
         router.get("/api/v1/reports/{kind}") { request, context in
-            try await WorkRoutes.handle(api) {
+            try await WorkRoutes.handle(api, settling: false) {
                 try requireManager(request, api)
                 let name = try context.parameters.require("kind")
                 guard let kind = Report.Kind(rawValue: name) else {

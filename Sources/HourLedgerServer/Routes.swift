@@ -55,42 +55,52 @@ public enum LedgerRoutes {
     public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
         router.get("/healthz") { _, _ in try await health(api) }
         router.get("/status") { _, _ in try await status(api) }
-        router.get("/api/v1/contracts") { _, _ in
-            let contracts = await api.engine.contracts
-            return try JSONBody.response(try api.store.currentBalances(contracts, at: api.clock()))
+        // Balances and ticket titles are customer data: every read needs a token.
+        router.get("/api/v1/contracts") { request, _ in
+            try await WorkRoutes.handle(api, settling: false) {
+                _ = try WorkRoutes.authenticate(request, api)
+                let contracts = await api.engine.contracts
+                return try JSONBody.response(try api.store.currentBalances(contracts, at: api.clock()))
+            }
         }
         router.get("/api/v1/contracts/{id}") { request, context in
-            let id = try context.parameters.require("id")
-            let contracts = await api.engine.contracts
-            guard let contract = contracts.first(where: { $0.id == id }) else {
-                return try JSONBody.error(.notFound, "no contract with id '\(id)'", field: "id")
+            try await WorkRoutes.handle(api, settling: false) {
+                _ = try WorkRoutes.authenticate(request, api)
+                return try await contractDetail(id: try context.parameters.require("id"), at: request.uri.queryParameters.get("at").map { String($0) }, api)
             }
-            let now = api.clock()
-            var instant = now
-            if let at = request.uri.queryParameters.get("at") {
-                guard let date = Timestamp.parse(String(at)) else {
-                    return try JSONBody.error(.badRequest, "'at' must be an RFC 3339 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
-                }
-                // A period of the contract's term up to a year ahead: the walk to a far period would cost seconds.
-                guard date >= contract.starts.startOfDay(in: contract.calendar), date <= now.addingTimeInterval(366 * 86_400) else {
-                    return try JSONBody.error(.badRequest, "'at' must lie between the contract's start (\(contract.starts)) and a year from now",
-                                              field: "at")
-                }
-                instant = date
-            }
-            guard let row = try api.store.balance(of: contract, at: instant, now: now) else {
-                return try JSONBody.error(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
-            }
-            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
-            return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets,
-                                                        periods: try api.store.balances(of: contract, now: now).map {
-                                                            ContractBalance(contract: contract, row: $0, now: now)
-                                                        },
-                                                        alerts: try api.store.alerts(contractID: id, limit: 20)))
         }
-        router.get("/api/v1/unmatched") { _, _ in
-            try JSONBody.response(try api.store.unmatchedTickets())
+        router.get("/api/v1/unmatched") { request, _ in
+            try await WorkRoutes.handle(api, settling: false) {
+                _ = try WorkRoutes.authenticate(request, api)
+                return try JSONBody.response(try api.store.unmatchedTickets())
+            }
         }
+    }
+
+    /// One contract's balance at `at` (default now) with its tickets, every stored period and its recent alerts.
+    static func contractDetail(id: String, at: String?, _ api: LedgerAPIContext) async throws -> Response {
+        guard let contract = await api.engine.contracts.first(where: { $0.id == id }) else {
+            throw APIFailure(.notFound, "no contract with id '\(id)'", field: "id")
+        }
+        let now = api.clock()
+        var instant = now
+        if let at {
+            guard let date = Timestamp.parse(at) else {
+                throw APIFailure(.badRequest, "'at' must be an RFC 3339 date-time, e.g. 2026-11-01T00:00:00Z", field: "at")
+            }
+            // A period of the contract's term up to a year ahead: the walk to a far period would cost seconds.
+            guard date >= contract.starts.startOfDay(in: contract.calendar), date <= now.addingTimeInterval(366 * 86_400) else {
+                throw APIFailure(.badRequest, "'at' must lie between the contract's start (\(contract.starts)) and a year from now", field: "at")
+            }
+            instant = date
+        }
+        guard let row = try api.store.balance(of: contract, at: instant, now: now) else {
+            throw APIFailure(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
+        }
+        let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
+        let periods = try api.store.balances(of: contract, now: now).map { ContractBalance(contract: contract, row: $0, now: now) }
+        return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets,
+                                                    periods: periods, alerts: try api.store.alerts(contractID: id, limit: 20)))
     }
 
     static func health(_ api: LedgerAPIContext) async throws -> Response {

@@ -29,7 +29,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/timers") { request, _ in
-            try await handle(api) {
+            try await handle(api, settling: false) {
                 let principal = try authenticate(request, api)
                 let mine = request.uri.queryParameters.get("mine") == "true"
                 let running = request.uri.queryParameters.get("running") == "true"
@@ -75,7 +75,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/entries") { request, _ in
-            try await handle(api) {
+            try await handle(api, settling: false) {
                 _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
@@ -127,7 +127,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/approvals") { request, _ in
-            try await handle(api) {
+            try await handle(api, settling: false) {
                 let principal = try authenticate(request, api)
                 guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
@@ -135,7 +135,7 @@ public enum WorkRoutes {
             }
         }
         router.get("/api/v1/audit") { request, _ in
-            try await handle(api) {
+            try await handle(api, settling: false) {
                 _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
@@ -162,10 +162,10 @@ public enum WorkRoutes {
 
     /// Turns typed failures into JSON errors that name the field; nothing is written when one is thrown.
     /// After a change, carry-over and alerts are settled at once; if that fails, the rollover tick catches up.
-    static func handle(_ api: LedgerAPIContext, _ body: () async throws -> Response) async throws -> Response {
+    static func handle(_ api: LedgerAPIContext, settling: Bool = true, _ body: () async throws -> Response) async throws -> Response {
         do {
             let response = try await body()
-            if response.status.code < 300 { _ = try? await api.engine.settle() }
+            if settling, response.status.code < 300 { _ = try? await api.engine.settle() }
             return response
         } catch let failure as APIFailure {
             return try JSONBody.error(failure.status, failure.message, field: failure.field)

@@ -383,8 +383,11 @@ extension LedgerStore {
             new.periodKey = contract?.period(containing: new.workedAt)?.key
             new.billedSeconds = contract?.rounding.billedSeconds(forRaw: new.rawSeconds) ?? new.rawSeconds
             new.rounding = contract?.rounding.description ?? RoundingPolicy.none.description
-            // Editing a rejected entry resubmits it for approval.
+            // Editing a rejected entry resubmits it for approval; on a contract that requires approval, so does
+            // changing an approved entry's time, day or kind: what was approved is not what it now says.
             if old.approval == .rejected { new.approval = .pending }
+            let counted = new.rawSeconds != old.rawSeconds || new.workedAt != old.workedAt || new.kind != old.kind
+            if old.approval == .approved, counted, contract?.approvalRequired == true { new.approval = .pending }
             let fields: [(String, String, String)] = [
                 ("approval", old.approval.rawValue, new.approval.rawValue),
                 ("duration_seconds", "\(old.rawSeconds)", "\(new.rawSeconds)"),
@@ -451,7 +454,14 @@ extension LedgerStore {
                 deltas.add(contract: contract, period: contract?.period(containing: old.workedAt), billed: old.billedSeconds, raw: old.rawSeconds,
                            kind: old.kind.rawValue, approval: Approval.approved.rawValue)
                 try deltas.apply(db)
-                try Self.enqueueCreate(db, new, contract: contract, category: row["task_category"], now: now)
+                // An entry approved before and sent back by an edit is already in the helpdesk: it is updated, not written again.
+                let written = try Bool.fetchOne(db, sql: "SELECT 1 FROM outbox WHERE entry_key = ? AND action = 'create'", arguments: [key]) ?? false
+                if written {
+                    try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
+                                                                                          technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+                } else {
+                    try Self.enqueueCreate(db, new, contract: contract, category: row["task_category"], now: now)
+                }
             }
             _ = row
             try Self.audit(db, now: now, actor: actor, entry: old, field: "approval", old: old.approval.rawValue, new: new.approval.rawValue, reason: note)

@@ -27,6 +27,8 @@ import Testing
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
 
+        let token = try runtime.store.createToken(user: "ops", helpdeskUserID: 2, role: .technician)
+        let auth: HTTPFields = [.authorization: "Bearer \(token)"]
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             try await client.execute(uri: "/status", method: .get) { response in
@@ -42,7 +44,7 @@ import Testing
                 #expect(!text.contains("fixture-app-token") && !text.contains("fixture-user-token"))
             }
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/api/v1/contracts/acme-2026?at=2026-11-21T19:00:00Z", method: .get) { response in
+            try await client.execute(uri: "/api/v1/contracts/acme-2026?at=2026-11-21T19:00:00Z", method: .get, headers: auth) { response in
                 #expect(response.status == .ok)
                 let body = try json(response.body) as! [String: Any]
                 let balance = body["balance"] as! [String: Any]
@@ -53,12 +55,12 @@ import Testing
                 let tickets = body["tickets"] as! [[String: Any]]
                 #expect(tickets.map { $0["ticket_id"] as? Int } == [1])
             }
-            try await client.execute(uri: "/api/v1/contracts/nope", method: .get) { response in
+            try await client.execute(uri: "/api/v1/contracts/nope", method: .get, headers: auth) { response in
                 #expect(response.status == .notFound)
                 let body = try json(response.body) as! [String: Any]
                 #expect(body["field"] as? String == "id")
             }
-            try await client.execute(uri: "/api/v1/contracts/acme-2026?at=yesterday", method: .get) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/api/v1/contracts/acme-2026?at=yesterday", method: .get, headers: auth) { #expect($0.status == .badRequest) }
         }
     }
 

@@ -108,7 +108,7 @@ import Testing
             #expect((alice["billable_seconds"], alice["internal_seconds"], alice["entry_count"]) == (10 * 3600 + 6600 + 3 * 3600, 1800, 5))
 
             // The balance shows the carry-over, the overage and the forecast.
-            (status, text) = try await get("/api/v1/contracts/acme", token: nil)
+            (status, text) = try await get("/api/v1/contracts/acme", token: technician)
             let balance = try object(ByteBuffer(string: text))["balance"] as! [String: Any]
             #expect((balance["carried_in_seconds"] as? Int, balance["overage_seconds"] as? Int, balance["remaining_seconds"] as? Int) == (14400, 3600, -3600))
             #expect((balance["forecast"] as? [String: Any])?["already_depleted"] as? Bool == true)

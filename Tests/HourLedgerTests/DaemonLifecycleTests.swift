@@ -68,6 +68,7 @@ final class NotifySocket: Sendable {
                        extraHelpdesk: "  webhook_secret_file: \(secretFile)")
         }
         let configPath = directory.write("hourledger.yaml", yaml(["alpha"]))
+        let token = try LedgerStore(path: directory.path + "/ledger.sqlite").createToken(user: "ops", helpdeskUserID: 2, role: .manager)
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         let log = directory.path + "/daemon.log"
         FileManager.default.createFile(atPath: log, contents: nil)
@@ -100,7 +101,7 @@ final class NotifySocket: Sendable {
         let base = "http://127.0.0.1:\(port)"
         let http = CurlHTTPClient(configuration: HTTPClientConfiguration())
         func contractIDs() async throws -> [String] {
-            let response = try await http.send(HTTPRequest(method: "GET", url: base + "/api/v1/contracts"))
+            let response = try await http.send(HTTPRequest(method: "GET", url: base + "/api/v1/contracts", headers: [("Authorization", "Bearer \(token)")]))
             let list = try JSONSerialization.jsonObject(with: Data(response.body)) as? [[String: Any]] ?? []
             return list.compactMap { $0["id"] as? String }.sorted()
         }
