@@ -294,15 +294,15 @@ struct FakeGLPIAPI: Sendable {
             case "Entity":
                 return state.entities.keys.sorted().map { id in
                     let e = state.entities[id]!
-                    return "{\"id\":\(id),\"name\":\(JSON.string(JSON.htmlEncode(e.name))),\"entities_id\":\(e.parent.map(String.init) ?? "null"),\"completename\":\(JSON.string(JSON.htmlEncode(state.completename(entity: id)))),\"level\":1}"
+                    return "{\"id\":\(id),\"name\":\(JSON.string(e.name)),\"entities_id\":\(e.parent.map(String.init) ?? "null"),\"completename\":\(JSON.string(state.completename(entity: id))),\"level\":1}"
                 }
             case "Group":
                 return state.groups.keys.sorted().map { id in
-                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(JSON.htmlEncode(state.groups[id]!))),\"completename\":\(JSON.string(JSON.htmlEncode(state.groups[id]!))),\"is_assign\":1}"
+                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(state.groups[id]!)),\"completename\":\(JSON.string(state.groups[id]!)),\"is_assign\":1}"
                 }
             case "ITILCategory":
                 return state.categories.keys.sorted().map { id in
-                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(JSON.htmlEncode(state.categories[id]!))),\"completename\":\(JSON.string(JSON.htmlEncode(state.categories[id]!)))}"
+                    "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(state.categories[id]!)),\"completename\":\(JSON.string(state.categories[id]!))}"
                 }
             default:
                 return []
@@ -319,7 +319,7 @@ struct FakeGLPIAPI: Sendable {
             case "Ticket":
                 guard let t = state.tickets[id] else { return nil }
                 let actiontime = (state.tasksByTicket[id] ?? []).reduce(0) { $0 + (state.tasks[$1]?.seconds ?? 0) }
-                return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(JSON.htmlEncode(t.name))),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
+                return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(t.name)),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
             case "TicketTask":
                 return state.tasks[id].map(Self.taskJSON)
             default:
@@ -352,11 +352,11 @@ struct FakeGLPIAPI: Sendable {
     }
 
     static func taskJSON(_ t: FakeGLPIState.Task) -> String {
-        "{\"id\":\(t.id),\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(JSON.htmlEncode(t.content))),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod))}"
+        "{\"id\":\(t.id),\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(t.content)),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod))}"
     }
 
     static func followupJSON(_ f: FakeGLPIState.Followup) -> String {
-        "{\"id\":\(f.id),\"itemtype\":\"Ticket\",\"items_id\":\(f.ticketID),\"date\":\(JSON.string(f.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(JSON.htmlEncode(f.content))),\"is_private\":\(f.isPrivate ? 1 : 0),\"requesttypes_id\":1,\"date_mod\":\(JSON.string(f.date)),\"date_creation\":\(JSON.string(f.date)),\"timeline_position\":1,\"sourceitems_id\":0,\"sourceof_items_id\":0}"
+        "{\"id\":\(f.id),\"itemtype\":\"Ticket\",\"items_id\":\(f.ticketID),\"date\":\(JSON.string(f.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(f.content)),\"is_private\":\(f.isPrivate ? 1 : 0),\"requesttypes_id\":1,\"date_mod\":\(JSON.string(f.date)),\"date_creation\":\(JSON.string(f.date)),\"timeline_position\":1,\"sourceitems_id\":0,\"sourceof_items_id\":0}"
     }
 
     /// getItems / getSubItems paging: default range 0-50, 206 when partial, Content-Range on every non-empty page.
@@ -499,7 +499,7 @@ struct FakeGLPIAPI: Sendable {
 }
 
 /// A small JSON writer: the fake serves 100,000-ticket searches, where JSONSerialization would dominate the benchmark.
-struct JSON {
+public struct JSON {
     var bytes: [UInt8] = []
 
     mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
@@ -521,16 +521,15 @@ struct JSON {
         return out + "\""
     }
 
-    /// GLPI's input cleaning: stored text has <, >, &, " and ' as numeric entities.
-    static func htmlEncode(_ text: String) -> String {
+    /// GLPI 10's input cleaning (shared/fixtures/glpi/README.md, search_Ticket_11): `&`, `<` and `>` are stored as
+    /// `&#38;`, `&#60;` and `&#62;`; quotes and accents stay as they are. Every answer returns the stored form.
+    public static func htmlEncode(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
             case "<": out += "&#60;"
             case ">": out += "&#62;"
             case "&": out += "&#38;"
-            case "\"": out += "&#34;"
-            case "'": out += "&#39;"
             default: out.append(character)
             }
         }

@@ -135,12 +135,14 @@ public final class FakeGLPIState: @unchecked Sendable {
 
     // MARK: Setup
 
+    // Names and contents are kept in GLPI's stored form: `&`, `<` and `>` HTML-encoded, as GLPI sanitizes its input.
+
     public func addEntity(_ id: Int, name: String, parent: Int = 0) {
-        withLock { entities[id] = (name, parent) }
+        withLock { entities[id] = (JSON.htmlEncode(name), parent) }
     }
 
-    public func addGroup(_ id: Int, name: String) { withLock { groups[id] = name } }
-    public func addCategory(_ id: Int, name: String) { withLock { categories[id] = name } }
+    public func addGroup(_ id: Int, name: String) { withLock { groups[id] = JSON.htmlEncode(name) } }
+    public func addCategory(_ id: Int, name: String) { withLock { categories[id] = JSON.htmlEncode(name) } }
 
     func completename(entity id: Int) -> String {
         var names: [String] = []
@@ -157,7 +159,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     @discardableResult
     public func addTicket(_ id: Int, name: String, entity: Int, category: Int, groups: [Int], status: Int = 2) -> Ticket {
         withLock {
-            let ticket = Ticket(id: id, name: name, entity: entity, category: category, status: status, groups: groups, dateMod: Self.format(clock))
+            let ticket = Ticket(id: id, name: JSON.htmlEncode(name), entity: entity, category: category, status: status, groups: groups,
+                                dateMod: Self.format(clock))
             tickets[id] = ticket
             sortedCache = nil
             return ticket
@@ -180,7 +183,9 @@ public final class FakeGLPIState: @unchecked Sendable {
     public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
         withLock {
             guard var ticket = tickets[id] else { return }
+            let before = ticket.name
             change(&ticket)
+            if ticket.name != before { ticket.name = JSON.htmlEncode(ticket.name) }
             ticket.dateMod = Self.format(clock)
             tickets[id] = ticket
             sortedCache = nil
@@ -198,7 +203,7 @@ public final class FakeGLPIState: @unchecked Sendable {
         nextTaskID += 1
         let stamp = Self.format(clock)
         tasks[id] = Task(id: id, ticketID: ticket, date: date ?? stamp, seconds: seconds, technician: technician, isPrivate: isPrivate,
-                         content: content, category: category, state: state, dateMod: stamp)
+                         content: JSON.htmlEncode(content), category: category, state: state, dateMod: stamp)
         tasksByTicket[ticket, default: []].append(id)
         touch(ticket)
         return id
@@ -207,7 +212,7 @@ public final class FakeGLPIState: @unchecked Sendable {
     func insertFollowup(ticket: Int, content: String, isPrivate: Bool) -> Int {
         let id = nextFollowupID
         nextFollowupID += 1
-        followups[id] = Followup(id: id, ticketID: ticket, content: content, isPrivate: isPrivate, date: Self.format(clock))
+        followups[id] = Followup(id: id, ticketID: ticket, content: JSON.htmlEncode(content), isPrivate: isPrivate, date: Self.format(clock))
         touch(ticket)
         return id
     }
@@ -219,7 +224,9 @@ public final class FakeGLPIState: @unchecked Sendable {
     public func editTask(_ id: Int, _ change: (inout Task) -> Void) {
         withLock {
             guard var task = tasks[id] else { return }
+            let before = task.content
             change(&task)
+            if task.content != before { task.content = JSON.htmlEncode(task.content) }
             task.dateMod = Self.format(clock)
             tasks[id] = task
             touch(task.ticketID)

@@ -302,10 +302,12 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         public init?(_ value: JSONValue) {
             guard let id = value["2"]?.int else { return nil }
             self.id = id
-            name = value["1"]?.string ?? ""
-            entity = value["80"]?.string ?? ""
-            category = value["7"]?.string ?? ""
-            groups = value["8"]?.list.compactMap(\.string) ?? []
+            // GLPI returns names as it stores them, with &, < and > HTML-encoded; they are decoded once here, as the
+            // dropdown lists are, so both sides of every comparison are in the same form and people see plain text.
+            name = TextRules.storable(HTMLEntities.decode(value["1"]?.string ?? ""))
+            entity = HTMLEntities.decode(value["80"]?.string ?? "")
+            category = HTMLEntities.decode(value["7"]?.string ?? "")
+            groups = value["8"]?.list.compactMap(\.string).map(HTMLEntities.decode) ?? []
             status = value["12"]?.int ?? 0
             dateMod = value["19"]?.string ?? ""
             taskCount = value["28"]?.int

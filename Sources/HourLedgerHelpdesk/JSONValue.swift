@@ -104,7 +104,8 @@ public enum HTMLEntities {
         }
     }
 
-    /// Plain text from an HTML fragment: tags dropped, entities decoded.
+    /// Plain text from rich text as GLPI stores it: its HTML is itself HTML-encoded (`&#60;p&#62;R&#38;amp;D`), so
+    /// the stored form is decoded to HTML, the tags are dropped, and the HTML's own entities are decoded.
     public static func plainText(_ html: String) -> String {
         var text = String.UnicodeScalarView()
         var inTag = false
@@ -113,7 +114,7 @@ public enum HTMLEntities {
             if scalar == ">" && inTag { inTag = false; continue }
             if !inTag { text.append(scalar) }
         }
-        return String(text).trimmingCharacters(in: .whitespacesAndNewlines)
+        return decode(String(text)).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
