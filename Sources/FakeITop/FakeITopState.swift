@@ -144,6 +144,13 @@ public final class FakeITopState: @unchecked Sendable {
         }
     }
 
+    /// Deletes a ticket as iTop's UI does: it is gone from every query (core/get answers "Found: 0"), and writes to
+    /// it answer code 100 "Invalid object".
+    public func deleteTicket(_ id: Int) { withLock { _ = tickets.removeValue(forKey: id) } }
+
+    /// Puts a deleted ticket back with its old id (a restore from a backup).
+    public func restoreTicket(_ ticket: Ticket) { withLock { tickets[ticket.id] = ticket } }
+
     public func ticket(_ id: Int) -> Ticket? { withLock { tickets[id] } }
     public func privateLog(of id: Int) -> [CaseLogEntry] { withLock { tickets[id]?.privateLog ?? [] } }
     public var changes: [ChangeOp] { withLock { changeOps } }

@@ -42,6 +42,13 @@ public struct HelpdeskSettings: Sendable, Equatable {
     /// How far a GLPI webhook's timestamp may be from now, either way.
     public var webhookMaxAgeSeconds: Int = 300
     public var webhookMaxBodyBytes: Int = 256 * 1024
+    /// How long the helpdesk may still apply a write after the client gave up on it: its own execution limit (PHP's
+    /// max_execution_time) plus any queueing in front of it. A write whose answer was lost is looked up again only
+    /// after `timeoutSeconds + writeGraceSeconds`, so a retry never races the first attempt.
+    public var writeGraceSeconds: Int = 60
+
+    /// Seconds after an attempt was sent during which it may still land.
+    public var writeFenceSeconds: Int { timeoutSeconds + writeGraceSeconds }
 
     /// Each line of `webhookSecret`, trimmed.
     public var webhookSecrets: [String] {
@@ -126,7 +133,7 @@ public enum ConfigLoader {
         "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
-                     "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes"],
+                     "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds"],
         "database": ["path"],
         "http": ["host", "port"],
         "log": ["level"],
@@ -495,12 +502,13 @@ private struct Reader {
         let pageSize = int(map, "page_size", at: path, section: "helpdesk", range: 1...1000) ?? (itop ? 500 : 1000)
         let concurrency = int(map, "concurrency", at: path, section: "helpdesk", range: 1...32) ?? 4
         let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
+        let writeGrace = int(map, "write_grace_seconds", at: path, section: "helpdesk", range: 0...3600) ?? 60
         guard let url, let credentials else { return nil }
         return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
                                 connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
                                 taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret,
-                                webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody)
+                                webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody, writeGraceSeconds: writeGrace)
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {

@@ -55,10 +55,11 @@ public struct Runtime: Sendable {
         deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) },
                                       committed: { [engine] in await engine.hintArrived() })
         outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,
-                              logger: logger)
+                              fenceSeconds: settings.writeFenceSeconds, logger: logger)
         // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.
         alerts = AlertSender(store: self.store, connector: connector, http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration()),
-                             targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts, logger: logger)
+                             targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts,
+                             fenceSeconds: settings.writeFenceSeconds, logger: logger)
     }
 
     static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskConnector {
@@ -126,8 +127,10 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date(), clock: @esca
     let context = LedgerAPIContext(
         store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
-        startedAt: startedAt, version: HourLedgerVersion.current, clock: clock)
+        startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.helpdesk.writeFenceSeconds,
+        clock: clock)
     LedgerRoutes.register(on: router, context: context)
+    OutboxRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
     BillingRoutes.register(on: router, context: context)
     WebhookRoutes.register(on: router, context: context, settings: runtime.webhooks, recorder: runtime.deliveries,

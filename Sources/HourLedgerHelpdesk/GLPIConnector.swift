@@ -118,7 +118,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         do {
             return try await http.send(request)
         } catch let error as HTTPClientError {
-            throw HelpdeskError(.unreachable, operation: operation, detail: error.description)
+            throw HelpdeskError(transport: error, operation: operation)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerHTTPClient
 
 /// A ticket the helpdesk reports as changed, with the facts the contract rules need.
 public struct ChangedTicket: Sendable, Equatable {
@@ -111,12 +112,22 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
     /// The helpdesk's own error code, e.g. `ERROR_RIGHT_MISSING`.
     public let code: String?
     public let detail: String
+    /// True when the request certainly never reached the helpdesk (no connection, no such host, no TLS session):
+    /// a write that failed so cannot have landed.
+    public let requestNeverSent: Bool
 
-    public init(_ kind: Kind, operation: String, code: String? = nil, detail: String) {
+    public init(_ kind: Kind, operation: String, code: String? = nil, detail: String, requestNeverSent: Bool = false) {
         self.kind = kind
         self.operation = operation
         self.code = code
         self.detail = detail
+        self.requestNeverSent = requestNeverSent
+    }
+
+    /// A transport failure, knowing whether the request left this machine.
+    public init(transport error: HTTPClientError, operation: String) {
+        self.init(.unreachable, operation: operation, detail: error.description,
+                  requestNeverSent: [.couldNotConnect, .dns, .tls].contains(error.kind))
     }
 
     public var description: String {
@@ -125,6 +136,13 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
 
     /// Worth retrying later without operator action.
     public var isTransient: Bool { kind == .unreachable || kind == .serverError }
+
+    /// The helpdesk refused this one request for good (the ticket is gone, the write or the value is not allowed):
+    /// retrying it unchanged cannot help, but other requests are unaffected.
+    public var isPermanentRefusal: Bool { kind == .notFound || kind == .rejected || kind == .permission }
+
+    /// The helpdesk answered and did not apply the request: refused, or credentials refused before anything ran.
+    public var certainlyNotApplied: Bool { requestNeverSent || isPermanentRefusal || kind == .authentication }
 }
 
 /// `application/x-www-form-urlencoded` (and query strings): only unreserved characters go unescaped.

@@ -68,7 +68,7 @@ public actor ITopConnector: HelpdeskConnector {
         do {
             response = try await http.send(request)
         } catch let error as HTTPClientError {
-            throw HelpdeskError(.unreachable, operation: what, detail: error.description)
+            throw HelpdeskError(transport: error, operation: what)
         }
         return try Self.decode(response, operation: what)
     }

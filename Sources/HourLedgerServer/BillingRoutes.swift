@@ -27,8 +27,11 @@ public enum BillingRoutes {
             try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
-                let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
-                let alerts = try api.store.alerts(contractID: contract, limit: min(max(limit, 1), 1000))
+                let limitText = request.uri.queryParameters.get("limit").map { String($0) } ?? "100"
+                guard let limit = Int(limitText), (1...1000).contains(limit) else {
+                    throw APIFailure(.badRequest, "limit must be an integer from 1 to 1000, got '\(limitText)'", field: "limit")
+                }
+                let alerts = try api.store.alerts(contractID: contract, limit: limit)
                 return try JSONBody.response(try alerts.map { AlertBody(alert: $0, deliveries: try api.store.alertDeliveries(alertID: $0.id)) })
             }
         }

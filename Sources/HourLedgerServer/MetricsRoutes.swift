@@ -40,6 +40,10 @@ final class LedgerGauges: Sendable {
 
         gauge("hourledger_outbox_depth", "Write-backs waiting to reach the helpdesk.").set(Double(outbox.depth))
         gauge("hourledger_outbox_oldest_age_seconds", "Age of the oldest waiting write-back (0 when none).").set(Double(outbox.oldestAgeSeconds ?? 0))
+        gauge("hourledger_outbox_parked", "Write-backs the helpdesk refused for good, waiting for a manager to retry or discard them.")
+            .set(Double(outbox.parked))
+        gauge("hourledger_outbox_in_doubt", "Write-backs whose last attempt's outcome is unknown, waiting out the write fence.")
+            .set(Double(outbox.inDoubt))
         gauge("hourledger_entries", "Ledger entries stored.").set(Double(counts.entries))
         gauge("hourledger_tickets", "Tickets seen in the helpdesk.").set(Double(counts.tickets))
         gauge("hourledger_tickets_unmatched", "Tickets no contract rule matches.").set(Double(counts.unmatched))

@@ -15,11 +15,12 @@ info:
   title: HourLedger
   version: "1"
   description: |
-    Contract hours kept outside the helpdesk. Durations are integer seconds; dates are ISO 8601.
-    Mutating and per-technician endpoints need `Authorization: Bearer <token>` (see `hourledger token`).
+    Contract hours kept outside the helpdesk. Durations are integer seconds; dates are RFC 3339 date-times
+    (fractions of a second are accepted and dropped; an impossible day such as 2026-02-30 is refused).
+    Every `/api/v1` endpoint needs `Authorization: Bearer <token>` (see `hourledger token`).
     Errors are `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
 servers:
-  - url: http://127.0.0.1:8080
+  - url: http://127.0.0.1:8470
 components:
   securitySchemes:
     bearer:
@@ -103,6 +104,21 @@ components:
         kind: {type: string, enum: [billable, internal, prepaid]}
         note: {type: string}
         approval: {type: string, enum: [approved, pending, rejected]}
+    OutboxItem:
+      type: object
+      properties:
+        id: {type: integer, format: int64}
+        entry_key: {type: string}
+        action: {type: string, enum: [create, update, delete]}
+        ticket_id: {type: integer}
+        attempts: {type: integer}
+        next_attempt_at: {type: string, format: date-time}
+        last_error: {type: string}
+        in_doubt_since: {type: string, format: date-time, description: Set while the last attempt's outcome is unknown.}
+        parked_at: {type: string, format: date-time, description: Set when the helpdesk refused it for good.}
+        created_at: {type: string, format: date-time}
+        done_at: {type: string, format: date-time}
+        resolution: {type: string, enum: [delivered, found, cancelled, discarded]}
     WebhookAccepted:
       type: object
       properties:
@@ -145,21 +161,26 @@ paths:
   /api/v1/contracts:
     get:
       summary: Every contract's current period balance.
+      security: [{bearer: []}]
       responses:
         "200":
           description: Balances.
           content:
             application/json:
               schema: {type: array, items: {$ref: "#/components/schemas/ContractBalance"}}
+        "401": {$ref: "#/components/responses/Error"}
   /api/v1/contracts/{id}:
     get:
       summary: One contract - balance, tickets behind it, all periods, recent alerts.
+      security: [{bearer: []}]
       parameters:
         - $ref: "#/components/parameters/contractID"
-        - {name: at, in: query, description: An instant inside the period wanted., schema: {type: string, format: date-time}}
+        - {name: at, in: query, description: "An instant inside the period wanted, from the contract's start to a year ahead.",
+           schema: {type: string, format: date-time}}
       responses:
         "200": {description: Contract detail.}
         "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
   /api/v1/contracts/{id}/invoice-preview:
     get:
@@ -178,8 +199,68 @@ paths:
   /api/v1/unmatched:
     get:
       summary: Tickets no contract rule matches, with the reason.
+      security: [{bearer: []}]
       responses:
         "200": {description: Unmatched tickets.}
+        "401": {$ref: "#/components/responses/Error"}
+  /api/v1/outbox:
+    get:
+      summary: Write-backs waiting for the helpdesk, or only the parked ones (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - {name: state, in: query, schema: {type: string, enum: [pending, parked], default: pending}}
+      responses:
+        "200":
+          description: Records, oldest first.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/OutboxItem"}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+  /api/v1/outbox/{id}/retry:
+    post:
+      summary: Try a parked write-back again (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, format: int64, minimum: 1}}
+      responses:
+        "200":
+          description: The record, no longer parked.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/OutboxItem"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /api/v1/outbox/{id}/discard:
+    post:
+      summary: Give a write-back up, with a reason (manager role); a create takes its entry's later records along.
+      security: [{bearer: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, format: int64, minimum: 1}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [reason]
+              properties:
+                reason: {type: string, minLength: 1}
+      responses:
+        "200":
+          description: The records discarded.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/OutboxItem"}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
   /api/v1/timers:
     get:
       summary: Timers (a technician sees only their own).
@@ -300,11 +381,11 @@ paths:
             schema:
               type: object
               properties:
-                duration_seconds: {type: integer}
+                duration_seconds: {type: integer, minimum: 0, maximum: 86400}
                 started_at: {type: string, format: date-time}
                 billable: {type: boolean}
-                note: {type: string}
-                reason: {type: string}
+                note: {type: string, maxLength: 4000}
+                reason: {type: string, maxLength: 4000}
       responses:
         "200":
           description: The corrected entry.
@@ -324,6 +405,7 @@ paths:
         - {name: reason, in: query, schema: {type: string}}
       responses:
         "204": {description: Withdrawn.}
+        "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
@@ -347,6 +429,7 @@ paths:
           content:
             application/json:
               schema: {$ref: "#/components/schemas/Entry"}
+        "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
@@ -383,6 +466,7 @@ paths:
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
       responses:
         "200": {description: Alerts, newest first.}
+        "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
   /api/v1/reports/{kind}:
     get:

@@ -16,10 +16,17 @@ public struct LedgerAPIContext: Sendable {
     public var version: String
     /// The API's clock: which period is "current", what is month-to-date. Tests set it.
     public var clock: @Sendable () -> Date
+    /// Seconds after a write-back attempt during which it may still land (see `OutboxWorker`).
+    public var writeFenceSeconds: Int
+    /// Tells the outbox worker there is something to deliver now.
+    public var wakeOutbox: @Sendable () -> Void
 
     public init(store: LedgerStore, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
-                startedAt: Date = Date(), version: String, clock: @escaping @Sendable () -> Date = { Date() }) {
+                startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, wakeOutbox: @escaping @Sendable () -> Void = {},
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.clock = clock
+        self.writeFenceSeconds = writeFenceSeconds
+        self.wakeOutbox = wakeOutbox
         self.store = store
         self.engine = engine
         self.helpdeskKind = helpdeskKind
@@ -133,6 +140,7 @@ public enum LedgerRoutes {
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             outbox: try api.store.outboxStats(now: now),
+            parkedWriteBacks: try api.store.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
             alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
             contracts: balances, contractErrors: failures)
         return try JSONBody.response(body)
@@ -170,6 +178,8 @@ struct StatusBody: Codable {
     var unmatchedTickets: Int
     var entries: Int
     var outbox: OutboxStats
+    /// Write-backs the helpdesk refused for good: a manager retries or discards them (`/api/v1/outbox`).
+    var parkedWriteBacks: [ParkedWriteBack]
     var alerts: Alerts
     var contracts: [ContractBalance]
     /// Contracts whose balance could not be worked out, each with why.
@@ -181,7 +191,30 @@ struct StatusBody: Codable {
     enum CodingKeys: String, CodingKey {
         case version, helpdesk, entries, contracts, outbox, alerts
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
-        case contractErrors = "contract_errors"
+        case contractErrors = "contract_errors", parkedWriteBacks = "parked_write_backs"
+    }
+}
+
+struct ParkedWriteBack: Codable {
+    var id: Int64
+    var entryKey: String
+    var action: String
+    var ticketID: Int
+    var parkedAt: Date?
+    var error: String?
+
+    init(_ item: OutboxItem) {
+        id = item.id
+        entryKey = item.entryKey
+        action = item.action.rawValue
+        ticketID = item.ticketID
+        parkedAt = item.parkedAt
+        error = item.lastError
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, action, error
+        case entryKey = "entry_key", ticketID = "ticket_id", parkedAt = "parked_at"
     }
 }
 

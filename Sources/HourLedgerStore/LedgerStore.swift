@@ -281,6 +281,7 @@ public final class LedgerStore: Sendable {
         registerSettlement(&migrator)
         registerHints(&migrator)
         registerWebhookDeliveries(&migrator)
+        registerOutboxFence(&migrator)
         return migrator
     }
 

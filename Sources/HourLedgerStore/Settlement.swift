@@ -39,11 +39,13 @@ public struct AlertDelivery: Sendable, Equatable, Codable {
     public var doneAt: Date?
     /// Set when delivery was given up after too many attempts.
     public var failedAt: Date?
+    /// Set while an attempt's outcome is unknown: when that attempt started (see the outbox's write fence).
+    public var inDoubtSince: Date?
 
     enum CodingKeys: String, CodingKey {
         case id, channel, payload, attempts
         case alertID = "alert_id", ticketID = "ticket_id", nextAttemptAt = "next_attempt_at", lastError = "last_error"
-        case doneAt = "done_at", failedAt = "failed_at"
+        case doneAt = "done_at", failedAt = "failed_at", inDoubtSince = "in_doubt_since"
     }
 }
 
@@ -297,12 +299,14 @@ extension LedgerStore {
     }
 
     /// Deliveries that are due, oldest first. Unlike write-backs they are independent, so one failing webhook
-    /// does not hold up the others.
-    public func dueAlertDeliveries(now: Date, limit: Int = 50) throws -> [AlertDelivery] {
+    /// does not hold up the others. A followup whose last attempt may still land waits out `fenceSeconds` (a webhook
+    /// receiver de-duplicates by `X-HourLedger-Delivery` instead).
+    public func dueAlertDeliveries(now: Date, fenceSeconds: Int = 0, limit: Int = 50) throws -> [AlertDelivery] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM alert_delivery WHERE done_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?
-                """, arguments: [Int(now.timeIntervalSince1970), limit]).map(Self.delivery)
+                SELECT * FROM alert_delivery WHERE done_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
+                    AND (in_doubt_since IS NULL OR channel != 'followup' OR in_doubt_since <= ?) ORDER BY id LIMIT ?
+                """, arguments: [Int(now.timeIntervalSince1970), Int(now.timeIntervalSince1970) - fenceSeconds, limit]).map(Self.delivery)
         }
     }
 
@@ -310,25 +314,34 @@ extension LedgerStore {
         AlertDelivery(id: row["id"], alertID: row["alert_id"], channel: row["channel"], ticketID: row["ticket_id"], payload: row["payload"],
                       attempts: row["attempts"], nextAttemptAt: Date(timeIntervalSince1970: TimeInterval(row["next_attempt_at"] as Int)),
                       lastError: row["last_error"], doneAt: (row["done_at"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) },
-                      failedAt: (row["failed_at"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) })
+                      failedAt: (row["failed_at"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) },
+                      inDoubtSince: (row["in_doubt_since"] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) })
     }
 
     /// Recorded before sending, so that after a crash the retry knows the followup may already exist.
-    public func markAlertDeliveryAttempt(_ id: Int64) async throws {
-        try await writer.write { db in try db.execute(sql: "UPDATE alert_delivery SET attempts = attempts + 1 WHERE id = ?", arguments: [id]) }
+    public func markAlertDeliveryAttempt(_ id: Int64, now: Date = Date()) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE alert_delivery SET attempts = attempts + 1, in_doubt_since = ? WHERE id = ?",
+                           arguments: [Int(now.timeIntervalSince1970), id])
+        }
     }
 
     public func completeAlertDelivery(_ id: Int64, now: Date) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE alert_delivery SET done_at = ?, last_error = NULL WHERE id = ?", arguments: [Int(now.timeIntervalSince1970), id])
+            try db.execute(sql: "UPDATE alert_delivery SET done_at = ?, last_error = NULL, in_doubt_since = NULL WHERE id = ?",
+                           arguments: [Int(now.timeIntervalSince1970), id])
         }
     }
 
     /// A failed attempt: retried at `retryAt`, or given up (`retryAt == nil`) and left visible with its error.
-    public func failAlertDelivery(_ id: Int64, error: String, retryAt: Date?, now: Date) async throws {
+    /// `sentNothing` clears the doubt when the request certainly did not land.
+    public func failAlertDelivery(_ id: Int64, error: String, retryAt: Date?, sentNothing: Bool = false, now: Date) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE alert_delivery SET last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), failed_at = ? WHERE id = ?",
-                           arguments: [error, retryAt.map { Int($0.timeIntervalSince1970) }, retryAt == nil ? Int(now.timeIntervalSince1970) : nil, id])
+            try db.execute(sql: """
+                UPDATE alert_delivery SET last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at), failed_at = ?,
+                    in_doubt_since = CASE WHEN ? THEN NULL ELSE in_doubt_since END WHERE id = ?
+                """, arguments: [error, retryAt.map { Int($0.timeIntervalSince1970) }, retryAt == nil ? Int(now.timeIntervalSince1970) : nil,
+                                 sentNothing, id])
         }
     }
 

@@ -61,19 +61,6 @@ public struct NewEntry: Sendable {
     }
 }
 
-/// One pending write to the helpdesk.
-public struct OutboxItem: Sendable, Equatable, Codable {
-    public enum Action: String, Sendable, Codable { case create, update, delete }
-    public var id: Int64
-    public var entryKey: String
-    public var action: Action
-    public var ticketID: Int
-    public var payload: WriteBack
-    public var attempts: Int
-    public var nextAttemptAt: Date
-    public var lastError: String?
-}
-
 /// The task to write in the helpdesk for an entry.
 public struct WriteBack: Sendable, Equatable, Codable {
     public var seconds: Int
@@ -92,16 +79,6 @@ public struct WorkLogError: Error, Equatable, CustomStringConvertible, Sendable 
     public let field: String
     public let message: String
     public var description: String { message }
-}
-
-public struct OutboxStats: Sendable, Codable, Equatable {
-    public var depth: Int
-    public var oldestAgeSeconds: Int?
-    public var lastError: String?
-    enum CodingKeys: String, CodingKey {
-        case depth
-        case oldestAgeSeconds = "oldest_age_seconds", lastError = "last_error"
-    }
 }
 
 extension LedgerStore {
@@ -283,54 +260,6 @@ extension LedgerStore {
             }
         }
     }
-
-    // MARK: Outbox
-
-    /// The oldest undelivered write, if it is due: the outbox drains strictly in order.
-    public func nextOutboxItem(now: Date) throws -> (item: OutboxItem, due: Bool)? {
-        try writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE done_at IS NULL ORDER BY id LIMIT 1") else { return nil }
-            let item = OutboxItem(id: row["id"], entryKey: row["entry_key"], action: OutboxItem.Action(rawValue: row["action"]) ?? .create,
-                                  ticketID: row["ticket_id"],
-                                  payload: try JSONDecoder().decode(WriteBack.self, from: Data((row["payload"] as String).utf8)),
-                                  attempts: row["attempts"], nextAttemptAt: Date(timeIntervalSince1970: TimeInterval(row["next_attempt_at"] as Int)),
-                                  lastError: row["last_error"])
-            return (item, item.nextAttemptAt <= now)
-        }
-    }
-
-    /// Recorded before each delivery, so that after a crash the retry knows the helpdesk may already have the task.
-    public func markOutboxAttempt(_ id: Int64) async throws {
-        try await writer.write { db in try db.execute(sql: "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", arguments: [id]) }
-    }
-
-    public func completeOutbox(_ item: OutboxItem, glpiTaskID: Int?, now: Date) async throws {
-        try await writer.write { db in
-            try db.execute(sql: "UPDATE outbox SET done_at = ?, last_error = NULL WHERE id = ?", arguments: [Int(now.timeIntervalSince1970), item.id])
-            if item.action == .create, let glpiTaskID {
-                try db.execute(sql: "UPDATE entry SET glpi_task_id = ? WHERE entry_key = ?", arguments: [glpiTaskID, item.entryKey])
-            }
-        }
-    }
-
-    public func failOutbox(_ id: Int64, error: String, retryAt: Date) async throws {
-        try await writer.write { db in
-            try db.execute(sql: "UPDATE outbox SET last_error = ?, next_attempt_at = ? WHERE id = ?",
-                           arguments: [error, Int(retryAt.timeIntervalSince1970), id])
-        }
-    }
-
-    public func outboxStats(now: Date) throws -> OutboxStats {
-        try writer.read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
-                       (SELECT last_error FROM outbox WHERE done_at IS NULL ORDER BY id LIMIT 1) AS error
-                FROM outbox WHERE done_at IS NULL
-                """)
-            let oldest: Int? = row?["oldest"]
-            return OutboxStats(depth: row?["n"] ?? 0, oldestAgeSeconds: oldest.map { Int(now.timeIntervalSince1970) - $0 }, lastError: row?["error"])
-        }
-    }
 }
 
 /// One line of the append-only audit trail.
@@ -426,10 +355,17 @@ extension LedgerStore {
             try db.execute(sql: "DELETE FROM entry WHERE entry_key = ?", arguments: [key])
             try deltas.apply(db)
             try Self.audit(db, now: now, actor: actor, entry: old, field: "deleted", old: "\(old.rawSeconds) s", new: nil, reason: reason)
-            // Only an approved entry was ever written back.
+            // Only an approved entry was ever written back. A create that has certainly not reached the helpdesk
+            // (never sent, or refused) is cancelled instead of being followed by a withdrawal.
             if old.approval == .approved {
-                try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
-                                                                                      date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+                let create = try Row.fetchOne(db, sql: "SELECT id, in_doubt_since FROM outbox WHERE entry_key = ? AND action = 'create' AND done_at IS NULL",
+                                              arguments: [key])
+                if let create, (create["in_doubt_since"] as Int?) == nil {
+                    try Self.cancel(db, entryKey: key, from: create["id"], resolution: .cancelled, now: now)
+                } else {
+                    try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
+                                                                                          date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+                }
             }
         }
     }

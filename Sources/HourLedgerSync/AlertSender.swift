@@ -31,10 +31,13 @@ public actor AlertSender: Service {
     private var targets: [String: AlertTarget]
     private let maxAttempts: Int
     private let idle: Duration
+    /// A followup whose answer was lost is looked up only after this, as the outbox's write-backs are.
+    private let fenceSeconds: Int
     private let logger: Logger
 
     public init(store: LedgerStore, connector: any HelpdeskConnector, http: any HTTPSending, targets: [AlertTarget], maxAttempts: Int = 12,
-                idle: Duration = .seconds(1), logger: Logger = Logger(label: "hourledger.alerts")) {
+                fenceSeconds: Int = 0, idle: Duration = .seconds(1), logger: Logger = Logger(label: "hourledger.alerts")) {
+        self.fenceSeconds = fenceSeconds
         self.store = store
         self.connector = connector
         self.http = http
@@ -63,14 +66,20 @@ public actor AlertSender: Service {
     @discardableResult
     public func deliverDue(now: @Sendable () -> Date = { Date() }) async -> Int {
         let due: [AlertDelivery]
-        do { due = try store.dueAlertDeliveries(now: now()) } catch {
+        do { due = try store.dueAlertDeliveries(now: now(), fenceSeconds: fenceSeconds) } catch {
             logger.error("alert deliveries unreadable", metadata: ["error": "\(error)"])
             return 0
         }
         var delivered = 0
         for delivery in due {
             do {
-                try await store.markAlertDeliveryAttempt(delivery.id)
+                if delivery.channel == "followup", delivery.inDoubtSince != nil, let ticket = delivery.ticketID,
+                   try await connector.findFollowup(ticketID: ticket, containing: EntrySource.marker("alert-\(delivery.alertID)")) != nil {
+                    try await store.completeAlertDelivery(delivery.id, now: now())
+                    delivered += 1
+                    continue
+                }
+                try await store.markAlertDeliveryAttempt(delivery.id, now: now())
                 try await deliver(delivery, now: now())
                 try await store.completeAlertDelivery(delivery.id, now: now())
                 delivered += 1
@@ -81,7 +90,8 @@ public actor AlertSender: Service {
                 logger.warning(retryAt == nil ? "alert delivery given up" : "alert delivery failed, will retry",
                                metadata: ["alert": "\(delivery.alertID)", "channel": "\(delivery.channel)", "attempt": "\(attempts)",
                                           "error": "\(error)"])
-                try? await store.failAlertDelivery(delivery.id, error: "\(error)", retryAt: retryAt, now: now())
+                try? await store.failAlertDelivery(delivery.id, error: "\(error)", retryAt: retryAt,
+                                                   sentNothing: (error as? HelpdeskError)?.certainlyNotApplied ?? false, now: now())
             }
         }
         return delivered
@@ -90,8 +100,6 @@ public actor AlertSender: Service {
     private func deliver(_ delivery: AlertDelivery, now: Date) async throws {
         if delivery.channel == "followup" {
             guard let ticket = delivery.ticketID else { return }
-            let marker = EntrySource.marker("alert-\(delivery.alertID)")
-            if delivery.attempts > 0, try await connector.findFollowup(ticketID: ticket, containing: marker) != nil { return }
             _ = try await connector.createFollowup(ticketID: ticket, content: delivery.payload)
             return
         }

@@ -14,7 +14,7 @@ struct HourLedger: AsyncParsableCommand {
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
-                      InvoicePreviewCommand.self, ReportCommand.self])
+                      InvoicePreviewCommand.self, ReportCommand.self, OutboxCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -297,6 +297,72 @@ struct Audit: AsyncParsableCommand {
         let formatter = ISO8601DateFormatter()
         for r in records {
             print("\(formatter.string(from: r.at))  \(r.actor)  ticket \(r.ticketID)  entry \(r.entryKey)  \(r.field): \(r.oldValue ?? "-") -> \(r.newValue ?? "-")  reason: \(r.reason.isEmpty ? "-" : r.reason)")
+        }
+    }
+}
+
+struct OutboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "outbox", abstract: "List, retry or discard write-backs waiting for the helpdesk.",
+                                                    subcommands: [List.self, Retry.self, Discard.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List pending write-backs (parked ones first say why).")
+        @OptionGroup var options: ConfigOption
+        @Flag(help: "Only those the helpdesk refused for good.") var parked = false
+        @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
+
+        func run() async throws {
+            let (_, store) = try options.ledger()
+            let items = try store.outboxItems(parkedOnly: parked)
+            if format == .json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(items), as: UTF8.self))
+                return
+            }
+            if items.isEmpty { print(parked ? "no parked write-backs" : "the outbox is empty"); return }
+            for item in items {
+                let state = item.parkedAt != nil ? "parked" : item.inDoubtSince != nil ? "in doubt" : "pending"
+                print("\(item.id)  \(state)  \(item.action.rawValue)  ticket \(item.ticketID)  entry \(item.entryKey)  attempts \(item.attempts)"
+                      + (item.lastError.map { "  error: \($0)" } ?? ""))
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Try a parked write-back again (after fixing what the helpdesk refused).")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The write-back id (from outbox list).") var id: Int64
+        @Option(help: "Who asks, for the audit trail.") var actor: String = "cli"
+
+        func run() async throws {
+            let (_, store) = try options.ledger()
+            do {
+                let item = try await store.retryOutbox(id: id, actor: actor, now: Date())
+                print("write-back \(item.id) (\(item.action.rawValue), ticket \(item.ticketID)) will be tried again")
+            } catch let error as WorkLogError {
+                throw CLIError(message: error.description)
+            }
+        }
+    }
+
+    struct Discard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give a write-back up; the entry stays in the ledger, the audit says why.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The write-back id (from outbox list).") var id: Int64
+        @Option(help: "Why it is given up (required).") var reason: String
+        @Option(help: "Who decides, for the audit trail.") var actor: String = "cli"
+
+        func run() async throws {
+            let (configuration, store) = try options.ledger()
+            do {
+                let items = try await store.discardOutbox(id: id, actor: actor, reason: reason, fenceSeconds: configuration.helpdesk.writeFenceSeconds,
+                                                          now: Date())
+                print("discarded write-back" + (items.count == 1 ? "" : "s") + " " + items.map { "\($0.id) (\($0.action.rawValue))" }.joined(separator: ", "))
+            } catch let error as WorkLogError {
+                throw CLIError(message: error.description)
+            }
         }
     }
 }

@@ -35,9 +35,9 @@ import Testing
         }
     }
 
-    /// Waits (up to 20 s) for `condition`.
+    /// Waits (up to 30 s) for `condition`.
     func eventually(_ what: String, _ condition: () throws -> Bool) async throws {
-        for _ in 0..<200 {
+        for _ in 0..<300 {
             if try condition() { return }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -53,7 +53,7 @@ import Testing
         glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
         let yaml = configYAML(url: server.url, database: directory.path + "/ledger.sqlite", contracts: """
               - { id: acme-2026, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01, rounding: { increment_minutes: 15, mode: up } }
-            """)
+            """, extraHelpdesk: "  write_grace_seconds: 1")
         let configPath = directory.write("hourledger.yaml", yaml)
         let log = directory.path + "/daemon.log"
         let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml))

@@ -210,13 +210,16 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let entry = try await runtime.store.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 900, kind: .billable,
                                                               note: "MFA", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
         // The crash: the attempt was recorded and iTop appended the note, but the daemon died before marking it done.
-        let (item, _) = try #require(try runtime.store.nextOutboxItem(now: t0))
-        try await runtime.store.markOutboxAttempt(item.id)
+        let attemptAt = Date()
+        let item = try #require(try runtime.store.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
+        #expect(try await runtime.store.markOutboxAttempt(item.id, now: attemptAt))
         _ = try await runtime.connector.createFollowup(ticketID: 5, content: item.payload.content)
-        // A new daemon on the same ledger, knowing nothing of ticket classes yet.
+        // A new daemon on the same ledger, knowing nothing of ticket classes yet: it waits out the write fence, then looks.
         let restarted = try Runtime(configuration: runtime.configuration)
         server.state.clearRequests()
-        #expect(await restarted.outbox.drain() == 1)
+        #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(1) }) == 0)
+        #expect(server.state.requests.isEmpty)
+        #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(TimeInterval(restarted.outbox.fenceSeconds + 1)) }) == 1)
         #expect(server.state.privateLog(of: 5).count == 1)
         #expect(server.state.requests.compactMap { $0.operation?["operation"] as? String } == ["core/get", "core/get"])
         #expect(gets(server.state) == ["Ticket | SELECT Ticket WHERE id = 5 | 1", "UserRequest | 5 | 1"])

@@ -74,14 +74,21 @@ import Testing
         let entry = try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 8, startedAt: t0, rawSeconds: 1800, kind: .billable,
                                                               note: "backdated", createdBy: "bob"), contracts: runtime.configuration.contracts, now: t0)
         // The crash: the attempt was recorded and GLPI created the task, but the daemon died before storing its id.
-        let (item, _) = try #require(try runtime.store.nextOutboxItem(now: t0))
-        try await runtime.store.markOutboxAttempt(item.id)
+        let attemptAt = Date()
+        let item = try #require(try runtime.store.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
+        #expect(try await runtime.store.markOutboxAttempt(item.id, now: attemptAt))
         let taskID = try await (runtime.connector as! any HelpdeskTaskWriter).createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, content: item.payload.content,
                                                                            technician: 8, date: t0))
-        // A new daemon on the same ledger file.
+        // A new daemon on the same ledger file. Inside the write fence the first attempt could still be landing:
+        // nothing is sent, not even the look-up.
         let restarted = try Runtime(configuration: runtime.configuration)
         glpi.clearRequests()
-        #expect(await restarted.outbox.drain() == 1)
+        #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(1) }) == 0)
+        #expect(glpi.requests.isEmpty)
+        #expect(try restarted.store.outboxStats(now: attemptAt).inDoubt == 1)
+        // After the fence the look-up finds the task.
+        let fence = TimeInterval(restarted.outbox.fenceSeconds)
+        #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(fence + 1) }) == 1)
         #expect(createdTasks(glpi).isEmpty)
         #expect(glpi.tasks(ofTicket: 1).count == 1)
         #expect(try restarted.store.workEntries(ticketID: 1).first?.glpiTaskID == taskID)

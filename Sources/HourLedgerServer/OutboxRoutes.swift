@@ -1,0 +1,53 @@
+import Foundation
+import HourLedgerStore
+import Hummingbird
+
+/// Write-backs waiting for the helpdesk: managers see them, retry the ones the helpdesk refused once the cause is
+/// fixed, or discard them with a reason (audited).
+public enum OutboxRoutes {
+    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+        router.get("/api/v1/outbox") { request, _ in
+            try await WorkRoutes.handle(api, settling: false) {
+                try requireManager(request, api)
+                let state = request.uri.queryParameters.get("state").map { String($0) } ?? "pending"
+                guard state == "pending" || state == "parked" else {
+                    throw APIFailure(.badRequest, "state must be pending or parked", field: "state")
+                }
+                return try JSONBody.response(try api.store.outboxItems(parkedOnly: state == "parked"))
+            }
+        }
+        router.post("/api/v1/outbox/{id}/retry") { request, context in
+            try await WorkRoutes.handle(api, settling: false) {
+                let principal = try requireManager(request, api)
+                let id = try recordID(context)
+                let item = try await api.store.retryOutbox(id: id, actor: principal.user, now: Date())
+                api.wakeOutbox()
+                return try JSONBody.response(item)
+            }
+        }
+        router.post("/api/v1/outbox/{id}/discard") { request, context in
+            try await WorkRoutes.handle(api, settling: false) {
+                let principal = try requireManager(request, api)
+                let id = try recordID(context)
+                let body = try await JSONRequest(request, optional: true)
+                let reason = try body.optionalString("reason") ?? ""
+                return try JSONBody.response(try await api.store.discardOutbox(id: id, actor: principal.user, reason: reason,
+                                                                               fenceSeconds: api.writeFenceSeconds, now: Date()))
+            }
+        }
+    }
+
+    @discardableResult
+    static func requireManager(_ request: Request, _ api: LedgerAPIContext) throws -> Principal {
+        let principal = try WorkRoutes.authenticate(request, api)
+        guard principal.role >= .manager else { throw APIFailure(.forbidden, "write-backs are managed by a manager", field: "Authorization") }
+        return principal
+    }
+
+    static func recordID(_ context: some RequestContext) throws -> Int64 {
+        guard let id = Int64(try context.parameters.require("id")), id > 0 else {
+            throw APIFailure(.badRequest, "the write-back id must be a positive number", field: "id")
+        }
+        return id
+    }
+}
