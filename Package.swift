@@ -135,6 +135,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A TCP proxy that holds, drops and cuts HTTP traffic, for fault tests against the fakes.
+        .target(name: "FaultProxy", path: "Tests/Support/FaultProxy", swiftSettings: strict),
         .executableTarget(
             name: "hourledger-bench",
             dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "FakeGLPI", "HourLedgerHTTPClient",
@@ -145,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "FakeGLPI", "FakeITop",
+                "HourLedgerApp", "FakeGLPI", "FakeITop", "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -181,6 +181,11 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
                 _ = hl_setopt_long(handle, HL_OPT_NOBODY, 1)
             default:
                 _ = hl_setopt_string(handle, HL_OPT_CUSTOMREQUEST, request.method)
+                // libcurl sends a request again, silently, when the reused connection it went out on dies before
+                // the first byte of the answer: for a write the helpdesk already ran, that is a second task. A
+                // write therefore always gets a connection of its own, never reused, so it leaves this client once.
+                _ = hl_setopt_long(handle, HL_OPT_FRESH_CONNECT, 1)
+                _ = hl_setopt_long(handle, HL_OPT_FORBID_REUSE, 1)
             }
             if let body = request.body {
                 _ = hl_setopt_off_t(handle, HL_OPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))

@@ -8,8 +8,11 @@ import Testing
 /// The real daemon binary, killed with SIGKILL at several points of a write-back and started again: exactly one GLPI
 /// task per entry in the end, and the balance right.
 @Suite(.serialized) struct CrashSafetyTests {
+    /// The daemon under test: the debug build, or `HOURLEDGER_BINARY` (the soak script runs a copy, so a rebuild
+    /// during a long run cannot swap it).
     static var binary: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if let path = ProcessInfo.processInfo.environment["HOURLEDGER_BINARY"] { return path }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/debug/hourledger").path
     }
 
