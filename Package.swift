@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync", "HourLedgerServer",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -8,7 +8,9 @@ import HourLedgerSync
 import Hummingbird
 import Logging
 import Prometheus
+import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
 public struct Runtime: Sendable {
@@ -159,8 +161,12 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: 
 public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNotifier = SystemdNotifier()) async throws {
     let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds),
                         heartbeat: runtime.heartbeat, metrics: runtime.metrics, logger: runtime.logger)
+    // The workers write to the ledger and the helpdesk; they start only once the port is bound, so a daemon that
+    // cannot listen (the port is taken) exits having synced and written nothing.
+    let listening = StartGate()
     let app = buildApplication(runtime: runtime, onServerRunning: { port in
         let listen = "\(runtime.configuration.httpHost):\(port ?? runtime.configuration.httpPort)"
+        listening.open()
         notifier.notify("READY=1\nSTATUS=listening on \(listen)")
         runtime.logger.notice("ready", metadata: ["listen": "\(listen)"])
     })
@@ -168,9 +174,10 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
                                    logger: runtime.logger) { await runtime.statusLine() }
     let reloader = ConfigReloader(path: configPath, runtime: runtime, webhooks: runtime.webhooks, notifier: notifier)
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: poller), .init(service: runtime.outbox), .init(service: runtime.alerts),
-                   .init(service: PeriodRollover(engine: runtime.engine, logger: runtime.logger)), .init(service: reloader),
-                   .init(service: app), .init(service: watchdog)],
+        services: [.init(service: GatedService(poller, gate: listening)), .init(service: GatedService(runtime.outbox, gate: listening)),
+                   .init(service: GatedService(runtime.alerts, gate: listening)),
+                   .init(service: GatedService(PeriodRollover(engine: runtime.engine, logger: runtime.logger), gate: listening)),
+                   .init(service: reloader), .init(service: app), .init(service: watchdog)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [
@@ -178,9 +185,22 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
         "database": "\(runtime.configuration.databasePath)", "contracts": "\(runtime.configuration.contracts.count)",
         "listen": "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)",
     ])
-    try await group.run()
+    do {
+        try await group.run()
+    } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES {
+        try? runtime.store.close()
+        let listen = "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
+        let cause = error.errnoCode == EADDRINUSE ? "the address is in use by another process" : "permission denied"
+        throw DaemonError(description: "cannot listen on \(listen): \(cause); nothing was synced or written back "
+                          + "(set http.port, or stop what listens there)")
+    }
     try runtime.store.close()
     runtime.logger.notice("stopped: store closed")
+}
+
+/// Why the daemon could not run, in one line for the operator.
+public struct DaemonError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 extension Runtime {
@@ -191,5 +211,57 @@ extension Runtime {
         let failing = sync.consecutiveFailures > 0 ? ", \(sync.consecutiveFailures) failed in a row" : ""
         let outbox = (try? store.outboxStats(now: Date()).depth).map { ", outbox \($0)" } ?? ""
         return "\(configuration.helpdesk.kind): \(last)\(failing)\(outbox)"
+    }
+}
+
+/// Opens once; everything waiting on it then goes on. Used to hold the workers until the HTTP port is bound.
+public final class StartGate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [UUID: CheckedContinuation<Void, Never>])>((false, [:]))
+
+    public init() {}
+
+    public func open() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiting = [:] }
+            return Array(state.waiting.values)
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    public var isOpen: Bool { state.withLock { $0.open } }
+
+    /// Returns once the gate is open, or at once when the task is cancelled (check `isOpen`).
+    public func wait() async {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.open || Task.isCancelled { return true }
+                    state.waiting[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiting.removeValue(forKey: id) }?.resume()
+        }
+    }
+}
+
+/// A service that starts its work only once `gate` opens; a shutdown before that ends it having done nothing.
+struct GatedService<Inner: Service>: Service {
+    let inner: Inner
+    let gate: StartGate
+
+    init(_ inner: Inner, gate: StartGate) {
+        self.inner = inner
+        self.gate = gate
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await gate.wait() }
+        guard gate.isOpen, !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+        try await inner.run()
     }
 }

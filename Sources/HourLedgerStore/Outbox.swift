@@ -24,6 +24,8 @@ public struct OutboxItem: Sendable, Equatable, Codable {
     public var ticketID: Int
     public var payload: WriteBack
     public var attempts: Int
+    /// Failures in a row since the last success: the backoff grows with these, not with attempts a crash cut short.
+    public var failures: Int = 0
     public var nextAttemptAt: Date
     public var lastError: String?
     /// Set while an attempt's outcome is unknown (a crash, a timeout, a lost answer): when that attempt started.
@@ -35,7 +37,7 @@ public struct OutboxItem: Sendable, Equatable, Codable {
     public var resolution: Resolution?
 
     enum CodingKeys: String, CodingKey {
-        case id, action, attempts, resolution
+        case id, action, attempts, failures, resolution
         case entryKey = "entry_key", ticketID = "ticket_id", nextAttemptAt = "next_attempt_at", lastError = "last_error"
         case inDoubtSince = "in_doubt_since", parkedAt = "parked_at", createdAt = "created_at", doneAt = "done_at"
         case payload
@@ -64,6 +66,7 @@ extension LedgerStore {
                 ALTER TABLE outbox ADD COLUMN in_doubt_since INTEGER;
                 ALTER TABLE outbox ADD COLUMN parked_at INTEGER;
                 ALTER TABLE outbox ADD COLUMN resolution TEXT;
+                ALTER TABLE outbox ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
                 CREATE INDEX outbox_ticket_pending ON outbox(ticket_id, id) WHERE done_at IS NULL;
                 -- A record attempted before this version may have landed: it waits out the fence from now, then is looked up.
                 UPDATE outbox SET in_doubt_since = CAST(strftime('%s', 'now') AS INTEGER) WHERE done_at IS NULL AND attempts > 0;
@@ -79,7 +82,8 @@ extension LedgerStore {
         func date(_ column: String) -> Date? { (row[column] as Int?).map { Date(timeIntervalSince1970: TimeInterval($0)) } }
         return OutboxItem(id: row["id"], entryKey: row["entry_key"], action: OutboxItem.Action(rawValue: row["action"]) ?? .create,
                           ticketID: row["ticket_id"], payload: try JSONDecoder().decode(WriteBack.self, from: Data((row["payload"] as String).utf8)),
-                          attempts: row["attempts"], nextAttemptAt: date("next_attempt_at") ?? .distantPast, lastError: row["last_error"],
+                          attempts: row["attempts"], failures: row["failures"], nextAttemptAt: date("next_attempt_at") ?? .distantPast,
+                          lastError: row["last_error"],
                           inDoubtSince: date("in_doubt_since"), parkedAt: date("parked_at"), createdAt: date("created_at") ?? .distantPast,
                           doneAt: date("done_at"), resolution: (row["resolution"] as String?).flatMap(OutboxItem.Resolution.init))
     }
@@ -142,7 +146,8 @@ extension LedgerStore {
     public func failOutbox(_ id: Int64, error: String, retryAt: Date, sentNothing: Bool) async throws {
         try await writer.write { db in
             try db.execute(sql: """
-                UPDATE outbox SET last_error = ?, next_attempt_at = ?, in_doubt_since = CASE WHEN ? THEN NULL ELSE in_doubt_since END WHERE id = ?
+                UPDATE outbox SET last_error = ?, next_attempt_at = ?, failures = failures + 1,
+                    in_doubt_since = CASE WHEN ? THEN NULL ELSE in_doubt_since END WHERE id = ?
                 """, arguments: [error, Int(retryAt.timeIntervalSince1970), sentNothing, id])
         }
     }
@@ -195,7 +200,7 @@ extension LedgerStore {
             guard item.parkedAt != nil else {
                 throw WorkLogError(code: .transition, field: "id", message: "write-back \(id) is not parked; it is retried by itself")
             }
-            try db.execute(sql: "UPDATE outbox SET parked_at = NULL, next_attempt_at = ? WHERE id = ?", arguments: [Int(now.timeIntervalSince1970), id])
+            try db.execute(sql: "UPDATE outbox SET parked_at = NULL, failures = 0, next_attempt_at = ? WHERE id = ?", arguments: [Int(now.timeIntervalSince1970), id])
             try Self.auditOutbox(db, item, actor: actor, old: "parked: \(item.lastError ?? "")", new: "retry", reason: "", now: now)
             return try Self.pendingOutbox(db, id: id)
         }

@@ -104,7 +104,7 @@ public actor OutboxWorker: Service {
                 logger.warning("write-back refused by the helpdesk and parked; its ticket's later write-backs wait, the others go on",
                                metadata: ["outbox": "\(item.id)", "entry": "\(item.entryKey)", "ticket": "\(item.ticketID)", "error": "\(error)"])
             } catch {
-                let delay = Self.backoff(attempts: item.attempts + 1)
+                let delay = Self.backoff(attempts: item.failures + 1)
                 let retryAt = now().addingTimeInterval(delay)
                 let sentNothing = (error as? HelpdeskError)?.certainlyNotApplied ?? false
                 logger.warning("write-back failed, will retry", metadata: ["entry": "\(item.entryKey)", "error": "\(error)",

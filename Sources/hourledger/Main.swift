@@ -40,9 +40,24 @@ struct ConfigOption: ParsableArguments {
     }
 
     func runtime() throws -> Runtime {
+        try runtime(try load())
+    }
+
+    func runtime(_ configuration: HourLedgerConfiguration) throws -> Runtime {
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
         do {
-            return try Runtime(configuration: try load())
+            return try Runtime(configuration: configuration)
+        } catch let error as StoreError {
+            throw CLIError(message: error.description)
+        }
+    }
+
+    /// The ledger's owner lock, for commands that poll or deliver (`serve`, `sync`): held until the process exits.
+    func ownLedger(_ configuration: HourLedgerConfiguration, command: String) throws -> LedgerLock {
+        do {
+            return try LedgerLock(databasePath: configuration.databasePath, command: command)
+        } catch let busy as LedgerLock.Busy {
+            throw CLIError(message: busy.description)
         } catch let error as StoreError {
             throw CLIError(message: error.description)
         }
@@ -59,7 +74,14 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        try await runDaemon(runtime: try options.runtime(), configPath: options.config)
+        let configuration = try options.load()
+        let lock = try options.ownLedger(configuration, command: "serve")
+        defer { withExtendedLifetime(lock) {} }
+        do {
+            try await runDaemon(runtime: try options.runtime(configuration), configPath: options.config)
+        } catch let error as DaemonError {
+            throw CLIError(message: error.description)
+        }
     }
 }
 
@@ -70,7 +92,10 @@ struct Sync: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let runtime = try options.runtime()
+        let configuration = try options.load()
+        let lock = try options.ownLedger(configuration, command: "sync")
+        defer { withExtendedLifetime(lock) {} }
+        let runtime = try options.runtime(configuration)
         do {
             let report = try await runtime.engine.syncOnce()
             await runtime.connector.close()

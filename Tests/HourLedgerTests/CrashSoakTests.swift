@@ -165,7 +165,7 @@ import Glibc
         // The faults stop; one last run delivers what is left, fences included.
         calm.withLock { $0 = true }
         let daemon = try CrashSafetyTests.Daemon(config: config, log: log)
-        for _ in 0..<600 {
+        for _ in 0..<1200 {
             if try store.outboxStats(now: Date()).depth == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
