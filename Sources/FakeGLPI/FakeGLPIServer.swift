@@ -68,11 +68,11 @@ struct FakeGLPIAPI: Sendable {
         guard let token = headers["session-token"] ?? query.first(where: { $0.0 == "session_token" })?.1, !token.isEmpty else {
             return Self.error(400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty; \(Self.itemDocs)ERROR_SESSION_TOKEN_MISSING")
         }
-        guard state.withLock({ state.sessions.contains(token) }) else {
+        guard let visible = state.withLock({ state.sessions[token] }) else {
             return Self.error(401, "ERROR_SESSION_TOKEN_INVALID", "session_token seems invalid")
         }
         if path == "/killSession" {
-            state.withLock { _ = state.sessions.remove(token) }
+            state.withLock { _ = state.sessions.removeValue(forKey: token) }
             return Self.json(200, "true")
         }
 
@@ -88,7 +88,7 @@ struct FakeGLPIAPI: Sendable {
         if method != "GET", parts.first == "TicketTask" {
             let (before, after) = state.withLock { (state.delayBeforeWrite, state.delayAfterWrite) }
             if before > .zero { try? await Task.sleep(for: before) }
-            let response = write(method: method, parts: parts, bodyText)
+            let response = write(method: method, parts: parts, bodyText, visible: visible)
             if after > .zero { try? await Task.sleep(for: after) }
             return response
         }
@@ -96,11 +96,11 @@ struct FakeGLPIAPI: Sendable {
         case ("GET", 2) where parts[0] == "search":
             return search(itemtype: parts[1], query)
         case ("GET", 1):
-            return getItems(itemtype: parts[0], query)
+            return getItems(itemtype: parts[0], query, visible: visible)
         case ("GET", 2):
-            return getItem(itemtype: parts[0], id: Int(parts[1]))
+            return getItem(itemtype: parts[0], id: Int(parts[1]), visible: visible)
         case ("GET", 3):
-            return getSubItems(itemtype: parts[0], id: Int(parts[1]), sub: parts[2], query)
+            return getSubItems(itemtype: parts[0], id: Int(parts[1]), sub: parts[2], query, visible: visible)
         default:
             return Self.error(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM; \(Self.itemDocs)ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM")
         }
@@ -125,7 +125,7 @@ struct FakeGLPIAPI: Sendable {
             return Self.error(400, "ERROR_LOGIN_PARAMETERS_MISSING", "parameter(s) login, password or user_token are missing; \(Self.itemDocs)ERROR_LOGIN_PARAMETERS_MISSING")
         }
         let token = String((0..<26).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
-        state.withLock { _ = state.sessions.insert(token) }
+        state.withLock { state.sessions[token] = Set(state.entities.keys) }
         return Self.json(200, "{\"session_token\":\(JSON.string(token))}")
     }
 
@@ -287,12 +287,12 @@ struct FakeGLPIAPI: Sendable {
 
     // MARK: Items
 
-    func getItems(itemtype: String, _ query: [(String, String)]) -> Response {
+    func getItems(itemtype: String, _ query: [(String, String)], visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
         let items: [String] = state.withLock {
             switch itemtype {
             case "Entity":
-                return state.entities.keys.sorted().map { id in
+                return state.entities.keys.filter(visible.contains).sorted().map { id in
                     let e = state.entities[id]!
                     return "{\"id\":\(id),\"name\":\(JSON.string(e.name)),\"entities_id\":\(e.parent.map(String.init) ?? "null"),\"completename\":\(JSON.string(state.completename(entity: id))),\"level\":1}"
                 }
@@ -311,8 +311,10 @@ struct FakeGLPIAPI: Sendable {
         return Self.list(items, itemtype: itemtype, query)
     }
 
-    func getItem(itemtype: String, id: Int?) -> Response {
+    func getItem(itemtype: String, id: Int?, visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
+        // A ticket of an entity the session cannot see (error_19_rights_getItem_other_entity_ticket).
+        if itemtype == "Ticket", let id, let entity = state.ticket(id)?.entity, !visible.contains(entity) { return Self.rightMissing() }
         let body: String? = state.withLock {
             guard let id else { return nil }
             switch itemtype {
@@ -330,8 +332,9 @@ struct FakeGLPIAPI: Sendable {
         return Self.json(200, body)
     }
 
-    func getSubItems(itemtype: String, id: Int?, sub: String, _ query: [(String, String)]) -> Response {
+    func getSubItems(itemtype: String, id: Int?, sub: String, _ query: [(String, String)], visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains(itemtype) || state.deniedItemtypes.contains(sub) }) { return Self.rightMissing() }
+        if itemtype == "Ticket", let id, let entity = state.ticket(id)?.entity, !visible.contains(entity) { return Self.rightMissing() }
         let items: [String]? = state.withLock {
             guard itemtype == "Ticket", let id, let ticket = state.tickets[id] else { return nil }
             switch sub {
@@ -377,9 +380,9 @@ struct FakeGLPIAPI: Sendable {
 
     // MARK: Writes
 
-    func write(method: String, parts: [String], _ bodyText: String) -> Response {
+    func write(method: String, parts: [String], _ bodyText: String, visible: Set<Int>) -> Response {
         switch (method, parts.count) {
-        case ("POST", 1): return addTasks(bodyText)
+        case ("POST", 1): return addTasks(bodyText, visible: visible)
         case ("PUT", 2): return updateTask(id: Int(parts[1]), bodyText)
         case ("DELETE", 2): return deleteTasks([Int(parts[1]) ?? -1])
         default:
@@ -387,7 +390,7 @@ struct FakeGLPIAPI: Sendable {
         }
     }
 
-    func addTasks(_ body: String) -> Response {
+    func addTasks(_ body: String, visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains("TicketTask") }) {
             return Self.error(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
         }
@@ -401,8 +404,12 @@ struct FakeGLPIAPI: Sendable {
         var created: [Int] = []
         for fields in list {
             let ticket = (fields["tickets_id"] as? Int) ?? 0
-            guard ticket > 0, state.ticket(ticket) != nil else {
+            guard ticket > 0, let parent = state.ticket(ticket) else {
                 return Self.error(400, "ERROR_GLPI_ADD", "")
+            }
+            // GLPI answers a refused add with ERROR_GLPI_ADD and status 400, whatever the cause.
+            guard visible.contains(parent.entity) else {
+                return Self.error(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
             }
             let id = state.withLock {
                 state.insertTask(ticket: ticket, seconds: fields["actiontime"] as? Int ?? 0, technician: fields["users_id_tech"] as? Int ?? 0,

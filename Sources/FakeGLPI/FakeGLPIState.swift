@@ -82,7 +82,9 @@ public final class FakeGLPIState: @unchecked Sendable {
     var tasksByTicket: [Int: [Int]] = [:]
     var followups: [Int: Followup] = [:]
     var nextFollowupID = 1
-    var sessions: Set<String> = []
+    /// Each session, with the entities that existed when it logged in: as in GLPI, a session never sees an entity
+    /// created after it (its tickets still come back from a search, but reading them answers 403).
+    var sessions: [String: Set<Int>] = [:]
     var nextTaskID = 1
     var clock: Date
     var log: [LoggedRequest] = []

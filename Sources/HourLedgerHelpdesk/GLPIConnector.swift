@@ -50,6 +50,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     private var sessionOpening: Task<String, any Error>?
     private var requests = 0
     private var names = DropdownNames()
+    /// When the session was last opened again because GLPI refused a read: at most once a minute.
+    private var lastRightsRefresh: ContinuousClock.Instant?
 
     /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups, then the
     /// task summary (number of tasks, total duration, task durations, dates and privacy) that tells whether to re-read tasks.
@@ -101,7 +103,12 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     public func close() async {
         guard let token = sessionToken else { return }
-        sessionToken = nil
+        await dropSession(token)
+    }
+
+    /// Forgets the session and asks GLPI to end it.
+    private func dropSession(_ token: String) async {
+        if sessionToken == token { sessionToken = nil }
         var headers = baseHeaders()
         headers.append(("Session-Token", token))
         do {
@@ -135,6 +142,17 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             if response.status == 401, attempt == 1, Self.errorCode(response) == "ERROR_SESSION_TOKEN_INVALID" {
                 logger.info("GLPI session expired, opening a new one", metadata: ["operation": "\(operation)"])
                 if sessionToken == token { sessionToken = nil }
+                continue
+            }
+            // A GLPI session sees only the entities that existed when it logged in: a ticket of a customer entity
+            // created since answers 403. A fresh session sees it; tried once, and at most once a minute, so a right
+            // that is really missing costs one extra login, not one per request.
+            if response.status == 403, attempt == 1, Self.errorCode(response) == "ERROR_RIGHT_MISSING",
+               lastRightsRefresh.map({ ContinuousClock.now - $0 > .seconds(60) }) ?? true {
+                lastRightsRefresh = .now
+                logger.info("GLPI refused a read; logging in again, since a session does not see entities created after it",
+                            metadata: ["operation": "\(operation)"])
+                if sessionToken == token { await dropSession(token) }
                 continue
             }
             return response
@@ -234,11 +252,12 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         let result = try await searchTickets(criteria: criteria)
         var highWater: String?
         for row in result.rows where highWater.map({ row.dateMod > $0 }) ?? true { highWater = row.dateMod }
-        return ChangeBatch(tickets: try await resolve(result.rows), highWater: highWater, complete: result.stable)
+        let (tickets, failures) = try await resolve(result.rows)
+        return ChangeBatch(tickets: tickets, highWater: highWater, complete: result.stable, failures: failures)
     }
 
     /// Ids are read in OR-linked searches of 100, so a thousand hinted tickets cost ten searches, not a thousand reads.
-    public func tickets(ids: [Int]) async throws -> [ChangedTicket] {
+    public func tickets(ids: [Int]) async throws -> ChangeBatch {
         var rows: [SearchRow] = []
         let unique = Array(Set(ids)).sorted()
         for start in stride(from: 0, to: unique.count, by: 100) {
@@ -249,7 +268,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             }
             rows += try await searchTickets(criteria: criteria).rows
         }
-        return try await resolve(rows)
+        let (tickets, failures) = try await resolve(rows)
+        return ChangeBatch(tickets: tickets, failures: failures)
     }
 
     public func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int> {
@@ -271,20 +291,26 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         }
     }
 
-    /// De-duplicates (a ticket modified while pages were read can appear twice; its newest state wins) and resolves names.
-    private func resolve(_ found: [SearchRow]) async throws -> [ChangedTicket] {
+    /// De-duplicates (a ticket modified while pages were read can appear twice; its newest state wins) and resolves
+    /// names. A ticket GLPI will not let us read is a failure of its own; one that means GLPI itself is failing ends the poll.
+    private func resolve(_ found: [SearchRow]) async throws -> ([ChangedTicket], [TicketReadFailure]) {
         var rows: [Int: SearchRow] = [:]
         for row in found {
             if let seen = rows[row.id], seen.dateMod > row.dateMod { continue }
             rows[row.id] = row
         }
         var tickets: [ChangedTicket] = []
+        var failures: [TicketReadFailure] = []
         tickets.reserveCapacity(rows.count)
         for row in rows.values.sorted(by: { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }) {
-            tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
-                                         taskFingerprint: row.taskFingerprint))
+            do {
+                tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
+                                             taskFingerprint: row.taskFingerprint))
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                failures.append(TicketReadFailure(ticketID: row.id, error: error))
+            }
         }
-        return tickets
+        return (tickets, failures)
     }
 
     /// One row of the ticket search, still with names where GLPI gives names.
@@ -372,17 +398,28 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     // MARK: Tasks
 
-    public func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]] {
-        var result: [Int: [TaskFacts]] = [:]
-        try await withThrowingTaskGroup(of: (Int, [TaskFacts]).self) { group in
+    public func tasks(ofTickets ids: [Int]) async throws -> TaskReads {
+        var result = TaskReads()
+        /// One ticket's tasks, or the reason that ticket alone cannot be read; a failure of GLPI itself is thrown.
+        @Sendable func read(_ id: Int) async throws -> (Int, Result<[TaskFacts], HelpdeskError>) {
+            do {
+                return (id, .success(try await self.tasks(ofTicket: id)))
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                return (id, .failure(error))
+            }
+        }
+        try await withThrowingTaskGroup(of: (Int, Result<[TaskFacts], HelpdeskError>).self) { group in
             var pending = ids.makeIterator()
             for _ in 0..<max(1, configuration.concurrency) {
                 guard let id = pending.next() else { break }
-                group.addTask { (id, try await self.tasks(ofTicket: id)) }
+                group.addTask { try await read(id) }
             }
-            while let (id, tasks) = try await group.next() {
-                result[id] = tasks
-                if let next = pending.next() { group.addTask { (next, try await self.tasks(ofTicket: next)) } }
+            while let (id, outcome) = try await group.next() {
+                switch outcome {
+                case .success(let tasks): result.tasks[id] = tasks
+                case .failure(let error): result.failures.append(TicketReadFailure(ticketID: id, error: error))
+                }
+                if let next = pending.next() { group.addTask { try await read(next) } }
             }
         }
         return result

@@ -20,6 +20,18 @@ public struct ChangedTicket: Sendable, Equatable {
     }
 }
 
+/// A ticket the helpdesk would not let HourLedger read (a right, a session that does not see a new entity, data it
+/// cannot parse): it is reported and read again on its own at the next poll, and never fails the whole poll.
+public struct TicketReadFailure: Sendable, Equatable {
+    public var ticketID: Int
+    public var error: HelpdeskError
+
+    public init(ticketID: Int, error: HelpdeskError) {
+        self.ticketID = ticketID
+        self.error = error
+    }
+}
+
 /// One incremental read of the helpdesk.
 public struct ChangeBatch: Sendable {
     public var tickets: [ChangedTicket]
@@ -27,6 +39,26 @@ public struct ChangeBatch: Sendable {
     public var highWater: String?
     /// False when the result set moved while it was paged; the caller should not advance past `since`.
     public var complete: Bool
+    /// Tickets that appeared but could not be read.
+    public var failures: [TicketReadFailure]
+
+    public init(tickets: [ChangedTicket], highWater: String? = nil, complete: Bool = true, failures: [TicketReadFailure] = []) {
+        self.tickets = tickets
+        self.highWater = highWater
+        self.complete = complete
+        self.failures = failures
+    }
+}
+
+/// The tasks of some tickets, and the tickets whose tasks could not be read.
+public struct TaskReads: Sendable {
+    public var tasks: [Int: [TaskFacts]]
+    public var failures: [TicketReadFailure]
+
+    public init(tasks: [Int: [TaskFacts]] = [:], failures: [TicketReadFailure] = []) {
+        self.tasks = tasks
+        self.failures = failures
+    }
 }
 
 /// What HourLedger needs from a helpdesk. GLPI and iTop each implement it.
@@ -37,12 +69,12 @@ public protocol HelpdeskConnector: Sendable {
     /// Tickets modified after `since` (nil: all of them), de-duplicated, with ids resolved.
     func changedTickets(since: String?) async throws -> ChangeBatch
     /// The current state of the given tickets, e.g. after a webhook said they changed; ids that no longer exist are left out.
-    func tickets(ids: [Int]) async throws -> [ChangedTicket]
+    func tickets(ids: [Int]) async throws -> ChangeBatch
     /// Ids of the tickets a helpdesk-side query (iTop OQL) selects, narrowed to those modified after `since` and/or to
     /// `among`. A query the helpdesk refuses is an error, never an empty set.
     func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
-    /// Every task of each ticket, keyed by ticket id.
-    func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]]
+    /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
+    func tasks(ofTickets ids: [Int]) async throws -> TaskReads
     /// The entity hierarchy, for contracts that include sub-entities.
     func entityTree() async throws -> EntityTree
     /// Writes a private note in the ticket's timeline (GLPI followup, iTop private_log entry) and returns its id if the
@@ -143,6 +175,10 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
 
     /// The helpdesk answered and did not apply the request: refused, or credentials refused before anything ran.
     public var certainlyNotApplied: Bool { requestNeverSent || isPermanentRefusal || kind == .authentication }
+
+    /// A failure of reading one ticket (a right, a missing item, data beyond bounds), not of the helpdesk as a whole:
+    /// that ticket is reported and retried on its own while the others are synced.
+    public var concernsOneTicket: Bool { kind == .permission || kind == .notFound || kind == .malformedResponse || kind == .rejected }
 }
 
 /// `application/x-www-form-urlencoded` (and query strings): only unreserved characters go unescaped.

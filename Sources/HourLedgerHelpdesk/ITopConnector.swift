@@ -154,11 +154,11 @@ public actor ITopConnector: HelpdeskConnector {
             found += result.objects
             complete = complete && result.stable
         }
-        let tickets = try deduplicated(found)
-        return ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: complete)
+        let (tickets, failures) = deduplicated(found)
+        return ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: complete, failures: failures)
     }
 
-    public func tickets(ids: [Int]) async throws -> [ChangedTicket] {
+    public func tickets(ids: [Int]) async throws -> ChangeBatch {
         let unique = Array(Set(ids)).sorted()
         var found: [Object] = []
         for start in stride(from: 0, to: unique.count, by: 200) {
@@ -168,19 +168,30 @@ public actor ITopConnector: HelpdeskConnector {
                                        what: "core/get \(itemClass)").objects
             }
         }
-        return try deduplicated(found)
+        let (tickets, failures) = deduplicated(found)
+        return ChangeBatch(tickets: tickets, failures: failures)
     }
 
-    /// A ticket seen twice (it moved between pages) keeps its newest state; the list is in modification order.
-    private func deduplicated(_ objects: [Object]) throws -> [ChangedTicket] {
+    /// A ticket seen twice (it moved between pages) keeps its newest state; the list is in modification order. A
+    /// ticket that cannot be read as facts is a failure of its own.
+    private func deduplicated(_ objects: [Object]) -> ([ChangedTicket], [TicketReadFailure]) {
         var newest: [Int: ChangedTicket] = [:]
+        var failures: [TicketReadFailure] = []
         for object in objects {
-            let ticket = try Self.ticket(object)
+            let ticket: ChangedTicket
+            do {
+                ticket = try Self.ticket(object)
+            } catch let error as HelpdeskError {
+                failures.append(TicketReadFailure(ticketID: object.id, error: error))
+                continue
+            } catch {
+                continue
+            }
             classes[ticket.facts.id] = ticket.facts.ticketClass
             if let seen = newest[ticket.facts.id], seen.dateMod > ticket.dateMod { continue }
             newest[ticket.facts.id] = ticket
         }
-        return newest.values.sorted { ($0.dateMod, $0.facts.id) < ($1.dateMod, $1.facts.id) }
+        return (newest.values.sorted { ($0.dateMod, $0.facts.id) < ($1.dateMod, $1.facts.id) }, failures)
     }
 
     /// A polled ticket as facts: org → entity, team → group, service subcategory → category. An empty link is "0".
@@ -190,7 +201,7 @@ public actor ITopConnector: HelpdeskConnector {
             throw HelpdeskError(.malformedResponse, operation: "core/get \(object.itemClass)", detail: "ticket \(object.id) without last_update")
         }
         let team = f["team_id"]?.int ?? 0
-        let facts = TicketFacts(id: object.id, name: f["title"]?.string ?? "", entity: f["org_id"]?.int ?? 0, groups: team == 0 ? [] : [team],
+        let facts = TicketFacts(id: object.id, name: TextRules.storable(f["title"]?.string ?? ""), entity: f["org_id"]?.int ?? 0, groups: team == 0 ? [] : [team],
                                 category: f["servicesubcategory_id"]?.int ?? 0, status: status(f["status"]?.string ?? ""),
                                 service: f["service_id"]?.int ?? 0, agent: f["agent_id"]?.int ?? 0, ticketClass: object.itemClass,
                                 ref: f["ref"]?.string ?? "")
@@ -224,8 +235,8 @@ public actor ITopConnector: HelpdeskConnector {
         return EntityTree(parents: parents)
     }
 
-    public func tasks(ofTickets ids: [Int]) async throws -> [Int: [TaskFacts]] {
-        Dictionary(uniqueKeysWithValues: ids.map { ($0, []) })
+    public func tasks(ofTickets ids: [Int]) async throws -> TaskReads {
+        TaskReads(tasks: Dictionary(ids.map { ($0, []) }, uniquingKeysWith: { first, _ in first }))
     }
 
     // MARK: Notes (private_log)

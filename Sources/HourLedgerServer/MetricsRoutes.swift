@@ -47,6 +47,7 @@ final class LedgerGauges: Sendable {
         gauge("hourledger_entries", "Ledger entries stored.").set(Double(counts.entries))
         gauge("hourledger_tickets", "Tickets seen in the helpdesk.").set(Double(counts.tickets))
         gauge("hourledger_tickets_unmatched", "Tickets no contract rule matches.").set(Double(counts.unmatched))
+        gauge("hourledger_tickets_failing", "Tickets the helpdesk would not let the daemon read at the last poll.").set(Double(counts.failingTickets))
         gauge("hourledger_alerts_fired", "Contract alerts fired since the ledger was created.").set(Double(counts.alerts))
         gauge("hourledger_alert_deliveries_pending", "Alert deliveries not yet sent.").set(Double(deliveries.pending))
         gauge("hourledger_alert_deliveries_failed", "Alert deliveries that gave up.").set(Double(deliveries.failed))

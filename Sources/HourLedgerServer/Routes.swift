@@ -139,6 +139,7 @@ public enum LedgerRoutes {
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
+            failingTickets: try api.store.ticketFailures(limit: 50),
             outbox: try api.store.outboxStats(now: now),
             parkedWriteBacks: try api.store.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
             alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
@@ -177,6 +178,8 @@ struct StatusBody: Codable {
     var ticketsSeen: Int
     var unmatchedTickets: Int
     var entries: Int
+    /// Tickets the helpdesk would not let the daemon read; each is read again at every poll.
+    var failingTickets: [TicketFailureRecord]
     var outbox: OutboxStats
     /// Write-backs the helpdesk refused for good: a manager retries or discards them (`/api/v1/outbox`).
     var parkedWriteBacks: [ParkedWriteBack]
@@ -191,7 +194,7 @@ struct StatusBody: Codable {
     enum CodingKeys: String, CodingKey {
         case version, helpdesk, entries, contracts, outbox, alerts
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
-        case contractErrors = "contract_errors", parkedWriteBacks = "parked_write_backs"
+        case contractErrors = "contract_errors", parkedWriteBacks = "parked_write_backs", failingTickets = "failing_tickets"
     }
 }
 

@@ -148,3 +148,68 @@ extension LedgerStore {
         }
     }
 }
+
+/// A ticket the helpdesk would not let the daemon read: kept, shown in /status, and read again at every poll until
+/// it syncs.
+public struct TicketFailureRecord: Sendable, Equatable, Codable {
+    public var ticketID: Int
+    public var error: String
+    public var firstFailedAt: Date
+    public var lastFailedAt: Date
+    public var attempts: Int
+
+    enum CodingKeys: String, CodingKey {
+        case error, attempts
+        case ticketID = "ticket_id", firstFailedAt = "first_failed_at", lastFailedAt = "last_failed_at"
+    }
+}
+
+extension LedgerStore {
+    static func registerTicketFailures(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v8-ticket-failures") { db in
+            try db.execute(sql: """
+                CREATE TABLE ticket_failure (
+                    ticket_id INTEGER PRIMARY KEY,
+                    error TEXT NOT NULL,
+                    first_failed_at INTEGER NOT NULL,
+                    last_failed_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL
+                );
+                """)
+        }
+    }
+
+    /// Records this poll's failed tickets and forgets the ones that synced; returns the tickets that failed for the
+    /// first time (for the log).
+    @discardableResult
+    public func recordTicketReads(failed: [(ticketID: Int, error: String)], synced: [Int], now: Date) async throws -> [Int] {
+        guard !failed.isEmpty || !synced.isEmpty else { return [] }
+        return try await writer.write { db in
+            let stamp = Int(now.timeIntervalSince1970)
+            var new: [Int] = []
+            for failure in failed {
+                let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket_failure WHERE ticket_id = ?", arguments: [failure.ticketID]) ?? false
+                if !known { new.append(failure.ticketID) }
+                try db.execute(sql: """
+                    INSERT INTO ticket_failure(ticket_id, error, first_failed_at, last_failed_at, attempts) VALUES (?, ?, ?, ?, 1)
+                    ON CONFLICT(ticket_id) DO UPDATE SET error = excluded.error, last_failed_at = excluded.last_failed_at, attempts = attempts + 1
+                    """, arguments: [failure.ticketID, failure.error, stamp, stamp])
+            }
+            for chunk in stride(from: 0, to: synced.count, by: 500).map({ Array(synced[$0..<min($0 + 500, synced.count)]) }) {
+                try db.execute(sql: "DELETE FROM ticket_failure WHERE ticket_id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                               arguments: StatementArguments(chunk))
+            }
+            return new
+        }
+    }
+
+    public func ticketFailures(limit: Int = 10_000) throws -> [TicketFailureRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM ticket_failure ORDER BY first_failed_at, ticket_id LIMIT ?", arguments: [limit]).map {
+                TicketFailureRecord(ticketID: $0["ticket_id"], error: $0["error"],
+                                    firstFailedAt: Date(timeIntervalSince1970: TimeInterval($0["first_failed_at"] as Int)),
+                                    lastFailedAt: Date(timeIntervalSince1970: TimeInterval($0["last_failed_at"] as Int)), attempts: $0["attempts"])
+            }
+        }
+    }
+}

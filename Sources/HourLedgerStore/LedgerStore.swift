@@ -282,6 +282,7 @@ public final class LedgerStore: Sendable {
         registerHints(&migrator)
         registerWebhookDeliveries(&migrator)
         registerOutboxFence(&migrator)
+        registerTicketFailures(&migrator)
         return migrator
     }
 
@@ -658,6 +659,8 @@ public final class LedgerStore: Sendable {
         public var alerts: Int = 0
         /// Webhook hints waiting for a sync.
         public var pendingHints: Int = 0
+        /// Tickets the helpdesk would not let the daemon read at the last try.
+        public var failingTickets: Int = 0
     }
 
     public func counts() throws -> Counts {
@@ -666,7 +669,8 @@ public final class LedgerStore: Sendable {
                    unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL") ?? 0,
                    entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0,
                    alerts: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert") ?? 0,
-                   pendingHints: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0)
+                   pendingHints: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
+                   failingTickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_failure") ?? 0)
         }
     }
 

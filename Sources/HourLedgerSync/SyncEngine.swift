@@ -16,6 +16,8 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var contractMoves = 0
     /// Webhook hints this poll served.
     public var hintsServed = 0
+    /// Tickets that could not be read this poll; each is read again on its own at the next.
+    public var ticketsFailed = 0
     public var requests = 0
     public var seconds: Double = 0
 
@@ -23,7 +25,7 @@ public struct SyncReport: Sendable, Codable, Equatable {
         case since, requests, seconds
         case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
         case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
-        case contractMoves = "contract_moves", hintsServed = "hints_served"
+        case contractMoves = "contract_moves", hintsServed = "hints_served", ticketsFailed = "tickets_failed"
     }
 }
 
@@ -134,19 +136,21 @@ public actor SyncEngine {
 
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
     /// one whose task summary equals the summary its tasks were last read under is left as stored (nil).
-    private func readTasks(_ chunk: [ChangedTicket]) async throws -> (tasks: [Int: [TaskFacts]], read: Int) {
+    private func readTasks(_ chunk: [ChangedTicket]) async throws -> (reads: TaskReads, read: Int) {
         let known = try store.taskFingerprints(chunk.map(\.facts.id))
-        var tasks: [Int: [TaskFacts]] = [:]
+        var reads = TaskReads()
         var need: [Int] = []
         for ticket in chunk {
             if ticket.taskCount == 0 {
-                tasks[ticket.facts.id] = []
+                reads.tasks[ticket.facts.id] = []
             } else if ticket.taskFingerprint == nil || known[ticket.facts.id] != ticket.taskFingerprint {
                 need.append(ticket.facts.id)
             }
         }
-        for (id, list) in try await connector.tasks(ofTickets: need) { tasks[id] = list }
-        return (tasks, need.count)
+        let read = try await connector.tasks(ofTickets: need)
+        for (id, list) in read.tasks { reads.tasks[id] = list }
+        reads.failures = read.failures
+        return (reads, need.count)
     }
 
     private func performSync(now: Date) async throws -> SyncReport {
@@ -163,16 +167,19 @@ public actor SyncEngine {
         }
         report.since = since
         var batch = try await connector.changedTickets(since: since)
-        // Webhook hints for tickets this poll did not return are re-read by id, in one batched read.
+        // Webhook hints, and tickets that failed to read before, that this poll did not return are re-read by id,
+        // in one batched read.
         hintsWaiting = false
         let hints = try store.pendingHints()
-        let polled = Set(batch.tickets.map(\.facts.id))
-        let hinted = hints.map(\.ticketID).filter { !polled.contains($0) }
-        let extra = hinted.isEmpty ? [] : try await connector.tickets(ids: hinted)
+        let failing = try store.ticketFailures().map(\.ticketID)
+        let polled = Set(batch.tickets.map(\.facts.id) + batch.failures.map(\.ticketID))
+        let reread = Array(Set(hints.map(\.ticketID) + failing).subtracting(polled)).sorted()
+        let extra = reread.isEmpty ? ChangeBatch(tickets: []) : try await connector.tickets(ids: reread)
         try await markQueryMatches(&batch.tickets, since: since)
-        var extraTickets = extra
-        try await markQueryMatches(&extraTickets, among: extra.map(\.facts.id))
+        var extraTickets = extra.tickets
+        try await markQueryMatches(&extraTickets, among: extra.tickets.map(\.facts.id))
         batch.tickets += extraTickets
+        var failures = batch.failures + extra.failures
         report.ticketsSeen = batch.tickets.count
         report.hintsServed = hints.count
 
@@ -184,16 +191,21 @@ public actor SyncEngine {
             Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
         }
         var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk) } }
+        var synced: [Int] = []
         for (index, chunk) in chunks.enumerated() {
-            let (tasks, read) = try await pending!.value
+            let (reads, read) = try await pending!.value
             pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next) } : nil
             report.ticketsWithTasksRead += read
+            failures += reads.failures
+            // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
+            let unreadable = Set(reads.failures.map(\.ticketID))
             var updates: [LedgerStore.TicketUpdate] = []
             updates.reserveCapacity(chunk.count)
-            for changed in chunk {
+            for changed in chunk where !unreadable.contains(changed.facts.id) {
                 let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.terms)
-                updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: tasks[changed.facts.id],
+                updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[changed.facts.id],
                                      taskFingerprint: changed.taskFingerprint))
+                synced.append(changed.facts.id)
             }
             do {
                 for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) {
@@ -209,13 +221,21 @@ public actor SyncEngine {
         }
         if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
         if !hints.isEmpty { try await store.clearHints(hints) }
+        // Failures are kept by ticket and reported; the high-water mark may move on, since they are read by id.
+        let firstTime = try await store.recordTicketReads(failed: failures.map { ($0.ticketID, "\($0.error)") }, synced: synced, now: now)
+        for failure in failures where firstTime.contains(failure.ticketID) {
+            logger.warning("ticket could not be read; the others are synced, it is read again at each poll",
+                           metadata: ["ticket": "\(failure.ticketID)", "error": "\(failure.error)"])
+        }
+        report.ticketsFailed = failures.count
         try await settle(now: now)
         report.highWater = newHighWater
         report.requests = await connector.requestCount() - requestsBefore
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         logger.info("sync done", metadata: [
-            "tickets": "\(report.ticketsSeen)", "tasks_read_for": "\(report.ticketsWithTasksRead)", "added": "\(report.entriesAdded)",
+            "tickets": "\(report.ticketsSeen)", "failed": "\(report.ticketsFailed)", "tasks_read_for": "\(report.ticketsWithTasksRead)",
+            "added": "\(report.entriesAdded)",
             "updated": "\(report.entriesUpdated)", "deleted": "\(report.entriesDeleted)", "moves": "\(report.contractMoves)",
             "requests": "\(report.requests)",
         ])

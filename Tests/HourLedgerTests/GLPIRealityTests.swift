@@ -90,3 +90,73 @@ import Testing
         #expect(entry == "Swapped toner & drum")
     }
 }
+
+/// A GLPI session does not see entities created after it logged in; one ticket's failure never fails a poll.
+@Suite struct GLPISessionRealityTests {
+    static let contracts = """
+      - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }
+      - { id: gamma, name: Customer C, entity: 5, quota_hours: 10, starts: 2026-01-01 }
+    """
+
+    @Test func aCustomerEntityCreatedWhileTheDaemonRunsIsReadAfterAFreshLogin() async throws {
+        let h = try await GLPIHarness.start(contracts: Self.contracts) { glpi in
+            glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+            glpi.addTask(ticket: 1, seconds: 600)
+        }
+        defer { Task { await h.stop() } }
+        // A new customer entity is created in GLPI, with a ticket and a task; work goes on in the old one too.
+        h.glpi.advance(seconds: 60)
+        h.glpi.addEntity(5, name: "Customer C")
+        h.glpi.addTicket(7, name: "New customer's printer", entity: 5, category: 1, groups: [1])
+        h.glpi.addTask(ticket: 7, seconds: 1800)
+        h.glpi.addTask(ticket: 1, seconds: 900)
+        h.glpi.clearRequests()
+        let report = try await h.runtime.engine.syncOnce()
+        #expect(report.ticketsFailed == 0)
+        #expect(h.glpi.requests.filter { $0.target.hasSuffix("/initSession") }.count == 1)
+        #expect(try h.runtime.store.ticketMatches()[7]?.contractID == "gamma")
+        let at = Date.utc("2026-11-21 18:34:00")
+        #expect(try h.runtime.store.balance(of: h.contracts[1], at: at)?.usedSeconds == 1800)
+        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 1500)
+        #expect(try h.runtime.store.ticketFailures().isEmpty)
+    }
+
+    @Test func aTicketThatCannotBeReadIsReportedAndRetriedAndTheOthersSync() async throws {
+        let h = try await GLPIHarness.start(contracts: Self.contracts) { glpi in
+            glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        }
+        defer { Task { await h.stop() } }
+        // Ticket 9 carries a task GLPI reports with an impossible duration; ticket 1 gets ordinary work.
+        h.glpi.advance(seconds: 60)
+        h.glpi.addTicket(9, name: "Broken import", entity: 1, category: 1, groups: [1])
+        let broken = h.glpi.addTask(ticket: 9, seconds: 99_999_999_999)
+        h.glpi.addTask(ticket: 1, seconds: 900)
+        let report = try await h.runtime.engine.syncOnce()
+        #expect(report.ticketsFailed == 1)
+        let at = Date.utc("2026-11-21 18:34:00")
+        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 900)
+        let failures = try h.runtime.store.ticketFailures()
+        #expect(failures.map(\.ticketID) == [9])
+        #expect(failures.first?.error.contains("actiontime 99999999999 s") == true)
+        #expect(await h.runtime.engine.status.consecutiveFailures == 0)
+        let app = buildApplication(runtime: h.runtime)
+        try await app.test(.router) { client in
+            let status = try await client.call(.get, "/status")
+            #expect((status.object["failing_tickets"] as? [[String: Any]])?.first?["ticket_id"] as? Int == 9)
+            #expect(try await client.call(.get, "/metrics").text.contains("hourledger_tickets_failing 1"))
+            #expect(try await client.call(.get, "/healthz").status == .ok)
+        }
+        // It is read again by id at each poll (the poll window has moved on), and once fixed in GLPI it syncs.
+        h.glpi.advance(seconds: 600)
+        h.glpi.updateTicket(1) { $0.status = 3 }
+        try await h.runtime.engine.syncOnce()
+        h.glpi.clearRequests()
+        try await h.runtime.engine.syncOnce()
+        #expect(try h.runtime.store.ticketFailures().first?.attempts == 3)
+        #expect(h.glpi.requests.contains { $0.target.contains("criteria[0][value]=9") })
+        h.glpi.editTask(broken) { $0.seconds = 1200 }
+        try await h.runtime.engine.syncOnce()
+        #expect(try h.runtime.store.ticketFailures().isEmpty)
+        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 2100)
+    }
+}
