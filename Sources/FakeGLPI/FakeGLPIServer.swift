@@ -304,6 +304,15 @@ struct FakeGLPIAPI: Sendable {
                 return state.categories.keys.sorted().map { id in
                     "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(state.categories[id]!)),\"completename\":\(JSON.string(state.categories[id]!))}"
                 }
+            case "TicketTask":
+                // Every task the session may see, across tickets (getItems_TicketTask_paged); sort=date_mod&order=DESC
+                // puts the newest changes first (getItems_TicketTask_sort_date_mod_desc).
+                let sort = query.first { $0.0 == "sort" }?.1 ?? "id"
+                let descending = query.first { $0.0 == "order" }?.1 == "DESC"
+                var tasks = state.tasks.values.filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
+                tasks.sort { sort == "date_mod" ? ($0.dateMod, $0.id) < ($1.dateMod, $1.id) : $0.id < $1.id }
+                if descending { tasks.reverse() }
+                return tasks.map(Self.taskJSON)
             default:
                 return []
             }

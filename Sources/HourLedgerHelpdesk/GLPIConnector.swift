@@ -425,6 +425,34 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return result
     }
 
+    /// Reads GLPI's task list newest change first (getItems TicketTask, sort=date_mod DESC) until a task older than
+    /// `since`: one small page when little changed. A task whose technician or text alone changed is seen here, although
+    /// the ticket search's summary cannot tell (it de-duplicates the technician column). Tasks keyed by ticket.
+    public func changedTasks(since: String) async throws -> TaskReads {
+        var reads = TaskReads()
+        var start = 0
+        let page = 100
+        let timeZone = configuration.timeZone
+        while true {
+            let response = try await call("TicketTask", query: [("range", "\(start)-\(start + page - 1)"), ("sort", "date_mod"), ("order", "DESC"),
+                                                                ("expand_dropdowns", "false")], operation: "getItems TicketTask")
+            if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" { return reads }
+            let items = try decode(response, operation: "getItems TicketTask").array ?? []
+            for item in items {
+                guard let changed = item["date_mod"]?.string, changed > since else { return reads }
+                guard let ticket = item["tickets_id"]?.int else { continue }
+                do {
+                    reads.tasks[ticket, default: []].append(try Self.task(from: item, ticketID: ticket, timeZone: timeZone))
+                } catch let error as HelpdeskError {
+                    reads.failures.append(TicketReadFailure(ticketID: ticket, error: error))
+                }
+            }
+            let total = Self.contentRange(response.header("Content-Range"))?.total ?? items.count
+            start += items.count
+            if items.isEmpty || start >= total || start >= 100_000 { return reads }
+        }
+    }
+
     public func tasks(ofTicket id: Int) async throws -> [TaskFacts] {
         let timeZone = configuration.timeZone
         return try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { body in

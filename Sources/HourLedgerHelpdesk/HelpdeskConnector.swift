@@ -75,6 +75,9 @@ public protocol HelpdeskConnector: Sendable {
     func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
     /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
     func tasks(ofTickets ids: [Int]) async throws -> TaskReads
+    /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
+    /// cannot tell), newest first; empty for a helpdesk without tasks.
+    func changedTasks(since: String) async throws -> TaskReads
     /// The entity hierarchy, for contracts that include sub-entities.
     func entityTree() async throws -> EntityTree
     /// Writes a private note in the ticket's timeline (GLPI followup, iTop private_log entry) and returns its id if the

@@ -235,6 +235,8 @@ public actor ITopConnector: HelpdeskConnector {
         return EntityTree(parents: parents)
     }
 
+    public func changedTasks(since: String) async throws -> TaskReads { TaskReads() }
+
     public func tasks(ofTickets ids: [Int]) async throws -> TaskReads {
         TaskReads(tasks: Dictionary(ids.map { ($0, []) }, uniquingKeysWith: { first, _ in first }))
     }

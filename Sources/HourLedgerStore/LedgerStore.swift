@@ -314,6 +314,37 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// Of tasks the helpdesk says changed, the tickets whose stored entries differ from them in any field the ledger
+    /// keeps (seconds, date, technician, privacy, text), or that the ledger has not seen. Tasks HourLedger wrote are
+    /// its own entries' and never differ.
+    public func ticketsWhoseTasksDiffer(_ tasks: [Int: [TaskFacts]]) throws -> Set<Int> {
+        let all = tasks.values.flatMap { $0 }
+        guard !all.isEmpty else { return [] }
+        return try writer.read { db in
+            var stored: [Int: Row] = [:]
+            var own = Set<Int>()
+            let ids = all.map(\.id)
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let marks = databaseQuestionMarks(count: chunk.count)
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT source_id, worked_at, raw_seconds, technician, is_private, content FROM entry
+                    WHERE source = 'glpi_task' AND source_id IN (\(marks))
+                    """, arguments: StatementArguments(chunk)) { stored[row["source_id"]] = row }
+                own.formUnion(try Int.fetchAll(db, sql: "SELECT glpi_task_id FROM entry WHERE glpi_task_id IN (\(marks))",
+                                               arguments: StatementArguments(chunk)))
+            }
+            var differ = Set<Int>()
+            for task in all where !own.contains(task.id) {
+                guard let row = stored[task.id] else { differ.insert(task.ticketID); continue }
+                let same = (row["worked_at"] as Int) == Int(task.date.timeIntervalSince1970) && (row["raw_seconds"] as Int) == task.seconds
+                    && (row["technician"] as Int) == task.technician && (row["is_private"] as Bool) == task.isPrivate
+                    && (row["content"] as String) == task.content
+                if !same { differ.insert(task.ticketID) }
+            }
+            return differ
+        }
+    }
+
     // MARK: Applying helpdesk facts
 
     /// Stores a ticket, its contract link and (when given) its complete task list, in one transaction.

@@ -136,14 +136,14 @@ public actor SyncEngine {
 
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
     /// one whose task summary equals the summary its tasks were last read under is left as stored (nil).
-    private func readTasks(_ chunk: [ChangedTicket]) async throws -> (reads: TaskReads, read: Int) {
+    private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>) async throws -> (reads: TaskReads, read: Int) {
         let known = try store.taskFingerprints(chunk.map(\.facts.id))
         var reads = TaskReads()
         var need: [Int] = []
         for ticket in chunk {
             if ticket.taskCount == 0 {
                 reads.tasks[ticket.facts.id] = []
-            } else if ticket.taskFingerprint == nil || known[ticket.facts.id] != ticket.taskFingerprint {
+            } else if ticket.taskFingerprint == nil || known[ticket.facts.id] != ticket.taskFingerprint || edited.contains(ticket.facts.id) {
                 need.append(ticket.facts.id)
             }
         }
@@ -180,6 +180,13 @@ public actor SyncEngine {
         try await markQueryMatches(&extraTickets, among: extra.tickets.map(\.facts.id))
         batch.tickets += extraTickets
         var failures = batch.failures + extra.failures
+        // Tasks whose technician or text alone changed leave the search's task summary as it was: the task list,
+        // newest change first, names their tickets.
+        var edited = Set<Int>()
+        if let since {
+            let changed = try await connector.changedTasks(since: since)
+            edited = try store.ticketsWhoseTasksDiffer(changed.tasks).union(changed.failures.map(\.ticketID))
+        }
         report.ticketsSeen = batch.tickets.count
         report.hintsServed = hints.count
 
@@ -190,11 +197,11 @@ public actor SyncEngine {
         let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
             Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
         }
-        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk) } }
+        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited) } }
         var synced: [Int] = []
         for (index, chunk) in chunks.enumerated() {
             let (reads, read) = try await pending!.value
-            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next) } : nil
+            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited) } : nil
             report.ticketsWithTasksRead += read
             failures += reads.failures
             // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.

@@ -130,6 +130,8 @@ import Testing
         try await runtime.engine.syncOnce()
         #expect(glpi.requests.map { "\($0.method) \($0.target)" } == [
             "GET /apirest.php/search/Ticket?criteria[0][field]=19&criteria[0][searchtype]=morethan&criteria[0][value]=2026-11-21 18:31:03&forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&forcedisplay[7]=28&forcedisplay[8]=45&forcedisplay[9]=96&forcedisplay[10]=97&forcedisplay[11]=92&sort=19&order=ASC&range=0-999",
+            // Tasks changed since the same mark, newest first: catches edits the search's summary cannot see.
+            "GET /apirest.php/TicketTask?range=0-99&sort=date_mod&order=DESC&expand_dropdowns=false",
             "GET /apirest.php/Ticket/1/TicketTask?range=0-999",
         ])
     }
@@ -155,7 +157,9 @@ import Testing
         glpi.updateTicket(4) { $0.status = 3 }
         glpi.clearRequests()
         let last = try await runtime.engine.syncOnce()
-        #expect(glpi.requests.filter { $0.target.contains("TicketTask") }.map(\.target) == ["/apirest.php/Ticket/7/TicketTask?range=0-999"])
+        #expect(glpi.requests.filter { $0.target.contains("TicketTask") }.map(\.target) == [
+            "/apirest.php/TicketTask?range=0-99&sort=date_mod&order=DESC&expand_dropdowns=false", "/apirest.php/Ticket/7/TicketTask?range=0-999",
+        ])
         #expect(last.ticketsSeen == 3 && last.entriesAdded == 1)
     }
 

@@ -69,12 +69,13 @@ import Testing
         defer { Task { await h.stop() } }
         #expect(try h.runtime.store.unmatchedTickets().isEmpty)
         #expect(try h.runtime.store.ticketMatches()[3014]?.contractID == "rnd")
-        // Nothing changed: one search, no dropdown refresh, no getItem, no Group_Ticket.
+        // Nothing changed: the ticket search and the task list, newest change first; no dropdown refresh, no getItem,
+        // no Group_Ticket.
         h.glpi.advance(seconds: 30)
         h.glpi.clearRequests()
         let report = try await h.runtime.engine.syncOnce()
-        #expect(report.requests == 1, "\(h.glpi.requests.map(\.target))")
-        #expect(h.glpi.requests.count == 1)
+        #expect(report.requests == 2, "\(h.glpi.requests.map(\.target))")
+        #expect(h.glpi.requests.map { $0.target.components(separatedBy: "?")[0] } == ["/apirest.php/search/Ticket", "/apirest.php/TicketTask"])
 
         let manager = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let app = buildApplication(runtime: h.runtime)
@@ -158,5 +159,49 @@ import Testing
         try await h.runtime.engine.syncOnce()
         #expect(try h.runtime.store.ticketFailures().isEmpty)
         #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 2100)
+    }
+}
+
+/// GLPI's ticket search de-duplicates the task technician column, so a task edit that changes only its technician
+/// or its text leaves the search's task summary unchanged; the task list, newest change first, still shows it.
+@Suite struct GLPITaskEditTests {
+    @Test func anEditOfOnlyTheTechnicianOrTheTextIsPickedUp() async throws {
+        var task = 0
+        let h = try await GLPIHarness.start(contracts: """
+              - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01, overage_rate: 9000, rates: { by_technician: { 8: 15000 } } }
+            """) { glpi in
+            glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+            glpi.addTicket(2, name: "Printer", entity: 1, category: 1, groups: [1])
+            task = glpi.addTask(ticket: 1, seconds: 1800, technician: 7, content: "<p>work</p>", date: "2026-11-20 09:00:00")
+            glpi.addTask(ticket: 2, seconds: 600, technician: 7, date: "2026-11-20 10:00:00")
+        }
+        defer { Task { await h.stop() } }
+        func stored() throws -> (technician: Int, content: String) {
+            try h.runtime.store.writer.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT technician, content FROM entry WHERE source_id = ?", arguments: [task])!
+                return (row["technician"], row["content"])
+            }
+        }
+        #expect(try stored().technician == 7)
+        h.glpi.advance(seconds: 60)
+        h.glpi.editTask(task) { $0.technician = 8 }
+        h.glpi.clearRequests()
+        try await h.runtime.engine.syncOnce()
+        #expect(try stored().technician == 8)
+        // Only ticket 1's tasks were read again; ticket 2's were not touched.
+        #expect(h.glpi.requests.filter { $0.target.hasPrefix("/apirest.php/Ticket/") }.map(\.target) == ["/apirest.php/Ticket/1/TicketTask?range=0-999"])
+        let range = ReportRange(from: Date.utc("2026-11-01 00:00:00"), to: Date.utc("2026-12-01 00:00:00"))
+        let rows = try h.runtime.store.technicianReport(range: range, timeZone: TimeZone(identifier: "UTC")!)
+        #expect(rows.map { "\($0.technician):\($0.time.billableSeconds)" } == ["7:600", "8:1800"])
+
+        h.glpi.advance(seconds: 60)
+        h.glpi.editTask(task) { $0.content = "<p>Replaced the fan</p>" }
+        try await h.runtime.engine.syncOnce()
+        #expect(try stored().content == "Replaced the fan")
+        // Nothing else changed: the next poll reads no task at all.
+        h.glpi.advance(seconds: 600)
+        h.glpi.clearRequests()
+        try await h.runtime.engine.syncOnce()
+        #expect(!h.glpi.requests.contains { $0.target.hasPrefix("/apirest.php/Ticket/") })
     }
 }

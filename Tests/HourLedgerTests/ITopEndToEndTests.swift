@@ -221,7 +221,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(server.state.requests.isEmpty)
         #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(TimeInterval(restarted.outbox.fenceSeconds + 1)) }) == 1)
         #expect(server.state.privateLog(of: 5).count == 1)
-        #expect(server.state.requests.compactMap { $0.operation?["operation"] as? String } == ["core/get", "core/get"])
+        #expect(server.state.requests.compactMap { $0.operation?["operation"] as? String } == ["core/get", "core/get"], "\(server.state.requests.map { $0.form["json_data"] ?? "" })")
         #expect(gets(server.state) == ["Ticket | SELECT Ticket WHERE id = 5 | 1", "UserRequest | 5 | 1"])
         #expect(try restarted.store.outboxStats(now: t0).depth == 0)
 
