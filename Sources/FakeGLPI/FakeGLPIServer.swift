@@ -146,6 +146,7 @@ struct FakeGLPIAPI: Sendable {
         var criteria: [Int: Criterion] = [:]
         var forced: [Int] = []
         var sort = "1", order = "ASC", rangeText = "0-50"
+        var trash = false
         for (key, value) in query {
             if key.hasPrefix("criteria[") {
                 let pieces = key.split(whereSeparator: { $0 == "[" || $0 == "]" }).map(String.init)
@@ -164,6 +165,7 @@ struct FakeGLPIAPI: Sendable {
             } else if key == "sort" { sort = value }
             else if key == "order" { order = value }
             else if key == "range" { rangeText = value }
+            else if key == "is_deleted" { trash = value == "1" || value == "true" }
         }
         for criterion in criteria.values where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
             return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
@@ -171,7 +173,7 @@ struct FakeGLPIAPI: Sendable {
         let pageStart = rangeText.split(separator: "-").first.flatMap { Int($0) } ?? 0
         let (rows, entityNames) = state.withLock { () -> ([FakeGLPIState.Ticket], [Int: String]) in
             state.beforeSearchPage?(state, pageStart)
-            var candidates = state.sortedTickets()
+            var candidates = state.sortedTickets(trash: trash)
             // date_mod > value is the common poll: binary search instead of a scan.
             if let since = criteria.values.first(where: { $0.field == 19 && $0.searchtype == "morethan" && $0.link == "AND" })?.value {
                 var low = 0, high = candidates.count

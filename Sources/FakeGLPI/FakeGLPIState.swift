@@ -181,6 +181,25 @@ public final class FakeGLPIState: @unchecked Sendable {
         sortedCache = nil
     }
 
+    /// Takes a ticket out of GLPI's trash, as its "Restore" action does: date_mod moves to now.
+    public func restoreTicket(_ id: Int) {
+        withLock {
+            tickets[id]?.isDeleted = false
+            tickets[id]?.dateMod = Self.format(clock)
+            sortedCache = nil
+        }
+    }
+
+    /// Deletes a ticket for good ("Delete permanently", or a purge of the trash): it and its tasks are gone.
+    public func purgeTicket(_ id: Int) {
+        withLock {
+            tickets[id] = nil
+            for task in tasksByTicket[id] ?? [] { tasks[task] = nil }
+            tasksByTicket[id] = nil
+            sortedCache = nil
+        }
+    }
+
     /// Edits a ticket as a technician would in GLPI's UI; date_mod moves to now.
     public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
         withLock {
@@ -286,7 +305,10 @@ public final class FakeGLPIState: @unchecked Sendable {
     public func denyRight(_ itemtype: String) { withLock { _ = deniedItemtypes.insert(itemtype) } }
     public func grantRight(_ itemtype: String) { withLock { _ = deniedItemtypes.remove(itemtype) } }
 
-    func sortedTickets() -> [Ticket] {
+    /// The tickets a search sees, by (date_mod, id): those outside the trash, or with `trash`, only those in it
+    /// (GLPI's `is_deleted=1` search parameter).
+    func sortedTickets(trash: Bool = false) -> [Ticket] {
+        if trash { return tickets.values.filter(\.isDeleted).sorted { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) } }
         if let sortedCache { return sortedCache }
         let sorted = tickets.values.filter { !$0.isDeleted }.sorted { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }
         sortedCache = sorted

@@ -46,6 +46,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     /// max_execution_time) plus any queueing in front of it. A write whose answer was lost is looked up again only
     /// after `timeoutSeconds + writeGraceSeconds`, so a retry never races the first attempt.
     public var writeGraceSeconds: Int = 60
+    /// How often a poll also looks for tickets that left the helpdesk (trash, purge, deletion); 0 means every poll.
+    public var deletionCheckSeconds: Int = 600
 
     /// Seconds after an attempt was sent during which it may still land.
     public var writeFenceSeconds: Int { timeoutSeconds + writeGraceSeconds }
@@ -133,7 +135,8 @@ public enum ConfigLoader {
         "helpdesk": ["kind", "url", "app_token", "app_token_file", "user_token", "user_token_file", "username", "password",
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
-                     "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds"],
+                     "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
+                     "deletion_check_seconds"],
         "database": ["path"],
         "http": ["host", "port"],
         "log": ["level"],
@@ -503,12 +506,14 @@ private struct Reader {
         let concurrency = int(map, "concurrency", at: path, section: "helpdesk", range: 1...32) ?? 4
         let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
         let writeGrace = int(map, "write_grace_seconds", at: path, section: "helpdesk", range: 0...3600) ?? 60
+        let deletionCheck = int(map, "deletion_check_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 600
         guard let url, let credentials else { return nil }
         return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
                                 connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
                                 taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret,
-                                webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody, writeGraceSeconds: writeGrace)
+                                webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody, writeGraceSeconds: writeGrace,
+                                deletionCheckSeconds: deletionCheck)
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {

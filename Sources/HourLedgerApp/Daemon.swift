@@ -53,7 +53,7 @@ public struct Runtime: Sendable {
         connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
                             overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone,
-                            alertChannels: Self.channels(configuration.alerts), logger: logger)
+                            alertChannels: Self.channels(configuration.alerts), deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
         deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) },
                                       committed: { [engine] in await engine.hintArrived() })
         outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,

@@ -183,3 +183,21 @@ public enum ContractMatcher {
         return .success("contract \(contract.id): " + parts.joined(separator: " AND "))
     }
 }
+
+/// How a ticket left the helpdesk. Its time leaves every balance, as a recorded move, and comes back if the ticket does.
+public enum TicketRemoval: String, Sendable, Codable {
+    /// In GLPI's trash: it can be restored.
+    case trashed
+    /// Gone from GLPI for good (purged), or no longer visible to the daemon's account.
+    case purged
+    /// Deleted in iTop (which has no trash), or no longer visible to the daemon's account.
+    case deleted
+
+    public var reason: String {
+        switch self {
+        case .trashed: "moved to the helpdesk's trash"
+        case .purged: "purged from the helpdesk, or no longer visible to the daemon's account"
+        case .deleted: "deleted in the helpdesk, or no longer visible to the daemon's account"
+        }
+    }
+}

@@ -272,6 +272,49 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return ChangeBatch(tickets: tickets, failures: failures)
     }
 
+    // MARK: Trash and purge
+
+    public nonisolated var vanished: TicketRemoval { .purged }
+
+    /// The ids of the trash's tickets matching `criteria` (GLPI's search with `is_deleted=1`).
+    private func trashSearch(_ criteria: [(String, String)]) async throws -> Set<Int> {
+        let query = criteria + [("is_deleted", "1"), ("forcedisplay[0]", "2"), ("forcedisplay[1]", "19"), ("sort", "2"), ("order", "ASC")]
+        return Set(try await pages("search/Ticket", query: query, operation: "search Ticket (trash)") { body in
+            (body["data"]?.list ?? []).compactMap { $0["2"]?.int }
+        }.rows)
+    }
+
+    public func trashed(among ids: [Int]) async throws -> Set<Int> {
+        var found = Set<Int>()
+        let unique = Array(Set(ids)).sorted()
+        for start in stride(from: 0, to: unique.count, by: 100) {
+            var criteria: [(String, String)] = []
+            for (index, id) in unique[start..<min(start + 100, unique.count)].enumerated() {
+                criteria += [("criteria[\(index)][link]", "OR"), ("criteria[\(index)][field]", "2"),
+                             ("criteria[\(index)][searchtype]", "equals"), ("criteria[\(index)][value]", "\(id)")]
+            }
+            found.formUnion(try await trashSearch(criteria))
+        }
+        return found
+    }
+
+    public func trashed(since: String?) async throws -> Set<Int> {
+        try await trashSearch(since.map { [("criteria[0][field]", "19"), ("criteria[0][searchtype]", "morethan"), ("criteria[0][value]", $0)] } ?? [])
+    }
+
+    /// The search's total with a one-row page.
+    public func ticketCount() async throws -> Int {
+        let response = try await call("search/Ticket", query: [("forcedisplay[0]", "2"), ("range", "0-0")], operation: "search Ticket (count)")
+        return try decode(response, operation: "search Ticket (count)")["totalcount"]?.int ?? 0
+    }
+
+    public func allTicketIDs() async throws -> Set<Int> {
+        let query = [("forcedisplay[0]", "2"), ("sort", "2"), ("order", "ASC")]
+        return Set(try await pages("search/Ticket", query: query, operation: "search Ticket (ids)") { body in
+            (body["data"]?.list ?? []).compactMap { $0["2"]?.int }
+        }.rows)
+    }
+
     public func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int> {
         throw HelpdeskError(.rejected, operation: "query rule", detail: "GLPI has no query language: use entity, groups and categories")
     }

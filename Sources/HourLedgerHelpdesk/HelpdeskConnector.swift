@@ -78,6 +78,17 @@ public protocol HelpdeskConnector: Sendable {
     /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
     /// cannot tell), newest first; empty for a helpdesk without tasks.
     func changedTasks(since: String) async throws -> TaskReads
+    /// What a ticket that vanished from every read became: purged (GLPI, whose trash is found by `trashed`) or
+    /// deleted (iTop, which has no trash).
+    var vanished: TicketRemoval { get }
+    /// Of these tickets, the ones in the helpdesk's trash; empty where deletion is final.
+    func trashed(among ids: [Int]) async throws -> Set<Int>
+    /// Tickets moved to the trash after `since` (nil: all of the trash).
+    func trashed(since: String?) async throws -> Set<Int>
+    /// How many tickets the helpdesk has outside any trash, in one cheap request per class.
+    func ticketCount() async throws -> Int
+    /// Every ticket id outside any trash, in as few requests as paging allows.
+    func allTicketIDs() async throws -> Set<Int>
     /// The entity hierarchy, for contracts that include sub-entities.
     func entityTree() async throws -> EntityTree
     /// Writes a private note in the ticket's timeline (GLPI followup, iTop private_log entry) and returns its id if the

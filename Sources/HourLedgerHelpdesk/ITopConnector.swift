@@ -124,20 +124,21 @@ public actor ITopConnector: HelpdeskConnector {
 
     /// Every page of a `core/get`. `stable` is false when the total moved while paging: the caller should not trust
     /// that it saw everything.
-    func get(_ itemClass: String, key: Any, fields: String, what: String) async throws -> (objects: [Object], stable: Bool) {
+    func get(_ itemClass: String, key: Any, fields: String, what: String, pageSize: Int? = nil) async throws -> (objects: [Object], stable: Bool) {
         var all: [Object] = []
         var page = 1
         var firstTotal: Int?
         var stable = true
+        let limit = pageSize ?? configuration.pageSize
         while true {
             let body = try await call(["operation": "core/get", "class": itemClass, "key": key, "output_fields": fields,
-                                       "limit": configuration.pageSize, "page": page], what: what)
+                                       "limit": limit, "page": page], what: what)
             let found = try Self.objects(body, operation: what)
             let total = Self.total(body) ?? found.count
             if let firstTotal, firstTotal != total { stable = false }
             firstTotal = firstTotal ?? total
             all += found
-            if found.count < configuration.pageSize || page * configuration.pageSize >= total { break }
+            if found.count < limit || page * limit >= total { break }
             page += 1
         }
         return (all, stable)
@@ -236,6 +237,32 @@ public actor ITopConnector: HelpdeskConnector {
     }
 
     public func changedTasks(since: String) async throws -> TaskReads { TaskReads() }
+
+    // MARK: Deletions
+
+    public nonisolated var vanished: TicketRemoval { .deleted }
+    public func trashed(among ids: [Int]) async throws -> Set<Int> { [] }
+    public func trashed(since: String?) async throws -> Set<Int> { [] }
+
+    /// "Found: N" of a one-object page, per class.
+    public func ticketCount() async throws -> Int {
+        var total = 0
+        for itemClass in configuration.classes {
+            let body = try await call(["operation": "core/get", "class": itemClass, "key": "SELECT \(itemClass)", "output_fields": "id",
+                                       "limit": 1, "page": 1], what: "core/get \(itemClass) (count)")
+            total += Self.total(body) ?? 0
+        }
+        return total
+    }
+
+    public func allTicketIDs() async throws -> Set<Int> {
+        var ids = Set<Int>()
+        for itemClass in configuration.classes {
+            let result = try await get(itemClass, key: "SELECT \(itemClass)", fields: "id", what: "core/get \(itemClass) (ids)", pageSize: 10_000)
+            ids.formUnion(result.objects.map(\.id))
+        }
+        return ids
+    }
 
     public func tasks(ofTickets ids: [Int]) async throws -> TaskReads {
         TaskReads(tasks: Dictionary(ids.map { ($0, []) }, uniquingKeysWith: { first, _ in first }))

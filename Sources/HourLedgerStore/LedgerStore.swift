@@ -283,6 +283,7 @@ public final class LedgerStore: Sendable {
         registerWebhookDeliveries(&migrator)
         registerOutboxFence(&migrator)
         registerTicketFailures(&migrator)
+        registerTicketRemoval(&migrator)
         return migrator
     }
 
@@ -395,9 +396,11 @@ public final class LedgerStore: Sendable {
     ) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let contract = match.contractID.flatMap { id in contracts.first { $0.id == id } }
-        let stored = try db.rows(sql: "SELECT contract_id FROM ticket WHERE id = ?", arguments: [ticket.id]).first
+        let stored = try db.rows(sql: "SELECT contract_id, removed FROM ticket WHERE id = ?", arguments: [ticket.id]).first
         let known = stored != nil
         let previousContract: String? = stored?["contract_id"]
+        // A ticket read again after it was marked gone is back (restored from the trash, visible again).
+        let restored = (stored?["removed"] as String?).flatMap(TicketRemoval.init)
         try db.run(sql: """
             INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at,
                                service, agent, class, ref, query_matches)
@@ -407,7 +410,7 @@ public final class LedgerStore: Sendable {
                 contract_id = excluded.contract_id, match_reason = excluded.match_reason,
                 task_fingerprint = CASE WHEN ?12 THEN ticket.task_fingerprint ELSE excluded.task_fingerprint END,
                 synced_at = excluded.synced_at, service = excluded.service, agent = excluded.agent, class = excluded.class,
-                ref = excluded.ref, query_matches = excluded.query_matches
+                ref = excluded.ref, query_matches = excluded.query_matches, removed = NULL, removed_at = NULL
             """, arguments: [ticket.id, ticket.name, ticket.entity, ticket.groups.map(String.init).joined(separator: ","),
                              ticket.category, ticket.status, dateMod, contract?.id, match.reason, tasks == nil ? nil : taskFingerprint,
                              Int(now.timeIntervalSince1970), tasks == nil, ticket.service, ticket.agent, ticket.ticketClass, ticket.ref,
@@ -425,10 +428,11 @@ public final class LedgerStore: Sendable {
         for row in existing { existingBySource[row["source_id"]] = row }
 
         // Re-attribution: a ticket whose contract changed takes all its entries along, and the move is recorded.
-        if known, previousContract != contract?.id {
+        if known, previousContract != contract?.id || restored != nil {
             let moved = all.reduce(0) { $0 + ($1["raw_seconds"] as Int) }
+            let reason = restored.map { "back in the helpdesk (it had been \($0 == .trashed ? "in the trash" : "gone")); " } ?? ""
             try db.run(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [ticket.id, previousContract, contract?.id, moved, Int(now.timeIntervalSince1970), match.reason])
+                           arguments: [ticket.id, previousContract, contract?.id, moved, Int(now.timeIntervalSince1970), reason + match.reason])
             outcome.movedFrom = previousContract
             outcome.movedTo = contract?.id
         }
@@ -664,7 +668,7 @@ public final class LedgerStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT t.id, t.name, t.entity, t.groups, t.category, t.match_reason,
                        (SELECT COALESCE(SUM(raw_seconds), 0) FROM entry WHERE ticket_id = t.id) AS raw
-                FROM ticket t WHERE t.contract_id IS NULL ORDER BY t.id
+                FROM ticket t WHERE t.contract_id IS NULL AND t.removed IS NULL ORDER BY t.id
                 """).map { row in
                 let groups = (row["groups"] as String).split(separator: ",").compactMap { Int($0) }
                 return UnmatchedTicket(ticketID: row["id"], name: row["name"], entity: row["entity"], groups: groups,
@@ -696,8 +700,8 @@ public final class LedgerStore: Sendable {
 
     public func counts() throws -> Counts {
         try writer.read { db in
-            Counts(tickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket") ?? 0,
-                   unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL") ?? 0,
+            Counts(tickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE removed IS NULL") ?? 0,
+                   unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL AND removed IS NULL") ?? 0,
                    entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0,
                    alerts: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert") ?? 0,
                    pendingHints: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
@@ -719,7 +723,7 @@ public final class LedgerStore: Sendable {
     /// Re-matches every stored ticket against a (possibly changed) contract list, e.g. after a config edit.
     public func storedTickets() throws -> [(facts: TicketFacts, dateMod: String)] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM ticket ORDER BY id").map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM ticket WHERE removed IS NULL ORDER BY id").map { row in
                 (TicketFacts(id: row["id"], name: row["name"], entity: row["entity"],
                              groups: (row["groups"] as String).split(separator: ",").compactMap { Int($0) },
                              category: row["category"], status: row["status"], service: row["service"], agent: row["agent"],

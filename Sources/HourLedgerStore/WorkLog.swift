@@ -87,9 +87,7 @@ extension LedgerStore {
     /// Starts a timer, or returns the one already open for this technician and ticket (`created == false`).
     public func startTimer(technician: Int, ticketID: Int, now: Date) async throws -> (timer: TimerRecord, created: Bool) {
         try await writer.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ?", arguments: [ticketID]) ?? false else {
-                throw WorkLogError(code: .unknownTicket, field: "ticket", message: "ticket \(ticketID) is not known to HourLedger (not synced from the helpdesk)")
-            }
+            try Self.requireLiveTicket(db, ticketID)
             if let open = try Self.openTimer(db, technician: technician, ticketID: ticketID) { return (open, false) }
             let state = TimerState.started(at: now)
             try db.execute(sql: "INSERT INTO timer(technician, ticket_id, status, state, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -192,6 +190,7 @@ extension LedgerStore {
     }
 
     static func insertEntry(_ db: Database, _ entry: NewEntry, contracts: [Contract], now: Date) throws -> WorkEntry {
+        try Self.requireLiveTicket(db, entry.ticketID)
         guard let ticket = try Row.fetchOne(db, sql: "SELECT contract_id, name FROM ticket WHERE id = ?", arguments: [entry.ticketID]) else {
             throw WorkLogError(code: .unknownTicket, field: "ticket", message: "ticket \(entry.ticketID) is not known to HourLedger (not synced from the helpdesk)")
         }
@@ -427,6 +426,16 @@ extension LedgerStore {
     /// The current helpdesk task id of an entry, as the outbox needs it when an update or delete is delivered.
     public func glpiTaskID(entryKey: String) throws -> Int? {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT glpi_task_id FROM entry WHERE entry_key = ?", arguments: [entryKey]) }
+    }
+
+    /// Time can be logged only on a ticket the ledger has synced and the helpdesk still has.
+    static func requireLiveTicket(_ db: Database, _ ticketID: Int) throws {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ?", arguments: [ticketID]) ?? false else {
+            throw WorkLogError(code: .unknownTicket, field: "ticket", message: "ticket \(ticketID) is not known to HourLedger (not synced from the helpdesk)")
+        }
+        if let removal = try removal(db, ticket: ticketID) {
+            throw WorkLogError(code: .unknownTicket, field: "ticket", message: "ticket \(ticketID) was \(removal.reason): no time can be logged on it")
+        }
     }
 
     /// The bounds of what a person may log, whichever door it comes through (API, CLI): refused with the field named.

@@ -18,6 +18,8 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var hintsServed = 0
     /// Tickets that could not be read this poll; each is read again on its own at the next.
     public var ticketsFailed = 0
+    /// Tickets found gone from the helpdesk (trashed, purged, deleted): their time left the balances.
+    public var ticketsRemoved = 0
     public var requests = 0
     public var seconds: Double = 0
 
@@ -26,6 +28,7 @@ public struct SyncReport: Sendable, Codable, Equatable {
         case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
         case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
         case contractMoves = "contract_moves", hintsServed = "hints_served", ticketsFailed = "tickets_failed"
+        case ticketsRemoved = "tickets_removed"
     }
 }
 
@@ -50,6 +53,8 @@ public actor SyncEngine {
     /// Seconds re-read before the last high-water mark, so a change stamped in the same second is not missed.
     public let overlapSeconds: Int
     public let helpdeskTimeZone: TimeZone
+    /// How often the poll also counts the helpdesk's tickets and looks in its trash, to notice tickets that left it.
+    public let deletionCheckSeconds: Int
     /// Where alerts are delivered.
     public private(set) var alertChannels: AlertChannels
     private let logger: Logger
@@ -59,11 +64,14 @@ public actor SyncEngine {
     static let highWaterKey = "helpdesk.high_water"
     static let contractsKey = "contracts.fingerprint"
     static let lastSuccessKey = "sync.last_success"
+    static let censusKey = "census.last"
+    static let censusMarkKey = "census.mark"
 
     public init(connector: any HelpdeskConnector, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
                 helpdeskTimeZone: TimeZone = TimeZone(identifier: "UTC")!, alertChannels: AlertChannels = AlertChannels(),
-                logger: Logger = Logger(label: "hourledger.sync")) {
+                deletionCheckSeconds: Int = 600, logger: Logger = Logger(label: "hourledger.sync")) {
         self.connector = connector
+        self.deletionCheckSeconds = deletionCheckSeconds
         self.alertChannels = alertChannels
         self.store = store
         self.contracts = contracts
@@ -235,6 +243,16 @@ public actor SyncEngine {
                            metadata: ["ticket": "\(failure.ticketID)", "error": "\(failure.error)"])
         }
         report.ticketsFailed = failures.count
+        // Tickets asked for by id that did not come back have left the helpdesk, or the daemon's sight.
+        let returned = Set(extra.tickets.map(\.facts.id) + extra.failures.map(\.ticketID))
+        report.ticketsRemoved += try await markGone(reread.filter { !returned.contains($0) }, now: now)
+        // A full read has just seen every ticket: the first check comes one interval after it.
+        if since == nil, try store.state(Self.censusKey) == nil {
+            try store.setState(Self.censusKey, String(now.timeIntervalSince1970))
+            if let newHighWater { try store.setState(Self.censusMarkKey, newHighWater) }
+        } else if try censusDue(now) {
+            report.ticketsRemoved += try await census(now: now, highWater: newHighWater)
+        }
         try await settle(now: now)
         report.highWater = newHighWater
         report.requests = await connector.requestCount() - requestsBefore
@@ -247,6 +265,54 @@ public actor SyncEngine {
             "requests": "\(report.requests)",
         ])
         return report
+    }
+
+    /// Marks tickets of the ledger that the helpdesk no longer returns: those in its trash as trashed, the rest as
+    /// gone for good. Returns how many were marked.
+    private func markGone(_ ids: [Int], now: Date) async throws -> Int {
+        let live = try store.liveTicketIDs().intersection(ids)
+        guard !live.isEmpty else { return 0 }
+        let trashed = try await connector.trashed(among: Array(live))
+        var marked = try await store.markRemoved(Array(trashed), as: .trashed, now: now)
+        marked += try await store.markRemoved(Array(live.subtracting(trashed)), as: connector.vanished, now: now)
+        for id in marked { logger.notice("ticket left the helpdesk; its time left the balances", metadata: ["ticket": "\(id)"]) }
+        return marked.count
+    }
+
+    private func censusDue(_ now: Date) throws -> Bool {
+        guard let text = try store.state(Self.censusKey), let last = Double(text) else { return true }
+        return now.timeIntervalSince1970 - last >= Double(deletionCheckSeconds)
+    }
+
+    /// The deletion check: tickets moved to the trash since the last check, then the helpdesk's count of tickets
+    /// against the ledger's; only when they differ, every id is listed to find which ones left (or came back).
+    /// Costs two small requests when nothing was deleted.
+    private func census(now: Date, highWater: String?) async throws -> Int {
+        let mark = try store.state(Self.censusMarkKey).flatMap { mark in
+            GLPIDate.parse(mark, timeZone: helpdeskTimeZone).map {
+                GLPIDate.format($0.addingTimeInterval(-TimeInterval(overlapSeconds)), timeZone: helpdeskTimeZone)
+            }
+        }
+        var live = try store.liveTicketIDs()
+        var removed = try await store.markRemoved(Array(try await connector.trashed(since: mark).intersection(live)), as: .trashed, now: now).count
+        live = try store.liveTicketIDs()
+        let count = try await connector.ticketCount()
+        if count != live.count {
+            let ids = try await connector.allTicketIDs()
+            removed += try await markGone(Array(live.subtracting(ids)), now: now)
+            // Tickets the ledger does not have, or had marked gone (restored without a new date_mod), are read next poll.
+            let back = ids.subtracting(live)
+            if !back.isEmpty {
+                try await store.addHints(Array(back), now: now)
+                hintsWaiting = true
+            }
+            logger.info("deletion check: the helpdesk's ticket count differed from the ledger's", metadata: [
+                "helpdesk": "\(count)", "ledger": "\(live.count)", "removed": "\(removed)", "to_read": "\(back.count)",
+            ])
+        }
+        try store.setState(Self.censusKey, String(now.timeIntervalSince1970))
+        if let highWater { try store.setState(Self.censusMarkKey, highWater) }
+        return removed
     }
 
     /// After a contract edit, every stored ticket is matched again without re-reading its tasks.

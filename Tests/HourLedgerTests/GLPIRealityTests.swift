@@ -1,4 +1,5 @@
 import FakeGLPI
+import FakeITop
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
@@ -203,5 +204,101 @@ import Testing
         h.glpi.clearRequests()
         try await h.runtime.engine.syncOnce()
         #expect(!h.glpi.requests.contains { $0.target.hasPrefix("/apirest.php/Ticket/") })
+    }
+}
+
+/// Trashed, purged and deleted tickets: their time leaves the balances as a recorded move, and comes back with them.
+@Suite struct TicketRemovalTests {
+    let contracts = "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }"
+    let at = Date.utc("2026-11-20 12:00:00")
+
+    func harness(check seconds: Int) async throws -> GLPIHarness {
+        try await GLPIHarness.start(contracts: contracts, extraHelpdesk: "  deletion_check_seconds: \(seconds)") { glpi in
+            for (id, seconds) in [(1, 600), (2, 1200), (3, 1800)] {
+                glpi.addTicket(id, name: "Ticket \(id)", entity: 1, category: 1, groups: [1])
+                glpi.addTask(ticket: id, seconds: seconds, date: "2026-11-20 09:00:00")
+            }
+        }
+    }
+
+    @Test func trashedAndPurgedTicketsLeaveTheBalanceAndARestoredOneComesBack() async throws {
+        let h = try await harness(check: 0)
+        defer { Task { await h.stop() } }
+        let used = { try h.runtime.store.balance(of: h.contracts[0], at: self.at)?.usedSeconds }
+        #expect(try used() == 3600)
+        h.glpi.advance(seconds: 60)
+        h.glpi.trashTicket(1)
+        h.glpi.purgeTicket(2)
+        let report = try await h.runtime.engine.syncOnce()
+        #expect(report.ticketsRemoved == 2)
+        #expect(try used() == 1800)
+        #expect(try h.runtime.store.balanceDiscrepancies() == [])
+        #expect(try h.runtime.store.moves(ticketID: 1).last?.reason == "moved to the helpdesk's trash")
+        #expect(try h.runtime.store.moves(ticketID: 1).last.map { ($0.fromContract, $0.toContract, $0.rawSeconds) } ?? (nil, nil, 0) == ("acme", nil, 600))
+        #expect(try h.runtime.store.moves(ticketID: 2).last?.reason.hasPrefix("purged from the helpdesk") == true)
+        #expect(try h.runtime.store.unmatchedTickets().isEmpty)
+        #expect(try h.runtime.store.counts().tickets == 1)
+        // No time can be logged on them any more.
+        let alice = try h.runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let app = buildApplication(runtime: h.runtime)
+        try await app.test(.router) { client in
+            let timer = try await client.call(.post, "/api/v1/timers", token: alice, body: #"{"ticket":1}"#)
+            #expect(timer.status == .notFound && timer.field == "ticket")
+            #expect((timer.object["error"] as? String)?.contains("trash") == true)
+            let entry = try await client.call(.post, "/api/v1/entries", token: alice,
+                                              body: #"{"ticket":2,"started_at":"2026-11-20T08:00:00Z","duration_seconds":60}"#)
+            #expect(entry.status == .notFound)
+        }
+        // Restored from the trash: its time is back, and the move says why.
+        h.glpi.advance(seconds: 60)
+        h.glpi.restoreTicket(1)
+        try await h.runtime.engine.syncOnce()
+        #expect(try used() == 2400)
+        #expect(try h.runtime.store.moves(ticketID: 1).last?.reason.hasPrefix("back in the helpdesk (it had been in the trash); contract acme") == true)
+        #expect(try h.runtime.store.balanceDiscrepancies() == [])
+        // Nothing more to find: the check costs the trash search and the count.
+        h.glpi.advance(seconds: 600)
+        h.glpi.clearRequests()
+        let idle = try await h.runtime.engine.syncOnce()
+        #expect(idle.ticketsRemoved == 0)
+        #expect(h.glpi.requests.filter { $0.target.contains("forcedisplay[0]=2&sort=2") }.isEmpty)
+    }
+
+    @Test func aWebhookForATrashedTicketRemovesItAtTheNextPoll() async throws {
+        let h = try await harness(check: 86_400)
+        defer { Task { await h.stop() } }
+        h.glpi.advance(seconds: 60)
+        h.glpi.trashTicket(3)
+        h.glpi.purgeTicket(2)
+        // GLPI 11 sends a delete event for ticket 3; nothing tells about ticket 2 until the next deletion check.
+        try await h.runtime.store.addHints([3])
+        try await h.runtime.engine.syncOnce()
+        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 1800)
+        #expect(try h.runtime.store.moves(ticketID: 3).last?.reason == "moved to the helpdesk's trash")
+        #expect(try h.runtime.store.moves(ticketID: 2).isEmpty)
+    }
+}
+
+@Suite struct ITopRemovalTests {
+    @Test func aTicketDeletedInITopLeavesTheBalance() async throws {
+        let directory = TemporaryDirectory()
+        let state = try makeITopFixtureState()
+        let server = try await FakeITopServer(state: state)
+        defer { Task { await server.stop() } }
+        let config = try ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: ITopEndToEndTests.contracts,
+                                                           extraHelpdesk: "  deletion_check_seconds: 0"))
+        let runtime = try Runtime(configuration: config)
+        let t0 = Date.utc("2026-11-21 09:00:00")
+        try await runtime.engine.syncOnce(now: t0)
+        let globex = runtime.configuration.contracts[0]
+        let ticket = try #require(try runtime.store.ticketMatches().first { $0.value.contractID == "globex" }?.key)
+        _ = try await runtime.store.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: 1800, kind: .billable, note: "",
+                                                      createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
+        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 1800)
+        state.deleteTicket(ticket)
+        let report = try await runtime.engine.syncOnce(now: t0.addingTimeInterval(60))
+        #expect(report.ticketsRemoved == 1)
+        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 0)
+        #expect(try runtime.store.moves(ticketID: ticket).last?.reason.hasPrefix("deleted in the helpdesk") == true)
     }
 }
