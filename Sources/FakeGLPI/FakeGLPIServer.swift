@@ -75,6 +75,7 @@ struct FakeGLPIAPI: Sendable {
             state.withLock { _ = state.sessions.removeValue(forKey: token) }
             return Self.json(200, "true")
         }
+        if path == "/getFullSession" { return fullSession(visible: visible) }
 
         let parts = path.split(separator: "/").map(String.init)
         if method != "GET", parts.first == "ITILFollowup" || (parts.count == 3 && parts[0] == "Ticket" && parts[2] == "ITILFollowup") {
@@ -128,6 +129,21 @@ struct FakeGLPIAPI: Sendable {
         state.withLock { state.sessions[token] = Set(state.entities.keys) }
         return Self.json(200, "{\"session_token\":\(JSON.string(token))}")
     }
+
+    /// The session of the API account (session_03_getFullSession, the parts HourLedger reads): who, the active
+    /// profile with its rights, the active entities.
+    func fullSession(visible: Set<Int>) -> Response {
+        let (profile, login) = state.withLock { (state.profile, state.login) }
+        let rights = profile.keys.sorted().map { "\(JSON.string($0)):\(profile[$0]!)" }.joined(separator: ",")
+        let entities = visible.sorted().map { "\"\($0)\":{\"id\":\($0)}" }.joined(separator: ",")
+        return Self.json(200, "{\"session\":{\"glpiID\":9,\"glpiname\":\(JSON.string(login)),\"glpifriendlyname\":\(JSON.string(login)),"
+                         + "\"glpiactiveprofile\":{\"id\":9,\"name\":\"Contract hours API\",\"interface\":\"central\",\(rights)},"
+                         + "\"glpiactiveentities\":{\(entities)},\"glpiactive_entity\":0}}")
+    }
+
+    /// GLPI's dropdown lists need READ (bit 1) on their right; without it getItems answers 403 (the recorded
+    /// Technician + Contract READ profile has none on ITIL categories).
+    static let listRights = ["Entity": "entity", "Group": "group", "ITILCategory": "itilcategory", "Contract": "contract"]
 
     // MARK: Search
 
@@ -291,6 +307,7 @@ struct FakeGLPIAPI: Sendable {
 
     func getItems(itemtype: String, _ query: [(String, String)], visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
+        if let right = Self.listRights[itemtype], state.withLock({ (state.profile[right] ?? 0) & 1 }) == 0 { return Self.rightMissing() }
         let items: [String] = state.withLock {
             switch itemtype {
             case "Entity":
@@ -418,8 +435,9 @@ struct FakeGLPIAPI: Sendable {
             guard ticket > 0, let parent = state.ticket(ticket) else {
                 return Self.error(400, "ERROR_GLPI_ADD", "")
             }
-            // GLPI answers a refused add with ERROR_GLPI_ADD and status 400, whatever the cause.
-            guard visible.contains(parent.entity) else {
+            // GLPI answers a refused add with ERROR_GLPI_ADD and status 400, whatever the cause (error_18): a ticket
+            // the session cannot see, or a profile without "Add to all tickets" (4096) on tasks.
+            guard visible.contains(parent.entity), state.withLock({ (state.profile["task"] ?? 0) & 4096 }) != 0 else {
                 return Self.error(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
             }
             let id = state.withLock {

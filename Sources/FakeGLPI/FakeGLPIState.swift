@@ -90,6 +90,19 @@ public final class FakeGLPIState: @unchecked Sendable {
     var log: [LoggedRequest] = []
     var failures: [(status: Int, delay: Duration)] = []
     var deniedItemtypes: Set<String> = []
+    /// The rights of the API account's active profile, as getFullSession returns them (`glpiactiveprofile`).
+    var profile: [String: Int] = FakeGLPIState.documentedProfile
+
+    /// Profile 9 "Contract hours API" as recorded (session_03_getFullSession): GLPI's Technician plus Contract READ.
+    /// It has no READ on ITIL categories, so `getItems ITILCategory` answers 403.
+    public static let recordedProfile: [String: Int] = [
+        "ticket": 166_919, "task": 13_329, "followup": 13_319, "entity": 33, "group": 1, "itilcategory": 0, "contract": 33, "user": 1055,
+    ]
+    /// The profile README tells operators to create: the recorded one plus READ on ITIL categories.
+    public static let documentedProfile: [String: Int] = recordedProfile.merging(["itilcategory": 1]) { $1 }
+
+    /// Gives the API account's profile these rights (GLPI's bit masks, e.g. READ = 1).
+    public func setProfile(_ rights: [String: Int]) { withLock { profile = rights } }
     /// Tickets sorted by (date_mod, id), rebuilt lazily after writes; keeps big searches cheap.
     var sortedCache: [Ticket]?
     public var logRequests = true

@@ -272,6 +272,92 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return ChangeBatch(tickets: tickets, failures: failures)
     }
 
+    // MARK: Rights
+
+    /// The rights the daemon needs, as GLPI's profile bits: (right, bits any of which suffices, need, where to grant).
+    static func neededRights(followups: Bool) -> [(right: String, bits: Int, need: String, grant: String)] {
+        var rights: [(right: String, bits: Int, need: String, grant: String)] = [
+            ("ticket", 1024, "see every ticket", "Assistance > Tickets: See all tickets"),
+            ("task", 8192, "see private tasks", "Assistance > Tasks: See private tasks"),
+            ("task", 4096, "add private tasks to any ticket", "Assistance > Tasks: Add to all tickets"),
+            ("task", 1024 | 2, "update the tasks it wrote", "Assistance > Tasks: Update all (or Update my tasks)"),
+            ("task", 16, "purge the tasks of deleted entries", "Assistance > Tasks: Delete permanently"),
+        ]
+        if followups {
+            rights += [("followup", 4096, "add private followups (alerts) to any ticket", "Assistance > Followups: Add to all tickets"),
+                       ("followup", 8192, "see private followups", "Assistance > Followups: See private followups")]
+        }
+        return rights
+    }
+
+    public func checkAccess(followups: Bool) async -> AccessReport {
+        var report = AccessReport()
+        do {
+            _ = try await openSession()
+        } catch let error as HelpdeskError {
+            report.loginFailure = Self.loginFailure(error, url: configuration.url)
+            return report
+        } catch {
+            report.loginFailure = "\(error)"
+            return report
+        }
+        var rights: [String: Int]?
+        do {
+            let session = try decode(try await call("getFullSession", operation: "getFullSession"), operation: "getFullSession")["session"]
+            let profile = session?["glpiactiveprofile"]
+            report.account = "\(session?["glpiname"]?.string ?? "?") (profile \"\(profile?["name"]?.string ?? "?")\")"
+            var found: [String: Int] = [:]
+            for key in ["ticket", "task", "followup", "entity", "group", "itilcategory"] { found[key] = profile?[key]?.int ?? 0 }
+            rights = found
+        } catch {
+            report.checks.append(AccessCheck("read its own profile", .unchecked, "\(error)"))
+        }
+        // Reads are tried for real: what GLPI answers is the truth, whatever the profile says.
+        let probes: [(need: String, path: String, query: [(String, String)], grant: String)] = [
+            ("read tickets", "search/Ticket", [("forcedisplay[0]", "2"), ("range", "0-0")], "Assistance > Tickets: See all tickets"),
+            ("read tasks", "TicketTask", [("range", "0-0")], "Assistance > Tasks: See public tasks and See private tasks"),
+            ("read entities", "Entity", [("range", "0-0")], "Administration > Entities: Read"),
+            ("read groups", "Group", [("range", "0-0")], "Administration > Groups: Read"),
+            ("read ITIL categories", "ITILCategory", [("range", "0-0")], "Setup > Dropdowns > ITIL categories: Read"),
+        ] + (followups ? [("read followups", "ITILFollowup", [("range", "0-0")], "Assistance > Followups: See public and private followups")] : [])
+        for probe in probes {
+            do {
+                _ = try decode(try await call(probe.path, query: probe.query, operation: "getItems \(probe.path)"), operation: probe.path)
+                report.checks.append(AccessCheck(probe.need, .ok))
+            } catch let error as HelpdeskError where error.kind == .permission {
+                report.checks.append(AccessCheck(probe.need, .missing, "GLPI answered \(error.code ?? "403"); grant \(probe.grant)"))
+            } catch {
+                report.checks.append(AccessCheck(probe.need, .missing, "\(error)"))
+            }
+        }
+        // Writes cannot be tried without writing: the profile's bits tell.
+        for need in Self.neededRights(followups: followups) {
+            guard let rights else {
+                report.checks.append(AccessCheck(need.need, .unchecked, "the profile could not be read; needs \(need.grant)"))
+                continue
+            }
+            let granted = (rights[need.right] ?? 0) & need.bits != 0
+            report.checks.append(AccessCheck(need.need, granted ? .ok : .missing, granted ? "" : "grant \(need.grant)"))
+        }
+        await close()
+        return report
+    }
+
+    /// A failed login in the operator's words: which credential, or why the URL is not GLPI's API.
+    static func loginFailure(_ error: HelpdeskError, url: String) -> String {
+        switch (error.kind, error.code) {
+        case (.unreachable, _): return "cannot reach GLPI at \(url): \(error.detail)"
+        case (_, "ERROR_WRONG_APP_TOKEN_PARAMETER"): return "GLPI refused the app_token (Setup > General > API: the API client's token)"
+        case (_, "ERROR_APP_TOKEN_PARAMETERS_MISSING"): return "GLPI wants an app_token for this API client; set helpdesk.app_token(_file)"
+        case (_, "ERROR_GLPI_LOGIN_USER_TOKEN"): return "GLPI refused the user_token (the account's remote access key)"
+        case (_, "ERROR_GLPI_LOGIN"): return "GLPI refused the username or password"
+        case (_, "ERROR_LOGIN_PARAMETERS_MISSING"): return "GLPI got no credentials; set user_token or username and password"
+        case (.notFound, _), (.malformedResponse, _), (.rejected, nil):
+            return "\(url) does not answer as GLPI's REST API (\(error.detail)); the url ends in /apirest.php"
+        default: return "GLPI refused the login: \(error)"
+        }
+    }
+
     // MARK: Trash and purge
 
     public nonisolated var vanished: TicketRemoval { .purged }
@@ -393,6 +479,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         func lookup(_ kind: DropdownNames.Kind, _ name: String) async throws -> Int? {
             if name.isEmpty { return 0 }
             if let id = names.id(kind, name) { return id }
+            guard !names.isForbidden(kind) else { return nil }
             try await refresh(kind)
             return names.id(kind, name)
         }
@@ -408,6 +495,9 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             let item = try decode(try await call("Ticket/\(row.id)", operation: "getItem Ticket"), operation: "getItem Ticket")
             entity = item["entities_id"]?.int ?? entity
             category = item["itilcategories_id"]?.int ?? category
+            // Where a list may not be read, the ticket taught us one name: the next ticket with it needs no read.
+            if let id = item["itilcategories_id"]?.int, names.isForbidden(.category) { names.learn(.category, row.category, id) }
+            if let id = item["entities_id"]?.int, names.isForbidden(.entity) { names.learn(.entity, row.entity, id) }
         }
         if groups == nil {
             let links = try decode(try await call("Ticket/\(row.id)/Group_Ticket", operation: "getSubItems Group_Ticket"),
@@ -426,7 +516,17 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     private func refresh(_ kind: DropdownNames.Kind) async throws {
         let itemtype = kind.itemtype
-        let result = try await pages(itemtype, query: [], operation: "getItems \(itemtype)") { $0.array ?? [] }
+        let result: (rows: [JSONValue], stable: Bool)
+        do {
+            result = try await pages(itemtype, query: [], operation: "getItems \(itemtype)") { $0.array ?? [] }
+        } catch let error as HelpdeskError where error.kind == .permission && kind != .group {
+            // A profile without READ on the list (GLPI's Technician has none on ITIL categories): ids are then
+            // learned from the tickets themselves, one read per new name. check-config names the missing right.
+            names.forbid(kind)
+            logger.warning("GLPI refused to list \(itemtype); ids are read from each ticket instead (grant READ on it to save those reads)",
+                           metadata: ["error": "\(error)"])
+            return
+        }
         names.replace(kind, with: result.rows.compactMap { item in
             guard let id = item["id"]?.int, let name = item["completename"]?.string ?? item["name"]?.string else { return nil }
             return (id, HTMLEntities.decode(name), item["entities_id"]?.int)
@@ -593,7 +693,22 @@ struct DropdownNames {
     private var ambiguous: [Kind: Set<String>] = [:]
     var entityTree = EntityTree()
 
+    private var forbidden: Set<Kind> = []
+
     func hasLoaded(_ kind: Kind) -> Bool { ids[kind] != nil }
+
+    func isForbidden(_ kind: Kind) -> Bool { forbidden.contains(kind) }
+
+    /// The list may not be read: names are learned one by one from tickets.
+    mutating func forbid(_ kind: Kind) {
+        forbidden.insert(kind)
+        if ids[kind] == nil { ids[kind] = [:] }
+    }
+
+    mutating func learn(_ kind: Kind, _ name: String, _ id: Int) {
+        guard !name.isEmpty, ambiguous[kind]?.contains(name) != true else { return }
+        ids[kind, default: [:]][name] = id
+    }
 
     func id(_ kind: Kind, _ name: String) -> Int? {
         if ambiguous[kind]?.contains(name) == true { return nil }

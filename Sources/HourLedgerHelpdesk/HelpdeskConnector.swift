@@ -96,6 +96,9 @@ public protocol HelpdeskConnector: Sendable {
     func createFollowup(ticketID: Int, content: String) async throws -> Int?
     /// The id of a note of `ticketID` whose text contains `marker` (iTop: its position in the private log), if one exists.
     func findFollowup(ticketID: Int, containing marker: String) async throws -> Int?
+    /// Logs in and checks each right the daemon needs, without writing anything: what `check-config` reports.
+    /// `followups`: alert followups are configured, so their rights are needed too.
+    func checkAccess(followups: Bool) async -> AccessReport
     /// How many HTTP requests this connector has sent.
     func requestCount() async -> Int
     /// Ends the helpdesk session, if any.
@@ -204,4 +207,36 @@ public enum FormEncoding {
             key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
         }.joined(separator: "&")
     }
+}
+
+/// One thing the daemon needs from the helpdesk, as checked by `check-config`.
+public struct AccessCheck: Sendable, Equatable {
+    public enum Outcome: String, Sendable { case ok, missing, unchecked }
+    public var need: String
+    public var outcome: Outcome
+    /// What the helpdesk answered, and how to grant it when it is missing.
+    public var detail: String
+
+    public init(_ need: String, _ outcome: Outcome, _ detail: String = "") {
+        self.need = need
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
+
+/// The login and the rights, checked.
+public struct AccessReport: Sendable, Equatable {
+    /// Who the daemon is logged in as (and with which profile, where the helpdesk says); nil when the login failed.
+    public var account: String?
+    /// Why the login failed, in the operator's terms.
+    public var loginFailure: String?
+    public var checks: [AccessCheck] = []
+
+    public init(account: String? = nil, loginFailure: String? = nil, checks: [AccessCheck] = []) {
+        self.account = account
+        self.loginFailure = loginFailure
+        self.checks = checks
+    }
+
+    public var missing: [AccessCheck] { checks.filter { $0.outcome == .missing } }
 }

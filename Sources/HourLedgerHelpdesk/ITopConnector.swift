@@ -238,6 +238,42 @@ public actor ITopConnector: HelpdeskConnector {
 
     public func changedTasks(since: String) async throws -> TaskReads { TaskReads() }
 
+    // MARK: Rights
+
+    public func checkAccess(followups: Bool) async -> AccessReport {
+        var report = AccessReport()
+        do {
+            _ = try await call(["operation": "list_operations"], what: "list_operations")
+            report.account = configuration.login
+        } catch let error as HelpdeskError {
+            switch error.kind {
+            case .unreachable: report.loginFailure = "cannot reach iTop at \(configuration.endpoint): \(error.detail)"
+            case .authentication: report.loginFailure = "iTop refused the username or password (Invalid login)"
+            case .permission: report.loginFailure = "iTop refused the account: \(error.detail); give it the profile REST Services User"
+            default: report.loginFailure = "\(configuration.endpoint) does not answer as iTop's REST API (\(error.detail)); the url is the iTop root or "
+                + "…/webservices/rest.php"
+            }
+            return report
+        } catch {
+            report.loginFailure = "\(error)"
+            return report
+        }
+        for itemClass in configuration.classes + ["Organization"] {
+            do {
+                _ = try await call(["operation": "core/get", "class": itemClass, "key": "SELECT \(itemClass) WHERE id = 0", "output_fields": "id",
+                                    "limit": 1, "page": 1], what: "core/get \(itemClass)")
+                report.checks.append(AccessCheck("read \(itemClass)", .ok))
+            } catch let error as HelpdeskError where error.kind == .permission {
+                report.checks.append(AccessCheck("read \(itemClass)", .missing, "\(error.detail); the account needs the Support Agent profile"))
+            } catch {
+                report.checks.append(AccessCheck("read \(itemClass)", .missing, "\(error)"))
+            }
+        }
+        report.checks.append(AccessCheck("append to private logs", .unchecked,
+                                         "iTop cannot be asked without writing one; the account needs the Support Agent profile"))
+        return report
+    }
+
     // MARK: Deletions
 
     public nonisolated var vanished: TicketRemoval { .deleted }

@@ -198,21 +198,41 @@ struct ReportCommand: AsyncParsableCommand {
 }
 
 struct CheckConfig: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file and exit.")
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration file, then log in to the helpdesk and check every right the daemon needs.")
     @OptionGroup var options: ConfigOption
 
-    @Flag(help: "Do not ask the helpdesk to check query rules (iTop OQL).") var offline = false
+    @Flag(help: "Only check the file: do not contact the helpdesk (what systemd runs before each start).") var offline = false
 
     func run() async throws {
         let configuration = try options.load()
-        let rules = configuration.contracts.filter { $0.match.query != nil }.count
-        if !offline, rules > 0 {
-            let problems = await (try options.runtime()).validateQueryRules()
-            for problem in problems { print("contracts[\(problem.contractID)].match.oql: \(problem.error)") }
-            if !problems.isEmpty { throw CLIError(message: "\(problems.count) of \(rules) query rules refused by the helpdesk") }
+        let summary = "\(configuration.contracts.count) contracts, helpdesk \(configuration.helpdesk.kind)"
+        if offline {
+            print("\(options.config): OK (\(summary); the helpdesk was not contacted)")
+            return
         }
-        let checked = offline || rules == 0 ? "" : ", \(rules) query rules accepted by the helpdesk"
-        print("\(options.config): OK (\(configuration.contracts.count) contracts, helpdesk \(configuration.helpdesk.kind)\(checked))")
+        print("\(options.config): the file is valid (\(summary))")
+        let runtime = try options.runtime(configuration)
+        let report = await runtime.connector.checkAccess(followups: configuration.alerts.followup)
+        guard report.loginFailure == nil else {
+            throw CLIError(message: "login to \(runtime.publicHelpdeskURL) failed: \(report.loginFailure!)")
+        }
+        print("logged in to \(runtime.publicHelpdeskURL) as \(report.account ?? "?")")
+        for check in report.checks {
+            let mark = check.outcome == .ok ? "ok     " : check.outcome == .missing ? "MISSING" : "unchecked"
+            print("  \(mark) \(check.need)" + (check.detail.isEmpty ? "" : ": \(check.detail)"))
+        }
+        // Query rules are asked only once the login works, so a wrong password is never reported as a refused rule.
+        let rules = configuration.contracts.filter { $0.match.query != nil }.count
+        let refused = rules == 0 ? [] : await runtime.validateQueryRules()
+        for problem in refused { print("  REFUSED contracts[\(problem.contractID)].match.oql: \(problem.error)") }
+        if rules > 0, refused.isEmpty { print("  ok      \(rules) query rule\(rules == 1 ? "" : "s") accepted by the helpdesk") }
+        var problems: [String] = []
+        if !report.missing.isEmpty { problems.append("\(report.missing.count) right\(report.missing.count == 1 ? "" : "s") missing") }
+        if !refused.isEmpty { problems.append("\(refused.count) of \(rules) query rules refused") }
+        guard problems.isEmpty else { throw CLIError(message: problems.joined(separator: ", ") + "; see README, section Helpdesk rights") }
+        print("\(options.config): OK")
     }
 }
 
