@@ -1,4 +1,5 @@
 import Foundation
+import HourLedgerHelpdesk
 import HourLedgerServer
 import Logging
 import ServiceLifecycle
@@ -45,6 +46,27 @@ public actor ConfigReloader: Service {
             logger.error("reload refused; the running config stays in force",
                          metadata: ["file": "\(path)", "error": "\(String(describing: error).replacingOccurrences(of: "\n", with: "; "))"])
             notifier.notify("STATUS=reload refused: \(path) has errors; running config kept")
+            return false
+        }
+        // A new or edited query rule is asked of the helpdesk first: one it refuses would leave its contract without
+        // tickets, so the whole file is refused. An unreachable helpdesk cannot say: the file is taken, and the rule
+        // is checked at the next poll, where a refusal affects only its own contract.
+        var refused: [String] = []
+        for contract in next.contracts {
+            guard let query = contract.match.query, current.contracts.first(where: { $0.id == contract.id })?.match.query != query else { continue }
+            do {
+                _ = try await runtime.connector.ticketIDs(matching: query, since: nil, among: [])
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                refused.append("contracts[\(contract.id)].match.oql: \(error)")
+            } catch {
+                logger.warning("reload: the new query rule could not be checked now; it is checked at the next poll",
+                               metadata: ["contract": "\(contract.id)", "error": "\(error)"])
+            }
+        }
+        guard refused.isEmpty else {
+            logger.error("reload refused; the running config stays in force",
+                         metadata: ["file": "\(path)", "error": "\(refused.joined(separator: "; "))"])
+            notifier.notify("STATUS=reload refused: the helpdesk refused a query rule; running config kept")
             return false
         }
         let restartNeeded = Self.restartOnlyChanges(from: current, to: next)

@@ -16,6 +16,8 @@ public struct TicketFacts: Sendable, Equatable, Codable {
     public var ref: String
     /// Contracts whose query rule (iTop OQL) the helpdesk says this ticket satisfies.
     public var queryMatches: [String]
+    /// Contracts whose query rule could not be asked this poll and had no earlier answer for this ticket.
+    public var queryUnknown: [String] = []
 
     public init(id: Int, name: String = "", entity: Int, groups: [Int], category: Int, status: Int = 1, service: Int = 0, agent: Int = 0,
                 ticketClass: String = "", ref: String = "", queryMatches: [String] = []) {
@@ -176,6 +178,9 @@ public enum ContractMatcher {
         }
         if let query = contract.match.query {
             guard ticket.queryMatches.contains(contract.id) else {
+                if ticket.queryUnknown.contains(contract.id) {
+                    return .failure(Rejection(reason: "its \(t.query) could not be asked (the helpdesk refused it; see /status)"))
+                }
                 return .failure(Rejection(reason: "not selected by the \(t.query) \"\(query)\""))
             }
             parts.append("\(t.query) \"\(query)\"")

@@ -137,7 +137,7 @@ public enum LedgerRoutes {
                             lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
-                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport),
+                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport, ruleErrors: sync.ruleFailures),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             failingTickets: try api.store.ticketFailures(limit: 50),
             outbox: try api.store.outboxStats(now: now),
@@ -165,8 +165,11 @@ struct StatusBody: Codable {
         var lastError: String?
         var consecutiveFailures: Int
         var lastSync: SyncReport?
+        /// Query rules the helpdesk refused at the last poll, by contract.
+        var ruleErrors: [ContractFailure]
         enum CodingKeys: String, CodingKey {
             case kind, url, reachable
+            case ruleErrors = "rule_errors"
             case lastSuccessfulPoll = "last_successful_poll", lastAttempt = "last_attempt", pollLagSeconds = "poll_lag_seconds"
             case pollIntervalSeconds = "poll_interval_seconds", lastError = "last_error", consecutiveFailures = "consecutive_failures"
             case lastSync = "last_sync"

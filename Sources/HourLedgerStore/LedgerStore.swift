@@ -315,6 +315,21 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// The contracts whose query rule selected each of these tickets when it was last asked.
+    public func storedQueryMatches(_ ticketIDs: [Int]) throws -> [Int: [String]] {
+        guard !ticketIDs.isEmpty else { return [:] }
+        return try writer.read { db in
+            var result: [Int: [String]] = [:]
+            for chunk in stride(from: 0, to: ticketIDs.count, by: 500).map({ Array(ticketIDs[$0..<min($0 + 500, ticketIDs.count)]) }) {
+                for row in try Row.fetchAll(db, sql: "SELECT id, query_matches FROM ticket WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                                            arguments: StatementArguments(chunk)) {
+                    result[row["id"]] = (row["query_matches"] as String).split(separator: ",").map(String.init)
+                }
+            }
+            return result
+        }
+    }
+
     /// Of tasks the helpdesk says changed, the tickets whose stored entries differ from them in any field the ledger
     /// keeps (seconds, date, technician, privacy, text), or that the ledger has not seen. Tasks HourLedger wrote are
     /// its own entries' and never differ.

@@ -42,6 +42,9 @@ public struct SyncStatus: Sendable, Codable, Equatable {
     public var lastReport: SyncReport?
     /// Contracts that could not be settled (damaged stored figures); the others are settled as usual.
     public var contractFailures: [ContractFailure] = []
+    /// Contracts whose query rule the helpdesk refused at the last poll: they keep their last known tickets, the
+    /// others are synced as usual.
+    public var ruleFailures: [ContractFailure] = []
 }
 
 /// Turns helpdesk changes into ledger entries: read changed tickets, re-read tasks only where they may have changed,
@@ -161,10 +164,14 @@ public actor SyncEngine {
         return (reads, need.count)
     }
 
+    /// Query rules the helpdesk refused during the poll in progress, by contract.
+    private var refusedRules: [String: String] = [:]
+
     private func performSync(now: Date) async throws -> SyncReport {
         let started = ContinuousClock.now
         let requestsBefore = await connector.requestCount()
         var report = SyncReport()
+        refusedRules = [:]
         try await rematchIfContractsChanged(now: now, report: &report)
 
         let previousHighWater = try store.state(Self.highWaterKey)
@@ -256,6 +263,7 @@ public actor SyncEngine {
         try await settle(now: now)
         report.highWater = newHighWater
         report.requests = await connector.requestCount() - requestsBefore
+        try finishRuleFailures()
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         logger.info("sync done", metadata: [
@@ -348,17 +356,53 @@ public actor SyncEngine {
 
     private func markQueryMatches(_ facts: inout [TicketFacts], since: String? = nil, among: [Int]? = nil) async throws {
         let rules = contracts.compactMap { contract in contract.match.query.map { (contract.id, $0) } }
-        for index in facts.indices { facts[index].queryMatches = [] }
+        for index in facts.indices {
+            facts[index].queryMatches = []
+            facts[index].queryUnknown = []
+        }
         guard !rules.isEmpty, !facts.isEmpty else { return }
+        var stored: [Int: [String]]?
         for (contractID, query) in rules {
             let selected: Set<Int>
             do {
                 selected = try await connector.ticketIDs(matching: query, since: since, among: among)
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                // The helpdesk refuses this rule: its contract keeps the tickets it last selected, and nothing else
+                // is affected. Tickets it never answered for are marked unknown, so their reason says why.
+                let named = HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail)
+                refusedRules[contractID] = "\(named)"
+                if stored == nil { stored = try store.storedQueryMatches(facts.map(\.id)) }
+                for index in facts.indices {
+                    if stored?[facts[index].id]?.contains(contractID) == true {
+                        facts[index].queryMatches.append(contractID)
+                    } else {
+                        facts[index].queryUnknown.append(contractID)
+                    }
+                }
+                continue
             } catch let error as HelpdeskError {
-                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail)
+                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail,
+                                    requestNeverSent: error.requestNeverSent)
             }
             for index in facts.indices where selected.contains(facts[index].id) { facts[index].queryMatches.append(contractID) }
         }
+    }
+
+    /// Publishes the rules refused in this poll. A rule that was refused before and was answered now is asked again
+    /// in full at the next poll, so the tickets that changed meanwhile are matched by it.
+    private func finishRuleFailures() throws {
+        let failures = refusedRules.keys.sorted().map { ContractFailure(contractID: $0, error: refusedRules[$0]!) }
+        let queried = Set(contracts.filter { $0.match.query != nil }.map(\.id))
+        let recovered = status.ruleFailures.map(\.contractID).filter { queried.contains($0) && refusedRules[$0] == nil }
+        for failure in failures where !status.ruleFailures.contains(failure) {
+            logger.error("a query rule is refused by the helpdesk; its contract keeps its last known tickets, the others sync",
+                         metadata: ["contract": "\(failure.contractID)", "error": "\(failure.error)"])
+        }
+        if !recovered.isEmpty {
+            logger.notice("query rules answered again; every stored ticket is matched again at the next poll", metadata: ["contracts": "\(recovered)"])
+            try store.setState(Self.contractsKey, "")
+        }
+        status.ruleFailures = failures
     }
 
     static func fingerprint(_ contracts: [Contract]) -> String {

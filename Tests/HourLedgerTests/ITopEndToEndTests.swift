@@ -160,6 +160,8 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(try runtime.store.balance(of: contracts[2], at: t0)?.usedSeconds == 0)
     }
 
+    /// A rule iTop refuses is a clear error, never an empty match: check-config and a reload refuse it, and one that
+    /// fails later (iTop's data model changed) affects only its own contract, which keeps its last known tickets.
     @Test func aRuleITopRefusesIsAClearErrorNeverAnEmptyMatch() async throws {
         let bad = """
           - { id: bad-rule, name: Bad, match: { oql: "SELECT UserRequest WHERE last_updat > '2026-01-01'" }, quota_hours: 1, starts: 2026-01-01 }
@@ -169,22 +171,65 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let problems = await runtime.validateQueryRules()
         #expect(problems.count == 1 && problems.first?.contractID == "bad-rule")
         #expect(problems.first?.error.contains("rejected 100 - Query failed to execute") == true)
-        await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce(now: t0) }
+        try await runtime.engine.syncOnce(now: t0)
         let status = await runtime.engine.status
-        let error = try #require(status.lastError)
-        #expect(error.contains("core/get UserRequest (OQL rule) of contract bad-rule: rejected 100") && error.contains("Unknown filter code"))
-        #expect(!error.contains("Daemon-Passw0rd!"))
-        // Nothing was stored as "matches nothing", and the poll will start over.
-        #expect(try runtime.store.ticketMatches().isEmpty)
-        #expect(try runtime.store.state("helpdesk.high_water") == nil)
+        let error = try #require(status.ruleFailures.first)
+        #expect(error.contractID == "bad-rule")
+        #expect(error.error.contains("core/get UserRequest (OQL rule) of contract bad-rule: rejected 100") && error.error.contains("Unknown filter code"))
+        #expect(!error.error.contains("Daemon-Passw0rd!"))
+        // Nothing was stored as "matches nothing": the tickets say their rule could not be asked.
+        let matches = try runtime.store.ticketMatches()
+        #expect(!matches.isEmpty && matches.values.allSatisfy { $0.contractID == nil })
+        #expect(matches.values.allSatisfy { $0.reason.contains("could not be asked (the helpdesk refused it; see /status)") })
+        #expect(!matches.values.contains { $0.reason.contains("not selected") })
 
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             try await client.execute(uri: "/status", method: .get) { response in
                 let text = String(buffer: response.body)
                 #expect(text.contains("of contract bad-rule: rejected 100") && !text.contains("Daemon-Passw0rd!"))
+                #expect(text.contains("\"rule_errors\""))
             }
         }
+    }
+
+    /// A reload with a rule iTop refuses is refused whole; a rule that starts failing at a poll leaves the other
+    /// contracts syncing, keeps its tickets, and once answered again its contract is matched in full.
+    @Test func aRefusedRuleAffectsOnlyItsOwnContract() async throws {
+        let directory = TemporaryDirectory()
+        let (server, runtime, _) = try await setUp(database: directory.path + "/l.sqlite")
+        defer { Task { await server.stop() } }
+        try await runtime.engine.syncOnce(now: t0)
+        let before = try runtime.store.ticketMatches()
+        let ruleTickets = before.filter { $0.value.contractID == "initech-access" }.map(\.key).sorted()
+        #expect(!ruleTickets.isEmpty)
+
+        // SIGHUP with a broken rule: refused, the running rules stay.
+        let path = directory.write("hourledger.yaml", itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: Self.contracts))
+        let reloader = ConfigReloader(path: path, runtime: runtime, webhooks: runtime.webhooks, notifier: SystemdNotifier(environment: [:]))
+        _ = directory.write("hourledger.yaml", itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite",
+                                                              contracts: Self.contracts.replacingOccurrences(of: "o.code = 'INITECH'", with: "o.kode = 'INITECH'")))
+        #expect(await reloader.reload() == false)
+        #expect(await runtime.engine.contracts.first { $0.id == "initech-access" }?.match.query == Self.oql)
+
+        // The rule starts failing at the helpdesk (a field renamed there): the same rule, now refused.
+        let broken = Self.oql.replacingOccurrences(of: "o.code = 'INITECH'", with: "o.kode = 'INITECH'")
+        var contracts = await runtime.engine.contracts
+        contracts = contracts.map { var c = $0; if c.id == "initech-access" { c.match.query = broken }; return c }
+        await runtime.engine.updateContracts(contracts)
+        try await runtime.engine.syncOnce(now: t0)
+        #expect(await runtime.engine.status.consecutiveFailures == 0)
+        #expect(await runtime.engine.status.ruleFailures.map(\.contractID) == ["initech-access"])
+        let during = try runtime.store.ticketMatches()
+        #expect(during.filter { $0.value.contractID == "initech-access" }.map(\.key).sorted() == ruleTickets)
+        #expect(during.filter { $0.value.contractID == "globex" }.count == before.filter { $0.value.contractID == "globex" }.count)
+
+        // Answered again: the failure clears and every stored ticket is matched again.
+        contracts = contracts.map { var c = $0; if c.id == "initech-access" { c.match.query = Self.oql }; return c }
+        await runtime.engine.updateContracts(contracts)
+        try await runtime.engine.syncOnce(now: t0)
+        #expect(await runtime.engine.status.ruleFailures.isEmpty)
+        #expect(try runtime.store.ticketMatches().filter { $0.value.contractID == "initech-access" }.map(\.key).sorted() == ruleTickets)
     }
 
     @Test func wrongCredentialsAreAnAuthenticationError() async throws {
