@@ -63,6 +63,10 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var databasePath: String
     public var httpHost: String
     public var httpPort: Int
+    /// Connections beyond this are answered 503 and closed.
+    public var maxConnections: Int = 1000
+    /// A connection must send a complete request head within this many seconds of opening or of its last answer.
+    public var idleTimeoutSeconds: Int = 30
     public var logLevel: String
     /// A timer running longer than this in one stretch is paused and flagged for review.
     public var maxRunningTimerSeconds: Int
@@ -138,7 +142,7 @@ public enum ConfigLoader {
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
                      "deletion_check_seconds"],
         "database": ["path"],
-        "http": ["host", "port"],
+        "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
         "timers": ["max_running_hours"],
     ]
@@ -396,9 +400,11 @@ private struct Reader {
         let helpdesk = self.helpdesk(helpdeskNode)
         let database = mapping(top?["database"], at: "database", allowed: ["path"])
         let databasePath = string(database, "path", at: "database", section: "database") ?? "/var/lib/hourledger/ledger.sqlite"
-        let http = mapping(top?["http"], at: "http", allowed: ["host", "port"])
+        let http = mapping(top?["http"], at: "http", allowed: ConfigLoader.overridable["http"]!)
         let host = string(http, "host", at: "http", section: "http") ?? "127.0.0.1"
         let port = int(http, "port", at: "http", section: "http", range: 0...65535) ?? 8470
+        let maxConnections = int(http, "max_connections", at: "http", section: "http", range: 1...100_000) ?? 1000
+        let idleTimeout = int(http, "idle_timeout_seconds", at: "http", section: "http", range: 1...3600) ?? 30
         let log = mapping(top?["log"], at: "log", allowed: ["level"])
         let level = string(log, "level", at: "log", section: "log") ?? "info"
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
@@ -409,7 +415,8 @@ private struct Reader {
         let contracts = self.contracts(top?["contracts"])
         let alerts = self.alerts(top?["alerts"])
         guard let helpdesk else { return nil }
-        return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port, logLevel: level,
+        return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port,
+                                       maxConnections: maxConnections, idleTimeoutSeconds: idleTimeout, logLevel: level,
                                        maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
     }
 

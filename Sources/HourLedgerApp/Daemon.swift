@@ -10,6 +10,9 @@ import Logging
 import Prometheus
 import NIOCore
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
@@ -29,6 +32,8 @@ public struct Runtime: Sendable {
     /// Webhook secrets and limits in force; a reload replaces them.
     public let webhooks: WebhookSettingsBox
     public let deliveries: DeliveryRecorder
+    /// The listener's connection cap and request-head timeout.
+    public let connections: ConnectionLimits
 
     public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
         var logger = logger ?? Logger(label: "hourledger")
@@ -39,6 +44,11 @@ public struct Runtime: Sendable {
         LogRedactor.shared.set(configuration.secretValues)
         registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
+        // Each connection is a descriptor, and SQLite, libcurl and the notify socket need some of their own: the cap
+        // stays below what the open-file limit allows, whatever the unit's LimitNOFILE.
+        let files = raiseOpenFileLimit(toAtLeast: configuration.maxConnections + 256, logger: logger)
+        connections = ConnectionLimits(maxConnections: max(16, min(configuration.maxConnections, files - 256)),
+                                       requestHeadTimeout: .seconds(configuration.idleTimeoutSeconds), metrics: metrics)
         let settings = configuration.helpdesk
         webhooks = WebhookSettingsBox(Self.webhookSettings(settings))
         var httpConfiguration = HTTPClientConfiguration()
@@ -147,6 +157,7 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: 
                              onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) -> some ApplicationProtocol {
     Application(
         router: buildRouter(runtime: runtime, startedAt: startedAt, clock: clock),
+        server: runtime.connections.server,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
                              serverName: "HourLedger/\(HourLedgerVersion.current)"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port) },
@@ -158,6 +169,25 @@ public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: 
 /// SIGTERM drains in reverse order of the list: systemd hears STOPPING=1, the server stops accepting and finishes
 /// its requests, then the workers finish what they are doing (the outbox its current delivery), then the store is
 /// closed. SIGHUP reloads `configPath`.
+/// Raises the soft limit on open files to what the connection cap needs (up to the hard limit), so that idle sockets
+/// meet the cap's 503 long before the descriptors run out. Returns the limit in force.
+@discardableResult
+public func raiseOpenFileLimit(toAtLeast needed: Int, logger: Logger) -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return needed }
+    let wanted = rlim_t(needed)
+    if limit.rlim_cur < wanted {
+        limit.rlim_cur = min(wanted, limit.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    if limit.rlim_cur < wanted {
+        logger.warning("the open-file limit is below what http.max_connections needs: the cap is lowered to fit (raise LimitNOFILE)",
+                       metadata: ["limit": "\(limit.rlim_cur)", "needed": "\(needed)"])
+    }
+    return Int(limit.rlim_cur)
+}
+
 public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNotifier = SystemdNotifier()) async throws {
     let poller = Poller(engine: runtime.engine, interval: .seconds(runtime.configuration.helpdesk.pollIntervalSeconds),
                         heartbeat: runtime.heartbeat, metrics: runtime.metrics, logger: runtime.logger)
