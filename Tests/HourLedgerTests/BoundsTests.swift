@@ -174,11 +174,11 @@ import Testing
         let h = try await GLPIHarness.start(contracts: contracts) { $0.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1]) }
         defer { Task { await h.stop() } }
         let config = h.directory.write("hourledger.yaml", configYAML(url: h.server.url, database: h.directory.path + "/l.sqlite", contracts: contracts))
-        let run = try CLI.run(["entry", "add", "--config", config, "--ticket", "1", "--technician", "7", "--started-at", "2026-11-20T08:00:00Z",
+        let run = try await CLI.run(["entry", "add", "--config", config, "--ticket", "1", "--technician", "7", "--started-at", "2026-11-20T08:00:00Z",
                                "--duration-seconds", "9223372036854775807"])
         #expect(run.exitedNormally && run.status != 0)
         #expect(run.output.contains("duration_seconds must be between 0 and 86400 seconds"), "\(run.output)")
-        let bad = try CLI.run(["entry", "add", "--config", config, "--ticket", "1", "--technician", "7", "--started-at", "2026-02-30T08:00:00Z",
+        let bad = try await CLI.run(["entry", "add", "--config", config, "--ticket", "1", "--technician", "7", "--started-at", "2026-02-30T08:00:00Z",
                                "--duration-seconds", "60"])
         #expect(bad.exitedNormally && bad.status != 0 && bad.output.contains("RFC 3339"), "\(bad.output)")
         #expect(try h.runtime.store.workEntries(ticketID: 1).isEmpty)
@@ -251,7 +251,13 @@ enum CLI {
         var output: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
+    /// Runs on a thread of its own: waiting for the child on Swift's cooperative pool would starve the fake servers
+    /// of this test process, which the child may be talking to.
+    static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> Run {
+        try await offPool { try runBlocking(arguments, environment: environment) }
+    }
+
+    static func runBlocking(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CrashSafetyTests.binary)
         process.arguments = arguments

@@ -25,7 +25,7 @@ import Testing
         let server = try await FakeGLPIServer(state: makeFixtureState())
         defer { Task { await server.stop() } }
 
-        let good = try CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
+        let good = try await CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
         #expect(good.exitedNormally && good.status == 0, "\(good.output)")
         #expect(good.output.contains("logged in to \(server.url) as svc-hours (profile \"Contract hours API\")"), "\(good.output)")
         for need in ["read tickets", "read tasks", "read entities", "read groups", "read ITIL categories", "see every ticket",
@@ -35,14 +35,14 @@ import Testing
 
         // GLPI's Technician profile plus Contract READ, as recorded: no READ on ITIL categories.
         server.state.setProfile(FakeGLPIState.recordedProfile)
-        let technician = try CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
+        let technician = try await CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
         #expect(technician.exitedNormally && technician.status != 0)
         #expect(technician.output.contains("MISSING read ITIL categories: GLPI answered ERROR_RIGHT_MISSING; grant Setup > Dropdowns > ITIL categories: Read"),
                 "\(technician.output)")
         #expect(technician.output.contains("1 right missing"))
         // A profile that cannot add tasks is named too, though nothing is written to find out.
         server.state.setProfile(FakeGLPIState.documentedProfile.merging(["task": 8192 | 1]) { $1 })
-        let readOnly = try CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
+        let readOnly = try await CLI.run(["check-config", "--config", glpiConfig(directory, url: server.url)])
         #expect(readOnly.output.contains("MISSING add private tasks to any ticket: grant Assistance > Tasks: Add to all tickets"), "\(readOnly.output)")
         #expect(server.state.requests.allSatisfy { $0.method == "GET" })
         server.state.setProfile(FakeGLPIState.documentedProfile)
@@ -55,12 +55,12 @@ import Testing
             ("http://nonexistent.invalid/apirest.php", "fixture-app-token", nil, "cannot reach GLPI at http://nonexistent.invalid/apirest.php"),
             ("http://127.0.0.1:\(server.port)/glpi/apirest.php", "fixture-app-token", nil, "does not answer as GLPI's REST API"),
         ] {
-            let run = try CLI.run(["check-config", "--config", glpiConfig(directory, url: url, appToken: appToken, credentials: credentials)])
+            let run = try await CLI.run(["check-config", "--config", glpiConfig(directory, url: url, appToken: appToken, credentials: credentials)])
             #expect(run.exitedNormally && run.status != 0, "\(expected): \(run.output)")
             #expect(run.output.contains(expected), "\(expected): \(run.output)")
             #expect(!run.output.contains("fixture-user-token") && !run.output.contains("wrong\n"))
         }
-        let offline = try CLI.run(["check-config", "--offline", "--config", glpiConfig(directory, url: "http://127.0.0.1:9/apirest.php")])
+        let offline = try await CLI.run(["check-config", "--offline", "--config", glpiConfig(directory, url: "http://127.0.0.1:9/apirest.php")])
         #expect(offline.status == 0 && offline.output.contains("the helpdesk was not contacted"), "\(offline.output)")
     }
 
@@ -77,17 +77,17 @@ import Testing
                 .replacingOccurrences(of: "username: hours-daemon", with: "username: \(login)")
                 .replacingOccurrences(of: "password: Daemon-Passw0rd!", with: "password: \(password)"))
         }
-        let good = try CLI.run(["check-config", "--config", config("hours-daemon", "Daemon-Passw0rd!")])
+        let good = try await CLI.run(["check-config", "--config", config("hours-daemon", "Daemon-Passw0rd!")])
         #expect(good.status == 0, "\(good.output)")
         #expect(good.output.contains("ok      read UserRequest") && good.output.contains("ok      1 query rule accepted"), "\(good.output)")
         #expect(good.output.contains("unchecked append to private logs"))
 
-        let wrong = try CLI.run(["check-config", "--config", config("hours-daemon", "nope")])
+        let wrong = try await CLI.run(["check-config", "--config", config("hours-daemon", "nope")])
         #expect(wrong.status != 0 && wrong.output.contains("iTop refused the username or password (Invalid login)"), "\(wrong.output)")
         #expect(!wrong.output.contains("oql") && !wrong.output.contains("REFUSED"))
-        let noREST = try CLI.run(["check-config", "--config", config("agent-no-rest", "Agent-Passw0rd!")])
+        let noREST = try await CLI.run(["check-config", "--config", config("agent-no-rest", "Agent-Passw0rd!")])
         #expect(noREST.status != 0 && noREST.output.contains("give it the profile REST Services User"), "\(noREST.output)")
-        let badRule = try CLI.run(["check-config", "--config", config("hours-daemon", "Daemon-Passw0rd!", oql: "SELECT UserRequest WHERE nosuchfield = 1")])
+        let badRule = try await CLI.run(["check-config", "--config", config("hours-daemon", "Daemon-Passw0rd!", oql: "SELECT UserRequest WHERE nosuchfield = 1")])
         #expect(badRule.status != 0 && badRule.output.contains("REFUSED contracts[rule].match.oql"), "\(badRule.output)")
     }
 }

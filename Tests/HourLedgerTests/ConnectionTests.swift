@@ -32,6 +32,12 @@ enum RawSocket {
     }
 
     static func send(_ fd: Int32, _ text: String) { _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+
+    /// Runs blocking socket work on a thread of its own, never on Swift's cooperative pool, where it would starve the
+    /// fake servers that share this test process.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        try! await offPool(work)
+    }
 }
 
 /// Idle and slow connections cannot exhaust the daemon: a cap answers 503 beyond it, and a connection that does not
@@ -68,38 +74,43 @@ enum RawSocket {
             try await Task.sleep(for: .milliseconds(100))
         }
         try #require(port > 0)
+        let listening = port
 
-        var sockets: [Int32] = []
+        let sockets = await RawSocket.blocking { (0..<1500).compactMap { _ in RawSocket.connect(port: listening) } }
         defer { for fd in sockets { close(fd) } }
-        for _ in 0..<1500 { if let fd = RawSocket.connect(port: port) { sockets.append(fd) } }
         #expect(sockets.count == 1500)
         // At most a hundred are held; every one beyond the cap that reached the daemon is told so and closed, its
         // descriptor freed at once. (A few of a flood like this never make it past the kernel's accept queue.)
-        var refused = 0, held = 0
-        for fd in sockets {
-            switch RawSocket.read(fd, timeout: 0.5) {
-            case let text? where text.hasPrefix("HTTP/1.1 503 Service Unavailable"): refused += 1
-            case ""?: held += 1
-            default: break
+        let (refused, held) = await RawSocket.blocking { () -> (Int, Int) in
+            var refused = 0, held = 0
+            for fd in sockets {
+                switch RawSocket.read(fd, timeout: 0.5) {
+                case let text? where text.hasPrefix("HTTP/1.1 503 Service Unavailable"): refused += 1
+                case ""?: held += 1
+                default: break
+                }
             }
+            return (refused, held)
         }
         #expect(held <= 100 && refused >= 1300, "\(held) held, \(refused) refused")
         #expect(process.isRunning)
 
         // The idle ones are closed once the request-head timeout passes; the daemon answers again.
         try await Task.sleep(for: .seconds(7))
-        let open = sockets.filter { RawSocket.read($0, timeout: 0.01) == "" }.count
+        let open = await RawSocket.blocking { sockets.filter { RawSocket.read($0, timeout: 0.01) == "" }.count }
         #expect(open == 0, "\(open) idle connections still open")
         let health = try await CurlHTTPClient().send(HTTPRequest(url: "http://127.0.0.1:\(port)/healthz"))
         #expect(health.status == 200)
 
         // A client sending its headers a byte at a time is cut off too.
-        let slow = try #require(RawSocket.connect(port: port))
-        defer { close(slow) }
-        var cut = false
-        for byte in ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "a", count: 60)).map(String.init) {
-            RawSocket.send(slow, byte)
-            if RawSocket.read(slow, timeout: 0.25) == nil { cut = true; break }
+        let cut = await RawSocket.blocking { () -> Bool in
+            guard let slow = RawSocket.connect(port: listening) else { return false }
+            defer { close(slow) }
+            for byte in ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "a", count: 60)).map(String.init) {
+                RawSocket.send(slow, byte)
+                if RawSocket.read(slow, timeout: 0.25) == nil { return true }
+            }
+            return false
         }
         #expect(cut)
         let metrics = try await CurlHTTPClient().send(HTTPRequest(url: "http://127.0.0.1:\(port)/metrics"))

@@ -28,13 +28,16 @@ import Testing
             process.standardError = handle
             try process.run()
         }
+        /// SIGKILL: the kernel ends it at once, so waiting cannot hold anything up.
         func kill() {
             Foundation.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        func stop() {
+        /// SIGTERM and a wait off the cooperative pool: a draining daemon still talks to this process's fakes.
+        func stop() async {
             process.terminate()
-            process.waitUntilExit()
+            let process = process
+            _ = try? await offPool { process.waitUntilExit() }
         }
     }
 
@@ -107,7 +110,7 @@ import Testing
         // A last, undisturbed run drains the rest; the daemon's retries look each key up before writing.
         daemon = try Daemon(config: configPath, log: log)
         try await eventually("an empty outbox") { try runtime.store.outboxStats(now: Date()).depth == 0 }
-        daemon.stop()
+        await daemon.stop()
 
         let tasks = glpi.tasks(ofTicket: 1)
         for entry in entries {

@@ -169,7 +169,7 @@ import Glibc
             if try store.outboxStats(now: Date()).depth == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        daemon.stop()
+        await daemon.stop()
         let stats = try store.outboxStats(now: Date())
         #expect(stats.depth == 0, "\(helpdesk): \(stats)")
         if stats.depth != 0, let text = try? String(contentsOfFile: log, encoding: .utf8) { print(text.suffix(6000)) }

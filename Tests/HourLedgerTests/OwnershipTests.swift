@@ -36,14 +36,14 @@ import Glibc
         let config = directory.write("hourledger.yaml", yaml)
         let log = directory.path + "/first.log"
         let first = try CrashSafetyTests.Daemon(config: config, log: log)
-        defer { first.stop() }
+        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
         for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") {
             try await Task.sleep(for: .milliseconds(100))
         }
-        let second = try CLI.run(["serve", "--config", config])
+        let second = try await CLI.run(["serve", "--config", config])
         #expect(second.exitedNormally && second.status != 0)
         #expect(second.output.contains("is in use by hourledger serve (pid \(first.process.processIdentifier)"), "\(second.output)")
-        let sync = try CLI.run(["sync", "--once", "--config", config])
+        let sync = try await CLI.run(["sync", "--once", "--config", config])
         #expect(sync.exitedNormally && sync.status != 0 && sync.output.contains("is in use by hourledger serve"), "\(sync.output)")
         // Only the first daemon talks to GLPI, and the write-back is made once.
         for _ in 0..<100 where server.state.tasks(ofTicket: 1).isEmpty { try await Task.sleep(for: .milliseconds(100)) }
@@ -56,7 +56,7 @@ import Glibc
         let again = try CrashSafetyTests.Daemon(config: config, log: directory.path + "/again.log")
         try await Task.sleep(for: .seconds(1))
         #expect(again.process.isRunning)
-        again.stop()
+        await again.stop()
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
@@ -67,7 +67,7 @@ import Glibc
         let squatter = try FaultProxy(upstreamPort: 9) { _ in .pass }
         defer { squatter.stop() }
         let config = directory.write("hourledger.yaml", yaml.replacingOccurrences(of: "port: 0", with: "port: \(squatter.port)"))
-        let run = try CLI.run(["serve", "--config", config])
+        let run = try await CLI.run(["serve", "--config", config])
         #expect(run.exitedNormally && run.status != 0)
         #expect(run.output.contains("cannot listen on 127.0.0.1:\(squatter.port): the address is in use by another process; nothing was synced"),
                 "\(run.output)")

@@ -153,3 +153,11 @@ extension TestClientProtocol {
         }
     }
 }
+
+/// Runs blocking work (a child process, raw sockets) on a thread of its own, never on Swift's cooperative pool: with
+/// two cores that pool has two threads, and the fake servers in this test process need them to answer.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
