@@ -136,6 +136,7 @@ public struct Runtime: Sendable {
 public func buildRouter(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() }) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: failureMiddleware(store: runtime.store, logger: runtime.logger, metrics: runtime.metrics))
     let context = LedgerAPIContext(
         store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,

@@ -97,6 +97,12 @@ public enum ReportQuery {
         let end = try to.map { try day($0, "to") } ?? calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: now))!
         let start = try from.map { try day($0, "from") } ?? calendar.date(byAdding: .month, value: -12, to: end)!
         guard start < end else { throw APIFailure(.badRequest, "'from' must be before 'to'", field: "from") }
+        guard Bounds.isStorable(start), Bounds.isStorable(end) else {
+            throw APIFailure(.badRequest, "'from' and 'to' must lie between 1970 and 2199", field: from.map { _ in "from" } ?? "to")
+        }
+        guard let limit = calendar.date(byAdding: .year, value: Bounds.reportYears, to: start), end <= limit else {
+            throw APIFailure(.badRequest, "a report spans at most \(Bounds.reportYears) years", field: "from")
+        }
         return ReportRange(from: start, to: end)
     }
 }

@@ -163,7 +163,15 @@ struct GLPIWebhookEndpoint: Sendable {
             logger.info("GLPI webhook ignored: not a ticket or a ticket task", metadata: ["event": "\(payload.event)"])
             return try JSONBody.response(WebhookIgnored(reason: "not a Ticket or TicketTask webhook: nothing to re-read"))
         }
-        guard try await recorder.record(WebhookDelivery(ticketID: ticketID, signature: signature)) else {
+        let fresh: Bool
+        do {
+            fresh = try await recorder.record(WebhookDelivery(ticketID: ticketID, signature: signature))
+        } catch {
+            // Not acknowledged: the 503 (FailureMiddleware) makes GLPI send it again.
+            counters.count(.unavailable)
+            throw error
+        }
+        guard fresh else {
             return refuse(.replayed, .conflict, "this delivery (same signature) was already received")
         }
         counters.count(.accepted)

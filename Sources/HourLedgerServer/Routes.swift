@@ -113,7 +113,11 @@ public enum LedgerRoutes {
     static func health(_ api: LedgerAPIContext) async throws -> Response {
         let status = await api.engine.status
         var problems: [String] = []
-        do { _ = try api.store.counts() } catch { problems.append("store: \(error)") }
+        // Readable, and writable: a full disk fails health until a write succeeds again (probed every few seconds).
+        do { _ = try api.store.state("health.probe") } catch { problems.append("store unreadable: \(error)") }
+        if let failure = api.store.checkWritable() {
+            problems.append("store cannot write since \(ISO8601DateFormatter().string(from: failure.since)): \(failure.reason)")
+        }
         // Unhealthy once the helpdesk has not been read for three poll intervals (or never, after three failures).
         let stale = max(3 * api.pollInterval, 180)
         if let last = status.lastSuccess {

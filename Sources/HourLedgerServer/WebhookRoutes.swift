@@ -79,7 +79,12 @@ public enum WebhookRoutes {
                 logger.warning("iTop webhook without a ticket id", metadata: ["bytes": "\(body.readableBytes)"])
                 return try JSONBody.error(.badRequest, "no ticket id in the payload: the template needs \"id\": \"$this->id$\"")
             }
-            _ = try await recorder.record(WebhookDelivery(ticketID: hint.ticketID))
+            do {
+                _ = try await recorder.record(WebhookDelivery(ticketID: hint.ticketID))
+            } catch {
+                itop.count(.unavailable)
+                throw error
+            }
             itop.count(.accepted)
             logger.info("iTop webhook: ticket changed", metadata: ["ticket": "\(hint.ticketID)", "class": "\(hint.itemClass ?? "-")",
                                                                    "strict_json": "\(hint.wasValidJSON)"])
@@ -104,6 +109,8 @@ public enum WebhookOutcome: String, Sendable, CaseIterable {
     case accepted, ignored, replayed, challenge
     case badSignature = "bad_signature", staleTimestamp = "stale_timestamp", malformed, tooLarge = "too_large"
     case challengeFailed = "challenge_failed"
+    /// The ledger could not store it (a full disk): answered 503, so the helpdesk sends it again.
+    case unavailable
 }
 
 /// One counter per outcome, made once so a delivery only increments.

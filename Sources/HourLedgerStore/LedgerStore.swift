@@ -111,6 +111,8 @@ public struct StoreError: Error, CustomStringConvertible {
 /// The ledger on SQLite. Every write is one transaction, so entries and balances never disagree.
 public final class LedgerStore: Sendable {
     public let writer: any DatabaseWriter
+    /// Whether writes currently succeed (a full disk makes them all fail).
+    public let health = StoreHealth()
 
     /// Opens (creating if needed) the ledger at `path` in WAL mode and runs pending migrations.
     public convenience init(path: String) throws {

@@ -1,0 +1,53 @@
+import CoreMetrics
+import Foundation
+import HourLedgerStore
+import Hummingbird
+import Logging
+
+/// Every answer of 500 or above has a JSON body, a log line and a count in `/metrics`. A failure to write the
+/// ledger (a full disk) is a 503 with Retry-After: the caller tries again later, and nothing was acknowledged that
+/// is not on disk.
+struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
+    let store: LedgerStore
+    let logger: Logger
+    let metrics: any MetricsFactory
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            if response.status.code >= 500 {
+                count(response.status)
+                logger.warning("answered \(response.status.code)", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)"])
+            }
+            return response
+        } catch let error as any HTTPResponseError where error.status.code < 500 {
+            throw error
+        } catch {
+            if StoreHealth.isStorageFailure(error) {
+                store.health.noteFailure(error)
+                let reason = store.health.failure?.reason ?? "\(error)"
+                count(.serviceUnavailable)
+                logger.error("the ledger cannot be written; answered 503", metadata: [
+                    "method": "\(request.method)", "path": "\(request.uri.path)", "reason": "\(reason)", "error": "\(error)",
+                ])
+                var response = try JSONBody.error(.serviceUnavailable, "the ledger cannot be written (\(reason)); nothing was stored, try again later")
+                response.headers[.retryAfter] = "30"
+                return response
+            }
+            let reference = String(UUID().uuidString.prefix(8)).lowercased()
+            count(.internalServerError)
+            logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "reference": "\(reference)",
+                                                      "error": "\(error)"])
+            return try JSONBody.error(.internalServerError, "internal error (reference \(reference), in the daemon's log)")
+        }
+    }
+
+    private func count(_ status: HTTPResponse.Status) {
+        Counter(label: "hourledger_http_errors_total", dimensions: [("status", "\(status.code)")], factory: metrics).increment()
+    }
+}
+
+/// The middleware that gives every 5xx a JSON body, a log line and a count.
+public func failureMiddleware<Context: RequestContext>(store: LedgerStore, logger: Logger, metrics: any MetricsFactory) -> some RouterMiddleware<Context> {
+    FailureMiddleware<Context>(store: store, logger: logger, metrics: metrics)
+}

@@ -1,0 +1,150 @@
+import FakeGLPI
+import Foundation
+import GRDB
+import HourLedgerApp
+import HourLedgerHTTPClient
+import HourLedgerServer
+import HourLedgerStore
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every 5xx has a JSON body, a log line and a count; a report that would need thousands of SQL variables is a 400.
+@Suite struct ServerFailureTests {
+    @Test func aServerErrorHasABodyALogLineAndACount() async throws {
+        let lines = Locked<[String]>([])
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite",
+                                                       contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }"))
+        var logger = Logger(label: "test") { label in JournalLogHandler(label: label, journal: false) { line in lines.withLock { $0.append(line) } } }
+        logger.logLevel = .info
+        let runtime = try Runtime(configuration: config, logger: logger)
+        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        // A damaged ledger: a table is gone.
+        try await runtime.store.writer.write { db in try db.execute(sql: "ALTER TABLE alert RENAME TO alert_lost") }
+        let app = buildApplication(runtime: runtime)
+        try await app.test(.router) { client in
+            let failed = try await client.call(.get, "/api/v1/alerts", token: manager)
+            #expect(failed.status == .internalServerError)
+            let message = try #require(failed.object["error"] as? String)
+            #expect(message.hasPrefix("internal error (reference "))
+            let reference = String(message.dropFirst("internal error (reference ".count).prefix(8))
+            let logged = lines.withLock { $0 }.filter { $0.contains("request failed") }
+            #expect(logged.count == 1 && logged.first?.contains("reference=\(reference)") == true && logged.first?.contains("no such table") == true,
+                    "\(logged)")
+            #expect(logged.first?.contains("path=/api/v1/alerts") == true)
+            try await runtime.store.writer.write { db in try db.execute(sql: "ALTER TABLE alert_lost RENAME TO alert") }
+            let metrics = try await client.call(.get, "/metrics")
+            #expect(metrics.text.contains(#"hourledger_http_errors_total{status="500"} 1"#), "\(metrics.text.split(separator: "\n").filter { $0.contains("errors") })")
+
+            // Ranges are bounded before any SQL is built.
+            let huge = try await client.call(.get, "/api/v1/reports/technicians?from=1000-01-01&to=9999-12-31", token: manager)
+            #expect(huge.status == .badRequest && huge.field == "from", "\(huge.text)")
+            let long = try await client.call(.get, "/api/v1/reports/technicians?from=2000-01-01&to=2100-01-01", token: manager)
+            #expect(long.status == .badRequest && long.text.contains("at most 25 years"))
+            let fine = try await client.call(.get, "/api/v1/reports/technicians?from=2001-01-01&to=2026-01-01", token: manager)
+            #expect(fine.status == .ok)
+        }
+    }
+}
+
+/// A full disk: writes are answered 503 with Retry-After, logged and counted, `/healthz` fails, and all recovers
+/// once there is room again. The ledger lives on a tiny tmpfs; root is needed to mount it.
+@Suite(.serialized) struct FullDiskTests {
+    static var canMount: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount") }
+
+    @Test(.enabled(if: canMount && FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
+    func aFullDiskIsAnswered503AndFailsHealthUntilThereIsRoom() async throws {
+        let directory = TemporaryDirectory()
+        let mount = directory.path + "/disk"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let mounted = try await CLI.shell("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount])
+        try #require(mounted == 0, "cannot mount a tmpfs here")
+        defer { _ = try? CLI.shellBlocking("/bin/umount", ["-l", mount]) }
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(42, name: "Laptop", entity: 1, category: 1, groups: [1])
+        let secret = "disk-full-secret-0123456789abcdefghij"
+        let yaml = configYAML(url: server.url, database: mount + "/ledger.sqlite",
+                              contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }",
+                              extraHelpdesk: "  webhook_secret: \(secret)\n  webhook_max_age_seconds: 86400")
+        let config = directory.write("hourledger.yaml", yaml)
+        let log = directory.path + "/daemon.log"
+        let daemon = try CrashSafetyTests.Daemon(config: config, log: log)
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        var port = 0
+        for _ in 0..<100 where port == 0 {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains("ready") && $0.contains("listen=") }) {
+                port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try #require(port > 0)
+        let http = CurlHTTPClient()
+        let base = "http://127.0.0.1:\(port)"
+        func deliver(_ n: Int) async throws -> HourLedgerHTTPClient.HTTPResponse {
+            let body = Array(#"{"event":"update","item":{"id":42,"tickets_id":42},"itemtype":"Ticket","n":\#(n)}"#.utf8)
+            let stamp = String(Int(Date().timeIntervalSince1970))
+            return try await http.send(HourLedgerHTTPClient.HTTPRequest(method: "POST", url: base + "/webhooks/glpi", headers: [
+                ("X-GLPI-signature", GLPISignature.sign(body: body, timestamp: stamp, secret: secret)), ("X-GLPI-timestamp", stamp),
+            ], body: body))
+        }
+        #expect(try await deliver(0).status == 200)
+        // Fill the disk.
+        _ = try await CLI.shell("/bin/dd", ["if=/dev/zero", "of=\(mount)/filler", "bs=64k", "count=1000"])
+        var refused: HourLedgerHTTPClient.HTTPResponse?
+        for n in 1...50 {
+            let answer = try await deliver(n)
+            if answer.status != 200 { refused = answer; break }
+        }
+        let answer = try #require(refused, "the disk never filled up")
+        #expect(answer.status == 503)
+        #expect(answer.header("Retry-After") == "30")
+        let text = String(decoding: answer.body, as: UTF8.self)
+        #expect(text.contains("the ledger cannot be written (the disk is full)"), "\(text)")
+        let health = try await http.send(HourLedgerHTTPClient.HTTPRequest(url: base + "/healthz"))
+        #expect(health.status == 503 && String(decoding: health.body, as: UTF8.self).contains("store cannot write"))
+        let metrics = String(decoding: try await http.send(HourLedgerHTTPClient.HTTPRequest(url: base + "/metrics")).body, as: UTF8.self)
+        #expect(metrics.contains(#"hourledger_http_errors_total{status="503"}"#))
+        #expect(metrics.contains(#"hourledger_webhooks_total{helpdesk="glpi",outcome="unavailable"}"#))
+        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("the ledger cannot be written; answered 503"))
+        #expect(daemon.process.isRunning)
+
+        // Room again: health recovers within the probe interval, and deliveries are taken.
+        try FileManager.default.removeItem(atPath: mount + "/filler")
+        var healthy = false
+        for _ in 0..<80 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = try await http.send(HourLedgerHTTPClient.HTTPRequest(url: base + "/healthz")).status == 200
+        }
+        #expect(healthy)
+        #expect(try await deliver(99).status == 200)
+        await daemon.stop()
+    }
+}
+
+extension CLI {
+    /// Runs a system command to completion, off the cooperative pool; returns its exit status.
+    static func shell(_ path: String, _ arguments: [String]) async throws -> Int32 {
+        try await offPool { try shellBlocking(path, arguments) }
+    }
+
+    static func shellBlocking(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
