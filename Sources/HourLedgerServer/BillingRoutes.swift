@@ -17,7 +17,7 @@ public enum BillingRoutes {
                     throw APIFailure(.badRequest, "no period '\(spec)' on contract '\(contract.id)': use current, previous, YYYY-MM or YYYY-MM-DD "
                                      + "within the contract's term", field: "period")
                 }
-                guard let preview = try api.store.invoicePreview(contract, at: period.start, now: now) else {
+                guard let preview = try await api.reads.run({ try api.store.invoicePreview(contract, at: period.start, now: now) }) else {
                     throw APIFailure(.notFound, "contract '\(contract.id)' has no period at \(spec)", field: "period")
                 }
                 return try rendered(Report.invoice(preview, format: try format(request)), format: try format(request))
@@ -54,8 +54,11 @@ public enum BillingRoutes {
                     throw APIFailure(.notFound, "no contract with id '\(contractID)'", field: "contract")
                 }
                 let format = try format(request)
-                return try rendered(try Report.render(kind, store: api.store, contracts: contracts, range: range, timeZone: zone,
-                                                      contractID: contractID, format: format, now: api.clock()), format: format)
+                let now = api.clock()
+                return try rendered(try await api.reads.run {
+                    try Report.render(kind, store: api.store, contracts: contracts, range: range, timeZone: zone, contractID: contractID,
+                                      format: format, now: now)
+                }, format: format)
             }
         }
     }

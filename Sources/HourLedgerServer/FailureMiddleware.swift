@@ -22,6 +22,12 @@ struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as any HTTPResponseError where error.status.code < 500 {
             throw error
+        } catch let busy as ReadPool.Busy {
+            count(.serviceUnavailable)
+            logger.notice("long reads queued beyond the limit; answered 503", metadata: ["path": "\(request.uri.path)"])
+            var response = try JSONBody.error(.serviceUnavailable, busy.description)
+            response.headers[.retryAfter] = "2"
+            return response
         } catch {
             if StoreHealth.isStorageFailure(error) {
                 store.health.noteFailure(error)

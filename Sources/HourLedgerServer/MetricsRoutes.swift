@@ -31,12 +31,12 @@ final class LedgerGauges: Sendable {
 
     func update(from api: LedgerAPIContext) async throws {
         let now = api.clock()
-        let counts = try api.store.counts()
-        let outbox = try api.store.outboxStats(now: now)
-        let deliveries = try api.store.alertDeliveryStats()
         let sync = await api.engine.status
         let contracts = await api.engine.contracts
-        let (balances, _) = try api.store.currentBalancesReport(contracts, at: now)
+        let (counts, outbox, deliveries, balances) = try await api.reads.run {
+            (try api.store.counts(), try api.store.outboxStats(now: now), try api.store.alertDeliveryStats(),
+             try api.store.currentBalancesReport(contracts, at: now).0)
+        }
 
         gauge("hourledger_outbox_depth", "Write-backs waiting to reach the helpdesk.").set(Double(outbox.depth))
         gauge("hourledger_outbox_oldest_age_seconds", "Age of the oldest waiting write-back (0 when none).").set(Double(outbox.oldestAgeSeconds ?? 0))

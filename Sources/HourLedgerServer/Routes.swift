@@ -20,11 +20,14 @@ public struct LedgerAPIContext: Sendable {
     public var writeFenceSeconds: Int
     /// Tells the outbox worker there is something to deliver now.
     public var wakeOutbox: @Sendable () -> Void
+    /// Where long reads run, off the threads `/healthz` and the webhooks need.
+    public var reads: ReadPool
 
     public init(store: LedgerStore, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
                 startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, wakeOutbox: @escaping @Sendable () -> Void = {},
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                reads: ReadPool = .shared, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.clock = clock
+        self.reads = reads
         self.writeFenceSeconds = writeFenceSeconds
         self.wakeOutbox = wakeOutbox
         self.store = store
@@ -67,7 +70,8 @@ public enum LedgerRoutes {
             try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
                 let contracts = await api.engine.contracts
-                return try JSONBody.response(try api.store.currentBalances(contracts, at: api.clock()))
+                let now = api.clock()
+                return try JSONBody.response(try await api.reads.run { try api.store.currentBalances(contracts, at: now) })
             }
         }
         router.get("/api/v1/contracts/{id}") { request, context in
@@ -79,7 +83,7 @@ public enum LedgerRoutes {
         router.get("/api/v1/unmatched") { request, _ in
             try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
-                return try JSONBody.response(try api.store.unmatchedTickets())
+                return try JSONBody.response(try await api.reads.run { try api.store.unmatchedTickets() })
             }
         }
     }
@@ -101,13 +105,16 @@ public enum LedgerRoutes {
             }
             instant = date
         }
-        guard let row = try api.store.balance(of: contract, at: instant, now: now) else {
-            throw APIFailure(.notFound, "contract '\(id)' has no period at \(instant)", field: "at")
+        let chosen = instant
+        let detail = try await api.reads.run { () -> ContractDetail? in
+            guard let row = try api.store.balance(of: contract, at: chosen, now: now) else { return nil }
+            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
+            let periods = try api.store.balances(of: contract, now: now).map { ContractBalance(contract: contract, row: $0, now: now) }
+            return ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets, periods: periods,
+                                  alerts: try api.store.alerts(contractID: id, limit: 20))
         }
-        let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
-        let periods = try api.store.balances(of: contract, now: now).map { ContractBalance(contract: contract, row: $0, now: now) }
-        return try JSONBody.response(ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets,
-                                                    periods: periods, alerts: try api.store.alerts(contractID: id, limit: 20)))
+        guard let detail else { throw APIFailure(.notFound, "contract '\(id)' has no period at \(instant)", field: "at") }
+        return try JSONBody.response(detail)
     }
 
     static func health(_ api: LedgerAPIContext) async throws -> Response {
@@ -131,10 +138,14 @@ public enum LedgerRoutes {
     static func status(_ api: LedgerAPIContext) async throws -> Response {
         let sync = await api.engine.status
         let contracts = await api.engine.contracts
+        return try JSONBody.response(try await api.reads.run { try statusBody(api, sync: sync, contracts: contracts) })
+    }
+
+    static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus, contracts: [Contract]) throws -> StatusBody {
         let counts = try api.store.counts()
         let now = Date()
         let (balances, failures) = try api.store.currentBalancesReport(contracts, at: now)
-        let body = StatusBody(
+        return StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
             helpdesk: .init(kind: api.helpdeskKind, url: api.helpdeskURL, reachable: sync.reachable,
@@ -148,7 +159,6 @@ public enum LedgerRoutes {
             parkedWriteBacks: try api.store.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
             alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
             contracts: balances, contractErrors: failures)
-        return try JSONBody.response(body)
     }
 }
 

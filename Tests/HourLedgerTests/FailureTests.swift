@@ -148,3 +148,61 @@ extension CLI {
         return process.terminationStatus
     }
 }
+
+/// Long reads run on threads of their own: many at once cannot hold up `/healthz` or a webhook.
+@Suite struct LongReadTests {
+    @Test func healthAnswersWhileEightLongReportsRun() async throws {
+        let h = try await GLPIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }") {
+            $0.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        }
+        defer { Task { await h.stop() } }
+        // A large ledger: 400,000 entries over 20 years.
+        try await h.runtime.store.writer.write { db in
+            try db.execute(sql: """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+                INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,
+                                  technician, is_private, content, updated_at, kind, approval)
+                SELECT 'glpi_task', 1000000 + i, 1, NULL, NULL, 1104537600 + i * 1500, 600, 600, 'none', i % 40, 0, '', 0, 'billable', 'approved' FROM n
+                """)
+        }
+        let manager = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let app = buildApplication(runtime: h.runtime)
+        try await app.test(.live) { client in
+            // Separate connections, as eight people and a load balancer would have: libcurl, not the test client.
+            let port = try #require(client.port)
+            let http = CurlHTTPClient()
+            @Sendable func get(_ path: String, token: String? = nil) async throws -> HTTPResponse.Status {
+                let answer = try await http.send(HourLedgerHTTPClient.HTTPRequest(url: "http://127.0.0.1:\(port)\(path)",
+                                                                                 headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []))
+                return HTTPResponse.Status(code: answer.status)
+            }
+            let started = ContinuousClock.now
+            try await withThrowingTaskGroup(of: (String, HTTPResponse.Status, Duration).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let begin = ContinuousClock.now
+                        let status = try await get("/api/v1/reports/technicians?from=2005-01-01&to=2026-01-01&format=csv", token: manager)
+                        return ("report", status, ContinuousClock.now - begin)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(200))
+                    let begin = ContinuousClock.now
+                    let status = try await get("/healthz")
+                    return ("health", status, ContinuousClock.now - begin)
+                }
+                var health: Duration?
+                var slowest = Duration.zero
+                for try await (what, status, took) in group {
+                    #expect(status == .ok || (what == "report" && status == .serviceUnavailable), "\(what) \(status)")
+                    if what == "health" { health = took } else { slowest = max(slowest, took) }
+                }
+                let total = ContinuousClock.now - started
+                print("8 long reports: slowest \(slowest), all in \(total); /healthz meanwhile in \(health ?? .zero)")
+                // The reports keep both read threads busy for a while; health is answered long before they are done.
+                #expect(slowest > .milliseconds(500))
+                #expect(try #require(health) < .milliseconds(300))
+            }
+        }
+    }
+}
