@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a contract turns time into money. Rates are integer minor units (cents) per hour.
 public struct Billing: Sendable, Equatable, Codable {
     public enum Mode: String, Sendable, Codable, CaseIterable {
@@ -73,5 +75,26 @@ public struct CarryOverPolicy: Sendable, Equatable, Codable {
 public enum HoursText {
     public static func format(_ seconds: Int) -> String {
         (seconds < 0 ? "-" : "") + String(format: "%d:%02d", abs(seconds) / 3600, abs(seconds) % 3600 / 60)
+    }
+
+    /// `h:mm`, or `h:mm:ss` when the seconds are not whole minutes: a 20 s timer is `0:00:20`, never `0:00`.
+    public static func precise(_ seconds: Int) -> String {
+        abs(seconds) % 60 == 0 ? format(seconds) : format(seconds) + String(format: ":%02d", abs(seconds) % 60)
+    }
+}
+
+/// Text placed inside HTML (a helpdesk note): `&`, `<` and `>` escaped, nothing else touched.
+public enum HTMLText {
+    public static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+extension Calendar {
+    /// The Gregorian calendar in UTC.
+    public static var utc: Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
     }
 }

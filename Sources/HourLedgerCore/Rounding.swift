@@ -35,6 +35,16 @@ public struct RoundingPolicy: Sendable, Equatable, Codable, CustomStringConverti
         return max(billed, minimumSeconds)
     }
 
+    /// How people say it: "up to 15 min", "to the nearest 15 min, at least 30 min".
+    public var spoken: String {
+        let minimum = minimumSeconds > 0 ? "at least \(minimumSeconds / 60) min" : ""
+        switch mode {
+        case .none: return minimum.isEmpty ? "not" : minimum
+        case .up: return "up to \(incrementSeconds / 60) min" + (minimum.isEmpty ? "" : ", " + minimum)
+        case .nearest: return "to the nearest \(incrementSeconds / 60) min" + (minimum.isEmpty ? "" : ", " + minimum)
+        }
+    }
+
     /// Stored next to each entry so a balance can be explained after the config changes.
     public var description: String {
         switch mode {

@@ -28,19 +28,26 @@ public enum Report {
         }
     }
 
-    public static func unmatched(_ tickets: [UnmatchedTicket], format: String) -> String {
+    /// Tickets linked to no contract, in the helpdesk's own words (GLPI entity, group, category; iTop org, team,
+    /// subcategory) and with its ticket reference where it has one (iTop R-000042).
+    public static func unmatched(_ tickets: [UnmatchedTicket], format: String, terms: HelpdeskTerms = .glpi) -> String {
+        let withRef = tickets.contains { !$0.ref.isEmpty }
         switch format {
         case "json":
             return json(tickets)
         case "csv":
-            return "ticket_id,name,entity,groups,category,raw_seconds,reason\n" + tickets.map {
-                ["\($0.ticketID)", csv($0.name), "\($0.entity)", csv($0.groups.map(String.init).joined(separator: " ")), "\($0.category)",
-                 "\($0.rawSeconds)", csv($0.reason)].joined(separator: ",")
+            let header = ["ticket_id"] + (withRef ? ["ref"] : []) + ["name", terms.entity, terms.group + "s", terms.category, "raw_seconds", "reason"]
+            return header.joined(separator: ",") + "\n" + tickets.map {
+                (["\($0.ticketID)"] + (withRef ? [csv($0.ref)] : []) + [csv($0.name), "\($0.entity)", csv($0.groups.map(String.init).joined(separator: " ")),
+                                                                       "\($0.category)", "\($0.rawSeconds)", csv($0.reason)]).joined(separator: ",")
             }.joined(separator: "\n") + (tickets.isEmpty ? "" : "\n")
         default:
             if tickets.isEmpty { return "no unmatched tickets\n" }
-            return table(["TICKET", "ENTITY", "GROUPS", "CATEGORY", "TIME", "REASON"], tickets.map {
-                ["\($0.ticketID)", "\($0.entity)", $0.groups.map(String.init).joined(separator: ","), "\($0.category)", hours($0.rawSeconds), $0.reason]
+            let header = ["TICKET"] + (withRef ? ["REF"] : []) + [terms.entity.uppercased(), terms.group.uppercased() + "S", terms.category.uppercased(),
+                                                                "TIME", "REASON"]
+            return table(header, tickets.map {
+                ["\($0.ticketID)"] + (withRef ? [$0.ref] : []) + ["\($0.entity)", $0.groups.map(String.init).joined(separator: ","), "\($0.category)",
+                                                                 hours($0.rawSeconds), $0.reason]
             })
         }
     }

@@ -109,7 +109,8 @@ public enum WorkRoutes {
                 let body = try await JSONRequest(request, optional: true)
                 let reason = try body.optionalString("reason") ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
                 try await api.store.deleteEntry(key: key, reason: reason, actor: principal.user,
-                                                actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, now: Date())
+                                                actingAs: principal.role == .technician ? principal.helpdeskUserID : nil,
+                                                contracts: await api.engine.contracts, now: Date())
                 return Response(status: .noContent)
             }
         }

@@ -81,6 +81,8 @@ public struct TicketUsage: Sendable, Equatable, Codable {
 
 public struct UnmatchedTicket: Sendable, Equatable, Codable {
     public var ticketID: Int
+    /// The helpdesk's reference (iTop R-000042); empty where it has none (GLPI).
+    public var ref: String = ""
     public var name: String
     public var entity: Int
     public var groups: [Int]
@@ -89,7 +91,7 @@ public struct UnmatchedTicket: Sendable, Equatable, Codable {
     public var rawSeconds: Int
 
     enum CodingKeys: String, CodingKey {
-        case name, entity, groups, category, reason
+        case name, entity, groups, category, reason, ref
         case ticketID = "ticket_id", rawSeconds = "raw_seconds"
     }
 }
@@ -436,7 +438,7 @@ public final class LedgerStore: Sendable {
         var deltas = BalanceDeltas()
         let all = try db.rows(sql: """
             SELECT id, source, source_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding, technician,
-                   is_private, content, kind, entry_key, glpi_task_id, approval
+                   is_private, content, kind, entry_key, glpi_task_id, approval, note
             FROM entry WHERE ticket_id = ?
             """, arguments: [ticket.id])
         let existing = all.filter { $0["source"] as String == "glpi_task" }
@@ -459,15 +461,30 @@ public final class LedgerStore: Sendable {
             return (periods.period(of: contract, containing: workedAt), contract.rounding.billedSeconds(forRaw: raw), contract.rounding.description)
         }
 
-        /// Moves an entry whose own facts did not change to the ticket's current contract.
+        /// Moves an entry whose own facts did not change to the ticket's current contract. An entry HourLedger wrote
+        /// back has its task or note brought up to date: it names the contract, and the new rounding may bill differently.
         func replace(_ row: Row) throws {
-            let place = placement(Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int)), row["raw_seconds"])
+            let workedAt = Date(timeIntervalSince1970: TimeInterval(row["worked_at"] as Int))
+            let place = placement(workedAt, row["raw_seconds"])
             deltas.remove(row)
             try db.run(sql: "UPDATE entry SET contract_id = ?, period_key = ?, billed_seconds = ?, rounding = ?, updated_at = ? WHERE id = ?",
                        arguments: [contract?.id, place.period?.key, place.billed, place.rounding, Int(now.timeIntervalSince1970), row["id"] as Int64])
             deltas.add(contract: contract, period: place.period, billed: place.billed, raw: row["raw_seconds"], kind: row["kind"],
                        approval: row["approval"])
             outcome.entriesUpdated += 1
+            guard (row["source"] as String) == EntrySource.hourledger, (row["approval"] as String?) == Approval.approved.rawValue,
+                  let key = row["entry_key"] as String?,
+                  try Bool.fetchOne(db, sql: "SELECT 1 FROM outbox WHERE entry_key = ? AND action = 'create' AND resolution IS NOT 'cancelled'",
+                                    arguments: [key]) ?? false
+            else { return }
+            let moved = WorkEntry(id: row["id"], key: key, ticketID: ticket.id, contractID: contract?.id, periodKey: place.period?.key,
+                                  workedAt: workedAt, rawSeconds: row["raw_seconds"], billedSeconds: place.billed, rounding: place.rounding,
+                                  technician: row["technician"], kind: EntryKind(rawValue: row["kind"]) ?? .billable, note: row["note"] ?? "",
+                                  glpiTaskID: row["glpi_task_id"], approval: .approved)
+            try enqueue(db, action: .update, entry: moved, payload: WriteBack(
+                seconds: moved.billedSeconds, content: writeBackText(moved, contract: contract), technician: moved.technician, date: workedAt,
+                glpiTaskID: moved.glpiTaskID, reason: contract.map { "the ticket now counts on contract \($0.id)" } ?? "the ticket matches no contract any more"),
+                now: now)
         }
 
         if let tasks {
@@ -683,12 +700,12 @@ public final class LedgerStore: Sendable {
     public func unmatchedTickets() throws -> [UnmatchedTicket] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT t.id, t.name, t.entity, t.groups, t.category, t.match_reason,
+                SELECT t.id, t.ref, t.name, t.entity, t.groups, t.category, t.match_reason,
                        (SELECT COALESCE(SUM(raw_seconds), 0) FROM entry WHERE ticket_id = t.id) AS raw
                 FROM ticket t WHERE t.contract_id IS NULL AND t.removed IS NULL ORDER BY t.id
                 """).map { row in
                 let groups = (row["groups"] as String).split(separator: ",").compactMap { Int($0) }
-                return UnmatchedTicket(ticketID: row["id"], name: row["name"], entity: row["entity"], groups: groups,
+                return UnmatchedTicket(ticketID: row["id"], ref: row["ref"], name: row["name"], entity: row["entity"], groups: groups,
                                        category: row["category"], reason: row["match_reason"], rawSeconds: row["raw"])
             }
         }

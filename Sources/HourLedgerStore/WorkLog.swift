@@ -70,6 +70,28 @@ public struct WriteBack: Sendable, Equatable, Codable {
     public var glpiTaskID: Int?
     /// The helpdesk task category (service) chosen for this entry, if any.
     public var category: Int?
+    /// For a correction or a withdrawal: what the entry said before, and why it changed. An append-only log (iTop)
+    /// shows both; an edited task (GLPI) shows the entry as it is now.
+    public var previous: String?
+    public var reason: String?
+
+    public init(seconds: Int, content: String, technician: Int, date: Date, glpiTaskID: Int? = nil, category: Int? = nil,
+                previous: String? = nil, reason: String? = nil) {
+        self.seconds = seconds
+        self.content = content
+        self.technician = technician
+        self.date = date
+        self.glpiTaskID = glpiTaskID
+        self.category = category
+        self.previous = previous
+        self.reason = reason
+    }
+
+    /// " (was: …; reason: …)" for a correction or withdrawal note, or "" when neither is known.
+    public var changeNote: String {
+        let parts = [previous.map { "was: \($0)" }, reason.flatMap { $0.isEmpty ? nil : "reason: \($0)" }].compactMap { $0 }
+        return parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")"
+    }
 }
 
 public struct WorkLogError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -228,19 +250,28 @@ extension LedgerStore {
         try enqueue(db, action: .create, entry: work, payload: payload, now: now)
     }
 
-    /// The private task's text: what, how long, which contract, and the key that lets HourLedger find it again.
+    /// The private task's text: what, how long and when, by whom, on which contract, and the key that lets HourLedger
+    /// find it again.
     static func writeBackText(_ entry: WorkEntry, contract: Contract?) -> String {
-        var text = "\(EntrySource.marker(entry.key)) \(HoursText.format(entry.billedSeconds)) h \(entry.kind.rawValue)"
-        if entry.billedSeconds != entry.rawSeconds { text += " (\(HoursText.format(entry.rawSeconds)) worked, rounded \(entry.rounding))" }
-        text += contract.map { " on contract \($0.name) (\($0.id))" } ?? " (no contract matched)"
-        if !entry.note.isEmpty { text += ": " + entry.note }
-        return htmlParagraph(text)
+        htmlParagraph("\(EntrySource.marker(entry.key)) " + summary(entry, contract: contract) + (entry.note.isEmpty ? "" : ": " + entry.note))
+    }
+
+    /// One line people read: "0:15 h billable, worked 0:00:20 on 2026-11-21 by technician 7, rounded up to 15 min,
+    /// on contract ACME (acme)". The day is the contract's own.
+    static func summary(_ entry: WorkEntry, contract: Contract?) -> String {
+        let calendar = contract?.calendar ?? Calendar.utc
+        let day = calendar.dateComponents([.year, .month, .day], from: entry.workedAt)
+        let date = CivilDate(year: day.year ?? 1970, month: day.month ?? 1, day: day.day ?? 1)
+        var text = "\(HoursText.format(entry.billedSeconds)) h \(entry.kind.rawValue), worked \(HoursText.precise(entry.rawSeconds)) on \(date) "
+            + "by technician \(entry.technician)"
+        if entry.billedSeconds != entry.rawSeconds { text += ", rounded \(contract?.rounding.spoken ?? entry.rounding)" }
+        text += contract.map { ", on contract \($0.name) (\($0.id))" } ?? " (no contract matched)"
+        return text
     }
 
     /// Plain text as one HTML paragraph, the form GLPI stores task and followup content in.
     static func htmlParagraph(_ text: String) -> String {
-        "<p>" + text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;") + "</p>"
+        "<p>" + HTMLText.escape(text) + "</p>"
     }
 
     public func workEntries(ticketID: Int? = nil, contractID: String? = nil) throws -> [WorkEntry] {
@@ -338,15 +369,16 @@ extension LedgerStore {
                 try Self.audit(db, now: now, actor: actor, entry: old, field: field, old: before, new: after, reason: reason)
             }
             if new.approval == .approved {
-                try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
-                                                                                      technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+                try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(
+                    seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract), technician: new.technician, date: new.workedAt,
+                    glpiTaskID: new.glpiTaskID, previous: Self.summary(old, contract: contract), reason: reason), now: now)
             }
             return new
         }
     }
 
     /// Deletes an entry, audits it and queues the deletion of its helpdesk task.
-    public func deleteEntry(key: String, reason: String, actor: String, actingAs technician: Int?, now: Date) async throws {
+    public func deleteEntry(key: String, reason: String, actor: String, actingAs technician: Int?, contracts: [Contract] = [], now: Date) async throws {
         try await writer.write { db in
             let (row, old) = try Self.ownEntry(db, key: key, actingAs: technician, reason: reason)
             var deltas = BalanceDeltas()
@@ -362,8 +394,10 @@ extension LedgerStore {
                 if let create, (create["in_doubt_since"] as Int?) == nil {
                     try Self.cancel(db, entryKey: key, from: create["id"], resolution: .cancelled, now: now)
                 } else {
-                    try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(seconds: 0, content: "", technician: old.technician,
-                                                                                          date: old.workedAt, glpiTaskID: old.glpiTaskID), now: now)
+                    let contract = old.contractID.flatMap { id in contracts.first { $0.id == id } }
+                    try Self.enqueue(db, action: .delete, entry: old, payload: WriteBack(
+                        seconds: 0, content: "", technician: old.technician, date: old.workedAt, glpiTaskID: old.glpiTaskID,
+                        previous: Self.summary(old, contract: contract), reason: reason), now: now)
                 }
             }
         }
@@ -392,8 +426,9 @@ extension LedgerStore {
                 // An entry approved before and sent back by an edit is already in the helpdesk: it is updated, not written again.
                 let written = try Bool.fetchOne(db, sql: "SELECT 1 FROM outbox WHERE entry_key = ? AND action = 'create'", arguments: [key]) ?? false
                 if written {
-                    try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract),
-                                                                                          technician: new.technician, date: new.workedAt, glpiTaskID: new.glpiTaskID), now: now)
+                    try Self.enqueue(db, action: .update, entry: new, payload: WriteBack(
+                        seconds: new.billedSeconds, content: Self.writeBackText(new, contract: contract), technician: new.technician, date: new.workedAt,
+                        glpiTaskID: new.glpiTaskID, reason: note.isEmpty ? "approved again after an edit" : note), now: now)
                 } else {
                     try Self.enqueueCreate(db, new, contract: contract, category: row["task_category"], now: now)
                 }

@@ -163,8 +163,11 @@ public actor OutboxWorker: Service {
         let content: String
         switch item.action {
         case .create: content = item.payload.content
-        case .update: content = item.payload.content.replacingOccurrences(of: entryMarker, with: marker + " corrected:")
-        case .delete: content = "<p>\(marker) withdrawn: entry \(item.entryKey) no longer counts</p>"
+        case .update:
+            // The log keeps every note, so a correction says what changed and why.
+            let corrected = item.payload.content.replacingOccurrences(of: entryMarker, with: marker + " corrected:")
+            content = corrected.hasSuffix("</p>") ? String(corrected.dropLast(4)) + HTMLText.escape(item.payload.changeNote) + "</p>" : corrected
+        case .delete: content = "<p>\(marker) withdrawn: entry \(item.entryKey) no longer counts\(HTMLText.escape(item.payload.changeNote))</p>"
         }
         guard try await store.markOutboxAttempt(item.id, now: now()) else { return .ended }
         _ = try await connector.createFollowup(ticketID: item.ticketID, content: content)

@@ -132,8 +132,9 @@ struct Unmatched: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let (_, store) = try options.ledger()
-        print(Report.unmatched(try store.unmatchedTickets(), format: format.rawValue), terminator: "")
+        let (configuration, store) = try options.ledger()
+        print(Report.unmatched(try store.unmatchedTickets(), format: format.rawValue, terms: configuration.helpdesk.kind == "itop" ? .itop : .glpi),
+              terminator: "")
     }
 }
 

@@ -98,14 +98,16 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         itop.advance(seconds: 60)
         #expect(await runtime.outbox.drain() == 1)
         let writes = itop.requests.compactMap(\.operation)
-        let content = "<p>[hourledger:\(entry.key)] 0:30 h billable (0:16 worked, rounded up/900s) on contract Initech block (initech): network trace</p>"
+        let line = "[hourledger:\(entry.key)] 0:30 h billable, worked 0:16:40 on 2026-11-21 by technician 5, rounded up to 15 min, "
+            + "on contract Initech block (initech): network trace"
+        let content = "<p>\(line)</p>"
         #expect(writes.count == 1)
         #expect(writes.first?["operation"] as? String == "core/update" && writes.first?["class"] as? String == "UserRequest"
             && writes.first?["key"] as? Int == 4)
         #expect(writes.first?["comment"] as? String == "HourLedger write-back [hourledger:\(entry.key)]")
         let addItem = ((writes.first?["fields"] as? [String: Any])?["private_log"] as? [String: Any])?["add_item"] as? [String: String]
         #expect(addItem == ["message": content, "format": "html"])
-        #expect(itop.privateLog(of: 4).map(\.message) == ["[hourledger:\(entry.key)] 0:30 h billable (0:16 worked, rounded up/900s) on contract Initech block (initech): network trace"])
+        #expect(itop.privateLog(of: 4).map(\.message) == [line])
         #expect(itop.changes.last?.userinfo == "HourLedger write-back [hourledger:\(entry.key)]")
         let initech = contracts.first { $0.id == "initech" }!
         #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
@@ -120,15 +122,20 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
 
         // An edit and a deletion: the case log is append-only, so each is a note of its own.
-        _ = try await runtime.store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 2000, note: "network trace"), reason: "",
+        _ = try await runtime.store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 2000, note: "network trace"), reason: "forgot the capture",
                                               actor: "dan", actingAs: 5, contracts: contracts, now: t0)
         #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 2700)
-        try await runtime.store.deleteEntry(key: entry.key, reason: "wrong ticket", actor: "dan", actingAs: 5, now: t0)
+        try await runtime.store.deleteEntry(key: entry.key, reason: "wrong ticket", actor: "dan", actingAs: 5, contracts: contracts, now: t0)
         #expect(await runtime.outbox.drain() == 2)
         let log = itop.privateLog(of: 4).map(\.message)
         #expect(log.count == 3)
-        #expect(log[1].hasPrefix("[hourledger:\(entry.key) update ") && log[1].contains("] corrected: 0:45 h billable"))
-        #expect(log[2].hasPrefix("[hourledger:\(entry.key) delete ") && log[2].hasSuffix("] withdrawn: entry \(entry.key) no longer counts"))
+        // Each says what it replaces and why: the log keeps every note.
+        #expect(log[1].hasPrefix("[hourledger:\(entry.key) update ") && log[1].contains("] corrected: 0:45 h billable, worked 0:33:20 on 2026-11-21"))
+        #expect(log[1].hasSuffix("network trace (was: 0:30 h billable, worked 0:16:40 on 2026-11-21 by technician 5, rounded up to 15 min, "
+                                  + "on contract Initech block (initech); reason: forgot the capture)"), "\(log[1])")
+        #expect(log[2].hasPrefix("[hourledger:\(entry.key) delete ")
+                && log[2].hasSuffix("] withdrawn: entry \(entry.key) no longer counts (was: 0:45 h billable, worked 0:33:20 on 2026-11-21 by technician 5, "
+                                    + "rounded up to 15 min, on contract Initech block (initech); reason: wrong ticket)"), "\(log[2])")
         #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 0)
         #expect(try runtime.store.balanceDiscrepancies() == [])
 

@@ -1,4 +1,7 @@
 import FakeGLPI
+import FakeITop
+import HourLedgerHelpdesk
+import HourLedgerServer
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
@@ -80,5 +83,57 @@ import Testing
             let far = try await client.call(.get, "/api/v1/contracts/acme?at=9999-12-31T00:00:00Z", token: tech)
             #expect(far.status == .badRequest && far.field == "at")
         }
+    }
+}
+
+/// What people read in the helpdesk and the reports says what happened, in their words.
+@Suite struct WriteBackTextTests {
+    let contracts = """
+      - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }
+      - { id: beta, name: Beta, entity: 2, quota_hours: 20, starts: 2026-01-01, timezone: Europe/Paris }
+    """
+
+    @Test func aShortTimerTheDayAndTheTechnicianAreNamedAndAMoveUpdatesTheTask() async throws {
+        let h = try await GLPIHarness.start(contracts: contracts) { $0.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1]) }
+        defer { Task { await h.stop() } }
+        // 23:59:50 on the 20th in UTC is already the 21st in Paris, the contract's zone.
+        let start = Date.utc("2026-11-20 23:59:50")
+        let (timer, _) = try await h.runtime.store.startTimer(technician: 7, ticketID: 1, now: start)
+        _ = try await h.runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .stop, now: start.addingTimeInterval(20),
+                                                      contracts: h.contracts, note: "reboot", actor: "alice")
+        #expect(await h.runtime.outbox.drain() == 1)
+        let task = try #require(h.glpi.tasks(ofTicket: 1).first)
+        #expect(HTMLEntities.plainText(task.content).hasSuffix("0:15 h billable, worked 0:00:20 on 2026-11-21 by technician 7, rounded up to 15 min, "
+                                                               + "on contract ACME (acme): reboot"), "\(task.content)")
+        // The ticket moves to the other customer: the task is rewritten to name the contract it now counts on,
+        // with that contract's rounding (none): 20 s.
+        h.glpi.advance(seconds: 60)
+        h.glpi.updateTicket(1) { $0.entity = 2 }
+        try await h.runtime.engine.syncOnce()
+        h.glpi.clearRequests()
+        #expect(await h.runtime.outbox.drain() == 1)
+        let put = try #require(h.glpi.requests.first { $0.method == "PUT" })
+        #expect(put.body.contains(#""actiontime":20"#) && put.body.contains("on contract Beta (beta): reboot"), "\(put.body)")
+        #expect(h.glpi.tasks(ofTicket: 1).first?.seconds == 20)
+    }
+
+    @Test func unmatchedITopTicketsAreListedInITopsWordsWithTheirRef() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeITopServer(state: try makeITopFixtureState())
+        defer { Task { await server.stop() } }
+        let config = try ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: """
+              - { id: globex, name: Globex, org: 2, match: { teams: [10] }, quota_hours: 40, starts: 2026-01-01, timezone: Europe/Paris }
+            """))
+        let runtime = try Runtime(configuration: config)
+        try await runtime.engine.syncOnce()
+        let unmatched = try runtime.store.unmatchedTickets()
+        #expect(!unmatched.isEmpty && unmatched.allSatisfy { $0.ref.hasPrefix("R-") || $0.ref.hasPrefix("I-") })
+        let table = Report.unmatched(unmatched, format: "table", terms: .itop)
+        let header = try #require(table.split(separator: "\n").first)
+        #expect(header.hasPrefix("TICKET") && header.contains("REF") && header.contains("ORG") && header.contains("TEAMS") && header.contains("SUBCATEGORY"))
+        #expect(!header.contains("ENTITY") && !header.contains("GROUPS"))
+        #expect(table.contains(unmatched[0].ref))
+        let csv = Report.unmatched(unmatched, format: "csv", terms: .itop)
+        #expect(csv.hasPrefix("ticket_id,ref,name,org,teams,subcategory,raw_seconds,reason\n"))
     }
 }

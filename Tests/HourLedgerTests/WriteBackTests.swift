@@ -50,7 +50,8 @@ import Testing
         #expect(await runtime.outbox.drain() == 1)
         let posts = createdTasks(glpi)
         #expect(posts.count == 1)
-        let expectedBody = #"{"input":{"actiontime":900,"content":"<p>[hourledger:\#(stopped.key)] 0:15 h billable (0:01 worked, rounded up\/900s) on contract ACME support (acme-2026): replaced PSU<\/p>","date":"2026-11-21 09:00:00","is_private":1,"state":2,"taskcategories_id":1,"tickets_id":1,"users_id_tech":7}}"#
+        // The text names the time worked to the second, the day (the contract's own) and the technician.
+        let expectedBody = #"{"input":{"actiontime":900,"content":"<p>[hourledger:\#(stopped.key)] 0:15 h billable, worked 0:01:01 on 2026-11-21 by technician 7, rounded up to 15 min, on contract ACME support (acme-2026): replaced PSU<\/p>","date":"2026-11-21 09:00:00","is_private":1,"state":2,"taskcategories_id":1,"tickets_id":1,"users_id_tech":7}}"#
         #expect(posts.first?.body == expectedBody)
         let task = try #require(glpi.tasks(ofTicket: 1).first)
         #expect(task.isPrivate && task.seconds == 900 && task.technician == 7)
