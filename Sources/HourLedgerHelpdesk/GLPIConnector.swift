@@ -259,15 +259,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     /// Ids are read in OR-linked searches of 100, so a thousand hinted tickets cost ten searches, not a thousand reads.
     public func tickets(ids: [Int]) async throws -> ChangeBatch {
         var rows: [SearchRow] = []
-        let unique = Array(Set(ids)).sorted()
-        for start in stride(from: 0, to: unique.count, by: 100) {
-            var criteria: [(String, String)] = []
-            for (index, id) in unique[start..<min(start + 100, unique.count)].enumerated() {
-                criteria += [("criteria[\(index)][link]", "OR"), ("criteria[\(index)][field]", "2"),
-                             ("criteria[\(index)][searchtype]", "equals"), ("criteria[\(index)][value]", "\(id)")]
-            }
-            rows += try await searchTickets(criteria: criteria).rows
-        }
+        for criteria in Self.idCriteria(ids) { rows += try await searchTickets(criteria: criteria).rows }
         let (tickets, failures) = try await resolve(rows)
         return ChangeBatch(tickets: tickets, failures: failures)
     }
@@ -372,16 +364,19 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     public func trashed(among ids: [Int]) async throws -> Set<Int> {
         var found = Set<Int>()
-        let unique = Array(Set(ids)).sorted()
-        for start in stride(from: 0, to: unique.count, by: 100) {
-            var criteria: [(String, String)] = []
-            for (index, id) in unique[start..<min(start + 100, unique.count)].enumerated() {
-                criteria += [("criteria[\(index)][link]", "OR"), ("criteria[\(index)][field]", "2"),
-                             ("criteria[\(index)][searchtype]", "equals"), ("criteria[\(index)][value]", "\(id)")]
-            }
-            found.formUnion(try await trashSearch(criteria))
-        }
+        for criteria in Self.idCriteria(ids) { found.formUnion(try await trashSearch(criteria)) }
         return found
+    }
+
+    /// Search criteria selecting these ticket ids, OR-linked, 100 to a search.
+    static func idCriteria(_ ids: [Int]) -> [[(String, String)]] {
+        let unique = Array(Set(ids)).sorted()
+        return stride(from: 0, to: unique.count, by: 100).map { start in
+            unique[start..<min(start + 100, unique.count)].enumerated().flatMap { index, id in
+                [("criteria[\(index)][link]", "OR"), ("criteria[\(index)][field]", "2"), ("criteria[\(index)][searchtype]", "equals"),
+                 ("criteria[\(index)][value]", "\(id)")]
+            }
+        }
     }
 
     public func trashed(since: String?) async throws -> Set<Int> {

@@ -287,9 +287,7 @@ import Glibc
         defer { proxy.stop() }
         let client = CurlHTTPClient()
         let base = "http://127.0.0.1:\(proxy.port)/apirest.php"
-        let login = try await client.send(HTTPRequest(url: base + "/initSession", headers: [("App-Token", server.state.appToken),
-                                                                                             ("Authorization", "user_token \(server.state.userToken)")]))
-        let token = try #require(String(decoding: login.body, as: UTF8.self).split(separator: "\"").dropFirst(3).first.map(String.init))
+        let token = try await FaultProxyTests().session(server, via: proxy.port)
         let headers = [("App-Token", server.state.appToken), ("Session-Token", token), ("Content-Type", "application/json")]
         // Warm the connection, so the next request would reuse it.
         _ = try await client.send(HTTPRequest(url: base + "/Ticket/1", headers: headers))
