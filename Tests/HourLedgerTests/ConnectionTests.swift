@@ -53,7 +53,7 @@ enum RawSocket {
             .replacingOccurrences(of: "  port: 0", with: "  port: 0\n  idle_timeout_seconds: 6\n  max_connections: 100")
         let config = directory.write("hourledger.yaml", yaml)
         let log = directory.path + "/daemon.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         // systemd's default soft limit: 1024 descriptors.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

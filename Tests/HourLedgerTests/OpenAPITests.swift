@@ -38,3 +38,40 @@ import Yams
         }
     }
 }
+
+/// The document names every answer a client can get: 401 wherever a token is needed, 404 wherever a path names a
+/// thing, 400 wherever a body is read, and the bounds the API enforces.
+@Suite struct OpenAPIAnswersTests {
+    @Test func everyOperationDocumentsItsRefusals() throws {
+        let document = try #require(try Yams.load(yaml: OpenAPIRoutes.document) as? [String: Any])
+        #expect((document["servers"] as? [[String: Any]])?.first?["url"] as? String == "http://127.0.0.1:8470")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        for (path, operations) in paths {
+            for (method, value) in operations {
+                guard let operation = value as? [String: Any], let responses = operation["responses"] as? [String: Any] else { continue }
+                let name = "\(method.uppercased()) \(path)"
+                if operation["security"] != nil { #expect(responses["401"] != nil, "\(name) needs a token but documents no 401") }
+                if path.hasPrefix("/api/"), path.contains("{") { #expect(responses["404"] != nil, "\(name) names a thing but documents no 404") }
+                if operation["requestBody"] != nil, path.hasPrefix("/api/") { #expect(responses["400"] != nil, "\(name) reads a body but documents no 400") }
+            }
+        }
+        // The bounds the API enforces are in the schemas.
+        let patch = try #require(((paths["/api/v1/entries/{key}"]?["patch"] as? [String: Any])?["requestBody"] as? [String: Any]))
+        let schema = (((patch["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any])
+        let duration = (schema?["properties"] as? [String: Any])?["duration_seconds"] as? [String: Any]
+        #expect(duration?["minimum"] as? Int == 0 && duration?["maximum"] as? Int == 86400)
+    }
+
+    @Test func anOutOfRangeLimitIsRefusedNotClamped() async throws {
+        let h = try await GLPIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }")
+        defer { Task { await h.stop() } }
+        let token = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        try await buildApplication(runtime: h.runtime).test(.router) { client in
+            for limit in ["1001", "0", "-5", "ten"] {
+                let answer = try await client.call(.get, "/api/v1/alerts?limit=\(limit)", token: token)
+                #expect(answer.status == .badRequest && answer.field == "limit", "limit=\(limit)")
+            }
+            #expect(try await client.call(.get, "/api/v1/alerts?limit=1000", token: token).status == .ok)
+        }
+    }
+}
