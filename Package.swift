@@ -8,7 +8,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "hourledger", targets: ["hourledger"]),
-        .executable(name: "hourledger-bench", targets: ["hourledger-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
@@ -110,10 +109,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test support, under Tests/: none of it ships in the product.
         // Serves a fake helpdesk's router on 127.0.0.1.
         .target(
             name: "LoopbackServer",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support/LoopbackServer",
             swiftSettings: strict
         ),
         // A GLPI 10 REST server on loopback that answers as the recordings in ../shared/fixtures/glpi do.
@@ -126,6 +127,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Tests/Support/FakeGLPI",
             swiftSettings: strict
         ),
         // An iTop 3.2.0 REST server on loopback that answers as the recordings in ../shared/fixtures/itop do.
@@ -138,15 +140,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Tests/Support/FakeITop",
             swiftSettings: strict
         ),
         // A TCP proxy that holds, drops and cuts HTTP traffic, for fault tests against the fakes.
         .target(name: "FaultProxy", path: "Tests/Support/FaultProxy", swiftSettings: strict),
+        // The benchmarks (`swift run -c release hourledger-bench`): a tool for developers, not a product.
         .executableTarget(
             name: "hourledger-bench",
             dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "FakeGLPI", "HourLedgerHTTPClient",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Tests/Benchmarks/hourledger-bench",
             swiftSettings: strict
         ),
         .testTarget(
