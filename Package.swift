@@ -48,11 +48,33 @@ let package = Package(
             dependencies: ["CCurl", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
-        // Helpdesk connectors behind one protocol.
+        // Use cases: every workflow of the ledger, and the ports (interfaces) it needs from the outside.
         .target(
-            name: "HourLedgerHelpdesk",
+            name: "HourLedgerUseCases",
+            dependencies: ["HourLedgerCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // What the helpdesk adapters share: JSON, form encoding, wall-clock stamps, transport errors.
+        .target(
+            name: "HourLedgerHelpdeskKit",
+            dependencies: ["HourLedgerCore", "HourLedgerUseCases", "HourLedgerHTTPClient"],
+            swiftSettings: strict
+        ),
+        // GLPI 10/11: the apirest.php connector, its dates, its webhook signature.
+        .target(
+            name: "HourLedgerGLPI",
             dependencies: [
-                "HourLedgerCore", "HourLedgerHTTPClient",
+                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerHTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // iTop 3: the rest.php connector, OQL, its webhook payload.
+        .target(
+            name: "HourLedgerITop",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -61,7 +83,7 @@ let package = Package(
         .target(
             name: "HourLedgerSync",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerHTTPClient",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -73,7 +95,8 @@ let package = Package(
         .target(
             name: "HourLedgerServer",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop",
+                "HourLedgerSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,7 +112,8 @@ let package = Package(
         .target(
             name: "HourLedgerApp",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerHelpdesk", "HourLedgerSync", "HourLedgerServer",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerITop", "HourLedgerSync",
+                "HourLedgerServer",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -148,7 +172,8 @@ let package = Package(
         // The benchmarks (`swift run -c release hourledger-bench`): a tool for developers, not a product.
         .executableTarget(
             name: "hourledger-bench",
-            dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "FakeGLPI", "HourLedgerHTTPClient",
+            dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "FakeGLPI",
+                           "HourLedgerHTTPClient",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Tests/Benchmarks/hourledger-bench",
@@ -157,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "FakeGLPI", "FakeITop", "FaultProxy",
+                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,6 +1,8 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerITop
+import HourLedgerUseCases
 import Yams
 
 /// A secret read from the config, a file or the environment. It prints as `[redacted]` so it cannot leak into logs.

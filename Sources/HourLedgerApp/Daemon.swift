@@ -1,7 +1,9 @@
 import Foundation
 import HourLedgerCore
 import HourLedgerHTTPClient
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import HourLedgerStore
 import HourLedgerSync
@@ -19,7 +21,7 @@ import Synchronization
 public struct Runtime: Sendable {
     public let configuration: HourLedgerConfiguration
     public let store: LedgerStore
-    public let connector: any HelpdeskConnector
+    public let connector: any HelpdeskPort
     public let engine: SyncEngine
     public let outbox: OutboxWorker
     public let alerts: AlertSender
@@ -62,7 +64,7 @@ public struct Runtime: Sendable {
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
         connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
         engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
-                            overlapSeconds: settings.overlapSeconds, helpdeskTimeZone: timeZone,
+                            overlapSeconds: settings.overlapSeconds,
                             alertChannels: Self.channels(configuration.alerts), deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
         deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) },
                                       committed: { [engine] in await engine.hintArrived() })
@@ -74,7 +76,7 @@ public struct Runtime: Sendable {
                              fenceSeconds: settings.writeFenceSeconds, logger: logger)
     }
 
-    static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskConnector {
+    static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort {
         switch (settings.kind, settings.credentials) {
         case ("itop", .password(let login, let password)):
             return ITopConnector(configuration: ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,

@@ -1,5 +1,7 @@
 import Foundation
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import Logging
 import ServiceLifecycle

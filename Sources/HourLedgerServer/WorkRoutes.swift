@@ -1,6 +1,6 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerHelpdeskKit
 import HourLedgerStore
 import HourLedgerSync
 import Hummingbird

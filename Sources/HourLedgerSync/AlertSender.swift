@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import HourLedgerHTTPClient
-import HourLedgerHelpdesk
+import HourLedgerUseCases
 import HourLedgerStore
 import Logging
 import ServiceLifecycle
@@ -26,7 +26,7 @@ public struct AlertTarget: Sendable {
 /// so a crash never writes it twice.
 public actor AlertSender: Service {
     private let store: LedgerStore
-    private let connector: any HelpdeskConnector
+    private let connector: any HelpdeskPort
     private let http: any HTTPSending
     private var targets: [String: AlertTarget]
     private let maxAttempts: Int
@@ -35,7 +35,7 @@ public actor AlertSender: Service {
     private let fenceSeconds: Int
     private let logger: Logger
 
-    public init(store: LedgerStore, connector: any HelpdeskConnector, http: any HTTPSending, targets: [AlertTarget], maxAttempts: Int = 12,
+    public init(store: LedgerStore, connector: any HelpdeskPort, http: any HTTPSending, targets: [AlertTarget], maxAttempts: Int = 12,
                 fenceSeconds: Int = 0, idle: Duration = .seconds(1), logger: Logger = Logger(label: "hourledger.alerts")) {
         self.fenceSeconds = fenceSeconds
         self.store = store

@@ -1,6 +1,6 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerUseCases
 import HourLedgerStore
 import Logging
 import ServiceLifecycle
@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// written if it is not there.
 public actor OutboxWorker: Service {
     private let store: LedgerStore
-    private let connector: any HelpdeskConnector
+    private let connector: any HelpdeskPort
     private let maxRunningTimerSeconds: Int?
     private let idle: Duration
     /// Seconds after an attempt during which it may still land.
@@ -24,7 +24,7 @@ public actor OutboxWorker: Service {
     /// nothing is sent until then, so an outage is not hammered one record after another.
     private var pausedUntil: Date?
 
-    public init(store: LedgerStore, connector: any HelpdeskConnector, maxRunningTimerSeconds: Int?, fenceSeconds: Int = 120,
+    public init(store: LedgerStore, connector: any HelpdeskPort, maxRunningTimerSeconds: Int?, fenceSeconds: Int = 120,
                 idle: Duration = .seconds(1), logger: Logger = Logger(label: "hourledger.outbox")) {
         self.store = store
         self.connector = connector

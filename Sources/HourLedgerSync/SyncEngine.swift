@@ -1,6 +1,6 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerUseCases
 import HourLedgerStore
 import Logging
 
@@ -50,12 +50,11 @@ public struct SyncStatus: Sendable, Codable, Equatable {
 /// Turns helpdesk changes into ledger entries: read changed tickets, re-read tasks only where they may have changed,
 /// match each ticket to a contract, and store ticket, entries and balances in one transaction per batch.
 public actor SyncEngine {
-    public let connector: any HelpdeskConnector
+    public let connector: any HelpdeskPort
     public let store: LedgerStore
     public private(set) var contracts: [Contract]
     /// Seconds re-read before the last high-water mark, so a change stamped in the same second is not missed.
     public let overlapSeconds: Int
-    public let helpdeskTimeZone: TimeZone
     /// How often the poll also counts the helpdesk's tickets and looks in its trash, to notice tickets that left it.
     public let deletionCheckSeconds: Int
     /// Where alerts are delivered.
@@ -70,8 +69,8 @@ public actor SyncEngine {
     static let censusKey = "census.last"
     static let censusMarkKey = "census.mark"
 
-    public init(connector: any HelpdeskConnector, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
-                helpdeskTimeZone: TimeZone = TimeZone(identifier: "UTC")!, alertChannels: AlertChannels = AlertChannels(),
+    public init(connector: any HelpdeskPort, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
+                alertChannels: AlertChannels = AlertChannels(),
                 deletionCheckSeconds: Int = 600, logger: Logger = Logger(label: "hourledger.sync")) {
         self.connector = connector
         self.deletionCheckSeconds = deletionCheckSeconds
@@ -79,7 +78,6 @@ public actor SyncEngine {
         self.store = store
         self.contracts = contracts
         self.overlapSeconds = overlapSeconds
-        self.helpdeskTimeZone = helpdeskTimeZone
         self.logger = logger
         if let text = try? store.state(Self.lastSuccessKey), let seconds = Double(text) {
             status.lastSuccess = Date(timeIntervalSince1970: seconds)
@@ -175,11 +173,7 @@ public actor SyncEngine {
         try await rematchIfContractsChanged(now: now, report: &report)
 
         let previousHighWater = try store.state(Self.highWaterKey)
-        let since = previousHighWater.flatMap { mark in
-            GLPIDate.parse(mark, timeZone: helpdeskTimeZone).map {
-                GLPIDate.format($0.addingTimeInterval(-TimeInterval(overlapSeconds)), timeZone: helpdeskTimeZone)
-            }
-        }
+        let since = previousHighWater.flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
         report.since = since
         var batch = try await connector.changedTickets(since: since)
         // Webhook hints, and tickets that failed to read before, that this poll did not return are re-read by id,
@@ -296,11 +290,7 @@ public actor SyncEngine {
     /// against the ledger's; only when they differ, every id is listed to find which ones left (or came back).
     /// Costs two small requests when nothing was deleted.
     private func census(now: Date, highWater: String?) async throws -> Int {
-        let mark = try store.state(Self.censusMarkKey).flatMap { mark in
-            GLPIDate.parse(mark, timeZone: helpdeskTimeZone).map {
-                GLPIDate.format($0.addingTimeInterval(-TimeInterval(overlapSeconds)), timeZone: helpdeskTimeZone)
-            }
-        }
+        let mark = try store.state(Self.censusMarkKey).flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
         var live = try store.liveTicketIDs()
         var removed = try await store.markRemoved(Array(try await connector.trashed(since: mark).intersection(live)), as: .trashed, now: now).count
         live = try store.liveTicketIDs()

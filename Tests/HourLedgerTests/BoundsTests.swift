@@ -3,7 +3,10 @@ import Foundation
 import GRDB
 import HourLedgerApp
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import HourLedgerStore
 import Hummingbird

@@ -2,7 +2,10 @@ import FakeGLPI
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerStore
 import Testing
 

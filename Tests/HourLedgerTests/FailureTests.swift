@@ -1,5 +1,8 @@
 import FakeGLPI
 import Foundation
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
 import GRDB
 import HourLedgerApp
 import HourLedgerHTTPClient

@@ -1,7 +1,10 @@
 import FakeGLPI
 import Foundation
 import HourLedgerHTTPClient
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import Testing
 
 /// Every response recorded from the real GLPI 10.0.14 goes through the connector's own parsing.

@@ -1,5 +1,8 @@
 import FakeGLPI
 import Foundation
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
 import HourLedgerApp
 import HourLedgerServer
 import HourLedgerStore

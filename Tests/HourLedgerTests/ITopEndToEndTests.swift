@@ -2,7 +2,10 @@ import FakeITop
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import HourLedgerStore
 import HourLedgerSync

@@ -1,7 +1,10 @@
 import FakeITop
 import Foundation
 import HourLedgerHTTPClient
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import Testing
 

@@ -3,7 +3,10 @@ import FakeITop
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting

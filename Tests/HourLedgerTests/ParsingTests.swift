@@ -1,5 +1,8 @@
 import Foundation
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import Testing
 
 @Suite struct ParsingTests {

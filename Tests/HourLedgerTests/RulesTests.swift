@@ -1,6 +1,9 @@
 import FakeGLPI
 import FakeITop
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerHelpdeskKit
+import HourLedgerITop
+import HourLedgerUseCases
 import HourLedgerServer
 import Foundation
 import HourLedgerApp

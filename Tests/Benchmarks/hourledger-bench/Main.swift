@@ -2,7 +2,8 @@ import FakeGLPI
 import Foundation
 import HourLedgerApp
 import HourLedgerHTTPClient
-import HourLedgerHelpdesk
+import HourLedgerGLPI
+import HourLedgerUseCases
 
 /// Times a full sync against a GLPI-shaped loopback server, and, in the same run, a bare libcurl download of the
 /// same pages with the same concurrency: the ratio is HourLedger's own cost over the transport's.

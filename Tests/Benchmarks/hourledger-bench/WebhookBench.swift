@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HourLedgerApp
+import HourLedgerGLPI
 import HourLedgerServer
 import HourLedgerStore
 import ServiceLifecycle

@@ -1,6 +1,8 @@
 import Foundation
 import HourLedgerCore
 import HourLedgerHTTPClient
+import HourLedgerHelpdeskKit
+import HourLedgerUseCases
 import Logging
 
 public struct ITopConfiguration: Sendable {
@@ -33,7 +35,7 @@ public struct ITopConfiguration: Sendable {
 /// iTop has no effort log (`time_spent` is elapsed time, overwritten at resolution), so it reports no tasks: time comes
 /// from HourLedger's timers and entries, and goes back as private_log notes. Every answer is HTTP 200; the outcome is
 /// in `code`.
-public actor ITopConnector: HelpdeskConnector {
+public actor ITopConnector: HelpdeskPort {
     public nonisolated let kind = "itop"
     public nonisolated let terms = HelpdeskTerms.itop
     private let configuration: ITopConfiguration
@@ -42,6 +44,10 @@ public actor ITopConnector: HelpdeskConnector {
     private var requests = 0
     /// Ticket id → class (UserRequest, Incident): every write names the class.
     private var classes: [Int: String] = [:]
+
+    public nonisolated func stamp(_ stamp: String, movedBackBy seconds: Int) -> String? {
+        LocalStamp.movedBack(stamp, by: seconds, timeZone: configuration.timeZone)
+    }
 
     /// What the rules and the ledger read of a ticket, and nothing else.
     public static let ticketFields = "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update"

@@ -1,6 +1,5 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHTTPClient
 
 /// A ticket the helpdesk reports as changed, with the facts the contract rules need.
 public struct ChangedTicket: Sendable, Equatable {
@@ -62,10 +61,14 @@ public struct TaskReads: Sendable {
 }
 
 /// What HourLedger needs from a helpdesk. GLPI and iTop each implement it.
-public protocol HelpdeskConnector: Sendable {
+public protocol HelpdeskPort: Sendable {
     var kind: String { get }
     /// The words its admins use for entity, group and category, for match reasons.
     var terms: HelpdeskTerms { get }
+    /// The helpdesk's modification stamp `stamp` (as `ChangeBatch.highWater` gives it) moved back by `seconds`, in
+    /// the same form; nil when it cannot be read. The poll re-reads this overlap so a change stamped in the same
+    /// second as the last one seen is not missed.
+    func stamp(_ stamp: String, movedBackBy seconds: Int) -> String?
     /// Tickets modified after `since` (nil: all of them), de-duplicated, with ids resolved.
     func changedTickets(since: String?) async throws -> ChangeBatch
     /// The current state of the given tickets, e.g. after a webhook said they changed; ids that no longer exist are left out.
@@ -107,7 +110,7 @@ public protocol HelpdeskConnector: Sendable {
 
 /// A helpdesk with editable time records (GLPI tasks): entries are written back as tasks and kept in step by editing
 /// them. A helpdesk without (iTop) gets append-only notes instead, one per create, change and deletion.
-public protocol HelpdeskTaskWriter: HelpdeskConnector {
+public protocol HelpdeskTaskWriter: HelpdeskPort {
     /// Writes a private task for an entry and returns its id.
     func createTask(_ task: NewHelpdeskTask) async throws -> Int
     /// The id of a task of `ticketID` whose text contains `marker`, if one exists: how a retry finds its own write.
@@ -173,11 +176,6 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
         self.requestNeverSent = requestNeverSent
     }
 
-    /// A transport failure, knowing whether the request left this machine.
-    public init(transport error: HTTPClientError, operation: String) {
-        self.init(.unreachable, operation: operation, detail: error.description,
-                  requestNeverSent: [.couldNotConnect, .dns, .tls].contains(error.kind))
-    }
 
     public var description: String {
         "\(operation): \(kind.rawValue)" + (code.map { " \($0)" } ?? "") + (detail.isEmpty ? "" : " - \(detail)")
@@ -196,17 +194,6 @@ public struct HelpdeskError: Error, CustomStringConvertible, Sendable, Equatable
     /// A failure of reading one ticket (a right, a missing item, data beyond bounds), not of the helpdesk as a whole:
     /// that ticket is reported and retried on its own while the others are synced.
     public var concernsOneTicket: Bool { kind == .permission || kind == .notFound || kind == .malformedResponse || kind == .rejected }
-}
-
-/// `application/x-www-form-urlencoded` (and query strings): only unreserved characters go unescaped.
-public enum FormEncoding {
-    public static func encode(_ pairs: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return pairs.map { key, value in
-            key.addingPercentEncoding(withAllowedCharacters: allowed)! + "=" + value.addingPercentEncoding(withAllowedCharacters: allowed)!
-        }.joined(separator: "&")
-    }
 }
 
 /// One thing the daemon needs from the helpdesk, as checked by `check-config`.

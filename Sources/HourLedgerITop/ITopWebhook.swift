@@ -1,0 +1,62 @@
+import Foundation
+
+/// What HourLedger takes from an iTop webhook: the ticket id, and the class for the log.
+///
+/// iTop pastes placeholders into the JSON template as raw text, so a title holding a quote yields invalid JSON. When
+/// the body does not parse, the `"id"` member is found by scanning instead.
+public struct ITopWebhookPayload: Sendable, Equatable {
+    public var ticketID: Int
+    public var itemClass: String?
+    public var wasValidJSON: Bool
+
+    public init(ticketID: Int, itemClass: String?, wasValidJSON: Bool) {
+        self.ticketID = ticketID
+        self.itemClass = itemClass
+        self.wasValidJSON = wasValidJSON
+    }
+
+    public init?(_ bytes: [UInt8]) {
+        if let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] {
+            let id = (object["id"] as? String).flatMap { Int($0) } ?? (object["id"] as? Int)
+            guard let id, id > 0 else { return nil }
+            ticketID = id
+            itemClass = object["class"] as? String
+            wasValidJSON = true
+            return
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let id = Self.scan(text, member: "id").flatMap({ Int($0) }), id > 0 else { return nil }
+        ticketID = id
+        itemClass = Self.scan(text, member: "class")
+        wasValidJSON = false
+    }
+
+    /// The value of `"member": "value"` or `"member": 123` at the start of a line or after `{`/`,`, found without a
+    /// JSON parser. Only letters, digits and `_` are taken, so a broken neighbour cannot leak into it.
+    static func scan(_ text: String, member: String) -> String? {
+        // iTop's template has one member per line: a member opening a line wins over one that follows a comma,
+        // which may sit inside a broken title.
+        scan(text, member: member, after: "{\n\r") ?? scan(text, member: member, after: "{,\n\r")
+    }
+
+    private static func scan(_ text: String, member: String, after openers: String) -> String? {
+        var search = text.startIndex
+        let needle = "\"\(member)\""
+        while let found = text.range(of: needle, range: search..<text.endIndex) {
+            search = found.upperBound
+            var before = found.lowerBound
+            while before > text.startIndex {
+                let previous = text.index(before: before)
+                if text[previous] == " " || text[previous] == "\t" { before = previous } else { break }
+            }
+            guard before == text.startIndex || openers.contains(text[text.index(before: before)]) else { continue }
+            var rest = text[found.upperBound...].drop { $0 == " " || $0 == "\t" }
+            guard rest.first == ":" else { continue }
+            rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" }
+            if rest.first == "\"" { rest = rest.dropFirst() }
+            let value = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !value.isEmpty { return String(value) }
+        }
+        return nil
+    }
+}
