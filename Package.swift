@@ -27,13 +27,12 @@ let package = Package(
     targets: [
         // Domain core: contracts, matching rules, periods, rounding. No I/O.
         .target(name: "HourLedgerCore", swiftSettings: strict),
-        // Ledger store on SQLite (GRDB).
+        // The ledger repository on SQLite (GRDB): SQL only.
         .target(
             name: "HourLedgerStore",
             dependencies: [
-                "HourLedgerCore",
+                "HourLedgerCore", "HourLedgerUseCases",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -51,7 +50,13 @@ let package = Package(
         // Use cases: every workflow of the ledger, and the ports (interfaces) it needs from the outside.
         .target(
             name: "HourLedgerUseCases",
-            dependencies: ["HourLedgerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HourLedgerCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         // What the helpdesk adapters share: JSON, form encoding, wall-clock stamps, transport errors.
@@ -79,24 +84,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The poller: helpdesk facts in, ledger entries out.
-        .target(
-            name: "HourLedgerSync",
-            dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerHTTPClient",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-            ],
-            swiftSettings: strict
-        ),
         // HTTP API and ops endpoints.
         .target(
             name: "HourLedgerServer",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop",
-                "HourLedgerSync",
+                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -112,8 +104,9 @@ let package = Package(
         .target(
             name: "HourLedgerApp",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerITop", "HourLedgerSync",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerITop", "HourLedgerHTTPClient",
                 "HourLedgerServer",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

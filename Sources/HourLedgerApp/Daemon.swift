@@ -6,7 +6,6 @@ import HourLedgerITop
 import HourLedgerUseCases
 import HourLedgerServer
 import HourLedgerStore
-import HourLedgerSync
 import Hummingbird
 import Logging
 import Prometheus
@@ -20,7 +19,10 @@ import Synchronization
 /// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
 public struct Runtime: Sendable {
     public let configuration: HourLedgerConfiguration
-    public let store: LedgerStore
+    /// The SQLite file behind the ledger.
+    public let store: SQLiteLedger
+    /// The use cases, on that store.
+    public let ledger: Ledger
     public let connector: any HelpdeskPort
     public let engine: SyncEngine
     public let outbox: OutboxWorker
@@ -37,12 +39,13 @@ public struct Runtime: Sendable {
     /// The listener's connection cap and request-head timeout.
     public let connections: ConnectionLimits
 
-    public init(configuration: HourLedgerConfiguration, store: LedgerStore? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil) throws {
+    public init(configuration: HourLedgerConfiguration, store: SQLiteLedger? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil,
+                clock: WallClock = .system) throws {
         var logger = logger ?? Logger(label: "hourledger")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         self.configuration = configuration
         self.logger = logger
-        self.store = try store ?? LedgerStore(path: configuration.databasePath)
+        self.store = try store ?? SQLiteLedger(path: configuration.databasePath)
         LogRedactor.shared.set(configuration.secretValues)
         registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
@@ -63,15 +66,15 @@ public struct Runtime: Sendable {
                                         onResponse: { heartbeat.beat() })
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
         connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
-        engine = SyncEngine(connector: connector, store: self.store, contracts: configuration.contracts,
-                            overlapSeconds: settings.overlapSeconds,
-                            alertChannels: Self.channels(configuration.alerts), deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
-        deliveries = DeliveryRecorder(store: self.store, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) },
-                                      committed: { [engine] in await engine.hintArrived() })
-        outbox = OutboxWorker(store: self.store, connector: connector, maxRunningTimerSeconds: configuration.maxRunningTimerSeconds,
-                              fenceSeconds: settings.writeFenceSeconds, logger: logger)
+        ledger = Ledger(repository: self.store, profile: connector.profile,
+                        book: ContractBook(configuration.contracts, alertChannels: Self.channels(configuration.alerts)), clock: clock, logger: logger)
+        engine = SyncEngine(connector: connector, ledger: ledger, overlapSeconds: settings.overlapSeconds,
+                            deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
+        deliveries = DeliveryRecorder(ledger: ledger, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) })
+        outbox = OutboxWorker(ledger: ledger, helpdesk: connector, fenceSeconds: settings.writeFenceSeconds, logger: logger)
         // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.
-        alerts = AlertSender(store: self.store, connector: connector, http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration()),
+        alerts = AlertSender(ledger: ledger, helpdesk: connector,
+                             webhooks: AlertWebhookClient(http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration())),
                              targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts,
                              fenceSeconds: settings.writeFenceSeconds, logger: logger)
     }
@@ -135,15 +138,14 @@ public struct Runtime: Sendable {
 }
 
 /// Every route of the daemon, for the application and for the test that holds the OpenAPI document to them.
-public func buildRouter(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() }) -> Router<BasicRequestContext> {
+public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: failureMiddleware(store: runtime.store, logger: runtime.logger, metrics: runtime.metrics))
+    router.add(middleware: failureMiddleware(ledger: runtime.ledger, logger: runtime.logger, metrics: runtime.metrics))
     let context = LedgerAPIContext(
-        store: runtime.store, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
+        ledger: runtime.ledger, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
-        startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.helpdesk.writeFenceSeconds,
-        clock: clock)
+        startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.helpdesk.writeFenceSeconds)
     LedgerRoutes.register(on: router, context: context)
     OutboxRoutes.register(on: router, context: context)
     WorkRoutes.register(on: router, context: context)
@@ -156,10 +158,10 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date(), clock: @esca
 }
 
 /// The HTTP application, kept apart from `main` so tests can drive it with `app.test(.router)`.
-public func buildApplication(runtime: Runtime, startedAt: Date = Date(), clock: @escaping @Sendable () -> Date = { Date() },
+public func buildApplication(runtime: Runtime, startedAt: Date = Date(),
                              onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(runtime: runtime, startedAt: startedAt, clock: clock),
+        router: buildRouter(runtime: runtime, startedAt: startedAt),
         server: runtime.connections.server,
         configuration: .init(address: .hostname(runtime.configuration.httpHost, port: runtime.configuration.httpPort),
                              serverName: "HourLedger/\(HourLedgerVersion.current)"),
@@ -206,11 +208,11 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
     let watchdog = WatchdogService(notifier: notifier, interval: SystemdNotifier.watchdogInterval(), heartbeat: runtime.heartbeat,
                                    logger: runtime.logger) { await runtime.statusLine() }
     let reloader = ConfigReloader(path: configPath, runtime: runtime, webhooks: runtime.webhooks, notifier: notifier)
+    let workers: [any Service] = [poller, runtime.outbox, runtime.alerts, PeriodRollover(ledger: runtime.ledger, logger: runtime.logger),
+                                  TimerCap(ledger: runtime.ledger, maxRunningSeconds: runtime.configuration.maxRunningTimerSeconds, logger: runtime.logger)]
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: GatedService(poller, gate: listening)), .init(service: GatedService(runtime.outbox, gate: listening)),
-                   .init(service: GatedService(runtime.alerts, gate: listening)),
-                   .init(service: GatedService(PeriodRollover(engine: runtime.engine, logger: runtime.logger), gate: listening)),
-                   .init(service: reloader), .init(service: app), .init(service: watchdog)],
+        services: workers.map { .init(service: GatedService($0, gate: listening)) }
+            + [.init(service: reloader), .init(service: app), .init(service: watchdog)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [
@@ -242,7 +244,7 @@ extension Runtime {
         let sync = await engine.status
         let last = sync.lastSuccess.map { "last poll ok \($0.formatted(.iso8601))" } ?? "no successful poll yet"
         let failing = sync.consecutiveFailures > 0 ? ", \(sync.consecutiveFailures) failed in a row" : ""
-        let outbox = (try? store.outboxStats(now: Date()).depth).map { ", outbox \($0)" } ?? ""
+        let outbox = (try? ledger.outboxStats().depth).map { ", outbox \($0)" } ?? ""
         return "\(configuration.helpdesk.kind): \(last)\(failing)\(outbox)"
     }
 }
@@ -283,11 +285,11 @@ public final class StartGate: Sendable {
 }
 
 /// A service that starts its work only once `gate` opens; a shutdown before that ends it having done nothing.
-struct GatedService<Inner: Service>: Service {
-    let inner: Inner
+struct GatedService: Service {
+    let inner: any Service
     let gate: StartGate
 
-    init(_ inner: Inner, gate: StartGate) {
+    init(_ inner: any Service, gate: StartGate) {
         self.inner = inner
         self.gate = gate
     }
@@ -297,4 +299,15 @@ struct GatedService<Inner: Service>: Service {
         guard gate.isOpen, !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
         try await inner.run()
     }
+}
+
+extension HelpdeskSettings {
+    /// What the use cases know of the configured helpdesk, without connecting to it.
+    public var profile: HelpdeskProfile { kind == "itop" ? ITopConnector.itopProfile : GLPIConnector.glpiProfile }
+}
+
+/// The ledger of `configuration` with its use cases, for commands that neither poll nor deliver.
+public func openLedger(_ configuration: HourLedgerConfiguration, clock: WallClock = .system) throws -> Ledger {
+    Ledger(repository: try SQLiteLedger(path: configuration.databasePath), profile: configuration.helpdesk.profile,
+           book: ContractBook(configuration.contracts, alertChannels: Runtime.channels(configuration.alerts)), clock: clock)
 }

@@ -1,5 +1,5 @@
 import Foundation
-import HourLedgerSync
+import HourLedgerUseCases
 import Logging
 import ServiceLifecycle
 #if canImport(Glibc)

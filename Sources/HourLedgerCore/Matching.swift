@@ -43,8 +43,13 @@ public struct HelpdeskTerms: Sendable, Equatable {
     public var query: String
     public var entities: String
 
-    public static let glpi = HelpdeskTerms(entity: "entity", group: "group", category: "category", query: "query", entities: "entities")
-    public static let itop = HelpdeskTerms(entity: "org", group: "team", category: "subcategory", query: "OQL rule", entities: "organizations")
+    public init(entity: String, group: String, category: String, query: String, entities: String) {
+        self.entity = entity
+        self.group = group
+        self.category = category
+        self.query = query
+        self.entities = entities
+    }
 }
 
 /// A task's time as the helpdesk reports it.
@@ -102,7 +107,7 @@ public struct MatchResult: Sendable, Equatable {
 
 public enum ContractMatcher {
     /// Links a ticket to at most one contract. Contracts are tried in file order; priority then order decide ties.
-    public static func match(_ ticket: TicketFacts, contracts: [Contract], entities: EntityTree, terms: HelpdeskTerms = .glpi) -> MatchResult {
+    public static func match(_ ticket: TicketFacts, contracts: [Contract], entities: EntityTree, terms: HelpdeskTerms) -> MatchResult {
         var candidates: [(index: Int, contract: Contract, reason: String)] = []
         var rejections: [(contractID: String, reason: String)] = []
         for (index, contract) in contracts.enumerated() {

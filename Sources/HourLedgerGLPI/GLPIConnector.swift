@@ -43,8 +43,11 @@ public struct GLPIConfiguration: Sendable {
 /// A poll costs: one search page per `pageSize` changed tickets, one getSubItems per ticket whose tasks may have
 /// changed, and, only when a name is new, one list per dropdown (entities, groups, categories) to learn ids.
 public actor GLPIConnector: HelpdeskTaskWriter {
-    public nonisolated let kind = "glpi"
-    public nonisolated let terms = HelpdeskTerms.glpi
+    public nonisolated let profile = GLPIConnector.glpiProfile
+
+    /// GLPI's words, its solved (5) and closed (6) statuses, its purge, and how invoices name its tasks.
+    public static let glpiProfile = HelpdeskProfile(kind: .glpi, terms: .glpi, finishedStatuses: [5, 6], vanished: .purged,
+                                                    taskReference: "glpi_task")
     private let configuration: GLPIConfiguration
     private let http: any HTTPSending
     private let logger: Logger
@@ -358,7 +361,6 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     // MARK: Trash and purge
 
-    public nonisolated var vanished: TicketRemoval { .purged }
 
     /// The ids of the trash's tickets matching `criteria` (GLPI's search with `is_deleted=1`).
     private func trashSearch(_ criteria: [(String, String)]) async throws -> Set<Int> {
@@ -627,7 +629,7 @@ extension GLPIConnector {
 
     public func createTask(_ task: NewHelpdeskTask) async throws -> Int {
         var input: [String: Any] = [
-            "tickets_id": task.ticketID, "is_private": 1, "actiontime": task.seconds, "content": task.content,
+            "tickets_id": task.ticketID, "is_private": 1, "actiontime": task.seconds, "content": HelpdeskMarkup.paragraph(task.note),
             "users_id_tech": task.technician, "state": 2, "date": GLPIDate.format(task.date, timeZone: configuration.timeZone),
         ]
         if let category = task.category ?? (configuration.taskCategory > 0 ? configuration.taskCategory : nil) {
@@ -646,14 +648,15 @@ extension GLPIConnector {
         try await tasks(ofTicket: ticketID).first { $0.content.contains(marker) }?.id
     }
 
-    public func updateTask(id: Int, seconds: Int, content: String) async throws {
-        let body = try JSONSerialization.data(withJSONObject: ["input": ["actiontime": seconds, "content": content]], options: [.sortedKeys])
+    public func updateTask(id: Int, seconds: Int, _ note: HelpdeskNote) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["input": ["actiontime": seconds, "content": HelpdeskMarkup.paragraph(note)]],
+                                              options: [.sortedKeys])
         _ = try decode(try await call(method: "PUT", "TicketTask/\(id)", body: Array(body), operation: "updateItem TicketTask"),
                        operation: "updateItem TicketTask")
     }
 
-    public func createFollowup(ticketID: Int, content: String) async throws -> Int? {
-        let input: [String: Any] = ["itemtype": "Ticket", "items_id": ticketID, "is_private": 1, "content": content]
+    public func createNote(ticketID: Int, _ note: HelpdeskNote) async throws -> Int? {
+        let input: [String: Any] = ["itemtype": "Ticket", "items_id": ticketID, "is_private": 1, "content": HelpdeskMarkup.paragraph(note)]
         let body = try JSONSerialization.data(withJSONObject: ["input": input], options: [.sortedKeys])
         let response = try await call(method: "POST", "ITILFollowup", body: Array(body), operation: "addItems ITILFollowup")
         guard let id = try decode(response, operation: "addItems ITILFollowup")["id"]?.int else {
@@ -662,7 +665,7 @@ extension GLPIConnector {
         return id
     }
 
-    public func findFollowup(ticketID: Int, containing marker: String) async throws -> Int? {
+    public func findNote(ticketID: Int, containing marker: String) async throws -> Int? {
         try await pages("Ticket/\(ticketID)/ITILFollowup", query: [], operation: "getSubItems ITILFollowup") { body in
             (body.array ?? []).compactMap { row -> Int? in
                 HTMLEntities.plainText(row["content"]?.string ?? "").contains(marker) ? row["id"]?.int : nil

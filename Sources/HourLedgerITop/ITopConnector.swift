@@ -36,8 +36,11 @@ public struct ITopConfiguration: Sendable {
 /// from HourLedger's timers and entries, and goes back as private_log notes. Every answer is HTTP 200; the outcome is
 /// in `code`.
 public actor ITopConnector: HelpdeskPort {
-    public nonisolated let kind = "itop"
-    public nonisolated let terms = HelpdeskTerms.itop
+    public nonisolated let profile = ITopConnector.itopProfile
+
+    /// iTop's words, its resolved and closed statuses (on GLPI's scale, see `status`), its final deletion.
+    public static let itopProfile = HelpdeskProfile(kind: .itop, terms: .itop, finishedStatuses: [5, 6], vanished: .deleted,
+                                                    taskReference: "itop_task")
     private let configuration: ITopConfiguration
     private let http: any HTTPSending
     private let logger: Logger
@@ -282,7 +285,6 @@ public actor ITopConnector: HelpdeskPort {
 
     // MARK: Deletions
 
-    public nonisolated var vanished: TicketRemoval { .deleted }
     public func trashed(among ids: [Int]) async throws -> Set<Int> { [] }
     public func trashed(since: String?) async throws -> Set<Int> { [] }
 
@@ -326,8 +328,9 @@ public actor ITopConnector: HelpdeskPort {
 
     /// Appends an HTML entry to the private log. The change's `comment` (kept in iTop's history as `userinfo`) names
     /// HourLedger and the marker of the write, so the change feed shows which entry each write was.
-    public func createFollowup(ticketID: Int, content: String) async throws -> Int? {
+    public func createNote(ticketID: Int, _ note: HelpdeskNote) async throws -> Int? {
         let itemClass = try await ticketClass(ticketID)
+        let content = HelpdeskMarkup.paragraph(note)
         let comment = "HourLedger write-back" + (Self.marker(in: content).map { " " + $0 } ?? "")
         _ = try await call(["operation": "core/update", "class": itemClass, "key": ticketID, "comment": comment, "output_fields": "id,last_update",
                             "fields": ["private_log": ["add_item": ["message": content, "format": "html"]]]],
@@ -336,7 +339,7 @@ public actor ITopConnector: HelpdeskPort {
     }
 
     /// Looks the marker up in the ticket's private log; returns the entry's position (0 is the oldest).
-    public func findFollowup(ticketID: Int, containing marker: String) async throws -> Int? {
+    public func findNote(ticketID: Int, containing marker: String) async throws -> Int? {
         let itemClass = try await ticketClass(ticketID)
         let result = try await get(itemClass, key: ticketID, fields: "private_log", what: "core/get \(itemClass) private_log")
         let entries = result.objects.first?.fields["private_log"]?["entries"]?.list ?? []

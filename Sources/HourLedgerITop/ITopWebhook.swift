@@ -1,4 +1,5 @@
 import Foundation
+import HourLedgerCore
 
 /// What HourLedger takes from an iTop webhook: the ticket id, and the class for the log.
 ///
@@ -59,4 +60,9 @@ public struct ITopWebhookPayload: Sendable, Equatable {
         }
         return nil
     }
+}
+
+extension HelpdeskTerms {
+    /// iTop's words for what rules test.
+    public static let itop = HelpdeskTerms(entity: "org", group: "team", category: "subcategory", query: "OQL rule", entities: "organizations")
 }

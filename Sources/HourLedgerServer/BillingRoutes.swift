@@ -1,6 +1,6 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerStore
+import HourLedgerUseCases
 import Hummingbird
 
 /// Invoice previews, alerts and reports: what an account manager invoices from. Money and per-technician figures
@@ -17,7 +17,7 @@ public enum BillingRoutes {
                     throw APIFailure(.badRequest, "no period '\(spec)' on contract '\(contract.id)': use current, previous, YYYY-MM or YYYY-MM-DD "
                                      + "within the contract's term", field: "period")
                 }
-                guard let preview = try await api.reads.run({ try api.store.invoicePreview(contract, at: period.start, now: now) }) else {
+                guard let preview = try await api.reads.run({ try api.ledger.invoicePreview(contract, at: period.start, now: now) }) else {
                     throw APIFailure(.notFound, "contract '\(contract.id)' has no period at \(spec)", field: "period")
                 }
                 return try rendered(Report.invoice(preview, format: try format(request)), format: try format(request))
@@ -31,8 +31,8 @@ public enum BillingRoutes {
                 guard let limit = Int(limitText), (1...1000).contains(limit) else {
                     throw APIFailure(.badRequest, "limit must be an integer from 1 to 1000, got '\(limitText)'", field: "limit")
                 }
-                let alerts = try api.store.alerts(contractID: contract, limit: limit)
-                return try JSONBody.response(try alerts.map { AlertBody(alert: $0, deliveries: try api.store.alertDeliveries(alertID: $0.id)) })
+                let alerts = try api.ledger.alerts(contractID: contract, limit: limit)
+                return try JSONBody.response(try alerts.map { AlertBody(alert: $0, deliveries: try api.ledger.alertDeliveries(alertID: $0.id)) })
             }
         }
         router.get("/api/v1/reports/{kind}") { request, context in
@@ -48,16 +48,14 @@ public enum BillingRoutes {
                 guard let zone = TimeZone(identifier: zoneName) else { throw APIFailure(.badRequest, "unknown time zone '\(zoneName)'", field: "timezone") }
                 let range = try ReportQuery.range(from: query.get("from").map { String($0) }, to: query.get("to").map { String($0) }, timeZone: zone,
                                                   now: api.clock())
-                let contracts = await api.engine.contracts
                 let contractID = query.get("contract").map { String($0) }
-                if let contractID, !contracts.contains(where: { $0.id == contractID }) {
+                if let contractID, api.ledger.book.contract(contractID) == nil {
                     throw APIFailure(.notFound, "no contract with id '\(contractID)'", field: "contract")
                 }
                 let format = try format(request)
                 let now = api.clock()
                 return try rendered(try await api.reads.run {
-                    try Report.render(kind, store: api.store, contracts: contracts, range: range, timeZone: zone, contractID: contractID,
-                                      format: format, now: now)
+                    try Report.render(kind, ledger: api.ledger, range: range, timeZone: zone, contractID: contractID, format: format, now: now)
                 }, format: format)
             }
         }
@@ -69,7 +67,7 @@ public enum BillingRoutes {
     }
 
     static func contract(_ id: String, _ api: LedgerAPIContext) async throws -> Contract {
-        guard let contract = await api.engine.contracts.first(where: { $0.id == id }) else {
+        guard let contract = api.ledger.book.contract(id) else {
             throw APIFailure(.notFound, "no contract with id '\(id)'", field: "id")
         }
         return contract

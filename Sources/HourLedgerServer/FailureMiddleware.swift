@@ -1,6 +1,6 @@
 import CoreMetrics
 import Foundation
-import HourLedgerStore
+import HourLedgerUseCases
 import Hummingbird
 import Logging
 
@@ -8,7 +8,7 @@ import Logging
 /// ledger (a full disk) is a 503 with Retry-After: the caller tries again later, and nothing was acknowledged that
 /// is not on disk.
 struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
-    let store: LedgerStore
+    let ledger: Ledger
     let logger: Logger
     let metrics: any MetricsFactory
 
@@ -28,10 +28,9 @@ struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
             var response = try JSONBody.error(.serviceUnavailable, busy.description)
             response.headers[.retryAfter] = "2"
             return response
-        } catch {
-            if StoreHealth.isStorageFailure(error) {
-                store.health.noteFailure(error)
-                let reason = store.health.failure?.reason ?? "\(error)"
+        } catch let error as LedgerUnavailable {
+                ledger.health.noteFailure(error)
+                let reason = error.reason
                 count(.serviceUnavailable)
                 logger.error("the ledger cannot be written; answered 503", metadata: [
                     "method": "\(request.method)", "path": "\(request.uri.path)", "reason": "\(reason)", "error": "\(error)",
@@ -39,7 +38,7 @@ struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
                 var response = try JSONBody.error(.serviceUnavailable, "the ledger cannot be written (\(reason)); nothing was stored, try again later")
                 response.headers[.retryAfter] = "30"
                 return response
-            }
+        } catch {
             let reference = String(UUID().uuidString.prefix(8)).lowercased()
             count(.internalServerError)
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "reference": "\(reference)",
@@ -54,6 +53,6 @@ struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// The middleware that gives every 5xx a JSON body, a log line and a count.
-public func failureMiddleware<Context: RequestContext>(store: LedgerStore, logger: Logger, metrics: any MetricsFactory) -> some RouterMiddleware<Context> {
-    FailureMiddleware<Context>(store: store, logger: logger, metrics: metrics)
+public func failureMiddleware<Context: RequestContext>(ledger: Ledger, logger: Logger, metrics: any MetricsFactory) -> some RouterMiddleware<Context> {
+    FailureMiddleware<Context>(ledger: ledger, logger: logger, metrics: metrics)
 }

@@ -1,7 +1,8 @@
 import CoreMetrics
 import Foundation
 import HourLedgerGLPI
-import HourLedgerStore
+import HourLedgerCore
+import HourLedgerUseCases
 import HTTPTypes
 import Hummingbird
 import Logging

@@ -1,5 +1,6 @@
 import Foundation
-import HourLedgerStore
+import HourLedgerCore
+import HourLedgerUseCases
 import Hummingbird
 import Prometheus
 import Synchronization
@@ -32,10 +33,9 @@ final class LedgerGauges: Sendable {
     func update(from api: LedgerAPIContext) async throws {
         let now = api.clock()
         let sync = await api.engine.status
-        let contracts = await api.engine.contracts
         let (counts, outbox, deliveries, balances) = try await api.reads.run {
-            (try api.store.counts(), try api.store.outboxStats(now: now), try api.store.alertDeliveryStats(),
-             try api.store.currentBalancesReport(contracts, at: now).0)
+            (try api.ledger.counts(), try api.ledger.outboxStats(now: now), try api.ledger.alertDeliveryStats(),
+             try api.ledger.contractBalances(at: now).balances)
         }
 
         gauge("hourledger_outbox_depth", "Write-backs waiting to reach the helpdesk.").set(Double(outbox.depth))

@@ -1,5 +1,6 @@
 import Foundation
-import HourLedgerStore
+import HourLedgerCore
+import HourLedgerUseCases
 import Hummingbird
 
 /// Write-backs waiting for the helpdesk: managers see them, retry the ones the helpdesk refused once the cause is
@@ -13,15 +14,14 @@ public enum OutboxRoutes {
                 guard state == "pending" || state == "parked" else {
                     throw APIFailure(.badRequest, "state must be pending or parked", field: "state")
                 }
-                return try JSONBody.response(try api.store.outboxItems(parkedOnly: state == "parked"))
+                return try JSONBody.response(try api.ledger.outboxItems(parkedOnly: state == "parked"))
             }
         }
         router.post("/api/v1/outbox/{id}/retry") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
                 let principal = try requireManager(request, api)
                 let id = try recordID(context)
-                let item = try await api.store.retryOutbox(id: id, actor: principal.user, now: Date())
-                api.wakeOutbox()
+                let item = try await api.ledger.retryOutbox(id: id, actor: principal.user)
                 return try JSONBody.response(item)
             }
         }
@@ -31,8 +31,8 @@ public enum OutboxRoutes {
                 let id = try recordID(context)
                 let body = try await JSONRequest(request, optional: true)
                 let reason = try body.optionalString("reason") ?? ""
-                return try JSONBody.response(try await api.store.discardOutbox(id: id, actor: principal.user, reason: reason,
-                                                                               fenceSeconds: api.writeFenceSeconds, now: Date()))
+                return try JSONBody.response(try await api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason,
+                                                                                fenceSeconds: api.writeFenceSeconds))
             }
         }
     }

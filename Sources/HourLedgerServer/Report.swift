@@ -1,6 +1,6 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerStore
+import HourLedgerUseCases
 
 /// Text renderings shared by the CLI and the API: an aligned table for people, JSON and CSV (with a header row) for tools.
 public enum Report {
@@ -30,7 +30,7 @@ public enum Report {
 
     /// Tickets linked to no contract, in the helpdesk's own words (GLPI entity, group, category; iTop org, team,
     /// subcategory) and with its ticket reference where it has one (iTop R-000042).
-    public static func unmatched(_ tickets: [UnmatchedTicket], format: String, terms: HelpdeskTerms = .glpi) -> String {
+    public static func unmatched(_ tickets: [UnmatchedTicket], format: String, terms: HelpdeskTerms) -> String {
         let withRef = tickets.contains { !$0.ref.isEmpty }
         switch format {
         case "json":
@@ -128,33 +128,32 @@ public enum Report {
     }
 
     /// One report over `range`, rendered; the API and `hourledger report` both call this.
-    public static func render(_ kind: Kind, store: LedgerStore, contracts: [Contract], range: ReportRange, timeZone: TimeZone,
-                              contractID: String?, format: String, now: Date = Date()) throws -> String {
-        let chosen = contractID.map { id in contracts.filter { $0.id == id } } ?? contracts
+    public static func render(_ kind: Kind, ledger: Ledger, range: ReportRange, timeZone: TimeZone, contractID: String?, format: String,
+                              now: Date? = nil) throws -> String {
         func split(_ t: TimeSplit) -> [String] { ["\(t.billableSeconds)", "\(t.prepaidSeconds)", "\(t.internalSeconds)", "\(t.totalSeconds)", "\(t.entryCount)"] }
         func splitHours(_ t: TimeSplit) -> [String] { [hours(t.billableSeconds), hours(t.prepaidSeconds), hours(t.internalSeconds), hours(t.totalSeconds)] }
         let splitHeader = ["billable_seconds", "prepaid_seconds", "internal_seconds", "total_seconds", "entry_count"]
         let splitTable = ["BILLABLE", "PREPAID", "INTERNAL", "TOTAL"]
         switch kind {
         case .technicians:
-            let rows = try store.technicianReport(range: range, timeZone: timeZone, contractID: contractID)
+            let rows = try ledger.technicianReport(range: range, timeZone: timeZone, contractID: contractID)
             return shaped(rows, format: format, csvHeader: ["technician", "month"] + splitHeader, csvRow: { ["\($0.technician)", $0.month] + split($0.time) },
                           tableHeader: ["TECHNICIAN", "MONTH"] + splitTable + ["BILLABLE %"],
                           tableRow: { ["\($0.technician)", $0.month] + splitHours($0.time) + [percent($0.time.billableSeconds, of: $0.time.totalSeconds)] })
         case .contracts:
-            let rows = try store.contractReport(chosen, range: range)
+            let rows = try ledger.contractReport(range: range, contractID: contractID)
             return shaped(rows, format: format, csvHeader: ["contract_id", "name", "period_key"] + splitHeader + ["ticket_count"],
                           csvRow: { [csv($0.contractID), csv($0.name), $0.periodKey] + split($0.time) + ["\($0.ticketCount)"] },
                           tableHeader: ["CONTRACT", "PERIOD"] + splitTable + ["TICKETS"],
                           tableRow: { [$0.contractID, $0.periodKey] + splitHours($0.time) + ["\($0.ticketCount)"] })
         case .tickets:
-            let rows = try store.ticketReport(range: range, contractID: contractID)
+            let rows = try ledger.ticketReport(range: range, contractID: contractID)
             return shaped(rows, format: format, csvHeader: ["ticket_id", "name", "contract_id"] + splitHeader + ["first_worked_at", "last_worked_at"],
                           csvRow: { ["\($0.ticketID)", csv($0.name), csv($0.contractID ?? "")] + split($0.time) + [isoDate($0.firstWorkedAt), isoDate($0.lastWorkedAt)] },
                           tableHeader: ["TICKET", "CONTRACT"] + splitTable + ["NAME"],
                           tableRow: { ["\($0.ticketID)", $0.contractID ?? "-"] + splitHours($0.time) + [$0.name] })
         case .blocks:
-            let rows = try store.blockUsageReport(chosen, range: range, now: now)
+            let rows = try ledger.blockUsageReport(range: range, contractID: contractID, now: now)
             return shaped(rows, format: format,
                           csvHeader: ["contract_id", "name", "mode", "period_key", "quota_seconds", "carried_in_seconds", "used_seconds", "overage_seconds",
                                       "expired_seconds", "remaining_seconds", "carried_out_seconds", "closed"],

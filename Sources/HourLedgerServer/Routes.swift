@@ -1,12 +1,11 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerStore
-import HourLedgerSync
+import HourLedgerUseCases
 import Hummingbird
 
 /// What the HTTP layer reads: the ledger, the poller's state and the contracts in force.
 public struct LedgerAPIContext: Sendable {
-    public var store: LedgerStore
+    public var ledger: Ledger
     public var engine: SyncEngine
     public var helpdeskKind: String
     /// The helpdesk URL without credentials, for ops.
@@ -14,23 +13,16 @@ public struct LedgerAPIContext: Sendable {
     public var pollInterval: Int
     public var startedAt: Date
     public var version: String
-    /// The API's clock: which period is "current", what is month-to-date. Tests set it.
-    public var clock: @Sendable () -> Date
     /// Seconds after a write-back attempt during which it may still land (see `OutboxWorker`).
     public var writeFenceSeconds: Int
-    /// Tells the outbox worker there is something to deliver now.
-    public var wakeOutbox: @Sendable () -> Void
     /// Where long reads run, off the threads `/healthz` and the webhooks need.
     public var reads: ReadPool
 
-    public init(store: LedgerStore, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
-                startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, wakeOutbox: @escaping @Sendable () -> Void = {},
-                reads: ReadPool = .shared, clock: @escaping @Sendable () -> Date = { Date() }) {
-        self.clock = clock
+    public init(ledger: Ledger, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
+                startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, reads: ReadPool = .shared) {
         self.reads = reads
         self.writeFenceSeconds = writeFenceSeconds
-        self.wakeOutbox = wakeOutbox
-        self.store = store
+        self.ledger = ledger
         self.engine = engine
         self.helpdeskKind = helpdeskKind
         self.helpdeskURL = helpdeskURL
@@ -38,6 +30,9 @@ public struct LedgerAPIContext: Sendable {
         self.startedAt = startedAt
         self.version = version
     }
+
+    /// The API's clock: which period is "current", what is month-to-date. The ledger's, so tests set one clock.
+    public func clock() -> Date { ledger.clock.now() }
 }
 
 /// Encodes API answers: snake_case keys from the types, stable key order, ISO 8601 dates.
@@ -69,9 +64,8 @@ public enum LedgerRoutes {
         router.get("/api/v1/contracts") { request, _ in
             try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
-                let contracts = await api.engine.contracts
                 let now = api.clock()
-                return try JSONBody.response(try await api.reads.run { try api.store.currentBalances(contracts, at: now) })
+                return try JSONBody.response(try await api.reads.run { try currentBalances(api, at: now) })
             }
         }
         router.get("/api/v1/contracts/{id}") { request, context in
@@ -83,14 +77,14 @@ public enum LedgerRoutes {
         router.get("/api/v1/unmatched") { request, _ in
             try await WorkRoutes.handle(api, settling: false) {
                 _ = try WorkRoutes.authenticate(request, api)
-                return try JSONBody.response(try await api.reads.run { try api.store.unmatchedTickets() })
+                return try JSONBody.response(try await api.reads.run { try api.ledger.unmatchedTickets() })
             }
         }
     }
 
     /// One contract's balance at `at` (default now) with its tickets, every stored period and its recent alerts.
     static func contractDetail(id: String, at: String?, _ api: LedgerAPIContext) async throws -> Response {
-        guard let contract = await api.engine.contracts.first(where: { $0.id == id }) else {
+        guard let contract = api.ledger.book.contract(id) else {
             throw APIFailure(.notFound, "no contract with id '\(id)'", field: "id")
         }
         let now = api.clock()
@@ -107,11 +101,11 @@ public enum LedgerRoutes {
         }
         let chosen = instant
         let detail = try await api.reads.run { () -> ContractDetail? in
-            guard let row = try api.store.balance(of: contract, at: chosen, now: now) else { return nil }
-            let tickets = try api.store.ticketBreakdown(contractID: id, periodKey: row.periodKey)
-            let periods = try api.store.balances(of: contract, now: now).map { ContractBalance(contract: contract, row: $0, now: now) }
+            guard let row = try api.ledger.balance(of: contract, at: chosen, now: now) else { return nil }
+            let tickets = try api.ledger.ticketBreakdown(contractID: id, periodKey: row.periodKey)
+            let periods = try api.ledger.balances(of: contract, now: now).map { ContractBalance(contract: contract, row: $0, now: now) }
             return ContractDetail(balance: ContractBalance(contract: contract, row: row, now: now), tickets: tickets, periods: periods,
-                                  alerts: try api.store.alerts(contractID: id, limit: 20))
+                                  alerts: try api.ledger.alerts(contractID: id, limit: 20))
         }
         guard let detail else { throw APIFailure(.notFound, "contract '\(id)' has no period at \(instant)", field: "at") }
         return try JSONBody.response(detail)
@@ -121,14 +115,15 @@ public enum LedgerRoutes {
         let status = await api.engine.status
         var problems: [String] = []
         // Readable, and writable: a full disk fails health until a write succeeds again (probed every few seconds).
-        do { _ = try api.store.state("health.probe") } catch { problems.append("store unreadable: \(error)") }
-        if let failure = api.store.checkWritable() {
+        do { _ = try api.ledger.state("health.probe") } catch { problems.append("store unreadable: \(error)") }
+        if let failure = api.ledger.checkWritable() {
             problems.append("store cannot write since \(ISO8601DateFormatter().string(from: failure.since)): \(failure.reason)")
         }
         // Unhealthy once the helpdesk has not been read for three poll intervals (or never, after three failures).
         let stale = max(3 * api.pollInterval, 180)
         if let last = status.lastSuccess {
-            if Date().timeIntervalSince(last) > Double(stale) { problems.append("no successful poll for \(Int(Date().timeIntervalSince(last))) s") }
+            let age = api.clock().timeIntervalSince(last)
+            if age > Double(stale) { problems.append("no successful poll for \(Int(age)) s") }
         } else if status.consecutiveFailures >= 3 {
             problems.append("helpdesk never reached: \(status.lastError ?? "unknown error")")
         }
@@ -137,14 +132,20 @@ public enum LedgerRoutes {
 
     static func status(_ api: LedgerAPIContext) async throws -> Response {
         let sync = await api.engine.status
-        let contracts = await api.engine.contracts
-        return try JSONBody.response(try await api.reads.run { try statusBody(api, sync: sync, contracts: contracts) })
+        return try JSONBody.response(try await api.reads.run { try statusBody(api, sync: sync) })
     }
 
-    static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus, contracts: [Contract]) throws -> StatusBody {
-        let counts = try api.store.counts()
-        let now = Date()
-        let (balances, failures) = try api.store.currentBalancesReport(contracts, at: now)
+    /// Each contract's balance for the period running at `now`; a damaged contract fails the call.
+    static func currentBalances(_ api: LedgerAPIContext, at now: Date) throws -> [ContractBalance] {
+        let (balances, failures) = try api.ledger.contractBalances(at: now)
+        if let first = failures.first { throw LedgerStoreError(first.error) }
+        return balances
+    }
+
+    static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus) throws -> StatusBody {
+        let counts = try api.ledger.counts()
+        let now = api.clock()
+        let (balances, failures) = try api.ledger.contractBalances(at: now)
         return StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
@@ -154,10 +155,10 @@ public enum LedgerRoutes {
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport, ruleErrors: sync.ruleFailures),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
-            failingTickets: try api.store.ticketFailures(limit: 50),
-            outbox: try api.store.outboxStats(now: now),
-            parkedWriteBacks: try api.store.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
-            alerts: .init(recent: try api.store.alerts(limit: 20), deliveries: try api.store.alertDeliveryStats()),
+            failingTickets: try api.ledger.ticketFailures(limit: 50),
+            outbox: try api.ledger.outboxStats(now: now),
+            parkedWriteBacks: try api.ledger.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
+            alerts: .init(recent: try api.ledger.alerts(limit: 20), deliveries: try api.ledger.alertDeliveryStats()),
             contracts: balances, contractErrors: failures)
     }
 }
@@ -206,7 +207,7 @@ struct StatusBody: Codable {
     var contractErrors: [ContractFailure]
     struct Alerts: Codable {
         var recent: [AlertRecord]
-        var deliveries: LedgerStore.AlertDeliveryStats
+        var deliveries: AlertDeliveryStats
     }
     enum CodingKeys: String, CodingKey {
         case version, helpdesk, entries, contracts, outbox, alerts

@@ -1,8 +1,8 @@
 import Foundation
 import HourLedgerHelpdeskKit
 import HourLedgerITop
-import HourLedgerStore
-import HourLedgerSync
+import HourLedgerCore
+import HourLedgerUseCases
 import HTTPTypes
 import Hummingbird
 import Logging

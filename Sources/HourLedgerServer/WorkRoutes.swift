@@ -1,8 +1,7 @@
 import Foundation
 import HourLedgerCore
 import HourLedgerHelpdeskKit
-import HourLedgerStore
-import HourLedgerSync
+import HourLedgerUseCases
 import Hummingbird
 
 /// Timers and entries. Every mutating request needs `Authorization: Bearer <token>`; a technician acts only as
@@ -20,12 +19,12 @@ public enum WorkRoutes {
                 let ticket = try body.int("ticket")
                 let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
                 try authorize(principal, actingAs: technician)
-                let (timer, created) = try await api.store.startTimer(technician: technician, ticketID: ticket, now: Date())
+                let (timer, created) = try await api.ledger.startTimer(technician: technician, ticketID: ticket)
                 if !created {
                     return try JSONBody.response(TimerConflict(error: "a timer is already open for technician \(technician) on ticket \(ticket)",
-                                                               timer: TimerBody(timer)), status: .conflict)
+                                                               timer: TimerBody(timer, now: api.clock())), status: .conflict)
                 }
-                return try JSONBody.response(TimerBody(timer), status: .created)
+                return try JSONBody.response(TimerBody(timer, now: api.clock()), status: .created)
             }
         }
         router.get("/api/v1/timers") { request, _ in
@@ -34,10 +33,10 @@ public enum WorkRoutes {
                 let mine = request.uri.queryParameters.get("mine") == "true"
                 let running = request.uri.queryParameters.get("running") == "true"
                 let technician: Int? = mine || principal.role == .technician ? principal.helpdeskUserID : nil
-                return try JSONBody.response(try api.store.timers(technician: technician, openOnly: running).map(TimerBody.init))
+                return try JSONBody.response(try api.ledger.timers(technician: technician, openOnly: running).map { TimerBody($0, now: api.clock()) })
             }
         }
-        for action in [LedgerStore.TimerAction.pause, .resume, .stop] {
+        for action in TimerAction.allCases {
             router.post("/api/v1/timers/{id}/\(action.rawValue)") { request, context in
                 try await handle(api) {
                     let principal = try authenticate(request, api)
@@ -48,11 +47,10 @@ public enum WorkRoutes {
                         return kind
                     }
                     let note = try body.optionalString("note") ?? ""
-                    let (timer, entry) = try await api.store.timerTransition(
-                        id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action, now: Date(),
-                        contracts: await api.engine.contracts, kind: kind, note: note, category: try body.optionalInt("category"),
-                        actor: principal.user)
-                    return try JSONBody.response(TimerResult(timer: TimerBody(timer), entry: entry))
+                    let (timer, entry) = try await api.ledger.timerTransition(
+                        id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action,
+                        kind: kind, note: note, category: try body.optionalInt("category"), actor: principal.user)
+                    return try JSONBody.response(TimerResult(timer: TimerBody(timer, now: api.clock()), entry: entry))
                 }
             }
         }
@@ -62,15 +60,14 @@ public enum WorkRoutes {
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
                 let duration = try body.duration("duration_seconds")
-                let started = try body.entryStart("started_at", now: Date())
+                let started = try body.entryStart("started_at", now: api.clock())
                 let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
                 try authorize(principal, actingAs: technician)
                 let kind: EntryKind = try body.optionalBool("billable").map { $0 ? .billable : .internal } ?? .billable
-                let entry = try await api.store.addEntry(
+                let entry = try await api.ledger.addEntry(
                     NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: duration, kind: kind,
                              note: try body.optionalString("description") ?? "", createdBy: principal.user,
-                             category: try body.optionalInt("category")),
-                    contracts: await api.engine.contracts, now: Date())
+                             category: try body.optionalInt("category")))
                 return try JSONBody.response(entry, status: .created)
             }
         }
@@ -80,7 +77,7 @@ public enum WorkRoutes {
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
                 guard ticket != nil || contract != nil else { throw APIFailure(.badRequest, "give ticket=N or contract=ID", field: "ticket") }
-                return try JSONBody.response(try api.store.workEntries(ticketID: ticket, contractID: contract))
+                return try JSONBody.response(try api.ledger.workEntries(ticketID: ticket, contractID: contract))
             }
         }
     }
@@ -93,12 +90,12 @@ public enum WorkRoutes {
                 let body = try await JSONRequest(request)
                 var change = EntryChange()
                 change.rawSeconds = try body.optionalInt("duration_seconds") == nil ? nil : try body.duration("duration_seconds")
-                change.startedAt = try body.optionalString("started_at") == nil ? nil : try body.entryStart("started_at", now: Date())
+                change.startedAt = try body.optionalString("started_at") == nil ? nil : try body.entryStart("started_at", now: api.clock())
                 change.kind = try body.optionalBool("billable").map { $0 ? .billable : .internal }
                 change.note = try body.optionalString("note")
-                let entry = try await api.store.editEntry(
+                let entry = try await api.ledger.editEntry(
                     key: key, change: change, reason: try body.optionalString("reason") ?? "", actor: principal.user,
-                    actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, contracts: await api.engine.contracts, now: Date())
+                    actingAs: principal.role == .technician ? principal.helpdeskUserID : nil)
                 return try JSONBody.response(entry)
             }
         }
@@ -108,9 +105,8 @@ public enum WorkRoutes {
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request, optional: true)
                 let reason = try body.optionalString("reason") ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
-                try await api.store.deleteEntry(key: key, reason: reason, actor: principal.user,
-                                                actingAs: principal.role == .technician ? principal.helpdeskUserID : nil,
-                                                contracts: await api.engine.contracts, now: Date())
+                try await api.ledger.deleteEntry(key: key, reason: reason, actor: principal.user,
+                                                 actingAs: principal.role == .technician ? principal.helpdeskUserID : nil)
                 return Response(status: .noContent)
             }
         }
@@ -121,8 +117,8 @@ public enum WorkRoutes {
                     guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                     let key = try context.parameters.require("key")
                     let body = try await JSONRequest(request, optional: true)
-                    let entry = try await api.store.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
-                                                           actor: principal.user, contracts: await api.engine.contracts, now: Date())
+                    let entry = try await api.ledger.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
+                                                            actor: principal.user)
                     return try JSONBody.response(entry)
                 }
             }
@@ -132,7 +128,7 @@ public enum WorkRoutes {
                 let principal = try authenticate(request, api)
                 guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
-                return try JSONBody.response(try api.store.pendingEntries(contractID: contract))
+                return try JSONBody.response(try api.ledger.pendingEntries(contractID: contract))
             }
         }
         router.get("/api/v1/audit") { request, _ in
@@ -140,7 +136,7 @@ public enum WorkRoutes {
                 _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
-                return try JSONBody.response(try api.store.auditTrail(ticketID: ticket, contractID: contract))
+                return try JSONBody.response(try api.ledger.auditTrail(ticketID: ticket, contractID: contract))
             }
         }
     }
@@ -149,7 +145,7 @@ public enum WorkRoutes {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIFailure(.unauthorized, "send an API token as 'Authorization: Bearer <token>'", field: "Authorization")
         }
-        guard let principal = try api.store.principal(forToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+        guard let principal = try api.ledger.principal(forToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
             throw APIFailure(.unauthorized, "unknown or revoked API token", field: "Authorization")
         }
         return principal
@@ -162,15 +158,12 @@ public enum WorkRoutes {
     }
 
     /// Turns typed failures into JSON errors that name the field; nothing is written when one is thrown.
-    /// After a change, carry-over and alerts are settled at once; if that fails, the rollover tick catches up.
     static func handle(_ api: LedgerAPIContext, settling: Bool = true, _ body: () async throws -> Response) async throws -> Response {
         do {
-            let response = try await body()
-            if settling, response.status.code < 300 { _ = try? await api.engine.settle() }
-            return response
+            return try await body()
         } catch let failure as APIFailure {
             return try JSONBody.error(failure.status, failure.message, field: failure.field)
-        } catch let error as WorkLogError {
+        } catch let error as LedgerError {
             let status: HTTPResponse.Status
             switch error.code {
             case .unknownTicket, .unknownTimer, .unknownEntry: status = .notFound
@@ -282,12 +275,12 @@ struct TimerBody: Codable {
     var startedAt: Date
     var needsReview: Bool
     var entryID: Int64?
-    init(_ t: TimerRecord) {
+    init(_ t: TimerRecord, now: Date) {
         id = t.id
         technician = t.technician
         ticketID = t.ticketID
         status = t.state.status.rawValue
-        elapsedSeconds = t.state.elapsedSeconds(at: Date())
+        elapsedSeconds = t.state.elapsedSeconds(at: now)
         startedAt = t.startedAt
         needsReview = t.state.needsReview
         entryID = t.entryID

@@ -5,6 +5,7 @@ import HourLedgerHTTPClient
 import HourLedgerCore
 import HourLedgerServer
 import HourLedgerStore
+import HourLedgerUseCases
 import Logging
 
 @main
@@ -30,10 +31,10 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// The configuration and its ledger, for commands that only read.
-    func ledger() throws -> (HourLedgerConfiguration, LedgerStore) {
+    func ledger() throws -> (HourLedgerConfiguration, Ledger) {
         let configuration = try load()
         do {
-            return (configuration, try LedgerStore(path: configuration.databasePath))
+            return (configuration, try openLedger(configuration))
         } catch let error as StoreError {
             throw CLIError(message: error.description)
         }
@@ -120,8 +121,11 @@ struct Balances: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let (configuration, store) = try options.ledger()
-        print(Report.balances(try store.currentBalances(configuration.contracts), format: format.rawValue), terminator: "")
+        let (_, ledger) = try options.ledger()
+        let now = Date()
+        let (balances, failures) = try ledger.contractBalances(at: now)
+        if let first = failures.first { throw CLIError(message: first.error) }
+        print(Report.balances(balances, format: format.rawValue), terminator: "")
     }
 }
 
@@ -132,9 +136,8 @@ struct Unmatched: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let (configuration, store) = try options.ledger()
-        print(Report.unmatched(try store.unmatchedTickets(), format: format.rawValue, terms: configuration.helpdesk.kind == "itop" ? .itop : .glpi),
-              terminator: "")
+        let (_, ledger) = try options.ledger()
+        print(Report.unmatched(try ledger.unmatchedTickets(), format: format.rawValue, terms: ledger.profile.terms), terminator: "")
     }
 }
 
@@ -150,13 +153,13 @@ struct InvoicePreviewCommand: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let (configuration, store) = try options.ledger()
-        guard let contract = configuration.contracts.first(where: { $0.id == self.contract }) else {
+        let (_, ledger) = try options.ledger()
+        guard let contract = ledger.book.contract(self.contract) else {
             throw CLIError(message: "no contract with id '\(self.contract)' in \(options.config)")
         }
         let now = Date()
         guard let period = contract.period(named: self.period, now: now),
-              let preview = try store.invoicePreview(contract, at: period.start, now: now) else {
+              let preview = try ledger.invoicePreview(contract, at: period.start, now: now) else {
             throw CLIError(message: "contract '\(contract.id)' has no period '\(self.period)'")
         }
         print(Report.invoice(preview, format: format.rawValue), terminator: "")
@@ -180,18 +183,17 @@ struct ReportCommand: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let (configuration, store) = try options.ledger()
+        let (_, ledger) = try options.ledger()
         guard let kind = Report.Kind(rawValue: kind) else {
             throw CLIError(message: "no report '\(kind)': use one of " + Report.Kind.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard let zone = TimeZone(identifier: timezone) else { throw CLIError(message: "unknown time zone '\(timezone)'") }
-        if let contract, !configuration.contracts.contains(where: { $0.id == contract }) {
+        if let contract, ledger.book.contract(contract) == nil {
             throw CLIError(message: "no contract with id '\(contract)' in \(options.config)")
         }
         do {
             let range = try ReportQuery.range(from: from, to: to, timeZone: zone)
-            print(try Report.render(kind, store: store, contracts: configuration.contracts, range: range, timeZone: zone, contractID: contract,
-                                    format: format.rawValue), terminator: "")
+            print(try Report.render(kind, ledger: ledger, range: range, timeZone: zone, contractID: contract, format: format.rawValue), terminator: "")
         } catch let error as APIFailure {
             throw CLIError(message: error.description)
         }
@@ -246,8 +248,8 @@ struct Token: AsyncParsableCommand {
         @Option(help: "The user the tokens were created for.") var user: String
 
         func run() async throws {
-            let (_, store) = try options.ledger()
-            print("revoked \(try store.revokeTokens(user: user)) token(s) of \(user)")
+            let (_, ledger) = try options.ledger()
+            print("revoked \(try ledger.revokeTokens(user: user)) token(s) of \(user)")
         }
     }
 
@@ -263,8 +265,8 @@ struct Token: AsyncParsableCommand {
             guard let id = helpdeskUserID ?? Int(user) else {
                 throw CLIError(message: "give --helpdesk-user-id for login '\(user)' (the GLPI users_id the time is logged as)")
             }
-            let (_, store) = try options.ledger()
-            print(try store.createToken(user: user, helpdeskUserID: id, role: role))
+            let (_, ledger) = try options.ledger()
+            print(try ledger.createToken(user: user, helpdeskUserID: id, role: role))
         }
     }
 }
@@ -279,22 +281,22 @@ struct TimerCommand: AsyncParsableCommand {
     @Option(help: "billable, internal or prepaid (stop).") var kind: String = "billable"
 
     func run() async throws {
-        let (configuration, store) = try options.ledger()
+        let (_, ledger) = try options.ledger()
         do {
             if action == "start" {
-                let (timer, created) = try await store.startTimer(technician: technician, ticketID: ticket, now: Date())
+                let (timer, created) = try await ledger.startTimer(technician: technician, ticketID: ticket)
                 print(created ? "timer \(timer.id) started" : "timer \(timer.id) is already \(timer.state.status.rawValue)")
                 return
             }
-            guard let transition = LedgerStore.TimerAction(rawValue: action) else { throw CLIError(message: "action must be start, pause, resume or stop") }
+            guard let transition = TimerAction(rawValue: action) else { throw CLIError(message: "action must be start, pause, resume or stop") }
             guard let kind = EntryKind(rawValue: kind) else { throw CLIError(message: "--kind must be billable, internal or prepaid") }
-            guard let open = try store.timers(technician: technician, openOnly: true).first(where: { $0.ticketID == ticket }) else {
+            guard let open = try ledger.timers(technician: technician, openOnly: true).first(where: { $0.ticketID == ticket }) else {
                 throw CLIError(message: "no open timer for technician \(technician) on ticket \(ticket)")
             }
-            let (timer, entry) = try await store.timerTransition(id: open.id, actingAs: technician, action: transition, now: Date(),
-                                                                 contracts: configuration.contracts, kind: kind, note: note, actor: "cli")
+            let (timer, entry) = try await ledger.timerTransition(id: open.id, actingAs: technician, action: transition, kind: kind, note: note,
+                                                                  actor: "cli")
             print("timer \(timer.id) \(timer.state.status.rawValue)" + (entry.map { ": entry \($0.id), \($0.rawSeconds) s raw, \($0.billedSeconds) s billed" } ?? ""))
-        } catch let error as WorkLogError {
+        } catch let error as LedgerError {
             throw CLIError(message: error.description)
         }
     }
@@ -317,13 +319,12 @@ struct EntryCommand: AsyncParsableCommand {
             guard let started = Timestamp.parse(startedAt) else {
                 throw CLIError(message: "--started-at must be an RFC 3339 date-time such as 2026-11-21T09:00:00Z (a real day and time), got '\(startedAt)'")
             }
-            let (configuration, store) = try options.ledger()
+            let (_, ledger) = try options.ledger()
             do {
-                let entry = try await store.addEntry(NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: durationSeconds,
-                                                              kind: `internal` ? .internal : .billable, note: description, createdBy: "cli"),
-                                                     contracts: configuration.contracts, now: Date())
+                let entry = try await ledger.addEntry(NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: durationSeconds,
+                                                               kind: `internal` ? .internal : .billable, note: description, createdBy: "cli"))
                 print("entry \(entry.id): \(entry.rawSeconds) s raw, \(entry.billedSeconds) s billed on \(entry.contractID ?? "no contract"); write-back queued")
-            } catch let error as WorkLogError {
+            } catch let error as LedgerError {
                 throw CLIError(message: error.description)
             }
         }
@@ -337,8 +338,8 @@ struct Audit: AsyncParsableCommand {
     @Option(help: "Only this contract.") var contract: String?
 
     func run() async throws {
-        let (_, store) = try options.ledger()
-        let records = try store.auditTrail(ticketID: ticket, contractID: contract)
+        let (_, ledger) = try options.ledger()
+        let records = try ledger.auditTrail(ticketID: ticket, contractID: contract)
         if records.isEmpty { print("no audit records"); return }
         let formatter = ISO8601DateFormatter()
         for r in records {
@@ -358,8 +359,8 @@ struct OutboxCommand: AsyncParsableCommand {
         @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
         func run() async throws {
-            let (_, store) = try options.ledger()
-            let items = try store.outboxItems(parkedOnly: parked)
+            let (_, ledger) = try options.ledger()
+            let items = try ledger.outboxItems(parkedOnly: parked)
             if format == .json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -383,11 +384,11 @@ struct OutboxCommand: AsyncParsableCommand {
         @Option(help: "Who asks, for the audit trail.") var actor: String = "cli"
 
         func run() async throws {
-            let (_, store) = try options.ledger()
+            let (_, ledger) = try options.ledger()
             do {
-                let item = try await store.retryOutbox(id: id, actor: actor, now: Date())
+                let item = try await ledger.retryOutbox(id: id, actor: actor)
                 print("write-back \(item.id) (\(item.action.rawValue), ticket \(item.ticketID)) will be tried again")
-            } catch let error as WorkLogError {
+            } catch let error as LedgerError {
                 throw CLIError(message: error.description)
             }
         }
@@ -401,12 +402,11 @@ struct OutboxCommand: AsyncParsableCommand {
         @Option(help: "Who decides, for the audit trail.") var actor: String = "cli"
 
         func run() async throws {
-            let (configuration, store) = try options.ledger()
+            let (configuration, ledger) = try options.ledger()
             do {
-                let items = try await store.discardOutbox(id: id, actor: actor, reason: reason, fenceSeconds: configuration.helpdesk.writeFenceSeconds,
-                                                          now: Date())
+                let items = try await ledger.discardOutbox(id: id, actor: actor, reason: reason, fenceSeconds: configuration.helpdesk.writeFenceSeconds)
                 print("discarded write-back" + (items.count == 1 ? "" : "s") + " " + items.map { "\($0.id) (\($0.action.rawValue))" }.joined(separator: ", "))
-            } catch let error as WorkLogError {
+            } catch let error as LedgerError {
                 throw CLIError(message: error.description)
             }
         }

@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerServer
 import HourLedgerStore
@@ -27,7 +28,7 @@ import Testing
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
 
-        let token = try runtime.store.createToken(user: "ops", helpdeskUserID: 2, role: .technician)
+        let token = try runtime.ledger.createToken(user: "ops", helpdeskUserID: 2, role: .technician)
         let auth: HTTPFields = [.authorization: "Bearer \(token)"]
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
@@ -83,16 +84,16 @@ import Testing
     }
 
     @Test func balancesJSONHasTheKeysScriptsUse() throws {
-        let store = try LedgerStore.inMemory()
         let config = try ConfigLoader.parse(configYAML(url: "http://x/apirest.php", database: "/nonexistent/unused.sqlite", contracts: contracts))
-        let text = Report.balances(try store.currentBalances(config.contracts, at: .utc("2026-11-21 12:00:00")), format: "json")
+        let store = try makeLedger(contracts: config.contracts)
+        let text = Report.balances(try store.contractBalances(at: .utc("2026-11-21 12:00:00")).balances, format: "json")
         let rows = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [[String: Any]]
         #expect(rows.count == 1)
         for key in ["id", "period_start", "period_end", "quota_seconds", "used_seconds", "raw_seconds", "remaining_seconds"] {
             #expect(rows[0][key] != nil, "missing \(key)")
         }
         #expect(rows[0]["quota_seconds"] as? Int == 7200)
-        let csv = Report.balances(try store.currentBalances(config.contracts, at: .utc("2026-11-21 12:00:00")), format: "csv")
+        let csv = Report.balances(try store.contractBalances(at: .utc("2026-11-21 12:00:00")).balances, format: "csv")
         #expect(csv.split(separator: "\n").first 
                 == "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,carried_in_seconds,expired_seconds,overage_seconds,depletes_at")
     }

@@ -1,10 +1,10 @@
 import Crypto
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerStore
-import HourLedgerSync
 import Hummingbird
 import Logging
 import Testing
@@ -120,13 +120,13 @@ final class WebhookReceiver: Sendable {
 
         // 5 h 30 of 10 h: 55 %, so the 50 % threshold fires, once.
         try await concurrentSyncs([a, b])
-        #expect(try a.store.alerts().map(\.threshold) == [50])
+        #expect(try a.ledger.alerts().map(\.threshold) == [50])
 
         // Another 3 h: 85 %.
         state.advance(seconds: 10)
         let third = state.addTask(ticket: 1, seconds: 3 * 3600, date: "2026-11-12 09:00:00")
         try await concurrentSyncs([a, b])
-        #expect(try a.store.alerts().map(\.threshold) == [80, 50])
+        #expect(try a.ledger.alerts().map(\.threshold) == [80, 50])
 
         // Time edited back under 80 % and over it again does not fire 80 % a second time.
         for seconds in [3600, 3 * 3600, 3600, 3 * 3600] {
@@ -134,12 +134,12 @@ final class WebhookReceiver: Sendable {
             state.editTask(third) { $0.seconds = seconds }
             try await concurrentSyncs([a, b])
         }
-        #expect(try a.store.alerts().map(\.threshold) == [80, 50])
+        #expect(try a.ledger.alerts().map(\.threshold) == [80, 50])
         // Over 100 %, with the used time and the forecast recorded as it was then.
         state.advance(seconds: 10)
         state.editTask(first) { $0.seconds = 5 * 3600 + 1800 }
         try await concurrentSyncs([a, b])
-        let alerts = try a.store.alerts()
+        let alerts = try a.ledger.alerts()
         #expect(alerts.map(\.threshold) == [100, 80, 50])
         #expect((alerts[0].usedSeconds, alerts[0].availableSeconds, alerts[0].usedBasisPoints, alerts[0].ticketID) == (36000, 36000, 10000, 1))
 
@@ -168,11 +168,11 @@ final class WebhookReceiver: Sendable {
         let restarted = try Runtime(configuration: configuration)
         try await restarted.engine.syncOnce(now: now)
         try await restarted.engine.settle(all: true, now: now)
-        #expect(try restarted.store.alerts().count == 3)
+        #expect(try restarted.ledger.alerts().count == 3)
         #expect(await restarted.alerts.deliverDue(now: { now.addingTimeInterval(7200) }) == 0)
         #expect(receiver.deliveries.count == 3 && state.followups(ofTicket: 1).count == 3)
         // /status shows them.
-        let stats = try restarted.store.alertDeliveryStats()
+        let stats = try restarted.ledger.alertDeliveryStats()
         #expect(stats.pending == 0 && stats.failed == 0 && stats.lastError == nil)
     }
 
@@ -188,7 +188,7 @@ final class WebhookReceiver: Sendable {
         receiver.failNext(1)
         // The webhook answers 500: the followup still goes, the webhook waits for its retry.
         #expect(await runtime.alerts.deliverDue(now: { now }) == 1)
-        let pending = try runtime.store.alertDeliveries().first { $0.channel == "webhook:ops" }!
+        let pending = try runtime.ledger.alertDeliveries().first { $0.channel == "webhook:ops" }!
         #expect(pending.attempts == 1 && pending.doneAt == nil && pending.lastError == "webhook 'ops' answered HTTP 500")
         #expect(await runtime.alerts.deliverDue(now: { now }) == 0)  // not due yet: backoff
         #expect(await runtime.alerts.deliverDue(now: { now.addingTimeInterval(60) }) == 1)
@@ -201,7 +201,7 @@ final class WebhookReceiver: Sendable {
         try await runtime.engine.syncOnce(now: now)
         receiver.failNext(100)
         for minutes in [0, 10, 100] { await runtime.alerts.deliverDue(now: { now.addingTimeInterval(Double(minutes * 60)) }) }
-        let stats = try runtime.store.alertDeliveryStats()
+        let stats = try runtime.ledger.alertDeliveryStats()
         #expect(stats.failed == 1 && stats.pending == 0 && stats.lastError == "webhook 'ops' answered HTTP 500")
         #expect(receiver.deliveries.count == 5)
     }

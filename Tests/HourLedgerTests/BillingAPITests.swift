@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerServer
@@ -37,21 +38,21 @@ import Testing
         let payg2 = state.addTask(ticket: 2, seconds: 1200, technician: 7, date: "2026-11-05 09:00:00")
         state.addTask(ticket: 3, seconds: 3 * 3600, technician: 7, date: "2026-11-06 09:00:00")
         let config = try ConfigLoader.parse(configYAML(url: glpi.url, database: directory.path + "/l.sqlite", contracts: contracts))
-        let runtime = try Runtime(configuration: config)
         let now = Date.utc("2026-11-21 12:00:00")
+        let runtime = try Runtime(configuration: config, clock: WallClock { now })
         try await runtime.engine.syncOnce(now: now)
-        let internalTime = try await runtime.store.addEntry(
+        let internalTime = try await runtime.ledger.addEntry(
             NewEntry(ticketID: 1, technician: 7, startedAt: .utc("2026-11-04 10:00:00"), rawSeconds: 1800, kind: .internal, note: "handover",
-                     createdBy: "alice"), contracts: config.contracts, now: now)
-        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
-        let technician = try runtime.store.createToken(user: "alice", helpdeskUserID: 7, role: .technician)
-        let app = buildApplication(runtime: runtime, clock: { now })
+                     createdBy: "alice"), now: now)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let technician = try runtime.ledger.createToken(user: "alice", helpdeskUserID: 7, role: .technician)
+        let app = buildApplication(runtime: runtime)
         if ProcessInfo.processInfo.environment["PRINT_README_EXAMPLES"] != nil {
             let range = ReportRange(from: .utc("2026-09-30 22:00:00"), to: .utc("2026-11-30 23:00:00"))
-            print(try Report.render(.blocks, store: runtime.store, contracts: config.contracts, range: range, timeZone: TimeZone(identifier: "Europe/Paris")!,
+            print(try Report.render(.blocks, ledger: runtime.ledger, range: range, timeZone: TimeZone(identifier: "Europe/Paris")!,
                                     contractID: "acme", format: "table", now: now))
             for id in ["acme", "beta"] {
-                print(Report.invoice(try runtime.store.invoicePreview(config.contracts.first { $0.id == id }!, at: now, now: now)!, format: "table"))
+                print(Report.invoice(try runtime.ledger.invoicePreview(config.contracts.first { $0.id == id }!, at: now, now: now)!, format: "table"))
             }
         }
 

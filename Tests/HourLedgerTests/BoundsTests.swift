@@ -56,19 +56,21 @@ import Testing
 
     /// The example config's `beta-2026` shows up in balances, the contract API, the blocks report and the invoice preview.
     @Test func theExampleOneOffBlockIsEverywhere() async throws {
+        let clock = TestClock()
         let h = try await GLPIHarness.start(contracts: """
               - { id: beta-2026, name: Customer B block, entity: 2, quota_hours: 10, period: none, starts: 2026-03-01, expires: 2026-12-31,
                   timezone: UTC, overage_rate: 9000 }
-            """) { glpi in
+            """, clock: clock.wall) { glpi in
             glpi.addTicket(2, name: "Printer", entity: 2, category: 1, groups: [1])
             glpi.addTask(ticket: 2, seconds: 5400, date: "2026-11-20 09:00:00")
         }
         defer { Task { await h.stop() } }
         let now = Date.utc("2026-11-21 10:00:00")
-        let balance = try #require(try h.runtime.store.currentBalances(h.contracts, at: now).first)
+        clock.set(now)
+        let balance = try #require(try h.runtime.ledger.contractBalances(at: now).balances.first)
         #expect((balance.id, balance.periodKey, balance.usedSeconds, balance.remainingSeconds) == ("beta-2026", "2026-03-01", 5400, 30_600))
-        let manager = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
-        let app = buildApplication(runtime: h.runtime, clock: { now })
+        let manager = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             let detail = try await client.call(.get, "/api/v1/contracts/beta-2026", token: manager)
             #expect(detail.status == .ok)
@@ -92,7 +94,7 @@ import Testing
     @Test func hugeDurationsAndImpossibleDatesAreRefusedByField() async throws {
         let h = try await GLPIHarness.start(contracts: contracts) { $0.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1]) }
         defer { Task { await h.stop() } }
-        let alice = try h.runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let alice = try h.runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             let created = try await client.call(.post, "/api/v1/entries", token: alice,
@@ -124,7 +126,7 @@ import Testing
             }
         }
         // Nothing of that was stored, and settling still works.
-        let entries = try h.runtime.store.workEntries(ticketID: 1)
+        let entries = try h.runtime.ledger.workEntries(ticketID: 1)
         #expect(entries.map(\.rawSeconds) == [600] && entries.map(\.note) == [""])
         try await h.runtime.engine.settle(all: true)
     }
@@ -158,7 +160,7 @@ import Testing
         let failures = await h.runtime.engine.status.contractFailures
         #expect(failures.map(\.contractID) == ["acme"])
         #expect(failures.first?.error.contains("used_seconds of period 2026-11-01 is 4611686018427387904") == true)
-        let (balances, reported) = try h.runtime.store.currentBalancesReport(h.contracts, at: now)
+        let (balances, reported) = try h.runtime.ledger.contractBalances(at: now)
         #expect(balances.map(\.id) == ["beta"] && balances.first?.usedSeconds == 900)
         #expect(reported.map(\.contractID) == ["acme"])
         let app = buildApplication(runtime: h.runtime)
@@ -184,7 +186,7 @@ import Testing
         let bad = try await CLI.run(["entry", "add", "--config", config, "--ticket", "1", "--technician", "7", "--started-at", "2026-02-30T08:00:00Z",
                                "--duration-seconds", "60"])
         #expect(bad.exitedNormally && bad.status != 0 && bad.output.contains("RFC 3339"), "\(bad.output)")
-        #expect(try h.runtime.store.workEntries(ticketID: 1).isEmpty)
+        #expect(try h.runtime.ledger.workEntries(ticketID: 1).isEmpty)
     }
 }
 

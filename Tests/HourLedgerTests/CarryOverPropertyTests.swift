@@ -1,4 +1,5 @@
 import Foundation
+import HourLedgerUseCases
 import HourLedgerCore
 import HourLedgerStore
 import PropertyBased
@@ -24,10 +25,11 @@ import Testing
     static func run(_ operations: [(Int, Int, Int)]) async throws {
         let contract = Self.contract
         let contracts = [contract]
-        let store = try LedgerStore.inMemory()
+        let store = try makeLedger(contracts: contracts)
         let ticket = TicketFacts(id: 1, name: "t", entity: 1, groups: [], category: 0)
-        try store.apply(ticket: ticket, dateMod: "2026-01-31 00:00:00",
-                        match: ContractMatcher.match(ticket, contracts: contracts, entities: EntityTree()), contracts: contracts, tasks: [])
+        _ = try await store.apply([TicketUpdate(ticket: ticket, dateMod: "2026-01-31 00:00:00",
+                                                match: ContractMatcher.match(ticket, contracts: contracts, entities: EntityTree(), terms: .glpi),
+                                                tasks: [])])
         let calculator = PeriodCalculator(kind: .monthly, starts: contract.starts, expires: nil, calendar: contract.calendar)
         var now = Date.utc("2026-02-02 00:00:00")
         // The model: entry key → (period index, seconds, kind).
@@ -49,7 +51,7 @@ import Testing
                 let kind = EntryKind.allCases[b % 3]
                 let seconds = (b * 37) % (8 * hour)
                 let entry = try await store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: instant(period: period, offset: b), rawSeconds: seconds,
-                                                              kind: kind, note: "", createdBy: "prop"), contracts: contracts, now: now)
+                                                              kind: kind, note: "", createdBy: "prop"), now: now)
                 model[entry.key] = (period, seconds, kind)
                 keys.append(entry.key)
             case 1 where !keys.isEmpty:
@@ -57,7 +59,7 @@ import Testing
                 let period = b % (openIndex() + 1)
                 let seconds = (a * 53 + b) % (12 * hour)
                 _ = try await store.editEntry(key: key, change: EntryChange(rawSeconds: seconds, startedAt: instant(period: period, offset: a)),
-                                              reason: "prop", actor: "prop", actingAs: nil, contracts: contracts, now: now)
+                                              reason: "prop", actor: "prop", actingAs: nil, now: now)
                 model[key]!.period = period
                 model[key]!.seconds = seconds
             case 2 where !keys.isEmpty:
@@ -66,12 +68,12 @@ import Testing
                 model[key] = nil
             case 3:
                 now = now.addingTimeInterval(Double(a % 45) * 86_400 + Double(b % 86_400))
-                try await store.settle(contracts: contracts, channels: AlertChannels(), all: true, now: now)
+                try await store.settle(all: true, now: now)
             default:
                 break
             }
         }
-        try await store.settle(contracts: contracts, channels: AlertChannels(), now: now)
+        try await store.settle(now: now)
 
         let rows = try store.balances(of: contract, now: now)
         #expect(try store.balanceDiscrepancies().isEmpty)

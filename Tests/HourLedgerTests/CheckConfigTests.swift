@@ -1,6 +1,7 @@
 import FakeGLPI
 import FakeITop
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import Testing
@@ -105,7 +106,7 @@ import Testing
             glpi.addTicket(3, name: "Screen", entity: 1, category: 1, groups: [1])
         }
         defer { Task { await h.stop() } }
-        let matches = try h.runtime.store.ticketMatches()
+        let matches = try h.runtime.ledger.ticketMatches()
         #expect([1, 2, 3].map { matches[$0]?.contractID } == ["hw", "sw", "hw"])
         // One getItem per category name, not per ticket.
         #expect(h.glpi.requests.filter { $0.target.hasPrefix("/apirest.php/Ticket/") && !$0.target.contains("Task") }.count == 2)

@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerHTTPClient
 import Testing

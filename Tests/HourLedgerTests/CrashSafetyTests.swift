@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerStore
@@ -66,8 +67,8 @@ import Testing
         try await runtime.engine.syncOnce()
         let t0 = Date.utc("2026-11-21 09:00:00")
         func addEntry(_ seconds: Int) async throws -> WorkEntry {
-            try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: seconds, kind: .billable, note: "",
-                                                      createdBy: "test"), contracts: runtime.configuration.contracts, now: Date())
+            try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: seconds, kind: .billable, note: "",
+                                                      createdBy: "test"), now: Date())
         }
         func posts() -> Int { glpi.requests.filter { $0.method == "POST" }.count }
         var entries: [WorkEntry] = []
@@ -103,13 +104,13 @@ import Testing
         glpi.setWriteDelays()
         entries.append(try await addEntry(2400))
         daemon = try Daemon(config: configPath, log: log)
-        try await eventually("a completed write-back") { try runtime.store.outboxStats(now: Date()).depth < 4 }
+        try await eventually("a completed write-back") { try runtime.ledger.outboxStats(now: Date()).depth < 4 }
         daemon.kill()
         killPoints += 1
 
         // A last, undisturbed run drains the rest; the daemon's retries look each key up before writing.
         daemon = try Daemon(config: configPath, log: log)
-        try await eventually("an empty outbox") { try runtime.store.outboxStats(now: Date()).depth == 0 }
+        try await eventually("an empty outbox") { try runtime.ledger.outboxStats(now: Date()).depth == 0 }
         await daemon.stop()
 
         let tasks = glpi.tasks(ofTicket: 1)
@@ -119,10 +120,10 @@ import Testing
         #expect(tasks.count == entries.count)
         #expect(posts() == entries.count, "a write was sent twice")
         #expect(tasks.map(\.seconds).sorted() == [900, 1800, 1800, 2700])
-        let stored = try runtime.store.workEntries(ticketID: 1)
-        #expect(stored.allSatisfy { $0.glpiTaskID != nil })
-        #expect(try runtime.store.balance(of: runtime.configuration.contracts[0], at: t0)?.usedSeconds == 900 + 1800 + 1800 + 2700)
-        #expect(try runtime.store.balanceDiscrepancies() == [])
+        let stored = try runtime.ledger.workEntries(ticketID: 1)
+        #expect(stored.allSatisfy { $0.remoteTaskID != nil })
+        #expect(try runtime.ledger.balance(of: runtime.configuration.contracts[0], at: t0)?.usedSeconds == 900 + 1800 + 1800 + 2700)
+        #expect(try runtime.ledger.balanceDiscrepancies() == [])
         #expect(killPoints == 4)
         if tasks.count != entries.count, let text = try? String(contentsOfFile: log, encoding: .utf8) { print(text) }
     }

@@ -2,6 +2,7 @@ import FakeGLPI
 import FakeITop
 import FaultProxy
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerHTTPClient
@@ -129,7 +130,7 @@ import Glibc
         var rng = SplitMix64(seed: seed)
         var figures = Figures(helpdesk: helpdesk)
         let started = ContinuousClock.now
-        let store = try LedgerStore(path: directory.path + "/ledger.sqlite")
+        let store = try makeLedger(path: directory.path + "/ledger.sqlite")
         var live: [String: Int] = [:]  // entry key → raw seconds
         let t0 = Date().addingTimeInterval(-86_400)
         let log = directory.path + "/daemon.log"
@@ -139,14 +140,14 @@ import Glibc
                 let seconds = Int.random(in: 60...3600, using: &rng)
                 let entry = try await store.addEntry(NewEntry(ticketID: tickets.randomElement(using: &rng)!, technician: technician,
                                                               startedAt: t0.addingTimeInterval(Double(figures.entries * 60)), rawSeconds: seconds,
-                                                              kind: .billable, note: "soak \(cycle)", createdBy: "soak"), contracts: contracts, now: Date())
+                                                              kind: .billable, note: "soak \(cycle)", createdBy: "soak"), now: Date())
                 live[entry.key] = seconds
                 figures.entries += 1
             }
             if cycle % 3 == 1, let key = live.keys.sorted().randomElement(using: &rng) {
                 let seconds = Int.random(in: 60...3600, using: &rng)
                 _ = try await store.editEntry(key: key, change: EntryChange(rawSeconds: seconds), reason: "soak edit", actor: "soak",
-                                              actingAs: nil, contracts: contracts, now: Date())
+                                              actingAs: nil, now: Date())
                 live[key] = seconds
                 figures.edits += 1
             }
@@ -205,7 +206,7 @@ import Glibc
 
         var (figures, live) = try await Self.soak(helpdesk: "glpi", config: config, directory: directory, writes: writes, calm: calm,
                                                   tickets: [1, 2, 3], contracts: direct.configuration.contracts, technician: 7)
-        let store = try LedgerStore(path: directory.path + "/ledger.sqlite")
+        let store = try makeLedger(path: directory.path + "/ledger.sqlite")
         let entries = try store.workEntries()
         #expect(Set(entries.map(\.key)) == Set(live.keys))
         let tasks = (1...3).flatMap { glpi.tasks(ofTicket: $0) }
@@ -245,11 +246,11 @@ import Glibc
 
         var (figures, live) = try await Self.soak(helpdesk: "itop", config: config, directory: directory, writes: writes, calm: calm,
                                                   tickets: [1, 2, 5], contracts: direct.configuration.contracts, technician: 2)
-        let store = try LedgerStore(path: directory.path + "/ledger.sqlite")
+        let store = try makeLedger(path: directory.path + "/ledger.sqlite")
         #expect(Set(try store.workEntries().map(\.key)) == Set(live.keys))
         let notes = [1, 2, 5].flatMap { state.privateLog(of: $0) }.map(\.message)
         // Every record that reached iTop is there once; every live entry has its note; a cancelled one has none.
-        let records = try store.writer.read { db in
+        let records = try store.sqlite.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT id, entry_key, action, resolution FROM outbox ORDER BY id")
         }
         var expected = 0

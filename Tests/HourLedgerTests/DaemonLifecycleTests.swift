@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerGLPI
 import HourLedgerHelpdeskKit
 import HourLedgerITop
@@ -8,7 +9,6 @@ import HourLedgerApp
 import HourLedgerHTTPClient
 import HourLedgerServer
 import HourLedgerStore
-import HourLedgerSync
 import Logging
 import Synchronization
 import Testing
@@ -71,7 +71,7 @@ final class NotifySocket: Sendable {
                        extraHelpdesk: "  webhook_secret_file: \(secretFile)")
         }
         let configPath = directory.write("hourledger.yaml", yaml(["alpha"]))
-        let token = try LedgerStore(path: directory.path + "/ledger.sqlite").createToken(user: "ops", helpdeskUserID: 2, role: .manager)
+        let token = try makeLedger(path: directory.path + "/ledger.sqlite").createToken(user: "ops", helpdeskUserID: 2, role: .manager)
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         let log = directory.path + "/daemon.log"
         FileManager.default.createFile(atPath: log, contents: nil)
@@ -154,8 +154,8 @@ final class NotifySocket: Sendable {
         let wal = try? FileManager.default.attributesOfItem(atPath: directory.path + "/ledger.sqlite-wal")[.size] as? Int
         #expect((wal ?? 0) == 0)
         // The accepted delivery is on disk (the poller may already have served its hint, which is fine).
-        let reopened = try LedgerStore(path: directory.path + "/ledger.sqlite")
-        let deliveries = try await reopened.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM webhook_delivery") }
+        let reopened = try makeLedger(path: directory.path + "/ledger.sqlite")
+        let deliveries = try await reopened.sqlite.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM webhook_delivery") }
         #expect(deliveries == 1)
 
         // Every line is one record with a timestamp and a level, and no secret appears anywhere.

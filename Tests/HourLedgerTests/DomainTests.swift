@@ -1,6 +1,10 @@
 import Foundation
+import HourLedgerUseCases
 import HourLedgerCore
 import Testing
+
+/// The words a match reason uses; the core knows no helpdesk, so the tests give it GLPI's.
+private let words = HelpdeskTerms(entity: "entity", group: "group", category: "category", query: "query", entities: "entities")
 
 @Suite struct RoundingTests {
     @Test(arguments: [
@@ -84,7 +88,7 @@ import Testing
 
     @Test func entityWithSubentitiesAndGroupsAndCategory() {
         let ticket = TicketFacts(id: 7, entity: 3, groups: [2, 1], category: 2)
-        let result = ContractMatcher.match(ticket, contracts: [acme, beta], entities: tree)
+        let result = ContractMatcher.match(ticket, contracts: [acme, beta], entities: tree, terms: words)
         #expect(result.contractID == "acme")
         #expect(result.reason == "contract acme: entity 3 under 1 AND group 1 AND category 2")
         #expect(result.rejections.map(\.contractID) == ["beta"])
@@ -92,20 +96,20 @@ import Testing
 
     @Test func groupAndCategoryAreBothRequired() {
         let wrongGroup = TicketFacts(id: 8, entity: 1, groups: [2], category: 1)
-        let result = ContractMatcher.match(wrongGroup, contracts: [acme], entities: tree)
+        let result = ContractMatcher.match(wrongGroup, contracts: [acme], entities: tree, terms: words)
         #expect(result.contractID == nil)
         #expect(result.reason == "no contract matches: acme: assigned groups 2, rule wants one of 1")
         let noSubentities = Contract(id: "a", name: "a", entity: 1, quotaSeconds: 1, starts: CivilDate("2026-01-01")!)
-        #expect(ContractMatcher.match(TicketFacts(id: 9, entity: 3, groups: [], category: 0), contracts: [noSubentities], entities: tree)
+        #expect(ContractMatcher.match(TicketFacts(id: 9, entity: 3, groups: [], category: 0), contracts: [noSubentities], entities: tree, terms: words)
             .reason == "no contract matches: a: entity 3 is not entity 1")
     }
 
     @Test func priorityThenFileOrderDecide() {
         let ticket = TicketFacts(id: 1, entity: 1, groups: [1], category: 1)
-        #expect(ContractMatcher.match(ticket, contracts: [acme, acmeHardware], entities: tree).contractID == "acme-hw")
+        #expect(ContractMatcher.match(ticket, contracts: [acme, acmeHardware], entities: tree, terms: words).contractID == "acme-hw")
         var same = acmeHardware
         same.priority = acme.priority
-        let tie = ContractMatcher.match(ticket, contracts: [acme, same], entities: tree)
+        let tie = ContractMatcher.match(ticket, contracts: [acme, same], entities: tree, terms: words)
         #expect(tie.contractID == "acme")
         #expect(tie.reason.hasSuffix("also matched acme-hw, won on file order at priority 10"))
     }

@@ -61,10 +61,10 @@ import Testing
         #expect(first.entriesAdded == 5)
         let when = Date.utc("2026-11-21 18:40:00")
         // 1800 → 1800, 61 → 900, 3600 → 3600: raw 5461, billed 6300.
-        var balance = try #require(try runtime.store.balance(of: acme, at: when))
+        var balance = try #require(try runtime.ledger.balance(of: acme, at: when))
         #expect((balance.rawSeconds, balance.usedSeconds, balance.quotaSeconds, balance.remainingSeconds) == (5461, 6300, 72000, 65700))
-        #expect(try runtime.store.balance(of: beta, at: when)?.usedSeconds == 1000)
-        let unmatched = try runtime.store.unmatchedTickets()
+        #expect(try runtime.ledger.balance(of: beta, at: when)?.usedSeconds == 1000)
+        let unmatched = try runtime.ledger.unmatchedTickets()
         #expect(unmatched.map(\.ticketID) == [9])
         #expect(unmatched.first?.reason == "no contract matches: acme-2026: assigned groups 2, rule wants one of 1; beta-2026: entity 1 is not entity 2")
         #expect(unmatched.first?.rawSeconds == 700)
@@ -82,23 +82,23 @@ import Testing
         let third = try await runtime.engine.syncOnce()
         #expect((third.entriesUpdated, third.entriesDeleted, third.contractMoves) == (2, 1, 1))
         // 2000 → 2700, 3600 → 3600, 700 → 900: raw 6300, billed 7200.
-        balance = try #require(try runtime.store.balance(of: acme, at: when))
+        balance = try #require(try runtime.ledger.balance(of: acme, at: when))
         #expect((balance.rawSeconds, balance.usedSeconds, balance.entryCount) == (6300, 7200, 3))
-        #expect(try runtime.store.unmatchedTickets().isEmpty)
-        let moves = try runtime.store.moves(ticketID: 9)
+        #expect(try runtime.ledger.unmatchedTickets().isEmpty)
+        let moves = try runtime.ledger.moves(ticketID: 9)
         #expect(moves.count == 1)
         #expect(moves.first.map { ($0.fromContract, $0.toContract, $0.rawSeconds) } ?? (nil, nil, 0) == (nil, "acme-2026", 700))
-        let breakdown = try runtime.store.ticketBreakdown(contractID: "acme-2026", periodKey: balance.periodKey)
+        let breakdown = try runtime.ledger.ticketBreakdown(contractID: "acme-2026", periodKey: balance.periodKey)
         #expect(breakdown.map(\.ticketID) == [6, 1, 9])
         #expect(breakdown.map(\.usedSeconds) == [3600, 2700, 900])
-        #expect(try runtime.store.balanceDiscrepancies() == [])
+        #expect(try runtime.ledger.balanceDiscrepancies() == [])
 
         // The ledger survives a restart: a new runtime on the same file sees the same balance and does not re-read tasks.
         glpi.clearRequests()
         await runtime.connector.close()
         #expect(glpi.requests.map(\.target) == ["/apirest.php/killSession"])
         let reopened = try Runtime(configuration: runtime.configuration)
-        #expect(try reopened.store.balance(of: acme, at: when)?.usedSeconds == 7200)
+        #expect(try reopened.ledger.balance(of: acme, at: when)?.usedSeconds == 7200)
         glpi.clearRequests()
         let afterRestart = try await reopened.engine.syncOnce()
         #expect(afterRestart.entriesAdded + afterRestart.entriesUpdated + afterRestart.entriesDeleted == 0)
@@ -150,7 +150,7 @@ import Testing
         glpi.addTask(ticket: 4, seconds: 200)
         let report = try await runtime.engine.syncOnce()
         #expect(report.entriesAdded == 1)
-        #expect(try runtime.store.balance(of: runtime.configuration.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 300)
+        #expect(try runtime.ledger.balance(of: runtime.configuration.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 300)
         // Tasks are read only where the search's task summary changed: not for ticket 4 (unchanged), not for ticket 5
         // (the search says it has no task), only for ticket 7.
         glpi.advance(seconds: 1)
@@ -176,7 +176,7 @@ import Testing
         glpi.addTicket(8, name: "Later", entity: 2, category: 2, groups: [2])
         try await runtime.engine.syncOnce()
         // Two hints for tickets the next poll's window no longer covers, one for an id GLPI does not have.
-        try await runtime.store.addHints([4, 6, 999, 4])
+        try await runtime.ledger.addHints([4, 6, 999, 4])
         glpi.clearRequests()
         let report = try await runtime.engine.syncOnce()
         #expect(report.hintsServed == 3)
@@ -184,7 +184,7 @@ import Testing
         #expect(searches.count == 2)
         #expect(searches.last?.contains("criteria[0][link]=OR&criteria[0][field]=2&criteria[0][searchtype]=equals&criteria[0][value]=4&criteria[1][link]=OR&criteria[1][field]=2&criteria[1][searchtype]=equals&criteria[1][value]=6&criteria[2][link]=OR&criteria[2][field]=2&criteria[2][searchtype]=equals&criteria[2][value]=999&") == true)
         #expect(report.ticketsSeen == 3)  // ticket 8 from the window, 4 and 6 by id
-        #expect(try runtime.store.pendingHints().isEmpty)
+        #expect(try runtime.ledger.pendingHints().isEmpty)
     }
 
     @Test func aListThatShrinksWhilePagedEndsCleanlyAndIsReadAgain() async throws {
@@ -195,7 +195,7 @@ import Testing
         _ = directory
         for id in 1...5 { glpi.addTicket(id, name: "T\(id)", entity: 2, category: 1, groups: []) }
         try await runtime.engine.syncOnce()
-        let firstMark = try runtime.store.state("helpdesk.high_water")
+        let firstMark = try runtime.ledger.state("helpdesk.high_water")
 
         // A later poll: after it read page 1, three tickets go to the trash, so page 2 lies past the new total and
         // GLPI answers 400 ERROR_RANGE_EXCEED_TOTAL. The poll ends without error but keeps its old high-water mark.
@@ -209,7 +209,7 @@ import Testing
         glpi.beforeSearchPage = nil
         #expect(glpi.requests.filter { $0.target.contains("search/Ticket") }.count == 2)
         #expect(report.highWater == firstMark)
-        #expect(try runtime.store.state("helpdesk.high_water") == firstMark)
+        #expect(try runtime.ledger.state("helpdesk.high_water") == firstMark)
         // The next poll re-reads from the old mark and sees the surviving tickets' newest state.
         let next = try await runtime.engine.syncOnce()
         #expect(next.ticketsSeen == 2)
@@ -229,7 +229,7 @@ import Testing
         try await runtime.engine.syncOnce()
         let searches = glpi.requests.filter { $0.target.contains("/search/Ticket") }.map { $0.target.components(separatedBy: "range=").last! }
         #expect(searches == ["0-1", "2-3", "4-5"])
-        #expect(try runtime.store.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1500)
+        #expect(try runtime.ledger.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1500)
 
         // GLPI forgets the session: the connector opens a new one by itself and the poll succeeds.
         glpi.expireSessions()
@@ -246,7 +246,7 @@ import Testing
         let status = await runtime.engine.status
         #expect(status.lastError?.contains("permission ERROR_RIGHT_MISSING") == true)
         #expect(status.reachable == true)
-        #expect(try runtime.store.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1550)
+        #expect(try runtime.ledger.balance(of: config.contracts[1], at: .utc("2026-11-21 19:00:00"))?.usedSeconds == 1550)
 
         // GLPI down: reported as unreachable with the host, not as a crash.
         glpi.grantRight("Ticket")

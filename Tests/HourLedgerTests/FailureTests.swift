@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerGLPI
 import HourLedgerHelpdeskKit
 import HourLedgerITop
@@ -29,7 +30,7 @@ import Glibc
         var logger = Logger(label: "test") { label in JournalLogHandler(label: label, journal: false) { line in lines.withLock { $0.append(line) } } }
         logger.logLevel = .info
         let runtime = try Runtime(configuration: config, logger: logger)
-        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         // A damaged ledger: a table is gone.
         try await runtime.store.writer.write { db in try db.execute(sql: "ALTER TABLE alert RENAME TO alert_lost") }
         let app = buildApplication(runtime: runtime)
@@ -168,7 +169,7 @@ extension CLI {
                 SELECT 'glpi_task', 1000000 + i, 1, NULL, NULL, 1104537600 + i * 1500, 600, 600, 'none', i % 40, 0, '', 0, 'billable', 'approved' FROM n
                 """)
         }
-        let manager = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let manager = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.live) { client in
             // Separate connections, as eight people and a load balancer would have: libcurl, not the test client.

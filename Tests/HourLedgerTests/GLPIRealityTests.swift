@@ -71,8 +71,8 @@ import Testing
             state.addTask(ticket: 3014, seconds: 600, content: "<p>Swapped toner &amp; drum</p>", date: "2026-11-20 09:00:00")
         }
         defer { Task { await h.stop() } }
-        #expect(try h.runtime.store.unmatchedTickets().isEmpty)
-        #expect(try h.runtime.store.ticketMatches()[3014]?.contractID == "rnd")
+        #expect(try h.runtime.ledger.unmatchedTickets().isEmpty)
+        #expect(try h.runtime.ledger.ticketMatches()[3014]?.contractID == "rnd")
         // Nothing changed: the ticket search and the task list, newest change first; no dropdown refresh, no getItem,
         // no Group_Ticket.
         h.glpi.advance(seconds: 30)
@@ -81,7 +81,7 @@ import Testing
         #expect(report.requests == 2, "\(h.glpi.requests.map(\.target))")
         #expect(h.glpi.requests.map { $0.target.components(separatedBy: "?")[0] } == ["/apirest.php/search/Ticket", "/apirest.php/TicketTask"])
 
-        let manager = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let manager = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             let detail = try await client.call(.get, "/api/v1/contracts/rnd?at=2026-11-20T12:00:00Z", token: manager)
@@ -119,11 +119,11 @@ import Testing
         let report = try await h.runtime.engine.syncOnce()
         #expect(report.ticketsFailed == 0)
         #expect(h.glpi.requests.filter { $0.target.hasSuffix("/initSession") }.count == 1)
-        #expect(try h.runtime.store.ticketMatches()[7]?.contractID == "gamma")
+        #expect(try h.runtime.ledger.ticketMatches()[7]?.contractID == "gamma")
         let at = Date.utc("2026-11-21 18:34:00")
-        #expect(try h.runtime.store.balance(of: h.contracts[1], at: at)?.usedSeconds == 1800)
-        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 1500)
-        #expect(try h.runtime.store.ticketFailures().isEmpty)
+        #expect(try h.runtime.ledger.balance(of: h.contracts[1], at: at)?.usedSeconds == 1800)
+        #expect(try h.runtime.ledger.balance(of: h.contracts[0], at: at)?.usedSeconds == 1500)
+        #expect(try h.runtime.ledger.ticketFailures().isEmpty)
     }
 
     @Test func aTicketThatCannotBeReadIsReportedAndRetriedAndTheOthersSync() async throws {
@@ -139,8 +139,8 @@ import Testing
         let report = try await h.runtime.engine.syncOnce()
         #expect(report.ticketsFailed == 1)
         let at = Date.utc("2026-11-21 18:34:00")
-        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 900)
-        let failures = try h.runtime.store.ticketFailures()
+        #expect(try h.runtime.ledger.balance(of: h.contracts[0], at: at)?.usedSeconds == 900)
+        let failures = try h.runtime.ledger.ticketFailures()
         #expect(failures.map(\.ticketID) == [9])
         #expect(failures.first?.error.contains("actiontime 99999999999 s") == true)
         #expect(await h.runtime.engine.status.consecutiveFailures == 0)
@@ -157,12 +157,12 @@ import Testing
         try await h.runtime.engine.syncOnce()
         h.glpi.clearRequests()
         try await h.runtime.engine.syncOnce()
-        #expect(try h.runtime.store.ticketFailures().first?.attempts == 3)
+        #expect(try h.runtime.ledger.ticketFailures().first?.attempts == 3)
         #expect(h.glpi.requests.contains { $0.target.contains("criteria[0][value]=9") })
         h.glpi.editTask(broken) { $0.seconds = 1200 }
         try await h.runtime.engine.syncOnce()
-        #expect(try h.runtime.store.ticketFailures().isEmpty)
-        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 2100)
+        #expect(try h.runtime.ledger.ticketFailures().isEmpty)
+        #expect(try h.runtime.ledger.balance(of: h.contracts[0], at: at)?.usedSeconds == 2100)
     }
 }
 
@@ -195,7 +195,7 @@ import Testing
         // Only ticket 1's tasks were read again; ticket 2's were not touched.
         #expect(h.glpi.requests.filter { $0.target.hasPrefix("/apirest.php/Ticket/") }.map(\.target) == ["/apirest.php/Ticket/1/TicketTask?range=0-999"])
         let range = ReportRange(from: Date.utc("2026-11-01 00:00:00"), to: Date.utc("2026-12-01 00:00:00"))
-        let rows = try h.runtime.store.technicianReport(range: range, timeZone: TimeZone(identifier: "UTC")!)
+        let rows = try h.runtime.ledger.technicianReport(range: range, timeZone: TimeZone(identifier: "UTC")!)
         #expect(rows.map { "\($0.technician):\($0.time.billableSeconds)" } == ["7:600", "8:1800"])
 
         h.glpi.advance(seconds: 60)
@@ -227,7 +227,7 @@ import Testing
     @Test func trashedAndPurgedTicketsLeaveTheBalanceAndARestoredOneComesBack() async throws {
         let h = try await harness(check: 0)
         defer { Task { await h.stop() } }
-        let used = { try h.runtime.store.balance(of: h.contracts[0], at: self.at)?.usedSeconds }
+        let used = { try h.runtime.ledger.balance(of: h.contracts[0], at: self.at)?.usedSeconds }
         #expect(try used() == 3600)
         h.glpi.advance(seconds: 60)
         h.glpi.trashTicket(1)
@@ -235,14 +235,14 @@ import Testing
         let report = try await h.runtime.engine.syncOnce()
         #expect(report.ticketsRemoved == 2)
         #expect(try used() == 1800)
-        #expect(try h.runtime.store.balanceDiscrepancies() == [])
-        #expect(try h.runtime.store.moves(ticketID: 1).last?.reason == "moved to the helpdesk's trash")
-        #expect(try h.runtime.store.moves(ticketID: 1).last.map { ($0.fromContract, $0.toContract, $0.rawSeconds) } ?? (nil, nil, 0) == ("acme", nil, 600))
-        #expect(try h.runtime.store.moves(ticketID: 2).last?.reason.hasPrefix("purged from the helpdesk") == true)
-        #expect(try h.runtime.store.unmatchedTickets().isEmpty)
-        #expect(try h.runtime.store.counts().tickets == 1)
+        #expect(try h.runtime.ledger.balanceDiscrepancies() == [])
+        #expect(try h.runtime.ledger.moves(ticketID: 1).last?.reason == "moved to the helpdesk's trash")
+        #expect(try h.runtime.ledger.moves(ticketID: 1).last.map { ($0.fromContract, $0.toContract, $0.rawSeconds) } ?? (nil, nil, 0) == ("acme", nil, 600))
+        #expect(try h.runtime.ledger.moves(ticketID: 2).last?.reason.hasPrefix("purged from the helpdesk") == true)
+        #expect(try h.runtime.ledger.unmatchedTickets().isEmpty)
+        #expect(try h.runtime.ledger.counts().tickets == 1)
         // No time can be logged on them any more.
-        let alice = try h.runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let alice = try h.runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             let timer = try await client.call(.post, "/api/v1/timers", token: alice, body: #"{"ticket":1}"#)
@@ -257,8 +257,8 @@ import Testing
         h.glpi.restoreTicket(1)
         try await h.runtime.engine.syncOnce()
         #expect(try used() == 2400)
-        #expect(try h.runtime.store.moves(ticketID: 1).last?.reason.hasPrefix("back in the helpdesk (it had been in the trash); contract acme") == true)
-        #expect(try h.runtime.store.balanceDiscrepancies() == [])
+        #expect(try h.runtime.ledger.moves(ticketID: 1).last?.reason.hasPrefix("back in the helpdesk (it had been in the trash); contract acme") == true)
+        #expect(try h.runtime.ledger.balanceDiscrepancies() == [])
         // Nothing more to find: the check costs the trash search and the count.
         h.glpi.advance(seconds: 600)
         h.glpi.clearRequests()
@@ -274,11 +274,11 @@ import Testing
         h.glpi.trashTicket(3)
         h.glpi.purgeTicket(2)
         // GLPI 11 sends a delete event for ticket 3; nothing tells about ticket 2 until the next deletion check.
-        try await h.runtime.store.addHints([3])
+        try await h.runtime.ledger.addHints([3])
         try await h.runtime.engine.syncOnce()
-        #expect(try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds == 1800)
-        #expect(try h.runtime.store.moves(ticketID: 3).last?.reason == "moved to the helpdesk's trash")
-        #expect(try h.runtime.store.moves(ticketID: 2).isEmpty)
+        #expect(try h.runtime.ledger.balance(of: h.contracts[0], at: at)?.usedSeconds == 1800)
+        #expect(try h.runtime.ledger.moves(ticketID: 3).last?.reason == "moved to the helpdesk's trash")
+        #expect(try h.runtime.ledger.moves(ticketID: 2).isEmpty)
     }
 }
 
@@ -294,14 +294,14 @@ import Testing
         let t0 = Date.utc("2026-11-21 09:00:00")
         try await runtime.engine.syncOnce(now: t0)
         let globex = runtime.configuration.contracts[0]
-        let ticket = try #require(try runtime.store.ticketMatches().first { $0.value.contractID == "globex" }?.key)
-        _ = try await runtime.store.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: 1800, kind: .billable, note: "",
-                                                      createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
-        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 1800)
+        let ticket = try #require(try runtime.ledger.ticketMatches().first { $0.value.contractID == "globex" }?.key)
+        _ = try await runtime.ledger.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: 1800, kind: .billable, note: "",
+                                                      createdBy: "alice"), now: t0)
+        #expect(try runtime.ledger.balance(of: globex, at: t0)?.usedSeconds == 1800)
         state.deleteTicket(ticket)
         let report = try await runtime.engine.syncOnce(now: t0.addingTimeInterval(60))
         #expect(report.ticketsRemoved == 1)
-        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 0)
-        #expect(try runtime.store.moves(ticketID: ticket).last?.reason.hasPrefix("deleted in the helpdesk") == true)
+        #expect(try runtime.ledger.balance(of: globex, at: t0)?.usedSeconds == 0)
+        #expect(try runtime.ledger.moves(ticketID: ticket).last?.reason.hasPrefix("deleted in the helpdesk") == true)
     }
 }

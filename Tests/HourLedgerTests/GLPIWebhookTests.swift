@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerGLPI
 import HourLedgerHelpdeskKit
 import HourLedgerITop
@@ -60,18 +61,21 @@ struct GLPIDelivery {
 final class TestClock: Sendable {
     private let now = Mutex(Date())
     func set(_ unix: Int) { now.withLock { $0 = Date(timeIntervalSince1970: TimeInterval(unix)) } }
+    func set(_ date: Date) { now.withLock { $0 = date } }
     var read: @Sendable () -> Date { { self.now.withLock { $0 } } }
+    var wall: WallClock { WallClock(read) }
 }
 
 @Suite struct GLPIWebhookTests {
     static let secret = "0123456789abcdefghijABCDEFGHIJ0123456789"
 
-    func runtime(secrets: [String], directory: TemporaryDirectory, url: String = "http://127.0.0.1:9/apirest.php") throws -> Runtime {
+    func runtime(secrets: [String], directory: TemporaryDirectory, url: String = "http://127.0.0.1:9/apirest.php",
+                 clock: WallClock = .system) throws -> Runtime {
         let file = directory.write("webhook-secret", secrets.joined(separator: "\n") + "\n")
         return try Runtime(configuration: try ConfigLoader.parse(configYAML(
             url: url, database: directory.path + "/ledger.sqlite",
             contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}",
-            extraHelpdesk: "  webhook_secret_file: \(file)")))
+            extraHelpdesk: "  webhook_secret_file: \(file)")), clock: clock)
     }
 
     @Test func signaturesMatchTheNotesTestVectorAndEveryExample() throws {
@@ -98,9 +102,9 @@ final class TestClock: Sendable {
 
     @Test func theExampleDeliveriesAreAnsweredAsGLPIExpectsAndOnlyValidOnesLeaveAHint() async throws {
         let directory = TemporaryDirectory()
-        let runtime = try runtime(secrets: [Self.secret], directory: directory)
         let clock = TestClock()
-        let app = buildApplication(runtime: runtime, clock: clock.read)
+        let runtime = try runtime(secrets: [Self.secret], directory: directory, clock: clock.wall)
+        let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             for delivery in try GLPIDelivery.all() {
                 clock.set(delivery.receivedAt)
@@ -119,7 +123,8 @@ final class TestClock: Sendable {
                 }
             }
             // GLPI resends a delivery with the same headers when our answer was lost: it is recognised, not applied twice.
-            let first = try GLPIDelivery.load("01_ticket_new.json")
+            // The latest delivery is resent, as the server's clock only moves forward.
+            let first = try GLPIDelivery.load("03_ticket_delete_trash.json")
             clock.set(first.receivedAt + 30)
             let replay = try await client.execute(uri: first.path, method: .post, headers: first.httpFields, body: ByteBuffer(bytes: first.body)) { $0.status }
             #expect(replay == .conflict)
@@ -131,9 +136,9 @@ final class TestClock: Sendable {
             #expect(metrics.contains("hourledger_webhook_hints_pending 1.0\n"))
         }
         // Six accepted deliveries about ticket 42 and its task: one durable hint, counted six times.
-        let hints = try runtime.store.pendingHints()
+        let hints = try runtime.ledger.pendingHints()
         #expect(hints.map(\.ticketID) == [42] && hints.first?.count == 6)
-        #expect(await runtime.engine.hintsWaiting)
+        #expect(runtime.ledger.hintsArrived.isPending)
     }
 
     static func signed(_ body: String, timestamp: String = "1795430000", secret: String = Self.secret) -> HTTPFields {
@@ -143,10 +148,10 @@ final class TestClock: Sendable {
 
     @Test func refusalsAreDistinctAndTouchNothing() async throws {
         let directory = TemporaryDirectory()
-        let runtime = try runtime(secrets: [Self.secret], directory: directory)
         let clock = TestClock()
+        let runtime = try runtime(secrets: [Self.secret], directory: directory, clock: clock.wall)
         clock.set(1_795_430_000)
-        let app = buildApplication(runtime: runtime, clock: clock.read)
+        let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             func post(_ body: String, _ headers: HTTPFields) async throws -> (HTTPResponse.Status, String) {
                 try await client.execute(uri: "/webhooks/glpi", method: .post, headers: headers, body: ByteBuffer(string: body)) {
@@ -180,7 +185,7 @@ final class TestClock: Sendable {
             let computer = #"{"item": {"id": 12, "name": "PC-12"}, "event": "update"}"#
             let (ignoredStatus, ignoredBody) = try await post(computer, Self.signed(computer))
             #expect(ignoredStatus == .ok && ignoredBody.contains("not a Ticket"))
-            #expect(try runtime.store.pendingHints().isEmpty)
+            #expect(try runtime.ledger.pendingHints().isEmpty)
             // The window edges themselves are inside.
             let answer8 = try await post(ticket, Self.signed(ticket, timestamp: "1795429700")).0
             #expect(answer8 == .ok)
@@ -196,15 +201,15 @@ final class TestClock: Sendable {
             let answer12 = try await client.execute(uri: "/webhooks/itop?token=\(Self.secret)", method: .post, body: ByteBuffer(string: "{\"id\": \"7\"}")) { $0.status }
             #expect(answer12 == .notFound)
         }
-        #expect(try runtime.store.pendingHints().map(\.ticketID) == [7])
+        #expect(try runtime.ledger.pendingHints().map(\.ticketID) == [7])
     }
 
     @Test func aRotatedSecretIsAcceptedUntilAReloadDropsIt() async throws {
         let directory = TemporaryDirectory()
         let newSecret = "NEWsecretNEWsecretNEWsecretNEWsecret0000"
-        let runtime = try runtime(secrets: [newSecret, Self.secret], directory: directory)
         let clock = TestClock()
-        let app = buildApplication(runtime: runtime, clock: clock.read)
+        let runtime = try runtime(secrets: [newSecret, Self.secret], directory: directory, clock: clock.wall)
+        let app = buildApplication(runtime: runtime)
         let old = try GLPIDelivery.load("04_tickettask_new.json")
         let body = String(decoding: old.body, as: UTF8.self)
         let challenge = try GLPIDelivery.load("07_cra_challenge.json")
@@ -236,16 +241,16 @@ final class TestClock: Sendable {
             let answer17 = try await client.execute(uri: challenge.path, method: .get) { $0.status }
             #expect(answer17 == .unauthorized)
         }
-        #expect(try runtime.store.pendingHints().first?.count == 2)
+        #expect(try runtime.ledger.pendingHints().first?.count == 2)
     }
 
     /// Thousands of random and mutated deliveries: every answer is a 4xx, nothing is stored, nothing crashes.
     @Test func fuzzedDeliveriesAreAllRefusedAndApplyNothing() async throws {
         let directory = TemporaryDirectory()
-        let runtime = try runtime(secrets: [Self.secret], directory: directory)
         let clock = TestClock()
+        let runtime = try runtime(secrets: [Self.secret], directory: directory, clock: clock.wall)
         let examples = try GLPIDelivery.all().filter { $0.method == "POST" }
-        let app = buildApplication(runtime: runtime, clock: clock.read)
+        let app = buildApplication(runtime: runtime)
         let rounds = 4000
         try await app.test(.router) { client in
             var random = SplitMix64(seed: 20261121)
@@ -296,9 +301,9 @@ final class TestClock: Sendable {
             #expect(statuses.keys.allSatisfy { (400..<500).contains($0) }, "\(statuses)")
             #expect(Set(statuses.keys).isSuperset(of: [400, 401, 403]), "\(statuses)")
         }
-        #expect(try runtime.store.pendingHints().isEmpty)
-        #expect(try runtime.store.counts().entries == 0)
-        #expect(await !runtime.engine.hintsWaiting)
+        #expect(try runtime.ledger.pendingHints().isEmpty)
+        #expect(try runtime.ledger.counts().entries == 0)
+        #expect(!runtime.ledger.hintsArrived.isPending)
     }
 
     /// Hundreds of deliveries for many tickets become one sync, whose reads are batched searches by id, not one per hint.
@@ -308,15 +313,15 @@ final class TestClock: Sendable {
         for id in 1...250 { state.addTicket(id, name: "T\(id)", entity: 1, category: 1, groups: [1]) }
         let server = try await FakeGLPIServer(state: state)
         defer { Task { await server.stop() } }
-        let runtime = try runtime(secrets: [Self.secret], directory: directory, url: server.url)
+        let clock = TestClock()
+        let runtime = try runtime(secrets: [Self.secret], directory: directory, url: server.url, clock: clock.wall)
         try await runtime.engine.syncOnce()
         // A later change moves the poll window past the 250 tickets.
         state.advance(seconds: 3600)
         state.addTicket(251, name: "Later", entity: 1, category: 1, groups: [1])
         try await runtime.engine.syncOnce()
-        let clock = TestClock()
         clock.set(1_795_430_000)
-        let app = buildApplication(runtime: runtime, clock: clock.read)
+        let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             // 500 deliveries: each of 250 tickets twice, in reverse order the second time, as GLPI may.
             for (pass, id) in Array(1...250).map({ (0, $0) }) + (1...250).reversed().map({ (1, $0) }) {
@@ -329,14 +334,14 @@ final class TestClock: Sendable {
                 #expect(status == .ok)
             }
         }
-        #expect(try runtime.store.pendingHints().count == 250)
+        #expect(try runtime.ledger.pendingHints().count == 250)
         state.clearRequests()
         let report = try await runtime.engine.syncOnce()
         #expect(report.hintsServed == 250)
         let searches = state.requests.filter { $0.target.hasPrefix("/apirest.php/search/Ticket") }
         // One poll-window search, then the 250 hinted ids in three searches of at most 100 ids.
         #expect(searches.count == 4, "\(searches.map { String($0.target.prefix(300)) })")
-        #expect(try runtime.store.pendingHints().isEmpty)
+        #expect(try runtime.ledger.pendingHints().isEmpty)
     }
 }
 

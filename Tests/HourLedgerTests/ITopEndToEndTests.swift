@@ -8,7 +8,6 @@ import HourLedgerITop
 import HourLedgerUseCases
 import HourLedgerServer
 import HourLedgerStore
-import HourLedgerSync
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -81,7 +80,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(requests.last?.operation?["output_fields"] as? String == "id")
 
         // Each ticket to its contract, for a reason that names the rule.
-        let matches = try runtime.store.ticketMatches()
+        let matches = try runtime.ledger.ticketMatches()
         #expect(matches.mapValues(\.contractID) == [1: "globex", 2: nil, 3: "globex", 4: "initech", 5: "initech-access", 6: "initech", 7: nil])
         #expect(matches[1]?.reason == "contract globex: org 2 AND team 10")
         #expect(matches[2]?.reason.contains("globex: assigned teams 11, rule wants one of 10") == true)
@@ -92,9 +91,8 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
 
         // A timer on R-000004: 1000 s worked, 30 min billed, one private_log note through core/update.
         let contracts = runtime.configuration.contracts
-        let (timer, _) = try await runtime.store.startTimer(technician: 5, ticketID: 4, now: t0)
-        let (_, stopped) = try await runtime.store.timerTransition(id: timer.id, actingAs: 5, action: .stop, now: t0.addingTimeInterval(1000),
-                                                                   contracts: contracts, note: "network trace", actor: "dan")
+        let (timer, _) = try await runtime.ledger.startTimer(technician: 5, ticketID: 4, now: t0)
+        let (_, stopped) = try await runtime.ledger.timerTransition(id: timer.id, actingAs: 5, action: .stop, note: "network trace", actor: "dan", now: t0.addingTimeInterval(1000))
         let entry = try #require(stopped)
         #expect((entry.rawSeconds, entry.billedSeconds, entry.contractID) == (1000, 1800, "initech"))
         itop.clearRequests()
@@ -113,7 +111,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(itop.privateLog(of: 4).map(\.message) == [line])
         #expect(itop.changes.last?.userinfo == "HourLedger write-back [hourledger:\(entry.key)]")
         let initech = contracts.first { $0.id == "initech" }!
-        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
+        #expect(try runtime.ledger.balance(of: initech, at: t0)?.usedSeconds == 1800)
 
         // The write bumped last_update: the next poll sees R-000004 again and changes nothing. Its window starts
         // two minutes before the newest stamp, in iTop's own time zone.
@@ -122,13 +120,13 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(gets(itop).first == "UserRequest | SELECT UserRequest WHERE last_update > '2026-11-21 19:33:10' | 1")
         #expect(echo.ticketsSeen == 7 && echo.entriesAdded == 0 && echo.entriesUpdated == 0 && echo.highWater == "2026-11-21 19:36:10")
         #expect(gets(itop).last == "UserRequest | SELECT UserRequest AS u JOIN Organization AS o ON u.org_id = o.id WHERE (o.code = 'INITECH' AND u.servicesubcategory_id = 1) AND u.last_update > '2026-11-21 19:33:10' | 1")
-        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 1800)
+        #expect(try runtime.ledger.balance(of: initech, at: t0)?.usedSeconds == 1800)
 
         // An edit and a deletion: the case log is append-only, so each is a note of its own.
-        _ = try await runtime.store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 2000, note: "network trace"), reason: "forgot the capture",
-                                              actor: "dan", actingAs: 5, contracts: contracts, now: t0)
-        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 2700)
-        try await runtime.store.deleteEntry(key: entry.key, reason: "wrong ticket", actor: "dan", actingAs: 5, contracts: contracts, now: t0)
+        _ = try await runtime.ledger.editEntry(key: entry.key, change: EntryChange(rawSeconds: 2000, note: "network trace"), reason: "forgot the capture",
+                                              actor: "dan", actingAs: 5, now: t0)
+        #expect(try runtime.ledger.balance(of: initech, at: t0)?.usedSeconds == 2700)
+        try await runtime.ledger.deleteEntry(key: entry.key, reason: "wrong ticket", actor: "dan", actingAs: 5, now: t0)
         #expect(await runtime.outbox.drain() == 2)
         let log = itop.privateLog(of: 4).map(\.message)
         #expect(log.count == 3)
@@ -139,22 +137,22 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(log[2].hasPrefix("[hourledger:\(entry.key) delete ")
                 && log[2].hasSuffix("] withdrawn: entry \(entry.key) no longer counts (was: 0:45 h billable, worked 0:33:20 on 2026-11-21 by technician 5, "
                                     + "rounded up to 15 min, on contract Initech block (initech); reason: wrong ticket)"), "\(log[2])")
-        #expect(try runtime.store.balance(of: initech, at: t0)?.usedSeconds == 0)
-        #expect(try runtime.store.balanceDiscrepancies() == [])
+        #expect(try runtime.ledger.balance(of: initech, at: t0)?.usedSeconds == 0)
+        #expect(try runtime.ledger.balanceDiscrepancies() == [])
 
         // A change in iTop moves a ticket: R-000001 reassigned to team 11 leaves Globex.
         itop.advance(seconds: 60)
         itop.updateTicket(1) { $0.team = 11 }
         try await runtime.engine.syncOnce(now: t0)
-        #expect(try runtime.store.ticketMatches()[1]?.contractID == nil)
+        #expect(try runtime.ledger.ticketMatches()[1]?.contractID == nil)
     }
 
     @Test func editingAnOQLRuleReasksITopAndMovesTicketsWithTheirHours() async throws {
         let (server, runtime, _) = try await setUp()
         defer { Task { await server.stop() } }
         try await runtime.engine.syncOnce(now: t0)
-        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 6, technician: 4, startedAt: t0, rawSeconds: 3600, kind: .billable, note: "",
-                                                              createdBy: "chloe"), contracts: runtime.configuration.contracts, now: t0)
+        let entry = try await runtime.ledger.addEntry(NewEntry(ticketID: 6, technician: 4, startedAt: t0, rawSeconds: 3600, kind: .billable, note: "",
+                                                              createdBy: "chloe"), now: t0)
         #expect(entry.contractID == "initech")
         var contracts = runtime.configuration.contracts
         contracts[1].match.query = "SELECT UserRequest WHERE org_id = 3 AND servicesubcategory_id = 2"
@@ -163,11 +161,11 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let report = try await runtime.engine.syncOnce(now: t0)
         // The changed rule is asked in full once, then narrowed to the poll's window.
         #expect(gets(server.state).contains("UserRequest | SELECT UserRequest WHERE org_id = 3 AND servicesubcategory_id = 2 | 1"))
-        let matches = try runtime.store.ticketMatches()
+        let matches = try runtime.ledger.ticketMatches()
         #expect(matches.mapValues(\.contractID) == [1: "globex", 2: nil, 3: "globex", 4: "initech-access", 5: "initech", 6: "initech-access", 7: nil])
         #expect(report.contractMoves == 3)
-        #expect(try runtime.store.balance(of: contracts[1], at: t0)?.usedSeconds == 3600)
-        #expect(try runtime.store.balance(of: contracts[2], at: t0)?.usedSeconds == 0)
+        #expect(try runtime.ledger.balance(of: contracts[1], at: t0)?.usedSeconds == 3600)
+        #expect(try runtime.ledger.balance(of: contracts[2], at: t0)?.usedSeconds == 0)
     }
 
     /// A rule iTop refuses is a clear error, never an empty match: check-config and a reload refuse it, and one that
@@ -188,7 +186,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(error.error.contains("core/get UserRequest (OQL rule) of contract bad-rule: rejected 100") && error.error.contains("Unknown filter code"))
         #expect(!error.error.contains("Daemon-Passw0rd!"))
         // Nothing was stored as "matches nothing": the tickets say their rule could not be asked.
-        let matches = try runtime.store.ticketMatches()
+        let matches = try runtime.ledger.ticketMatches()
         #expect(!matches.isEmpty && matches.values.allSatisfy { $0.contractID == nil })
         #expect(matches.values.allSatisfy { $0.reason.contains("could not be asked (the helpdesk refused it; see /status)") })
         #expect(!matches.values.contains { $0.reason.contains("not selected") })
@@ -210,7 +208,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let (server, runtime, _) = try await setUp(database: directory.path + "/l.sqlite")
         defer { Task { await server.stop() } }
         try await runtime.engine.syncOnce(now: t0)
-        let before = try runtime.store.ticketMatches()
+        let before = try runtime.ledger.ticketMatches()
         let ruleTickets = before.filter { $0.value.contractID == "initech-access" }.map(\.key).sorted()
         #expect(!ruleTickets.isEmpty)
 
@@ -230,7 +228,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         try await runtime.engine.syncOnce(now: t0)
         #expect(await runtime.engine.status.consecutiveFailures == 0)
         #expect(await runtime.engine.status.ruleFailures.map(\.contractID) == ["initech-access"])
-        let during = try runtime.store.ticketMatches()
+        let during = try runtime.ledger.ticketMatches()
         #expect(during.filter { $0.value.contractID == "initech-access" }.map(\.key).sorted() == ruleTickets)
         #expect(during.filter { $0.value.contractID == "globex" }.count == before.filter { $0.value.contractID == "globex" }.count)
 
@@ -239,7 +237,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         await runtime.engine.updateContracts(contracts)
         try await runtime.engine.syncOnce(now: t0)
         #expect(await runtime.engine.status.ruleFailures.isEmpty)
-        #expect(try runtime.store.ticketMatches().filter { $0.value.contractID == "initech-access" }.map(\.key).sorted() == ruleTickets)
+        #expect(try runtime.ledger.ticketMatches().filter { $0.value.contractID == "initech-access" }.map(\.key).sorted() == ruleTickets)
     }
 
     @Test func wrongCredentialsAreAnAuthenticationError() async throws {
@@ -262,13 +260,13 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let (server, runtime, _) = try await setUp(database: directory.path + "/l.sqlite")
         defer { Task { await server.stop() } }
         try await runtime.engine.syncOnce(now: t0)
-        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 900, kind: .billable,
-                                                              note: "MFA", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
+        let entry = try await runtime.ledger.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 900, kind: .billable,
+                                                              note: "MFA", createdBy: "alice"), now: t0)
         // The crash: the attempt was recorded and iTop appended the note, but the daemon died before marking it done.
         let attemptAt = Date()
-        let item = try #require(try runtime.store.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
-        #expect(try await runtime.store.markOutboxAttempt(item.id, now: attemptAt))
-        _ = try await runtime.connector.createFollowup(ticketID: 5, content: item.payload.content)
+        let item = try #require(try runtime.ledger.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
+        #expect(try await runtime.ledger.markOutboxAttempt(item.id, now: attemptAt))
+        _ = try await runtime.connector.createNote(ticketID: 5, HelpdeskNote(marker: EntrySource.marker(item.entryKey), text: item.payload.text))
         // A new daemon on the same ledger, knowing nothing of ticket classes yet: it waits out the write fence, then looks.
         let restarted = try Runtime(configuration: runtime.configuration)
         server.state.clearRequests()
@@ -278,13 +276,13 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(server.state.privateLog(of: 5).count == 1)
         #expect(server.state.requests.compactMap { $0.operation?["operation"] as? String } == ["core/get", "core/get"], "\(server.state.requests.map { $0.form["json_data"] ?? "" })")
         #expect(gets(server.state) == ["Ticket | SELECT Ticket WHERE id = 5 | 1", "UserRequest | 5 | 1"])
-        #expect(try restarted.store.outboxStats(now: t0).depth == 0)
+        #expect(try restarted.ledger.outboxStats(now: t0).depth == 0)
 
         // iTop applies a write and then hangs past the client's timeout: the retry finds the note by its marker.
         let slow = try Runtime(configuration: try ConfigLoader.parse(
             itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: Self.contracts), environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "1"]))
-        _ = try await slow.store.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call back",
-                                                   createdBy: "alice"), contracts: slow.configuration.contracts, now: t0)
+        _ = try await slow.ledger.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call back",
+                                                   createdBy: "alice"), now: t0)
         server.state.setDelayAfterWrite(.seconds(2))
         #expect(await slow.outbox.drain() == 0)
         #expect(server.state.privateLog(of: 5).count == 2)
@@ -292,7 +290,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         try await Task.sleep(for: .seconds(2))
         #expect(await slow.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 1)
         #expect(server.state.privateLog(of: 5).count == 2)
-        #expect(try slow.store.outboxStats(now: t0).depth == 0)
+        #expect(try slow.ledger.outboxStats(now: t0).depth == 0)
         _ = entry
     }
 
@@ -303,14 +301,14 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         try await runtime.engine.syncOnce(now: t0)
         var keys: [String] = []
         for minutes in [10, 20, 45] {
-            keys.append(try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 2, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
-                                                                  note: "", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0).key)
+            keys.append(try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 2, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
+                                                                  note: "", createdBy: "alice"), now: t0).key)
         }
         itop.fail(next: 2, status: 503)
         await #expect(throws: HelpdeskError.self) { try await runtime.engine.syncOnce(now: t0) }
         #expect(await runtime.engine.status.lastError?.contains("serverError") == true)
         #expect(await runtime.outbox.drain() == 0)
-        #expect(try runtime.store.outboxStats(now: t0).depth == 3)
+        #expect(try runtime.ledger.outboxStats(now: t0).depth == 3)
         // Back: the poll resumes and the notes go out once each, in order.
         try await runtime.engine.syncOnce(now: t0)
         #expect(await runtime.engine.status.consecutiveFailures == 0)
@@ -318,7 +316,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         let log = itop.privateLog(of: 1).map(\.message)
         #expect(log.count == 3 && zip(log, keys).allSatisfy { $0.hasPrefix("[hourledger:\($1)]") })
         let globex = runtime.configuration.contracts[0]
-        #expect(try runtime.store.balance(of: globex, at: t0)?.usedSeconds == 900 + 1800 + 2700)
+        #expect(try runtime.ledger.balance(of: globex, at: t0)?.usedSeconds == 900 + 1800 + 2700)
     }
 
     @Test func webhooksAreDurableHintsServedByOneBatchedRead() async throws {
@@ -355,8 +353,8 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
             #expect(status7 == .contentTooLarge)
         }
         // Durable before the answer, one row per ticket, and the poller is told to sync early.
-        #expect(try runtime.store.pendingHints().map(\.ticketID).sorted() == [2, 6])
-        #expect(await runtime.engine.hintsWaiting)
+        #expect(try runtime.ledger.pendingHints().map(\.ticketID).sorted() == [2, 6])
+        #expect(runtime.ledger.hintsArrived.isPending)
 
         // The payload is never trusted: the next sync re-reads both tickets in one read per class.
         // The webhook's change, which the payload did not carry and which left last_update alone.
@@ -366,8 +364,8 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(report.hintsServed == 2)
         let reads = gets(itop)
         #expect(reads.contains("UserRequest | SELECT UserRequest WHERE id IN (2,6) | 1") && reads.contains("Incident | SELECT Incident WHERE id IN (2,6) | 1"))
-        #expect(try runtime.store.ticketMatches()[2]?.contractID == "globex")
-        #expect(try runtime.store.pendingHints().isEmpty)
-        #expect(await !runtime.engine.hintsWaiting)
+        #expect(try runtime.ledger.ticketMatches()[2]?.contractID == "globex")
+        #expect(try runtime.ledger.pendingHints().isEmpty)
+        #expect(!runtime.ledger.hintsArrived.isPending)
     }
 }

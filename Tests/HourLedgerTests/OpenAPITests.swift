@@ -1,4 +1,5 @@
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerServer
 import Hummingbird
@@ -65,7 +66,7 @@ import Yams
     @Test func anOutOfRangeLimitIsRefusedNotClamped() async throws {
         let h = try await GLPIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }")
         defer { Task { await h.stop() } }
-        let token = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let token = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         try await buildApplication(runtime: h.runtime).test(.router) { client in
             for limit in ["1001", "0", "-5", "ten"] {
                 let answer = try await client.call(.get, "/api/v1/alerts?limit=\(limit)", token: token)

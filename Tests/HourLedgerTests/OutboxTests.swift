@@ -26,8 +26,8 @@ import Testing
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce(now: t0)
         func add(_ ticket: Int, _ seconds: Int) async throws -> WorkEntry {
-            try await runtime.store.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: seconds, kind: .billable, note: "",
-                                                      createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0)
+            try await runtime.ledger.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: seconds, kind: .billable, note: "",
+                                                      createdBy: "alice"), now: t0)
         }
         // Ticket 5 is deleted in iTop after its entry was logged; tickets 1 and 2 have entries logged after it.
         let doomed = try await add(5, 900)
@@ -39,9 +39,9 @@ import Testing
         #expect(await runtime.outbox.drain() == 2)
         #expect(state.privateLog(of: 1).map(\.message).first?.hasPrefix(EntrySource.marker(one.key)) == true)
         #expect(state.privateLog(of: 2).map(\.message).first?.hasPrefix(EntrySource.marker(two.key)) == true)
-        let stats = try runtime.store.outboxStats(now: t0)
+        let stats = try runtime.ledger.outboxStats(now: t0)
         #expect((stats.depth, stats.parked) == (2, 1))
-        let parked = try runtime.store.outboxItems(parkedOnly: true)
+        let parked = try runtime.ledger.outboxItems(parkedOnly: true)
         #expect(parked.map(\.entryKey) == [doomed.key])
         #expect(parked.first?.lastError?.contains("Invalid object UserRequest::5") == true, "\(parked)")
         // Nothing more is tried for the parked record, however often the worker runs.
@@ -49,8 +49,8 @@ import Testing
         #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(7200) }) == 0)
         #expect(state.requests.isEmpty)
 
-        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
-        let tech = try runtime.store.createToken(user: "alice", helpdeskUserID: 2, role: .technician)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let tech = try runtime.ledger.createToken(user: "alice", helpdeskUserID: 2, role: .technician)
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             let status = try await client.call(.get, "/status")
@@ -71,8 +71,8 @@ import Testing
         #expect(await runtime.outbox.drain() == 2)
         #expect(state.privateLog(of: 5).map { $0.message.hasPrefix(EntrySource.marker(doomed.key)) } == [true, false])
         #expect(state.privateLog(of: 5).last?.message.hasPrefix(EntrySource.marker(another.key)) == true)
-        #expect(try runtime.store.outboxStats(now: t0).depth == 0)
-        let trail = try runtime.store.auditTrail(ticketID: 5).map(\.field)
+        #expect(try runtime.ledger.outboxStats(now: t0).depth == 0)
+        let trail = try runtime.ledger.auditTrail(ticketID: 5).map(\.field)
         #expect(trail.contains { $0.hasPrefix("write_back") })
     }
 
@@ -84,10 +84,10 @@ import Testing
             glpi.addTicket(2, name: "Printer", entity: 1, category: 1, groups: [1])
         }
         defer { Task { await h.stop() } }
-        let store = h.runtime.store
+        let store = h.runtime.ledger
         func add(_ ticket: Int) async throws -> WorkEntry {
             try await store.addEntry(NewEntry(ticketID: ticket, technician: 7, startedAt: t0, rawSeconds: 600, kind: .billable, note: "",
-                                              createdBy: "alice"), contracts: h.contracts, now: t0)
+                                              createdBy: "alice"), now: t0)
         }
         // GLPI refuses tasks on ticket 1 (the account lost its right there): ERROR_GLPI_ADD, status 400, for good.
         let first = try await add(1)
@@ -112,7 +112,7 @@ import Testing
         #expect(await h.runtime.outbox.drain() == 0)
         h.glpi.grantRight("TicketTask")
         let parked = try #require(try store.outboxItems(parkedOnly: true).first)
-        await #expect(throws: WorkLogError.self) {
+        await #expect(throws: LedgerError.self) {
             _ = try await store.discardOutbox(id: parked.id, actor: "boss", reason: " ", fenceSeconds: 65, now: t0)
         }
         let discarded = try await store.discardOutbox(id: parked.id, actor: "boss", reason: "customer billed by hand", fenceSeconds: 65, now: t0)

@@ -1,6 +1,7 @@
 import FakeGLPI
 import FaultProxy
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerStore
@@ -22,8 +23,8 @@ import Glibc
         // The ledger knows the ticket and holds one write-back waiting to be delivered.
         let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml))
         try await runtime.engine.syncOnce()
-        _ = try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date.utc("2026-11-21 09:00:00"), rawSeconds: 600,
-                                                      kind: .billable, note: "", createdBy: "test"), contracts: runtime.configuration.contracts, now: Date())
+        _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date.utc("2026-11-21 09:00:00"), rawSeconds: 600,
+                                                      kind: .billable, note: "", createdBy: "test"), now: Date())
         try runtime.store.close()
         server.state.clearRequests()
         return (server, directory, yaml)
@@ -72,7 +73,7 @@ import Glibc
         #expect(run.output.contains("cannot listen on 127.0.0.1:\(squatter.port): the address is in use by another process; nothing was synced"),
                 "\(run.output)")
         #expect(server.state.requests.isEmpty, "\(server.state.requests.map(\.target))")
-        let store = try LedgerStore(path: directory.path + "/ledger.sqlite")
+        let store = try makeLedger(path: directory.path + "/ledger.sqlite")
         let item = try #require(try store.outboxItems().first)
         #expect(item.attempts == 0 && item.inDoubtSince == nil)
     }

@@ -21,10 +21,10 @@ import Testing
               - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01, approval: required }
             """) { $0.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1]) }
         defer { Task { await h.stop() } }
-        let alice = try h.runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
-        let boss = try h.runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let alice = try h.runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let boss = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let at = Date.utc("2026-11-20 08:00:00")
-        @Sendable func used() throws -> Int { try h.runtime.store.balance(of: h.contracts[0], at: at)?.usedSeconds ?? 0 }
+        @Sendable func used() throws -> Int { try h.runtime.ledger.balance(of: h.contracts[0], at: at)?.usedSeconds ?? 0 }
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             let created = try await client.call(.post, "/api/v1/entries", token: alice,
@@ -38,9 +38,9 @@ import Testing
             let edited = try await client.call(.patch, "/api/v1/entries/\(key)", token: alice, body: #"{"duration_seconds":28800}"#)
             #expect(edited.status == .ok && edited.object["approval"] as? String == "pending")
             #expect(try used() == 0)
-            let trail = try h.runtime.store.auditTrail(ticketID: 1).filter { $0.field == "approval" }.map { "\($0.oldValue ?? "")>\($0.newValue ?? "")" }
+            let trail = try h.runtime.ledger.auditTrail(ticketID: 1).filter { $0.field == "approval" }.map { "\($0.oldValue ?? "")>\($0.newValue ?? "")" }
             #expect(trail == ["pending>approved", "approved>pending"])
-            #expect(try h.runtime.store.pendingEntries().map(\.key) == [key])
+            #expect(try h.runtime.ledger.pendingEntries().map(\.key) == [key])
 
             // A note-only edit of an approved entry keeps it approved.
             #expect(try await client.call(.post, "/api/v1/entries/\(key)/approve", token: boss).status == .ok)
@@ -70,7 +70,7 @@ import Testing
             glpi.addTicket(2, name: "Secret merger printer", entity: 2, category: 1, groups: [1])
         }
         defer { Task { await h.stop() } }
-        let tech = try h.runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let tech = try h.runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
         let app = buildApplication(runtime: h.runtime)
         try await app.test(.router) { client in
             for uri in ["/api/v1/contracts", "/api/v1/contracts/acme", "/api/v1/contracts/acme?at=9999-12-31T00:00:00Z", "/api/v1/unmatched"] {
@@ -101,9 +101,8 @@ import Testing
         defer { Task { await h.stop() } }
         // 23:59:50 on the 20th in UTC is already the 21st in Paris, the contract's zone.
         let start = Date.utc("2026-11-20 23:59:50")
-        let (timer, _) = try await h.runtime.store.startTimer(technician: 7, ticketID: 1, now: start)
-        _ = try await h.runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .stop, now: start.addingTimeInterval(20),
-                                                      contracts: h.contracts, note: "reboot", actor: "alice")
+        let (timer, _) = try await h.runtime.ledger.startTimer(technician: 7, ticketID: 1, now: start)
+        _ = try await h.runtime.ledger.timerTransition(id: timer.id, actingAs: 7, action: .stop, note: "reboot", actor: "alice", now: start.addingTimeInterval(20))
         #expect(await h.runtime.outbox.drain() == 1)
         let task = try #require(h.glpi.tasks(ofTicket: 1).first)
         #expect(HTMLEntities.plainText(task.content).hasSuffix("0:15 h billable, worked 0:00:20 on 2026-11-21 by technician 7, rounded up to 15 min, "
@@ -129,7 +128,7 @@ import Testing
             """))
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
-        let unmatched = try runtime.store.unmatchedTickets()
+        let unmatched = try runtime.ledger.unmatchedTickets()
         #expect(!unmatched.isEmpty && unmatched.allSatisfy { $0.ref.hasPrefix("R-") || $0.ref.hasPrefix("I-") })
         let table = Report.unmatched(unmatched, format: "table", terms: .itop)
         let header = try #require(table.split(separator: "\n").first)

@@ -1,7 +1,9 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
+import HourLedgerGLPI
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting
@@ -116,14 +118,14 @@ struct GLPIHarness {
     var glpi: FakeGLPIState { server.state }
     var contracts: [Contract] { runtime.configuration.contracts }
 
-    static func start(contracts: String, environment: [String: String] = [:], extraHelpdesk: String = "",
+    static func start(contracts: String, environment: [String: String] = [:], extraHelpdesk: String = "", clock: WallClock = .system,
                       setup: (FakeGLPIState) -> Void = { _ in }) async throws -> GLPIHarness {
         let directory = TemporaryDirectory()
         let server = try await FakeGLPIServer(state: makeFixtureState())
         setup(server.state)
         let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts,
                                                        extraHelpdesk: extraHelpdesk), environment: environment)
-        let runtime = try Runtime(configuration: config)
+        let runtime = try Runtime(configuration: config, clock: clock)
         try await runtime.engine.syncOnce()
         return GLPIHarness(server: server, runtime: runtime, directory: directory)
     }
@@ -160,4 +162,17 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
     }
+}
+
+/// The use cases on a SQLite ledger (in memory, or the file at `path`), with the given contracts, as the daemon
+/// builds them for GLPI.
+func makeLedger(path: String? = nil, contracts: [Contract] = [], profile: HelpdeskProfile = GLPIConnector.glpiProfile,
+                clock: WallClock = .system) throws -> Ledger {
+    Ledger(repository: try path.map { try SQLiteLedger(path: $0) } ?? SQLiteLedger.inMemory(), profile: profile, book: ContractBook(contracts),
+           clock: clock)
+}
+
+extension Ledger {
+    /// The SQLite file behind the ledger, for tests that look at rows directly.
+    var sqlite: SQLiteLedger { repository as! SQLiteLedger }
 }

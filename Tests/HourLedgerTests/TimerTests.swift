@@ -1,4 +1,5 @@
 import Foundation
+import HourLedgerUseCases
 import HourLedgerCore
 import Testing
 

@@ -1,6 +1,8 @@
 import FakeGLPI
 import Foundation
+import HourLedgerUseCases
 import HourLedgerApp
+import HourLedgerCore
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting
@@ -25,8 +27,8 @@ import Testing
         let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
-        let alice = try runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
-        let manager = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let alice = try runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let app = buildApplication(runtime: runtime)
 
         try await app.test(.router) { client in
@@ -51,7 +53,7 @@ import Testing
             #expect(status == .forbidden && body["field"] as? String == "technician")
             (status, body) = try await post("/api/v1/timers", #"{"ticket":1,"pad":""# + String(repeating: "x", count: 70_000) + #""}"#)
             #expect(status == .contentTooLarge)
-            #expect(try runtime.store.timers(openOnly: false).isEmpty)
+            #expect(try runtime.ledger.timers(openOnly: false).isEmpty)
 
             // Start, then a second start: 409 with the running timer.
             (status, body) = try await post("/api/v1/timers", #"{"ticket":1}"#)
@@ -63,7 +65,7 @@ import Testing
             // Invalid transition, another technician's timer.
             (status, body) = try await post("/api/v1/timers/\(id)/resume", "")
             #expect(status == .conflict && (body["error"] as? String)?.contains("cannot resume a running timer") == true)
-            let bob = try runtime.store.createToken(user: "tech.bob", helpdeskUserID: 8, role: .technician)
+            let bob = try runtime.ledger.createToken(user: "tech.bob", helpdeskUserID: 8, role: .technician)
             #expect(try await post("/api/v1/timers/\(id)/stop", "", token: bob).0 == .forbidden)
             (status, body) = try await post("/api/v1/timers/\(id)/stop", #"{"kind":"overtime"}"#)
             #expect(status == .badRequest && body["field"] as? String == "kind")
@@ -91,7 +93,7 @@ import Testing
                 #expect(outbox?["depth"] as? Int == 2)
             }
             // A revoked token stops working at once.
-            #expect(try runtime.store.revokeTokens(user: "tech.alice") == 1)
+            #expect(try runtime.ledger.revokeTokens(user: "tech.alice") == 1)
             #expect(try await post("/api/v1/timers", #"{"ticket":1}"#).0 == .unauthorized)
         }
     }
@@ -108,8 +110,8 @@ import Testing
             """))
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
-        let alice = try runtime.store.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
-        let boss = try runtime.store.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let alice = try runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let boss = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let at = Date.utc("2026-11-20 08:00:00")
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
@@ -123,8 +125,8 @@ import Testing
             let first = try #require(body["key"] as? String)
             (_, body) = try await post("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T09:00:00Z","duration_seconds":600}"#, alice)
             let second = try #require(body["key"] as? String)
-            #expect(try runtime.store.balance(of: config.contracts[0], at: at)?.usedSeconds == 0)
-            #expect(try runtime.store.outboxStats(now: at).depth == 0)
+            #expect(try runtime.ledger.balance(of: config.contracts[0], at: at)?.usedSeconds == 0)
+            #expect(try runtime.ledger.outboxStats(now: at).depth == 0)
 
             #expect(try await post("/api/v1/entries/\(first)/approve", "", alice).0 == .forbidden)
             (status, body) = try await post("/api/v1/entries/\(first)/approve", "", boss)
@@ -133,14 +135,14 @@ import Testing
             (status, body) = try await post("/api/v1/entries/\(second)/reject", "", boss)
             #expect(status == .badRequest && body["field"] as? String == "note")
             #expect(try await post("/api/v1/entries/\(second)/reject", #"{"note":"wrong ticket"}"#, boss).0 == .ok)
-            #expect(try runtime.store.balance(of: config.contracts[0], at: at)?.usedSeconds == 1800)
-            #expect(try runtime.store.outboxStats(now: at).depth == 1)
+            #expect(try runtime.ledger.balance(of: config.contracts[0], at: at)?.usedSeconds == 1800)
+            #expect(try runtime.ledger.outboxStats(now: at).depth == 1)
             // The technician fixes the rejected entry: it goes back to pending.
-            let resubmitted = try await runtime.store.editEntry(key: second, change: EntryChange(note: "moved from ticket 2"), reason: "",
-                                                                actor: "tech.alice", actingAs: 7, contracts: config.contracts, now: at)
+            let resubmitted = try await runtime.ledger.editEntry(key: second, change: EntryChange(note: "moved from ticket 2"), reason: "",
+                                                                actor: "tech.alice", actingAs: 7, now: at)
             #expect(resubmitted.approval == .pending)
-            #expect(try runtime.store.balanceDiscrepancies() == [])
-            let trail = try runtime.store.auditTrail(ticketID: 1).map { "\($0.actor) \($0.field) \($0.oldValue ?? "-")>\($0.newValue ?? "-") \($0.reason)" }
+            #expect(try runtime.ledger.balanceDiscrepancies() == [])
+            let trail = try runtime.ledger.auditTrail(ticketID: 1).map { "\($0.actor) \($0.field) \($0.oldValue ?? "-")>\($0.newValue ?? "-") \($0.reason)" }
             #expect(trail == ["boss approval pending>approved ", "boss approval pending>rejected wrong ticket",
                               "tech.alice approval rejected>pending ", "tech.alice note >moved from ticket 2 "])
         }

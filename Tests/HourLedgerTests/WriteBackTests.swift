@@ -7,7 +7,6 @@ import HourLedgerHelpdeskKit
 import HourLedgerITop
 import HourLedgerUseCases
 import HourLedgerStore
-import HourLedgerSync
 import Testing
 
 /// Timers and manual entries written back to the fake GLPI through the outbox and the real libcurl client.
@@ -38,16 +37,15 @@ import Testing
         defer { Task { await server.stop() } }
         let glpi = server.state
         let contracts = runtime.configuration.contracts
-        let (timer, created) = try await runtime.store.startTimer(technician: 7, ticketID: 1, now: t0)
+        let (timer, created) = try await runtime.ledger.startTimer(technician: 7, ticketID: 1, now: t0)
         #expect(created)
-        _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .pause, now: t0.addingTimeInterval(40), contracts: contracts, actor: "alice")
-        _ = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .resume, now: t0.addingTimeInterval(100), contracts: contracts, actor: "alice")
-        let (_, entry) = try await runtime.store.timerTransition(id: timer.id, actingAs: 7, action: .stop, now: t0.addingTimeInterval(121),
-                                                                 contracts: contracts, note: "replaced PSU", category: 1, actor: "alice")
+        _ = try await runtime.ledger.timerTransition(id: timer.id, actingAs: 7, action: .pause, actor: "alice", now: t0.addingTimeInterval(40))
+        _ = try await runtime.ledger.timerTransition(id: timer.id, actingAs: 7, action: .resume, actor: "alice", now: t0.addingTimeInterval(100))
+        let (_, entry) = try await runtime.ledger.timerTransition(id: timer.id, actingAs: 7, action: .stop, note: "replaced PSU", category: 1, actor: "alice", now: t0.addingTimeInterval(121))
         let stopped = try #require(entry)
         #expect((stopped.rawSeconds, stopped.billedSeconds, stopped.contractID) == (61, 900, "acme-2026"))
-        #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
-        #expect(try runtime.store.outboxStats(now: t0).depth == 1)
+        #expect(try runtime.ledger.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
+        #expect(try runtime.ledger.outboxStats(now: t0).depth == 1)
 
         glpi.clearRequests()
         #expect(await runtime.outbox.drain() == 1)
@@ -58,16 +56,16 @@ import Testing
         #expect(posts.first?.body == expectedBody)
         let task = try #require(glpi.tasks(ofTicket: 1).first)
         #expect(task.isPrivate && task.seconds == 900 && task.technician == 7)
-        #expect(try runtime.store.workEntries(ticketID: 1).first?.glpiTaskID == task.id)
-        #expect(try runtime.store.outboxStats(now: t0).depth == 0)
+        #expect(try runtime.ledger.workEntries(ticketID: 1).first?.remoteTaskID == task.id)
+        #expect(try runtime.ledger.outboxStats(now: t0).depth == 0)
 
         // The poller sees the task (its write bumped date_mod) and knows it as the entry's own: counted once.
         glpi.advance(seconds: 5)
         try await runtime.engine.syncOnce()
-        #expect(try runtime.store.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
-        let period = try #require(try runtime.store.balance(of: contracts[0], at: t0)).periodKey
-        #expect(try runtime.store.ticketBreakdown(contractID: "acme-2026", periodKey: period).map(\.entryCount) == [1])
-        #expect(try runtime.store.balanceDiscrepancies() == [])
+        #expect(try runtime.ledger.balance(of: contracts[0], at: t0)?.usedSeconds == 900)
+        let period = try #require(try runtime.ledger.balance(of: contracts[0], at: t0)).periodKey
+        #expect(try runtime.ledger.ticketBreakdown(contractID: "acme-2026", periodKey: period).map(\.entryCount) == [1])
+        #expect(try runtime.ledger.balanceDiscrepancies() == [])
         #expect(await runtime.outbox.drain() == 0)
     }
 
@@ -75,13 +73,13 @@ import Testing
         let (server, runtime, directory) = try await setUp()
         defer { Task { await server.stop() } }
         let glpi = server.state
-        let entry = try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 8, startedAt: t0, rawSeconds: 1800, kind: .billable,
-                                                              note: "backdated", createdBy: "bob"), contracts: runtime.configuration.contracts, now: t0)
+        let entry = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 8, startedAt: t0, rawSeconds: 1800, kind: .billable,
+                                                              note: "backdated", createdBy: "bob"), now: t0)
         // The crash: the attempt was recorded and GLPI created the task, but the daemon died before storing its id.
         let attemptAt = Date()
-        let item = try #require(try runtime.store.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
-        #expect(try await runtime.store.markOutboxAttempt(item.id, now: attemptAt))
-        let taskID = try await (runtime.connector as! any HelpdeskTaskWriter).createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, content: item.payload.content,
+        let item = try #require(try runtime.ledger.nextOutboxItem(now: attemptAt, fenceSeconds: 0))
+        #expect(try await runtime.ledger.markOutboxAttempt(item.id, now: attemptAt))
+        let taskID = try await (runtime.connector as! any HelpdeskTaskWriter).createTask(NewHelpdeskTask(ticketID: 1, seconds: 1800, note: HelpdeskNote(marker: EntrySource.marker(item.entryKey), text: item.payload.text),
                                                                            technician: 8, date: t0))
         // A new daemon on the same ledger file. Inside the write fence the first attempt could still be landing:
         // nothing is sent, not even the look-up.
@@ -89,13 +87,13 @@ import Testing
         glpi.clearRequests()
         #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(1) }) == 0)
         #expect(glpi.requests.isEmpty)
-        #expect(try restarted.store.outboxStats(now: attemptAt).inDoubt == 1)
+        #expect(try restarted.ledger.outboxStats(now: attemptAt).inDoubt == 1)
         // After the fence the look-up finds the task.
         let fence = TimeInterval(restarted.outbox.fenceSeconds)
         #expect(await restarted.outbox.drain(now: { attemptAt.addingTimeInterval(fence + 1) }) == 1)
         #expect(createdTasks(glpi).isEmpty)
         #expect(glpi.tasks(ofTicket: 1).count == 1)
-        #expect(try restarted.store.workEntries(ticketID: 1).first?.glpiTaskID == taskID)
+        #expect(try restarted.ledger.workEntries(ticketID: 1).first?.remoteTaskID == taskID)
         #expect(entry.billedSeconds == 1800)
         _ = directory
     }
@@ -106,18 +104,18 @@ import Testing
         let glpi = server.state
         var keys: [String] = []
         for minutes in [10, 20, 45] {
-            keys.append(try await runtime.store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
-                                                                  note: "", createdBy: "alice"), contracts: runtime.configuration.contracts, now: t0).key)
+            keys.append(try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: minutes * 60, kind: .billable,
+                                                                  note: "", createdBy: "alice"), now: t0).key)
         }
         // GLPI answers 500, then hangs past the client's timeout: nothing is delivered, nothing is lost.
         glpi.failNext(1, status: 500)
         #expect(await runtime.outbox.drain() == 0)
-        var stats = try runtime.store.outboxStats(now: t0)
+        var stats = try runtime.ledger.outboxStats(now: t0)
         #expect(stats.depth == 3)
         #expect(stats.lastError?.contains("serverError") == true)
         glpi.failNext(1, status: 200, delay: .seconds(3))
         #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 0)
-        stats = try runtime.store.outboxStats(now: t0)
+        stats = try runtime.ledger.outboxStats(now: t0)
         #expect(stats.lastError?.contains("timed out") == true)
         // GLPI is back: the retry finds nothing written by the timed-out attempt and drains everything in order.
         try await Task.sleep(for: .seconds(3))
@@ -125,13 +123,13 @@ import Testing
         let tasks = glpi.tasks(ofTicket: 1)
         #expect(tasks.map(\.seconds) == [900, 1800, 2700])
         #expect(zip(tasks, keys).allSatisfy { $0.content.contains($1) })
-        #expect(try runtime.store.outboxStats(now: t0).depth == 0)
+        #expect(try runtime.ledger.outboxStats(now: t0).depth == 0)
     }
 
     @Test func hundredConcurrentStartsAndStopsLeaveOneTimerAndOneEntry() async throws {
         let (server, runtime, _) = try await setUp()
         defer { Task { await server.stop() } }
-        let store = runtime.store
+        let store = runtime.ledger
         let contracts = runtime.configuration.contracts
         let t0 = self.t0
         let starts = try await withThrowingTaskGroup(of: (Int64, Bool).self) { group in
@@ -144,7 +142,7 @@ import Testing
         let stops = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<100 {
                 group.addTask {
-                    (try? await store.timerTransition(id: id, actingAs: 7, action: .stop, now: t0.addingTimeInterval(600), contracts: contracts, actor: "alice")) != nil
+                    (try? await store.timerTransition(id: id, actingAs: 7, action: .stop, actor: "alice", now: t0.addingTimeInterval(600))) != nil
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -158,12 +156,12 @@ import Testing
     @Test func timersSurviveARestartStillRunningAndTheCapPausesForgottenOnes() async throws {
         let directory = TemporaryDirectory()
         let path = directory.path + "/l.sqlite"
-        let store = try LedgerStore(path: path)
-        let match = ContractMatcher.match(TicketFacts(id: 1, entity: 1, groups: [], category: 0), contracts: [], entities: EntityTree())
-        try store.apply(ticket: TicketFacts(id: 1, entity: 1, groups: [], category: 0), dateMod: "2026-11-21 08:00:00", match: match,
-                        contracts: [], tasks: [])
+        let store = try makeLedger(path: path)
+        let match = ContractMatcher.match(TicketFacts(id: 1, entity: 1, groups: [], category: 0), contracts: [], entities: EntityTree(), terms: .glpi)
+        _ = try await store.apply([TicketUpdate(ticket: TicketFacts(id: 1, entity: 1, groups: [], category: 0), dateMod: "2026-11-21 08:00:00",
+                                                match: match, tasks: [])])
         let (timer, _) = try await store.startTimer(technician: 7, ticketID: 1, now: t0)
-        let reopened = try LedgerStore(path: path)
+        let reopened = try makeLedger(path: path)
         let open = try #require(try reopened.timers(openOnly: true).first)
         #expect(open.id == timer.id && open.state.status == .running)
         #expect(open.state.elapsedSeconds(at: t0.addingTimeInterval(3600)) == 3600)
@@ -189,14 +187,14 @@ import Testing
         let runtime = try Runtime(configuration: try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts)))
         try await runtime.engine.syncOnce()
         let contracts = runtime.configuration.contracts
-        let store = runtime.store
+        let store = runtime.ledger
         let entry = try await store.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call",
-                                                      createdBy: "alice"), contracts: contracts, now: t0)
+                                                      createdBy: "alice"), now: t0)
         #expect(await runtime.outbox.drain() == 1)
 
         // Editing the duration re-rounds the entry, moves the balance and updates the same GLPI task.
         let edited = try await store.editEntry(key: entry.key, change: EntryChange(rawSeconds: 1000, note: "long call"), reason: "",
-                                               actor: "alice", actingAs: 7, contracts: contracts, now: t0)
+                                               actor: "alice", actingAs: 7, now: t0)
         #expect((edited.rawSeconds, edited.billedSeconds) == (1000, 1800))
         #expect(try store.balance(of: contracts[0], at: t0)?.usedSeconds == 1800)
         glpi.clearRequests()
@@ -209,10 +207,10 @@ import Testing
         glpi.updateTicket(1) { $0.status = 5 }
         glpi.advance(seconds: 5)
         try await runtime.engine.syncOnce()
-        await #expect(throws: WorkLogError.self) {
+        await #expect(throws: LedgerError.self) {
             try await store.deleteEntry(key: entry.key, reason: " ", actor: "alice", actingAs: 7, now: t0)
         }
-        await #expect(throws: WorkLogError.self) {
+        await #expect(throws: LedgerError.self) {
             try await store.deleteEntry(key: entry.key, reason: "duplicate", actor: "bob", actingAs: 8, now: t0)
         }
         try await store.deleteEntry(key: entry.key, reason: "logged twice", actor: "alice", actingAs: 7, now: t0)

@@ -60,11 +60,48 @@ public struct TaskReads: Sendable {
     }
 }
 
+/// The helpdesks HourLedger has an adapter for.
+public enum HelpdeskKind: String, Sendable, CaseIterable, Codable {
+    case glpi, itop
+}
+
+/// What the use cases need to know of a helpdesk besides its API: its words, its lifecycle, what deletion means.
+public struct HelpdeskProfile: Sendable, Equatable {
+    public var kind: HelpdeskKind
+    /// The words its admins use for entity, group and category, for match reasons and lists.
+    public var terms: HelpdeskTerms
+    /// Ticket statuses after which changing logged time needs a reason (solved, closed).
+    public var finishedStatuses: Set<Int>
+    /// What a ticket that vanished from every read became: purged (GLPI, whose trash is found by `trashed`) or
+    /// deleted (iTop, which has no trash).
+    public var vanished: TicketRemoval
+    /// How an invoice line names time read from one of its tasks, before the task id (`glpi_task` gives `glpi_task:42`).
+    public var taskReference: String
+
+    public init(kind: HelpdeskKind, terms: HelpdeskTerms, finishedStatuses: Set<Int>, vanished: TicketRemoval, taskReference: String) {
+        self.kind = kind
+        self.terms = terms
+        self.finishedStatuses = finishedStatuses
+        self.vanished = vanished
+        self.taskReference = taskReference
+    }
+}
+
+/// Text HourLedger writes into the helpdesk: the marker that lets it find the write again, then plain words. Each
+/// adapter renders it in its helpdesk's markup.
+public struct HelpdeskNote: Sendable, Equatable {
+    public var marker: String
+    public var text: String
+
+    public init(marker: String, text: String) {
+        self.marker = marker
+        self.text = text
+    }
+}
+
 /// What HourLedger needs from a helpdesk. GLPI and iTop each implement it.
 public protocol HelpdeskPort: Sendable {
-    var kind: String { get }
-    /// The words its admins use for entity, group and category, for match reasons.
-    var terms: HelpdeskTerms { get }
+    var profile: HelpdeskProfile { get }
     /// The helpdesk's modification stamp `stamp` (as `ChangeBatch.highWater` gives it) moved back by `seconds`, in
     /// the same form; nil when it cannot be read. The poll re-reads this overlap so a change stamped in the same
     /// second as the last one seen is not missed.
@@ -81,9 +118,6 @@ public protocol HelpdeskPort: Sendable {
     /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
     /// cannot tell), newest first; empty for a helpdesk without tasks.
     func changedTasks(since: String) async throws -> TaskReads
-    /// What a ticket that vanished from every read became: purged (GLPI, whose trash is found by `trashed`) or
-    /// deleted (iTop, which has no trash).
-    var vanished: TicketRemoval { get }
     /// Of these tickets, the ones in the helpdesk's trash; empty where deletion is final.
     func trashed(among ids: [Int]) async throws -> Set<Int>
     /// Tickets moved to the trash after `since` (nil: all of the trash).
@@ -96,9 +130,9 @@ public protocol HelpdeskPort: Sendable {
     func entityTree() async throws -> EntityTree
     /// Writes a private note in the ticket's timeline (GLPI followup, iTop private_log entry) and returns its id if the
     /// helpdesk gives one.
-    func createFollowup(ticketID: Int, content: String) async throws -> Int?
+    func createNote(ticketID: Int, _ note: HelpdeskNote) async throws -> Int?
     /// The id of a note of `ticketID` whose text contains `marker` (iTop: its position in the private log), if one exists.
-    func findFollowup(ticketID: Int, containing marker: String) async throws -> Int?
+    func findNote(ticketID: Int, containing marker: String) async throws -> Int?
     /// Logs in and checks each right the daemon needs, without writing anything: what `check-config` reports.
     /// `followups`: alert followups are configured, so their rights are needed too.
     func checkAccess(followups: Bool) async -> AccessReport
@@ -115,7 +149,7 @@ public protocol HelpdeskTaskWriter: HelpdeskPort {
     func createTask(_ task: NewHelpdeskTask) async throws -> Int
     /// The id of a task of `ticketID` whose text contains `marker`, if one exists: how a retry finds its own write.
     func findTask(ticketID: Int, containing marker: String) async throws -> Int?
-    func updateTask(id: Int, seconds: Int, content: String) async throws
+    func updateTask(id: Int, seconds: Int, _ note: HelpdeskNote) async throws
     /// Deletes a task; one that is already gone counts as deleted.
     func deleteTask(id: Int) async throws
 }
@@ -124,17 +158,16 @@ public protocol HelpdeskTaskWriter: HelpdeskPort {
 public struct NewHelpdeskTask: Sendable, Equatable {
     public var ticketID: Int
     public var seconds: Int
-    /// HTML, as the helpdesk stores it.
-    public var content: String
+    public var note: HelpdeskNote
     public var technician: Int
     public var date: Date
     /// The helpdesk's task category for this task; nil uses the configured default.
     public var category: Int?
 
-    public init(ticketID: Int, seconds: Int, content: String, technician: Int, date: Date, category: Int? = nil) {
+    public init(ticketID: Int, seconds: Int, note: HelpdeskNote, technician: Int, date: Date, category: Int? = nil) {
         self.ticketID = ticketID
         self.seconds = seconds
-        self.content = content
+        self.note = note
         self.technician = technician
         self.date = date
         self.category = category

@@ -133,7 +133,7 @@ import HourLedgerUseCases
         """
         let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml))
         let report = try await runtime.engine.syncOnce()
-        let counts = try runtime.store.counts()
+        let counts = try runtime.ledger.counts()
         let again = try await runtime.engine.syncOnce()
         await runtime.connector.close()
         return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests)

@@ -2,7 +2,9 @@ import Foundation
 import GRDB
 import HourLedgerCore
 import HourLedgerServer
+import HourLedgerGLPI
 import HourLedgerStore
+import HourLedgerUseCases
 
 /// Times every report over a year of data for many contracts, and, in the same run, a bare scan of the same entries:
 /// the ratio is what the report adds to reading the rows at all.
@@ -10,7 +12,7 @@ enum ReportBench {
     static func run(contracts count: Int, entriesPerMonth: Int) async throws {
         let directory = NSTemporaryDirectory() + "hourledger-report-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try LedgerStore(path: directory + "/ledger.sqlite")
+        let store = try SQLiteLedger(path: directory + "/ledger.sqlite")
         let zones = ["Europe/Paris", "America/New_York", "UTC", "Asia/Tokyo"]
         let contracts = (0..<count).map { i -> Contract in
             let mode: Billing.Mode = i % 10 < 7 ? .block : (i % 10 < 9 ? .payg : .unlimited)
@@ -20,6 +22,7 @@ enum ReportBench {
                             carryOver: mode == .block ? CarryOverPolicy(maxSeconds: 10 * 3600, expiresAfterPeriods: 1) : nil,
                             alertThresholds: mode == .block ? [80, 100] : [])
         }
+        let ledger = Ledger(repository: store, profile: GLPIConnector.glpiProfile, book: ContractBook(contracts))
         let start = Date(timeIntervalSince1970: 1_764_547_200)  // 2025-12-01 00:00 UTC
         let year = 365 * 86_400
         print("loading \(count) contracts × 12 months × \(entriesPerMonth) entries = \(count * 12 * entriesPerMonth) entries ...")
@@ -27,7 +30,7 @@ enum ReportBench {
         var taskID = 1
         var generator = SystemRandomNumberGenerator()
         for chunk in stride(from: 0, to: count, by: 50) {
-            var updates: [LedgerStore.TicketUpdate] = []
+            var updates: [TicketUpdate] = []
             for i in chunk..<min(chunk + 50, count) {
                 for t in 0..<5 {
                     let id = i * 5 + t + 1
@@ -39,14 +42,14 @@ enum ReportBench {
                                          isPrivate: true, content: "work")
                     }
                     updates.append(.init(ticket: facts, dateMod: "2026-11-21 00:00:00",
-                                         match: ContractMatcher.match(facts, contracts: [contracts[i]], entities: EntityTree()),
+                                         match: ContractMatcher.match(facts, contracts: [contracts[i]], entities: EntityTree(), terms: .glpi),
                                          tasks: tasks, taskFingerprint: nil))
                 }
             }
-            _ = try await store.applyBatch(updates, contracts: contracts, now: start)
+            _ = try await ledger.apply(updates, now: start)
         }
         let now = start.addingTimeInterval(Double(year) - 86_400)
-        try await store.settle(contracts: contracts, channels: AlertChannels(), all: true, now: now)
+        try await ledger.settle(all: true, now: now)
         print(String(format: "loaded in %.1f s", seconds(since: loadStarted)))
 
         let range = ReportRange(from: start, to: start.addingTimeInterval(Double(year)))
@@ -66,7 +69,7 @@ enum ReportBench {
         for kind in Report.Kind.allCases {
             for format in ["table", "json", "csv"] {
                 let (time, text) = try measure {
-                    try Report.render(kind, store: store, contracts: contracts, range: range, timeZone: utc, contractID: nil, format: format, now: now)
+                    try Report.render(kind, ledger: ledger, range: range, timeZone: utc, contractID: nil, format: format, now: now)
                 }
                 print(label("report \(kind.rawValue) (\(format))") + String(format: "%9.3f s  %6.2f × fetch  %8d bytes", time, time / baseline,
                                                                                text.utf8.count))
@@ -74,11 +77,11 @@ enum ReportBench {
         }
         let (invoices, lines) = try measure {
             try contracts.reduce(0) { sum, contract in
-                sum + (try store.invoicePreview(contract, at: now, now: now)?.lines.count ?? 0)
+                sum + (try ledger.invoicePreview(contract, at: now, now: now)?.lines.count ?? 0)
             }
         }
         print(label("invoice preview, all \(count) contracts") + String(format: "%9.3f s  %6.2f × fetch  %8d lines", invoices, invoices / baseline, lines))
-        let (balances, _) = try measure { try store.currentBalances(contracts, at: now).count }
+        let (balances, _) = try measure { try ledger.currentBalances(at: now).balances.count }
         print(label("current balances, all contracts") + String(format: "%9.3f s", balances))
     }
 

@@ -3,6 +3,7 @@ import GRDB
 import HourLedgerApp
 import HourLedgerGLPI
 import HourLedgerServer
+import HourLedgerCore
 import HourLedgerStore
 import ServiceLifecycle
 
@@ -114,7 +115,7 @@ enum WebhookBench {
         let parse = perDelivery(start)
         start = .now
         for batch in stride(from: 0, to: count, by: 64) {
-            _ = try await runtime.store.recordDeliveries(
+            _ = try await runtime.ledger.recordDeliveries(
                 (batch..<min(batch + 64, count)).map { WebhookDelivery(ticketID: $0 % 5000 + 1, signature: signatures[$0]) },
                 now: Date(), forgetBefore: Date().addingTimeInterval(-3600))
         }

@@ -1,7 +1,5 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerUseCases
-import HourLedgerStore
 import Logging
 
 /// What one poll did, for logs, the CLI and the benchmark.
@@ -51,16 +49,21 @@ public struct SyncStatus: Sendable, Codable, Equatable {
 /// match each ticket to a contract, and store ticket, entries and balances in one transaction per batch.
 public actor SyncEngine {
     public let connector: any HelpdeskPort
-    public let store: LedgerStore
-    public private(set) var contracts: [Contract]
+    public let ledger: Ledger
+    /// The contracts in force, as the ledger's book holds them.
+    public var contracts: [Contract] { ledger.contracts }
     /// Seconds re-read before the last high-water mark, so a change stamped in the same second is not missed.
     public let overlapSeconds: Int
     /// How often the poll also counts the helpdesk's tickets and looks in its trash, to notice tickets that left it.
     public let deletionCheckSeconds: Int
-    /// Where alerts are delivered.
-    public private(set) var alertChannels: AlertChannels
     private let logger: Logger
-    public private(set) var status = SyncStatus()
+    private var syncStatus = SyncStatus()
+    /// How the last polls went, and the contracts the last settlement could not settle.
+    public var status: SyncStatus {
+        var status = syncStatus
+        status.contractFailures = ledger.unsettledContracts
+        return status
+    }
     private var running: Task<SyncReport, any Error>?
 
     static let highWaterKey = "helpdesk.high_water"
@@ -69,73 +72,53 @@ public actor SyncEngine {
     static let censusKey = "census.last"
     static let censusMarkKey = "census.mark"
 
-    public init(connector: any HelpdeskPort, store: LedgerStore, contracts: [Contract], overlapSeconds: Int = 120,
-                alertChannels: AlertChannels = AlertChannels(),
-                deletionCheckSeconds: Int = 600, logger: Logger = Logger(label: "hourledger.sync")) {
+    public init(connector: any HelpdeskPort, ledger: Ledger, overlapSeconds: Int = 120, deletionCheckSeconds: Int = 600,
+                logger: Logger = Logger(label: "hourledger.sync")) {
         self.connector = connector
         self.deletionCheckSeconds = deletionCheckSeconds
-        self.alertChannels = alertChannels
-        self.store = store
-        self.contracts = contracts
+        self.ledger = ledger
         self.overlapSeconds = overlapSeconds
         self.logger = logger
-        if let text = try? store.state(Self.lastSuccessKey), let seconds = Double(text) {
-            status.lastSuccess = Date(timeIntervalSince1970: seconds)
+        if let text = try? ledger.state(Self.lastSuccessKey), let seconds = Double(text) {
+            syncStatus.lastSuccess = Date(timeIntervalSince1970: seconds)
         }
     }
 
-    /// Set when a webhook stored a hint, so the poller syncs early instead of waiting out its interval.
-    public private(set) var hintsWaiting = false
-
-    public func hintArrived() { hintsWaiting = true }
-
-    /// Replaces the contract list; stored tickets are re-matched on the next sync.
+    /// Replaces the contract list and alert channels; stored tickets are re-matched on the next sync.
     public func updateContracts(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
-        self.contracts = contracts
-        if let alertChannels { self.alertChannels = alertChannels }
+        ledger.book.replace(contracts, alertChannels: alertChannels)
     }
 
-    /// Brings carry-over lines and alerts up to date after balances changed; with `all`, for every contract, which
-    /// is how a period rolls over even when nothing was logged (or the daemon was down at midnight).
+    /// Brings carry-over lines and alerts up to date (see `Ledger.settle`).
     @discardableResult
-    public func settle(all: Bool = false, now: Date = Date()) async throws -> [AlertRecord] {
-        let settlement = try await store.settleReport(contracts: contracts, channels: alertChannels, all: all, now: now)
-        if settlement.failures != status.contractFailures {
-            for failure in settlement.failures where !status.contractFailures.contains(failure) {
-                logger.error("contract cannot be settled; the others go on", metadata: ["contract": "\(failure.contractID)", "error": "\(failure.error)"])
-            }
-            status.contractFailures = settlement.failures
-        }
-        let fired = settlement.fired
-        for alert in fired {
-            logger.notice("alert fired", metadata: ["contract": "\(alert.contractID)", "period": "\(alert.periodKey)",
-                                                    "threshold": "\(alert.threshold)%", "used_percent": "\(Double(alert.usedBasisPoints) / 100)"])
-        }
-        return fired
+    public func settle(all: Bool = false, now: Date? = nil) async throws -> [AlertRecord] {
+        try await ledger.settle(all: all, now: now).fired
     }
 
     /// Runs one poll. Concurrent callers share the poll already in flight instead of starting another.
     @discardableResult
-    public func syncOnce(now: Date = Date()) async throws -> SyncReport {
+    public func syncOnce(now: Date? = nil) async throws -> SyncReport {
         if let running { return try await running.value }
+        let now = now ?? ledger.clock.now()
         let task = Task { try await self.performSync(now: now) }
         running = task
         defer { running = nil }
-        status.lastAttempt = now
+        syncStatus.lastAttempt = now
         do {
             let report = try await task.value
-            status.reachable = true
-            status.lastSuccess = Date()
-            status.lastError = nil
-            status.consecutiveFailures = 0
-            status.lastReport = report
-            try? store.setState(Self.lastSuccessKey, String(status.lastSuccess!.timeIntervalSince1970))
+            let success = ledger.clock.now()
+            syncStatus.reachable = true
+            syncStatus.lastSuccess = success
+            syncStatus.lastError = nil
+            syncStatus.consecutiveFailures = 0
+            syncStatus.lastReport = report
+            try? ledger.setState(Self.lastSuccessKey, String(success.timeIntervalSince1970))
             return report
         } catch {
-            status.lastError = "\(error)"
-            status.consecutiveFailures += 1
+            syncStatus.lastError = "\(error)"
+            syncStatus.consecutiveFailures += 1
             if let helpdeskError = error as? HelpdeskError {
-                status.reachable = helpdeskError.kind != .unreachable
+                syncStatus.reachable = helpdeskError.kind != .unreachable
             }
             throw error
         }
@@ -146,7 +129,7 @@ public actor SyncEngine {
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
     /// one whose task summary equals the summary its tasks were last read under is left as stored (nil).
     private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>) async throws -> (reads: TaskReads, read: Int) {
-        let known = try store.taskFingerprints(chunk.map(\.facts.id))
+        let known = try ledger.read { try $0.tickets(chunk.map(\.facts.id)) }.compactMapValues(\.taskFingerprint)
         var reads = TaskReads()
         var need: [Int] = []
         for ticket in chunk {
@@ -172,15 +155,15 @@ public actor SyncEngine {
         refusedRules = [:]
         try await rematchIfContractsChanged(now: now, report: &report)
 
-        let previousHighWater = try store.state(Self.highWaterKey)
+        let previousHighWater = try ledger.state(Self.highWaterKey)
         let since = previousHighWater.flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
         report.since = since
         var batch = try await connector.changedTickets(since: since)
         // Webhook hints, and tickets that failed to read before, that this poll did not return are re-read by id,
         // in one batched read.
-        hintsWaiting = false
-        let hints = try store.pendingHints()
-        let failing = try store.ticketFailures().map(\.ticketID)
+        ledger.hintsArrived.reset()
+        let hints = try ledger.pendingHints()
+        let failing = try ledger.ticketFailures().map(\.ticketID)
         let polled = Set(batch.tickets.map(\.facts.id) + batch.failures.map(\.ticketID))
         let reread = Array(Set(hints.map(\.ticketID) + failing).subtracting(polled)).sorted()
         let extra = reread.isEmpty ? ChangeBatch(tickets: []) : try await connector.tickets(ids: reread)
@@ -194,7 +177,7 @@ public actor SyncEngine {
         var edited = Set<Int>()
         if let since {
             let changed = try await connector.changedTasks(since: since)
-            edited = try store.ticketsWhoseTasksDiffer(changed.tasks).union(changed.failures.map(\.ticketID))
+            edited = try ledger.ticketsWhoseTasksDiffer(changed.tasks).union(changed.failures.map(\.ticketID))
         }
         report.ticketsSeen = batch.tickets.count
         report.hintsServed = hints.count
@@ -215,16 +198,16 @@ public actor SyncEngine {
             failures += reads.failures
             // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
             let unreadable = Set(reads.failures.map(\.ticketID))
-            var updates: [LedgerStore.TicketUpdate] = []
+            var updates: [TicketUpdate] = []
             updates.reserveCapacity(chunk.count)
             for changed in chunk where !unreadable.contains(changed.facts.id) {
-                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.terms)
+                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.profile.terms)
                 updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[changed.facts.id],
                                      taskFingerprint: changed.taskFingerprint))
                 synced.append(changed.facts.id)
             }
             do {
-                for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) {
+                for outcome in try await ledger.apply(updates, now: now) {
                     report.entriesAdded += outcome.entriesAdded
                     report.entriesUpdated += outcome.entriesUpdated
                     report.entriesDeleted += outcome.entriesDeleted
@@ -235,10 +218,10 @@ public actor SyncEngine {
                 throw error
             }
         }
-        if let newHighWater, newHighWater != previousHighWater { try store.setState(Self.highWaterKey, newHighWater) }
-        if !hints.isEmpty { try await store.clearHints(hints) }
+        if let newHighWater, newHighWater != previousHighWater { try ledger.setState(Self.highWaterKey, newHighWater) }
+        if !hints.isEmpty { try await ledger.clearHints(hints) }
         // Failures are kept by ticket and reported; the high-water mark may move on, since they are read by id.
-        let firstTime = try await store.recordTicketReads(failed: failures.map { ($0.ticketID, "\($0.error)") }, synced: synced, now: now)
+        let firstTime = try await ledger.recordTicketReads(failed: failures.map { ($0.ticketID, "\($0.error)") }, synced: synced, now: now)
         for failure in failures where firstTime.contains(failure.ticketID) {
             logger.warning("ticket could not be read; the others are synced, it is read again at each poll",
                            metadata: ["ticket": "\(failure.ticketID)", "error": "\(failure.error)"])
@@ -248,9 +231,9 @@ public actor SyncEngine {
         let returned = Set(extra.tickets.map(\.facts.id) + extra.failures.map(\.ticketID))
         report.ticketsRemoved += try await markGone(reread.filter { !returned.contains($0) }, now: now)
         // A full read has just seen every ticket: the first check comes one interval after it.
-        if since == nil, try store.state(Self.censusKey) == nil {
-            try store.setState(Self.censusKey, String(now.timeIntervalSince1970))
-            if let newHighWater { try store.setState(Self.censusMarkKey, newHighWater) }
+        if since == nil, try ledger.state(Self.censusKey) == nil {
+            try ledger.setState(Self.censusKey, String(now.timeIntervalSince1970))
+            if let newHighWater { try ledger.setState(Self.censusMarkKey, newHighWater) }
         } else if try censusDue(now) {
             report.ticketsRemoved += try await census(now: now, highWater: newHighWater)
         }
@@ -272,17 +255,17 @@ public actor SyncEngine {
     /// Marks tickets of the ledger that the helpdesk no longer returns: those in its trash as trashed, the rest as
     /// gone for good. Returns how many were marked.
     private func markGone(_ ids: [Int], now: Date) async throws -> Int {
-        let live = try store.liveTicketIDs().intersection(ids)
+        let live = try ledger.liveTicketIDs().intersection(ids)
         guard !live.isEmpty else { return 0 }
         let trashed = try await connector.trashed(among: Array(live))
-        var marked = try await store.markRemoved(Array(trashed), as: .trashed, now: now)
-        marked += try await store.markRemoved(Array(live.subtracting(trashed)), as: connector.vanished, now: now)
+        var marked = try await ledger.markRemoved(Array(trashed), as: .trashed, now: now)
+        marked += try await ledger.markRemoved(Array(live.subtracting(trashed)), as: connector.profile.vanished, now: now)
         for id in marked { logger.notice("ticket left the helpdesk; its time left the balances", metadata: ["ticket": "\(id)"]) }
         return marked.count
     }
 
     private func censusDue(_ now: Date) throws -> Bool {
-        guard let text = try store.state(Self.censusKey), let last = Double(text) else { return true }
+        guard let text = try ledger.state(Self.censusKey), let last = Double(text) else { return true }
         return now.timeIntervalSince1970 - last >= Double(deletionCheckSeconds)
     }
 
@@ -290,10 +273,10 @@ public actor SyncEngine {
     /// against the ledger's; only when they differ, every id is listed to find which ones left (or came back).
     /// Costs two small requests when nothing was deleted.
     private func census(now: Date, highWater: String?) async throws -> Int {
-        let mark = try store.state(Self.censusMarkKey).flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
-        var live = try store.liveTicketIDs()
-        var removed = try await store.markRemoved(Array(try await connector.trashed(since: mark).intersection(live)), as: .trashed, now: now).count
-        live = try store.liveTicketIDs()
+        let mark = try ledger.state(Self.censusMarkKey).flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
+        var live = try ledger.liveTicketIDs()
+        var removed = try await ledger.markRemoved(Array(try await connector.trashed(since: mark).intersection(live)), as: .trashed, now: now).count
+        live = try ledger.liveTicketIDs()
         let count = try await connector.ticketCount()
         if count != live.count {
             let ids = try await connector.allTicketIDs()
@@ -301,39 +284,38 @@ public actor SyncEngine {
             // Tickets the ledger does not have, or had marked gone (restored without a new date_mod), are read next poll.
             let back = ids.subtracting(live)
             if !back.isEmpty {
-                try await store.addHints(Array(back), now: now)
-                hintsWaiting = true
+                try await ledger.addHints(Array(back), now: now)
             }
             logger.info("deletion check: the helpdesk's ticket count differed from the ledger's", metadata: [
                 "helpdesk": "\(count)", "ledger": "\(live.count)", "removed": "\(removed)", "to_read": "\(back.count)",
             ])
         }
-        try store.setState(Self.censusKey, String(now.timeIntervalSince1970))
-        if let highWater { try store.setState(Self.censusMarkKey, highWater) }
+        try ledger.setState(Self.censusKey, String(now.timeIntervalSince1970))
+        if let highWater { try ledger.setState(Self.censusMarkKey, highWater) }
         return removed
     }
 
     /// After a contract edit, every stored ticket is matched again without re-reading its tasks.
     private func rematchIfContractsChanged(now: Date, report: inout SyncReport) async throws {
         let fingerprint = Self.fingerprint(contracts)
-        guard try store.state(Self.contractsKey) != fingerprint else { return }
-        let stored = try store.storedTickets()
+        guard try ledger.state(Self.contractsKey) != fingerprint else { return }
+        let stored = try ledger.liveTickets()
         if !stored.isEmpty {
             let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
             // A changed query rule is asked again in full: the stored answers were for the old rules.
             var facts = stored.map(\.facts)
             try await markQueryMatches(&facts)
             let updates = zip(facts, stored).map { facts, ticket in
-                LedgerStore.TicketUpdate(ticket: facts, dateMod: ticket.dateMod,
-                                         match: ContractMatcher.match(facts, contracts: contracts, entities: entities, terms: connector.terms),
+                TicketUpdate(ticket: facts, dateMod: ticket.dateMod,
+                                         match: ContractMatcher.match(facts, contracts: contracts, entities: entities, terms: connector.profile.terms),
                                          tasks: nil, taskFingerprint: nil)
             }
-            for outcome in try await store.applyBatch(updates, contracts: contracts, now: now) where outcome.movedFrom != outcome.movedTo {
+            for outcome in try await ledger.apply(updates, now: now) where outcome.movedFrom != outcome.movedTo {
                 report.contractMoves += 1
             }
             logger.info("contracts changed, stored tickets re-matched", metadata: ["tickets": "\(stored.count)"])
         }
-        try store.setState(Self.contractsKey, fingerprint)
+        try ledger.setState(Self.contractsKey, fingerprint)
     }
 
     /// Asks the helpdesk which of these tickets each contract's query rule selects. Polled tickets were all modified
@@ -361,7 +343,7 @@ public actor SyncEngine {
                 // is affected. Tickets it never answered for are marked unknown, so their reason says why.
                 let named = HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail)
                 refusedRules[contractID] = "\(named)"
-                if stored == nil { stored = try store.storedQueryMatches(facts.map(\.id)) }
+                if stored == nil { stored = try ledger.read { try $0.tickets(facts.map(\.id)) }.mapValues(\.facts.queryMatches) }
                 for index in facts.indices {
                     if stored?[facts[index].id]?.contains(contractID) == true {
                         facts[index].queryMatches.append(contractID)
@@ -383,16 +365,16 @@ public actor SyncEngine {
     private func finishRuleFailures() throws {
         let failures = refusedRules.keys.sorted().map { ContractFailure(contractID: $0, error: refusedRules[$0]!) }
         let queried = Set(contracts.filter { $0.match.query != nil }.map(\.id))
-        let recovered = status.ruleFailures.map(\.contractID).filter { queried.contains($0) && refusedRules[$0] == nil }
-        for failure in failures where !status.ruleFailures.contains(failure) {
+        let recovered = syncStatus.ruleFailures.map(\.contractID).filter { queried.contains($0) && refusedRules[$0] == nil }
+        for failure in failures where !syncStatus.ruleFailures.contains(failure) {
             logger.error("a query rule is refused by the helpdesk; its contract keeps its last known tickets, the others sync",
                          metadata: ["contract": "\(failure.contractID)", "error": "\(failure.error)"])
         }
         if !recovered.isEmpty {
             logger.notice("query rules answered again; every stored ticket is matched again at the next poll", metadata: ["contracts": "\(recovered)"])
-            try store.setState(Self.contractsKey, "")
+            try ledger.setState(Self.contractsKey, "")
         }
-        status.ruleFailures = failures
+        syncStatus.ruleFailures = failures
     }
 
     static func fingerprint(_ contracts: [Contract]) -> String {

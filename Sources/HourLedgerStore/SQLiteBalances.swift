@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+import HourLedgerCore
+import HourLedgerUseCases
+
+// MARK: Balances and carry-over
+
+extension SQLiteTransaction {
+    func periodUsage(contractID: String) throws -> [String: PeriodUsage] {
+        var usage: [String: PeriodUsage] = [:]
+        for row in try db.rows(sql: "SELECT period_key, used_seconds, raw_seconds, entry_count FROM balance WHERE contract_id = ?",
+                               arguments: [contractID]) {
+            // Read wide and clamped: a damaged figure must reach the bounds check, not trap here.
+            usage[row["period_key"]] = PeriodUsage(usedSeconds: Int(clamping: row["used_seconds"] as Int64),
+                                                   rawSeconds: Int(clamping: row["raw_seconds"] as Int64), entryCount: row["entry_count"])
+        }
+        return usage
+    }
+
+    func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
+        try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [change.contractID])
+        if let period = change.period, let quota = change.quotaSeconds {
+            try db.run(sql: """
+                INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(contract_id, period_key) DO UPDATE SET quota_seconds = excluded.quota_seconds,
+                    used_seconds = used_seconds + excluded.used_seconds, raw_seconds = raw_seconds + excluded.raw_seconds,
+                    entry_count = entry_count + excluded.entry_count
+                """, arguments: [change.contractID, change.periodKey, seconds(period.start), period.end.map(seconds), quota,
+                                 change.usedSeconds, change.rawSeconds, change.entryCount])
+        } else {
+            try db.run(sql: """
+                UPDATE balance SET used_seconds = used_seconds + ?, raw_seconds = raw_seconds + ?, entry_count = entry_count + ?
+                WHERE contract_id = ? AND period_key = ?
+                """, arguments: [change.usedSeconds, change.rawSeconds, change.entryCount, change.contractID, change.periodKey])
+        }
+    }
+
+    func ticketBreakdown(contractID: String, periodKey: String) throws -> [TicketUsage] {
+        try Row.fetchAll(db, sql: """
+            SELECT e.ticket_id, COALESCE(t.name, '') AS name, SUM(e.billed_seconds) AS used, SUM(e.raw_seconds) AS raw, COUNT(*) AS n
+            FROM entry e LEFT JOIN ticket t ON t.id = e.ticket_id
+            WHERE e.contract_id = ? AND e.period_key = ?
+            GROUP BY e.ticket_id ORDER BY used DESC, e.ticket_id
+            """, arguments: [contractID, periodKey]).map {
+            TicketUsage(ticketID: $0["ticket_id"], name: $0["name"], usedSeconds: $0["used"], rawSeconds: $0["raw"], entryCount: $0["n"])
+        }
+    }
+
+    func balanceDiscrepancies() throws -> [String] {
+        try Row.fetchAll(db, sql: """
+            SELECT b.contract_id, b.period_key, b.used_seconds, b.raw_seconds, b.entry_count,
+                   COALESCE(SUM(e.billed_seconds), 0) AS used, COALESCE(SUM(e.raw_seconds), 0) AS raw, COUNT(e.id) AS n
+            FROM balance b LEFT JOIN entry e ON e.contract_id = b.contract_id AND e.period_key = b.period_key AND e.kind != 'internal'
+                AND e.approval = 'approved'
+            GROUP BY b.contract_id, b.period_key
+            HAVING b.used_seconds != used OR b.raw_seconds != raw OR b.entry_count != n
+            ORDER BY b.contract_id, b.period_key
+            """).map {
+            "\($0["contract_id"] as String) \($0["period_key"] as String): stored \($0["used_seconds"] as Int)/\($0["raw_seconds"] as Int)/"
+                + "\($0["entry_count"] as Int), entries \($0["used"] as Int)/\($0["raw"] as Int)/\($0["n"] as Int)"
+        }
+    }
+
+    func dirtyContracts() throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT contract_id FROM ledger_dirty"))
+    }
+
+    func resetDirtyContracts(keeping contractIDs: [String]) throws {
+        try db.execute(sql: "DELETE FROM ledger_dirty")
+        for id in contractIDs { try db.execute(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [id]) }
+    }
+
+    func blockMovements(contractID: String) throws -> [BlockMovement] {
+        try Row.fetchAll(db, sql: "SELECT * FROM block_movement WHERE contract_id = ? ORDER BY period_key, kind, origin_key",
+                         arguments: [contractID]).map {
+            BlockMovement(kind: BlockMovement.Kind(rawValue: $0["kind"]) ?? .expired, periodKey: $0["period_key"], originKey: $0["origin_key"],
+                          seconds: $0["seconds"], reason: $0["reason"])
+        }
+    }
+
+    func saveBlockMovement(contractID: String, _ movement: BlockMovement, at now: Date) throws {
+        try db.run(sql: """
+            INSERT INTO block_movement(contract_id, period_key, kind, origin_key, seconds, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(contract_id, period_key, kind, origin_key) DO UPDATE SET seconds = excluded.seconds, reason = excluded.reason,
+                revised_at = excluded.recorded_at
+            """, arguments: [contractID, movement.periodKey, movement.kind.rawValue, movement.originKey, movement.seconds, movement.reason,
+                             seconds(now)])
+    }
+
+    func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws {
+        try db.run(sql: "DELETE FROM block_movement WHERE contract_id = ? AND period_key = ? AND kind = ? AND origin_key = ?",
+                   arguments: [contractID, movement.periodKey, movement.kind.rawValue, movement.originKey])
+    }
+}
+
+// MARK: Timers and audit
+
+extension SQLiteTransaction {
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    func timers(where clause: String, _ arguments: StatementArguments = []) throws -> [TimerRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM timer WHERE \(clause) ORDER BY id", arguments: arguments).map { row in
+            TimerRecord(id: row["id"], technician: row["technician"], ticketID: row["ticket_id"],
+                        state: try Self.decode(TimerState.self, row["state"]), startedAt: date(row["started_at"] as Int), entryID: row["entry_id"])
+        }
+    }
+
+    func timer(id: Int64) throws -> TimerRecord? { try timers(where: "id = ?", [id]).first }
+
+    func openTimer(technician: Int, ticketID: Int) throws -> TimerRecord? {
+        try timers(where: "technician = ? AND ticket_id = ? AND status != 'stopped'", [technician, ticketID]).first
+    }
+
+    func timers(technician: Int?, openOnly: Bool) throws -> [TimerRecord] {
+        try timers(where: "(?1 IS NULL OR technician = ?1) AND (?2 = 0 OR status != 'stopped')", [technician, openOnly])
+    }
+
+    func runningTimers() throws -> [TimerRecord] { try timers(where: "status = 'running'") }
+
+    func insertTimer(_ timer: TimerRecord, at now: Date) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO timer(technician, ticket_id, status, state, started_at, updated_at, entry_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [timer.technician, timer.ticketID, timer.state.status.rawValue, try Self.json(timer.state),
+                                   seconds(timer.startedAt), seconds(now), timer.entryID])
+        return db.lastInsertedRowID
+    }
+
+    func updateTimer(_ timer: TimerRecord, at now: Date) throws {
+        try db.execute(sql: "UPDATE timer SET status = ?, state = ?, updated_at = ?, entry_id = ? WHERE id = ?",
+                       arguments: [timer.state.status.rawValue, try Self.json(timer.state), seconds(now), timer.entryID, timer.id])
+    }
+
+    func insertAudit(_ record: AuditRecord) throws {
+        try db.execute(sql: """
+            INSERT INTO audit(at, actor, entry_key, ticket_id, contract_id, field, old_value, new_value, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [seconds(record.at), record.actor, record.entryKey, record.ticketID, record.contractID, record.field, record.oldValue,
+                             record.newValue, record.reason])
+    }
+
+    func auditTrail(ticketID: Int?, contractID: String?) throws -> [AuditRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE (?1 IS NULL OR ticket_id = ?1) AND (?2 IS NULL OR contract_id = ?2) ORDER BY id",
+                         arguments: [ticketID, contractID]).map {
+            AuditRecord(at: date($0["at"] as Int), actor: $0["actor"], entryKey: $0["entry_key"], ticketID: $0["ticket_id"],
+                        contractID: $0["contract_id"], field: $0["field"], oldValue: $0["old_value"], newValue: $0["new_value"], reason: $0["reason"])
+        }
+    }
+}

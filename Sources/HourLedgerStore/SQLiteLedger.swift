@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+import HourLedgerCore
+import HourLedgerUseCases
+
+/// Why the ledger file could not be opened, in one line for the operator.
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The ledger on SQLite (GRDB), in WAL mode. Every use-case transaction is one SQLite transaction.
+public final class SQLiteLedger: LedgerRepository {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the ledger at `path` in WAL mode and runs pending migrations.
+    public convenience init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError(description: "cannot create database directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(description: "cannot open database \(path): \(error)")
+        }
+        try self.init(writer: pool)
+    }
+
+    /// An in-memory SQLite ledger, for tests of the SQL itself.
+    public static func inMemory() throws -> SQLiteLedger {
+        try SQLiteLedger(writer: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Migrations.migrator.migrate(writer)
+    }
+
+    public func read<T>(_ body: (any LedgerReader) throws -> T) throws -> T {
+        try Self.mapped { try writer.read { db in try body(SQLiteTransaction(db: db)) } }
+    }
+
+    public func write<T>(_ body: (any LedgerWriter) throws -> T) throws -> T {
+        try Self.mapped { try writer.write { db in try body(SQLiteTransaction(db: db)) } }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
+        do {
+            return try await writer.write { db in try body(SQLiteTransaction(db: db)) }
+        } catch {
+            throw Self.unavailable(error) ?? error
+        }
+    }
+
+    /// Folds the WAL into the database file and closes the connections; the last thing a stopping daemon does.
+    /// The explicit checkpoint matters: GRDB closes the writer before its read-only readers, which cannot checkpoint.
+    public func close() throws {
+        if writer is DatabasePool {
+            try writer.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        }
+        try writer.close()
+    }
+
+    private static func mapped<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw unavailable(error) ?? error }
+    }
+
+    /// The errors that mean the ledger cannot be written at all, as opposed to a bad request or a bug.
+    static func unavailable(_ error: any Error) -> LedgerUnavailable? {
+        guard let error = error as? DatabaseError else { return nil }
+        let reason: String
+        switch error.resultCode {
+        case .SQLITE_FULL: reason = "the disk is full"
+        case .SQLITE_READONLY, .SQLITE_PERM: reason = "the ledger is read-only"
+        case .SQLITE_IOERR: reason = "an I/O error (\(error.message ?? "disk"))"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: reason = "the ledger file is damaged"
+        case .SQLITE_CANTOPEN: reason = "the ledger file cannot be opened"
+        default: return nil
+        }
+        return LedgerUnavailable(reason: reason, detail: "\(error)")
+    }
+}
+
+/// One transaction's view of the ledger: the SQL behind each repository operation.
+struct SQLiteTransaction: LedgerWriter {
+    let db: Database
+}
+
+extension Database {
+    /// Runs a statement compiled once per connection: the sync writes the same few statements a million times.
+    func run(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func rows(sql: String, arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+}
+
+/// Whole seconds since 1970, as every instant is stored.
+func seconds(_ date: Date) -> Int { Int(date.timeIntervalSince1970) }
+
+func date(_ seconds: Int) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
+
+func date(_ seconds: Int?) -> Date? { seconds.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
+
+/// Ids in groups SQLite's parameter limit allows.
+func chunked<T>(_ values: [T], by size: Int = 500) -> [[T]] {
+    stride(from: 0, to: values.count, by: size).map { Array(values[$0..<min($0 + size, values.count)]) }
+}

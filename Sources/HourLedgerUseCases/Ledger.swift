@@ -1,0 +1,156 @@
+import Foundation
+import HourLedgerCore
+import Logging
+import Synchronization
+
+/// The contracts in force and where alerts go. A reload replaces them as a whole; every use case reads them here.
+public final class ContractBook: Sendable {
+    private let state: Mutex<(contracts: [Contract], channels: AlertChannels)>
+
+    public init(_ contracts: [Contract], alertChannels: AlertChannels = AlertChannels()) {
+        state = Mutex((contracts, alertChannels))
+    }
+
+    public var contracts: [Contract] { state.withLock { $0.contracts } }
+    public var alertChannels: AlertChannels { state.withLock { $0.channels } }
+
+    public func contract(_ id: String?) -> Contract? {
+        guard let id else { return nil }
+        return state.withLock { $0.contracts.first { $0.id == id } }
+    }
+
+    public func replace(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
+        state.withLock { state in
+            state.contracts = contracts
+            if let alertChannels { state.channels = alertChannels }
+        }
+    }
+}
+
+/// Whether the ledger can be written right now. A full disk, a read-only remount or an I/O error makes every write
+/// fail; the daemon then answers 503 with Retry-After (nothing is acknowledged that is not on disk) and `/healthz`
+/// fails, until a write succeeds again.
+public final class LedgerHealth: Sendable {
+    private struct State {
+        var failure: String?
+        var since: Date?
+        var lastProbe: ContinuousClock.Instant?
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Why writes fail, and since when; nil while the ledger is writable.
+    public var failure: (reason: String, since: Date)? {
+        state.withLock { state in state.failure.map { ($0, state.since ?? Date()) } }
+    }
+
+    public func noteFailure(_ error: LedgerUnavailable, at now: Date = Date()) {
+        state.withLock { state in
+            if state.failure == nil { state.since = now }
+            state.failure = error.reason
+        }
+    }
+
+    public func noteSuccess() { state.withLock { $0.failure = nil; $0.since = nil } }
+
+    /// True when a probe write is due: at most one every `interval`, so `/healthz` stays cheap.
+    func probeDue(interval: Duration) -> Bool {
+        state.withLock { state in
+            if let last = state.lastProbe, ContinuousClock.now - last < interval { return false }
+            state.lastProbe = .now
+            return true
+        }
+    }
+}
+
+/// The ledger's use cases: every workflow that reads or changes it, for the HTTP routes, the CLI and the workers
+/// alike. Each runs in one transaction of the repository; after one that changed balances, carry-over and alerts are
+/// settled here, whoever called.
+public final class Ledger: Sendable {
+    public let repository: any LedgerRepository
+    public let book: ContractBook
+    public let profile: HelpdeskProfile
+    public let clock: WallClock
+    /// Signalled by each commit that queued a write-back: the outbox worker wakes for it.
+    public let outboxQueued = WakeSignal()
+    /// Signalled by each commit that stored a webhook hint: the poller wakes for it.
+    public let hintsArrived = WakeSignal()
+    /// Signalled when a settlement fired alerts: the alert sender wakes for their deliveries.
+    public let alertsFired = WakeSignal()
+    public let health = LedgerHealth()
+    let logger: Logger
+    /// Contracts the last settlement could not settle (damaged stored figures), for `/status`.
+    private let settlementFailures = Mutex<[ContractFailure]>([])
+
+    public init(repository: any LedgerRepository, profile: HelpdeskProfile, book: ContractBook, clock: WallClock = .system,
+                logger: Logger = Logger(label: "hourledger.ledger")) {
+        self.repository = repository
+        self.profile = profile
+        self.book = book
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public var contracts: [Contract] { book.contracts }
+
+    public var unsettledContracts: [ContractFailure] { settlementFailures.withLock { $0 } }
+
+    func setUnsettled(_ failures: [ContractFailure]) -> [ContractFailure] {
+        settlementFailures.withLock { state in
+            let new = failures.filter { !state.contains($0) }
+            state = failures
+            return new
+        }
+    }
+
+    /// Reads a consistent snapshot.
+    public func read<T>(_ body: (any LedgerReader) throws -> T) throws -> T {
+        try noting { try repository.read(body) }
+    }
+
+    /// One write transaction off the caller's thread; a storage failure is noted in `health`.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
+        do {
+            let value = try await repository.write(body)
+            health.noteSuccess()
+            return value
+        } catch let error as LedgerUnavailable {
+            health.noteFailure(error, at: clock.now())
+            throw error
+        }
+    }
+
+    /// The same, blocking the caller: for the CLI and short writes.
+    func writeNow<T>(_ body: (any LedgerWriter) throws -> T) throws -> T {
+        try noting {
+            let value = try repository.write(body)
+            health.noteSuccess()
+            return value
+        }
+    }
+
+    private func noting<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as LedgerUnavailable {
+            health.noteFailure(error, at: clock.now())
+            throw error
+        }
+    }
+
+    /// Tries a one-row write (at most every five seconds) and records the outcome; returns the failure, if any.
+    @discardableResult
+    public func checkWritable() -> (reason: String, since: Date)? {
+        if health.probeDue(interval: .seconds(5)) {
+            let stamp = String(Int(clock.now().timeIntervalSince1970))
+            _ = try? writeNow { try $0.setState("health.probe", stamp) }
+        }
+        return health.failure
+    }
+
+    public func state(_ key: String) throws -> String? { try read { try $0.state(key) } }
+
+    public func setState(_ key: String, _ value: String) throws { try writeNow { try $0.setState(key, value) } }
+
+    /// Makes everything durable and closes the store.
+    public func close() throws { try repository.close() }
+}

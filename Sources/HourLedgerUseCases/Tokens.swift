@@ -1,0 +1,33 @@
+import Crypto
+import Foundation
+import HourLedgerCore
+
+extension Ledger {
+    /// Creates an API token and returns it; only its SHA-256 is stored, so it is shown this once.
+    public func createToken(user: String, helpdeskUserID: Int, role: Principal.Role, now: Date? = nil) throws -> String {
+        let now = now ?? clock.now()
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = UInt8.random(in: .min ... .max, using: &generator) }
+        let token = "hl_" + bytes.map { String(format: "%02x", $0) }.joined()
+        try writeNow { try $0.insertToken(hash: Self.hash(token), user: user, helpdeskUserID: helpdeskUserID, role: role, at: now) }
+        return token
+    }
+
+    /// Revokes every token of `user`; returns how many were active.
+    @discardableResult
+    public func revokeTokens(user: String, now: Date? = nil) throws -> Int {
+        let now = now ?? clock.now()
+        return try writeNow { try $0.revokeTokens(user: user, at: now) }
+    }
+
+    /// The principal a bearer token stands for; nil for unknown or revoked tokens. The lookup is by hash, so timing
+    /// reveals nothing about stored tokens.
+    public func principal(forToken token: String) throws -> Principal? {
+        try read { try $0.principal(tokenHash: Self.hash(token)) }
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
