@@ -1,0 +1,60 @@
+import Foundation
+import GRDB
+import HourLedgerCore
+@testable import HourLedgerStore
+import HourLedgerUseCases
+import Testing
+
+/// A ledger written by version 9 (GLPI-named columns, HTML in queued write-backs) opens under today's schema with
+/// every second, task link and queued word intact.
+@Suite struct MigrationTests {
+    @Test func aVersion9LedgerKeepsItsTaskLinksAndQueuedWordsUnderNeutralNames() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/v9.sqlite"
+        let old = try DatabaseQueue(path: path)
+        try Migrations.migrator.migrate(old, upTo: "v9-ticket-removal")
+        try await old.write { db in
+            try db.execute(sql: """
+                INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, synced_at)
+                    VALUES (1, 'Laptop', 1, '[]', 0, 2, '2026-11-20 09:00:00', 'acme', 'contract acme: entity 1', 0);
+                INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,
+                                  technician, is_private, content, updated_at)
+                    VALUES ('glpi_task', 55, 1, 'acme', '2026-11-01', 1795165200, 1200, 1800, 'up to 15 min', 7, 1, 'swap', 0);
+                INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,
+                                  technician, is_private, content, updated_at, kind, entry_key, note, glpi_task_id, created_by)
+                    VALUES ('hourledger', 1, 1, 'acme', '2026-11-01', 1795168800, 600, 900, 'up to 15 min', 7, 1, 'R&D <call>', 0,
+                            'billable', 'k-1', 'R&D <call>', 56, 'alice');
+                INSERT INTO balance(contract_id, period_key, period_start, period_end, quota_seconds, used_seconds, raw_seconds, entry_count)
+                    VALUES ('acme', '2026-11-01', 1793491200, 1796083200, 3600, 2700, 1800, 2);
+                INSERT INTO alert(id, contract_id, period_key, threshold, fired_at, used_seconds, available_seconds, used_basis_points, ticket_id)
+                    VALUES (3, 'acme', '2026-11-01', 80, 0, 2700, 3600, 7500, 1);
+                INSERT INTO alert_delivery(alert_id, channel, ticket_id, payload, next_attempt_at, created_at)
+                    VALUES (3, 'followup', 1, '<p>[hourledger:alert-3] ACME used 75 % &amp; more</p>', 0, 0);
+                """)
+            let payload = #"{"content":"<p>[hourledger:k-1] 0:15 h billable: R&amp;D &lt;call&gt;</p>","date":0,"glpiTaskID":56,"seconds":900,"technician":7}"#
+            try db.execute(sql: "INSERT INTO outbox(entry_key, action, ticket_id, payload, next_attempt_at, created_at) VALUES ('k-1', 'update', 1, ?, 0, 0)",
+                           arguments: [payload])
+        }
+        try old.close()
+
+        let acme = Contract(id: "acme", name: "ACME", entity: 1, quotaSeconds: 3600, starts: CivilDate("2026-01-01")!,
+                            rounding: RoundingPolicy(incrementSeconds: 900, mode: .up))
+        let ledger = try makeLedger(path: path, contracts: [acme])
+        let entries = try ledger.read { try $0.entries(ticketID: 1) }
+        #expect(entries.map(\.source) == [.helpdeskTask, .hourledger])
+        #expect(entries.map(\.remoteTaskID) == [nil, 56])
+        #expect(try ledger.workEntries(ticketID: 1).map(\.remoteTaskID) == [56])
+        let balance = try #require(try ledger.balance(of: acme, at: .utc("2026-11-21 00:00:00"), now: .utc("2026-11-21 00:00:00")))
+        #expect((balance.usedSeconds, balance.rawSeconds, balance.entryCount) == (2700, 1800, 2))
+        #expect(try ledger.balanceDiscrepancies().isEmpty)
+        // The queued write-back holds plain words now; each helpdesk's adapter marks them up and adds the marker.
+        let item = try #require(try ledger.outboxItems().first)
+        #expect(item.payload.text == "0:15 h billable: R&D <call>")
+        #expect(item.payload.remoteTaskID == 56)
+        #expect(try ledger.alertDeliveries().map(\.payload) == ["ACME used 75 % & more"])
+        // Opening again migrates nothing twice.
+        try ledger.close()
+        let again = try makeLedger(path: path, contracts: [acme])
+        #expect(try again.outboxItems().first?.payload.text == "0:15 h billable: R&D <call>")
+    }
+}
