@@ -27,6 +27,8 @@ let package = Package(
     targets: [
         // Domain core: contracts, matching rules, periods, rounding. No I/O.
         .target(name: "HourLedgerCore", swiftSettings: strict),
+        // The ledger repository in memory: the reference every store's contract tests compare with; API tests run on it.
+        .target(name: "HourLedgerMemoryStore", dependencies: ["HourLedgerCore", "HourLedgerUseCases"], swiftSettings: strict),
         // The ledger repository on SQLite (GRDB): SQL only.
         .target(
             name: "HourLedgerStore",
@@ -175,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
+                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -5,7 +5,7 @@ import HourLedgerStore
 import PropertyBased
 import Testing
 
-/// Random sequences of entries, edits, deletions and rollovers against the real store: no hour is created or lost.
+/// Random sequences of entries, edits, deletions and rollovers against each store: no hour is created or lost.
 @Suite struct CarryOverPropertyTests {
     static let hour = 3600
     static let contract = Contract(
@@ -16,16 +16,17 @@ import Testing
     /// (operation, a, b): 0 add, 1 edit, 2 delete, 3 let time pass and roll over.
     static let operations = zip(Gen.int(in: 0...3), Gen.int(in: 0...10_000), Gen.int(in: 0...100_000)).array(of: 1...60)
 
-    @Test func everyPeriodBalancesAndNoHourIsCreatedOrLost() async {
+    @Test(arguments: Repository.allCases)
+    func everyPeriodBalancesAndNoHourIsCreatedOrLost(_ repository: Repository) async {
         await propertyCheck(count: 60, input: Self.operations) { operations in
-            try await Self.run(operations)
+            try await Self.run(operations, on: repository)
         }
     }
 
-    static func run(_ operations: [(Int, Int, Int)]) async throws {
+    static func run(_ operations: [(Int, Int, Int)], on repository: Repository) async throws {
         let contract = Self.contract
         let contracts = [contract]
-        let store = try makeLedger(contracts: contracts)
+        let store = try repository.ledger(contracts: contracts)
         let ticket = TicketFacts(id: 1, name: "t", entity: 1, groups: [], category: 0)
         _ = try await store.apply([TicketUpdate(ticket: ticket, dateMod: "2026-01-31 00:00:00",
                                                 match: ContractMatcher.match(ticket, contracts: contracts, entities: EntityTree(), terms: .glpi),
