@@ -19,7 +19,7 @@ public struct HelpdeskSettings: Sendable, Equatable {
         case password(login: String, password: Secret)
     }
 
-    public var kind: String
+    public var kind: HelpdeskKind
     public var url: String
     public var appToken: Secret?
     public var credentials: Credentials
@@ -207,7 +207,7 @@ private struct Reader {
     let baseDirectory: String
     var issues: [ConfigIssue] = []
     /// Contract rules use the helpdesk's own keys, so the kind is read first.
-    var helpdeskKind = "glpi"
+    var helpdeskKind = HelpdeskKind.glpi
 
     init(environment: [String: String], baseDirectory: String) {
         self.environment = environment
@@ -458,10 +458,14 @@ private struct Reader {
         let path = "helpdesk"
         let map = mapping(node, at: path, allowed: ConfigLoader.overridable["helpdesk"]!)
         guard node != nil else { return nil }
-        let kind = string(map, "kind", at: path, section: "helpdesk") ?? "glpi"
-        if !["glpi", "itop"].contains(kind) { issue("\(path).kind", map?["kind"], "unsupported helpdesk kind '\(kind)'; supported: glpi, itop") }
+        let kindText = string(map, "kind", at: path, section: "helpdesk") ?? HelpdeskKind.glpi.rawValue
+        let kind = HelpdeskKind(rawValue: kindText) ?? .glpi
+        if HelpdeskKind(rawValue: kindText) == nil {
+            issue("\(path).kind", map?["kind"], "unsupported helpdesk kind '\(kindText)'; supported: "
+                  + HelpdeskKind.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         helpdeskKind = kind
-        let itop = kind == "itop"
+        let itop = kind == .itop
         let url = string(map, "url", at: path, section: "helpdesk")
         if url == nil {
             issue("\(path).url", node, itop ? "missing; e.g. https://itop.example.com/webservices/rest.php" : "missing; e.g. https://glpi.example.com/apirest.php")
@@ -547,7 +551,7 @@ private struct Reader {
     }
 
     mutating func contract(_ node: Node, at path: String) -> Contract? {
-        let itop = helpdeskKind == "itop"
+        let itop = helpdeskKind == .itop
         let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
                     "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
                     "rates", "carry_over", "alerts"]

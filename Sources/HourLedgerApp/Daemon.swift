@@ -19,8 +19,8 @@ import Synchronization
 /// Everything a command needs, built from one configuration. Nothing here does I/O beyond opening the store.
 public struct Runtime: Sendable {
     public let configuration: HourLedgerConfiguration
-    /// The SQLite file behind the ledger.
-    public let store: SQLiteLedger
+    /// Where the ledger is kept: the SQLite file of the configuration, unless another repository is given.
+    public let repository: any LedgerRepository
     /// The use cases, on that store.
     public let ledger: Ledger
     public let connector: any HelpdeskPort
@@ -39,13 +39,13 @@ public struct Runtime: Sendable {
     /// The listener's connection cap and request-head timeout.
     public let connections: ConnectionLimits
 
-    public init(configuration: HourLedgerConfiguration, store: SQLiteLedger? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil,
+    public init(configuration: HourLedgerConfiguration, repository: (any LedgerRepository)? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil,
                 clock: WallClock = .system) throws {
         var logger = logger ?? Logger(label: "hourledger")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         self.configuration = configuration
         self.logger = logger
-        self.store = try store ?? SQLiteLedger(path: configuration.databasePath)
+        self.repository = try repository ?? SQLiteLedger(path: configuration.databasePath)
         LogRedactor.shared.set(configuration.secretValues)
         registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
@@ -62,11 +62,11 @@ public struct Runtime: Sendable {
         httpConfiguration.verifyTLS = settings.verifyTLS
         httpConfiguration.caBundlePath = settings.caBundle
         let heartbeat = heartbeat
-        let client = MeasuredHTTPClient(http ?? CurlHTTPClient(configuration: httpConfiguration), helpdesk: settings.kind, factory: metrics,
+        let client = MeasuredHTTPClient(http ?? CurlHTTPClient(configuration: httpConfiguration), helpdesk: settings.kind.rawValue, factory: metrics,
                                         onResponse: { heartbeat.beat() })
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
         connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
-        ledger = Ledger(repository: self.store, profile: connector.profile,
+        ledger = Ledger(repository: self.repository, profile: connector.profile,
                         book: ContractBook(configuration.contracts, alertChannels: Self.channels(configuration.alerts)), clock: clock, logger: logger)
         engine = SyncEngine(connector: connector, ledger: ledger, overlapSeconds: settings.overlapSeconds,
                             deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
@@ -81,11 +81,13 @@ public struct Runtime: Sendable {
 
     static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort {
         switch (settings.kind, settings.credentials) {
-        case ("itop", .password(let login, let password)):
+        case (.itop, .password(let login, let password)):
             return ITopConnector(configuration: ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,
                                                                   pageSize: settings.pageSize, classes: settings.classes),
                                  http: http, logger: logger)
-        case (_, let credentials):
+        case (.itop, .userToken):
+            preconditionFailure("the configuration refuses helpdesk.user_token for iTop")
+        case (.glpi, let credentials):
             let glpiCredentials: GLPIConfiguration.Credentials
             switch credentials {
             case .userToken(let token): glpiCredentials = .userToken(token.value)
@@ -223,13 +225,13 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
     do {
         try await group.run()
     } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES {
-        try? runtime.store.close()
+        try? runtime.repository.close()
         let listen = "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
         let cause = error.errnoCode == EADDRINUSE ? "the address is in use by another process" : "permission denied"
         throw DaemonError(description: "cannot listen on \(listen): \(cause); nothing was synced or written back "
                           + "(set http.port, or stop what listens there)")
     }
-    try runtime.store.close()
+    try runtime.repository.close()
     runtime.logger.notice("stopped: store closed")
 }
 
@@ -245,7 +247,7 @@ extension Runtime {
         let last = sync.lastSuccess.map { "last poll ok \($0.formatted(.iso8601))" } ?? "no successful poll yet"
         let failing = sync.consecutiveFailures > 0 ? ", \(sync.consecutiveFailures) failed in a row" : ""
         let outbox = (try? ledger.outboxStats().depth).map { ", outbox \($0)" } ?? ""
-        return "\(configuration.helpdesk.kind): \(last)\(failing)\(outbox)"
+        return "\(configuration.helpdesk.kind.rawValue): \(last)\(failing)\(outbox)"
     }
 }
 
@@ -303,7 +305,7 @@ struct GatedService: Service {
 
 extension HelpdeskSettings {
     /// What the use cases know of the configured helpdesk, without connecting to it.
-    public var profile: HelpdeskProfile { kind == "itop" ? ITopConnector.itopProfile : GLPIConnector.glpiProfile }
+    public var profile: HelpdeskProfile { kind == .itop ? ITopConnector.itopProfile : GLPIConnector.glpiProfile }
 }
 
 /// The ledger of `configuration` with its use cases, for commands that neither poll nor deliver.

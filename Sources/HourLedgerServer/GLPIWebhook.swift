@@ -28,7 +28,7 @@ struct GLPIWebhookEndpoint: Sendable {
 
     func deliver(_ request: Request) async throws -> Response {
         let settings = settings.current
-        let secrets = settings.secrets(for: "glpi")
+        let secrets = settings.secrets(for: .glpi)
         guard !secrets.isEmpty else { return try Self.notEnabled() }
         // The body is read whatever its Content-Type: GLPI sends none.
         let body: [UInt8]
@@ -79,7 +79,7 @@ struct GLPIWebhookEndpoint: Sendable {
 
     /// Answers with exactly the 64 hex characters GLPI compares, nothing around them.
     func challenge(_ request: Request) throws -> Response {
-        let secrets = settings.current.secrets(for: "glpi")
+        let secrets = settings.current.secrets(for: .glpi)
         guard !secrets.isEmpty else { return try Self.notEnabled() }
         guard let token = request.uri.queryParameters.get("crc_token") else {
             return try JSONBody.error(.badRequest, "GET is only for GLPI's challenge: ?crc_token= is missing")

@@ -7,7 +7,7 @@ import Hummingbird
 public struct LedgerAPIContext: Sendable {
     public var ledger: Ledger
     public var engine: SyncEngine
-    public var helpdeskKind: String
+    public var helpdeskKind: HelpdeskKind
     /// The helpdesk URL without credentials, for ops.
     public var helpdeskURL: String
     public var pollInterval: Int
@@ -18,7 +18,7 @@ public struct LedgerAPIContext: Sendable {
     /// Where long reads run, off the threads `/healthz` and the webhooks need.
     public var reads: ReadPool
 
-    public init(ledger: Ledger, engine: SyncEngine, helpdeskKind: String, helpdeskURL: String, pollInterval: Int,
+    public init(ledger: Ledger, engine: SyncEngine, helpdeskKind: HelpdeskKind, helpdeskURL: String, pollInterval: Int,
                 startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, reads: ReadPool = .shared) {
         self.reads = reads
         self.writeFenceSeconds = writeFenceSeconds
@@ -149,7 +149,7 @@ public enum LedgerRoutes {
         return StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
-            helpdesk: .init(kind: api.helpdeskKind, url: api.helpdeskURL, reachable: sync.reachable,
+            helpdesk: .init(kind: api.helpdeskKind.rawValue, url: api.helpdeskURL, reachable: sync.reachable,
                             lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,

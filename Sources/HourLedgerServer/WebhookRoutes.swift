@@ -13,14 +13,14 @@ import Synchronization
 /// without a restart.
 public struct WebhookSettings: Sendable, Equatable {
     /// Which helpdesk's endpoint is live (`glpi` or `itop`); the other answers 404.
-    public var helpdesk: String
+    public var helpdesk: HelpdeskKind
     /// GLPI's signing secrets or iTop's shared tokens. During a rotation several are valid; none disables webhooks.
     public var secrets: [String]
     /// How far `X-GLPI-timestamp` may be from now, either way.
     public var maxAgeSeconds: Int
     public var maxBodyBytes: Int
 
-    public init(helpdesk: String, secrets: [String] = [], maxAgeSeconds: Int = 300, maxBodyBytes: Int = 256 * 1024) {
+    public init(helpdesk: HelpdeskKind, secrets: [String] = [], maxAgeSeconds: Int = 300, maxBodyBytes: Int = 256 * 1024) {
         self.helpdesk = helpdesk
         self.secrets = secrets
         self.maxAgeSeconds = maxAgeSeconds
@@ -28,7 +28,7 @@ public struct WebhookSettings: Sendable, Equatable {
     }
 
     /// The secrets for `kind`'s endpoint: none when the daemon is set up for the other helpdesk.
-    func secrets(for kind: String) -> [String] { kind == helpdesk ? secrets : [] }
+    func secrets(for kind: HelpdeskKind) -> [String] { kind == helpdesk ? secrets : [] }
 }
 
 /// The webhook settings in force, shared by the routes and the reloader.
@@ -58,7 +58,7 @@ public enum WebhookRoutes {
         router.get("/webhooks/glpi") { request, _ in try glpi.challenge(request) }
         let itop = WebhookOutcomeCounters(helpdesk: "itop", factory: metrics)
         router.post("/webhooks/itop") { request, _ -> Response in
-            let tokens = settings.current.secrets(for: "itop")
+            let tokens = settings.current.secrets(for: .itop)
             guard !tokens.isEmpty else {
                 return try JSONBody.error(.notFound, "the iTop webhook is not enabled: set helpdesk.kind itop and helpdesk.webhook_secret")
             }

@@ -151,7 +151,7 @@ import Testing
             glpi.addTask(ticket: 2, seconds: 900, date: "2026-11-20 09:00:00")
         }
         defer { Task { await h.stop() } }
-        try await h.runtime.store.writer.write { db in
+        try await h.runtime.ledger.sqlite.writer.write { db in
             try db.execute(sql: "UPDATE balance SET used_seconds = 4611686018427387904 WHERE contract_id = 'acme'")
             try db.execute(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES ('acme')")
         }

@@ -113,6 +113,17 @@ import Testing
         ])
     }
 
+    /// A misspelt kind used to become GLPI silently.
+    @Test func anUnknownHelpdeskKindIsRefusedNamingTheKey() throws {
+        let text = """
+        helpdesk: { kind: itop3, url: "http://h/webservices/rest.php", user_token: "t" }
+        contracts:
+          - { id: a, entity: 1, quota_hours: 1, starts: 2026-01-01 }
+        """
+        let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+        #expect(error.issues.map(\.description).first == "line 1: helpdesk.kind: unsupported helpdesk kind 'itop3'; supported: glpi, itop")
+    }
+
     @Test func brokenYAMLNamesTheLine() throws {
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse("helpdesk:\n  url: [unclosed\n") }
         #expect(error.issues.first?.path == "(yaml)")
@@ -160,7 +171,7 @@ import Testing
         _ = directory.write("itop-webhook-secret", "itop-hook-2\n")
         let text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8).replacingOccurrences(of: "/etc/hourledger/", with: directory.path + "/")
         let config = try ConfigLoader.parse(text, file: "itop.yaml")
-        #expect(config.helpdesk.kind == "itop" && config.helpdesk.timeZone == "Europe/Paris" && config.helpdesk.pageSize == 500)
+        #expect(config.helpdesk.kind == .itop && config.helpdesk.timeZone == "Europe/Paris" && config.helpdesk.pageSize == 500)
         #expect(config.helpdesk.credentials == .password(login: "hours-daemon", password: Secret("itop-pass-1")))
         #expect(config.helpdesk.webhookSecret == Secret("itop-hook-2") && config.helpdesk.classes == ["UserRequest", "Incident"])
         #expect(config.contracts.map(\.id) == ["globex-2026", "initech-access", "initech-block"])

@@ -202,7 +202,7 @@ import Glibc
         let direct = try Runtime(configuration: try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/ledger.sqlite",
                                                                                    contracts: contracts)))
         try await direct.engine.syncOnce()
-        try direct.store.close()
+        try direct.repository.close()
 
         var (figures, live) = try await Self.soak(helpdesk: "glpi", config: config, directory: directory, writes: writes, calm: calm,
                                                   tickets: [1, 2, 3], contracts: direct.configuration.contracts, technician: 7)
@@ -242,7 +242,7 @@ import Glibc
         let direct = try Runtime(configuration: try ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/ledger.sqlite",
                                                                                        contracts: ITopEndToEndTests.contracts)))
         try await direct.engine.syncOnce()
-        try direct.store.close()
+        try direct.repository.close()
 
         var (figures, live) = try await Self.soak(helpdesk: "itop", config: config, directory: directory, writes: writes, calm: calm,
                                                   tickets: [1, 2, 5], contracts: direct.configuration.contracts, technician: 2)

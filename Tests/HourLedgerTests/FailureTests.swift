@@ -32,7 +32,7 @@ import Glibc
         let runtime = try Runtime(configuration: config, logger: logger)
         let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         // A damaged ledger: a table is gone.
-        try await runtime.store.writer.write { db in try db.execute(sql: "ALTER TABLE alert RENAME TO alert_lost") }
+        try await runtime.ledger.sqlite.writer.write { db in try db.execute(sql: "ALTER TABLE alert RENAME TO alert_lost") }
         let app = buildApplication(runtime: runtime)
         try await app.test(.router) { client in
             let failed = try await client.call(.get, "/api/v1/alerts", token: manager)
@@ -44,7 +44,7 @@ import Glibc
             #expect(logged.count == 1 && logged.first?.contains("reference=\(reference)") == true && logged.first?.contains("no such table") == true,
                     "\(logged)")
             #expect(logged.first?.contains("path=/api/v1/alerts") == true)
-            try await runtime.store.writer.write { db in try db.execute(sql: "ALTER TABLE alert_lost RENAME TO alert") }
+            try await runtime.ledger.sqlite.writer.write { db in try db.execute(sql: "ALTER TABLE alert_lost RENAME TO alert") }
             let metrics = try await client.call(.get, "/metrics")
             #expect(metrics.text.contains(#"hourledger_http_errors_total{status="500"} 1"#), "\(metrics.text.split(separator: "\n").filter { $0.contains("errors") })")
 
@@ -161,7 +161,7 @@ extension CLI {
         }
         defer { Task { await h.stop() } }
         // A large ledger: 400,000 entries over 20 years.
-        try await h.runtime.store.writer.write { db in
+        try await h.runtime.ledger.sqlite.writer.write { db in
             try db.execute(sql: """
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
                 INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,

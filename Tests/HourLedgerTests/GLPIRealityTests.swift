@@ -91,7 +91,7 @@ import Testing
             #expect(csv.text.contains("R&D ticket 0 <html>"), "\(csv.text)")
             #expect(!csv.text.contains("&#"))
         }
-        let entry = try #require(try await h.runtime.store.writer.read { db in try String.fetchOne(db, sql: "SELECT content FROM entry WHERE ticket_id = 3014") })
+        let entry = try #require(try await h.runtime.ledger.sqlite.writer.read { db in try String.fetchOne(db, sql: "SELECT content FROM entry WHERE ticket_id = 3014") })
         #expect(entry == "Swapped toner & drum")
     }
 }
@@ -181,7 +181,7 @@ import Testing
         }
         defer { Task { await h.stop() } }
         func stored() throws -> (technician: Int, content: String) {
-            try h.runtime.store.writer.read { db in
+            try h.runtime.ledger.sqlite.writer.read { db in
                 let row = try Row.fetchOne(db, sql: "SELECT technician, content FROM entry WHERE source_id = ?", arguments: [task])!
                 return (row["technician"], row["content"])
             }

@@ -25,7 +25,7 @@ import Glibc
         try await runtime.engine.syncOnce()
         _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date.utc("2026-11-21 09:00:00"), rawSeconds: 600,
                                                       kind: .billable, note: "", createdBy: "test"), now: Date())
-        try runtime.store.close()
+        try runtime.repository.close()
         server.state.clearRequests()
         return (server, directory, yaml)
     }

@@ -5,6 +5,10 @@ import HourLedgerApp
 import HourLedgerCore
 import HourLedgerGLPI
 import HourLedgerStore
+import HourLedgerMemoryStore
+import HourLedgerHTTPClient
+import HourLedgerHelpdeskKit
+import Testing
 import Hummingbird
 import HummingbirdTesting
 
@@ -175,4 +179,34 @@ func makeLedger(path: String? = nil, contracts: [Contract] = [], profile: Helpde
 extension Ledger {
     /// The SQLite file behind the ledger, for tests that look at rows directly.
     var sqlite: SQLiteLedger { repository as! SQLiteLedger }
+}
+
+/// A helpdesk that is never reached: API tests that must not open a socket fail loudly if anything tries.
+struct NoHelpdesk: HTTPSending {
+    func send(_ request: HourLedgerHTTPClient.HTTPRequest) async throws -> HourLedgerHTTPClient.HTTPResponse {
+        Issue.record("the API test reached the helpdesk: \(request.method) \(request.url)")
+        throw HelpdeskError(.unreachable, operation: "test", detail: "no helpdesk in API tests")
+    }
+}
+
+/// The API on the in-memory ledger with no helpdesk behind it: tickets are given as the poller would have stored
+/// them, and `app.test(.router)` answers without a socket.
+struct APIHarness {
+    let runtime: Runtime
+    var ledger: Ledger { runtime.ledger }
+    var contracts: [Contract] { runtime.configuration.contracts }
+
+    static func start(contracts: String, tickets: [TicketFacts], tasks: [TaskFacts] = [], clock: WallClock = .system) async throws -> APIHarness {
+        let config = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/nonexistent/unused.sqlite",
+                                                       contracts: contracts))
+        let runtime = try Runtime(configuration: config, repository: MemoryLedger(), http: NoHelpdesk(), clock: clock)
+        _ = try await runtime.ledger.apply(tickets.map { ticket in
+            TicketUpdate(ticket: ticket, dateMod: "2026-11-20 08:00:00",
+                         match: ContractMatcher.match(ticket, contracts: config.contracts, entities: EntityTree(), terms: .glpi),
+                         tasks: tasks.filter { $0.ticketID == ticket.id })
+        })
+        return APIHarness(runtime: runtime)
+    }
+
+    func application() -> some ApplicationProtocol { buildApplication(runtime: runtime) }
 }

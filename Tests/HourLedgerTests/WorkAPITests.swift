@@ -1,4 +1,3 @@
-import FakeGLPI
 import Foundation
 import HourLedgerUseCases
 import HourLedgerApp
@@ -8,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
+/// Timers, entries and approvals over HTTP, on the in-memory ledger: no socket, no helpdesk.
 @Suite struct WorkAPITests {
     let contracts = """
       - { id: acme-2026, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01, rounding: { increment_minutes: 15, mode: up } }
@@ -19,14 +19,10 @@ import Testing
 
     func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
+    static let laptop = TicketFacts(id: 1, name: "Laptop", entity: 1, groups: [1], category: 1)
+
     @Test func timersAndEntriesOverHTTPWithTokens() async throws {
-        let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
-        defer { Task { await server.stop() } }
-        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
-        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
-        let runtime = try Runtime(configuration: config)
-        try await runtime.engine.syncOnce()
+        let runtime = try await APIHarness.start(contracts: contracts, tickets: [Self.laptop]).runtime
         let alice = try runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
         let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let app = buildApplication(runtime: runtime)
@@ -101,15 +97,10 @@ import Testing
 
 @Suite struct ApprovalTests {
     @Test func entriesOnAnApprovalContractCountOnlyOnceApproved() async throws {
-        let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
-        defer { Task { await server.stop() } }
-        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
-        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: """
+        let runtime = try await APIHarness.start(contracts: """
               - { id: acme-2026, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01, approval: required }
-            """))
-        let runtime = try Runtime(configuration: config)
-        try await runtime.engine.syncOnce()
+            """, tickets: [WorkAPITests.laptop]).runtime
+        let config = runtime.configuration
         let alice = try runtime.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
         let boss = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         let at = Date.utc("2026-11-20 08:00:00")

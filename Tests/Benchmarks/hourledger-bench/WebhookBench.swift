@@ -44,7 +44,7 @@ enum WebhookBench {
               - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}
             """)
         let runtime = try Runtime(configuration: config)
-        let synchronous = try await runtime.store.writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
+        let synchronous = try await (runtime.repository as! SQLiteLedger).writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
         let group = ServiceGroup(services: [app], logger: runtime.logger)
@@ -68,14 +68,14 @@ enum WebhookBench {
         print("signed: verified, fresh, not replayed, hint committed before the 200 ...")
         let signed = try wrk(url: url, script: script, signed: true, duration: duration, connections: connections, threads: threads)
 
-        let stored = try await runtime.store.writer.read { db in
+        let stored = try await (runtime.repository as! SQLiteLedger).writer.read { db in
             (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_delivery") ?? 0,
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
              try Int.fetchOne(db, sql: "SELECT SUM(count) FROM ticket_hint") ?? 0)
         }
         await group.triggerGracefulShutdown()
         _ = try? await server.value
-        try runtime.store.close()
+        try runtime.repository.close()
 
         print("""
 
