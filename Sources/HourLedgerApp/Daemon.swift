@@ -140,8 +140,8 @@ public struct Runtime: Sendable {
 }
 
 /// Every route of the daemon, for the application and for the test that holds the OpenAPI document to them.
-public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<LedgerRequestContext> {
+    let router = Router(context: LedgerRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: failureMiddleware(ledger: runtime.ledger, logger: runtime.logger, metrics: runtime.metrics))
     let context = LedgerAPIContext(
@@ -149,9 +149,12 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Ba
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
         startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.helpdesk.writeFenceSeconds)
     LedgerRoutes.register(on: router, context: context)
-    OutboxRoutes.register(on: router, context: context)
-    WorkRoutes.register(on: router, context: context)
-    BillingRoutes.register(on: router, context: context)
+    // Every route under /api/v1 needs a token: the middleware checks it once and puts the principal in the context.
+    let api = router.group("/api/v1").add(middleware: TokenAuthentication(api: context))
+    LedgerRoutes.registerAPI(on: api, context: context)
+    OutboxRoutes.register(on: api, context: context)
+    WorkRoutes.register(on: api, context: context)
+    BillingRoutes.register(on: api, context: context)
     WebhookRoutes.register(on: router, context: context, settings: runtime.webhooks, recorder: runtime.deliveries,
                            metrics: runtime.metrics, logger: runtime.logger)
     MetricsRoutes.register(on: router, context: context, registry: runtime.registry)

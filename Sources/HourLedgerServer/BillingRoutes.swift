@@ -6,10 +6,11 @@ import Hummingbird
 /// Invoice previews, alerts and reports: what an account manager invoices from. Money and per-technician figures
 /// need a manager token.
 public enum BillingRoutes {
-    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
-        router.get("/api/v1/contracts/{id}/invoice-preview") { request, context in
+    /// Registers on the authenticated API group (`/api/v1`).
+    public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
+        router.get("contracts/{id}/invoice-preview") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                try requireManager(request, api)
+                try context.caller(atLeast: .manager, for: "invoices and reports")
                 let contract = try await contract(context.parameters.require("id"), api)
                 let now = api.clock()
                 let spec = request.uri.queryParameters.get("period").map { String($0) } ?? "current"
@@ -23,9 +24,8 @@ public enum BillingRoutes {
                 return try rendered(Report.invoice(preview, format: try format(request)), format: try format(request))
             }
         }
-        router.get("/api/v1/alerts") { request, _ in
+        router.get("alerts") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                _ = try WorkRoutes.authenticate(request, api)
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 let limitText = request.uri.queryParameters.get("limit").map { String($0) } ?? "100"
                 guard let limit = Int(limitText), (1...1000).contains(limit) else {
@@ -35,9 +35,9 @@ public enum BillingRoutes {
                 return try JSONBody.response(try alerts.map { AlertBody(alert: $0, deliveries: try api.ledger.alertDeliveries(alertID: $0.id)) })
             }
         }
-        router.get("/api/v1/reports/{kind}") { request, context in
+        router.get("reports/{kind}") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                try requireManager(request, api)
+                try context.caller(atLeast: .manager, for: "invoices and reports")
                 let name = try context.parameters.require("kind")
                 guard let kind = Report.Kind(rawValue: name) else {
                     throw APIFailure(.notFound, "no report '\(name)': use one of " + Report.Kind.allCases.map(\.rawValue).joined(separator: ", "),
@@ -59,11 +59,6 @@ public enum BillingRoutes {
                 }, format: format)
             }
         }
-    }
-
-    static func requireManager(_ request: Request, _ api: LedgerAPIContext) throws {
-        let principal = try WorkRoutes.authenticate(request, api)
-        guard principal.role >= .manager else { throw APIFailure(.forbidden, "invoices and reports need the manager role", field: "Authorization") }
     }
 
     static func contract(_ id: String, _ api: LedgerAPIContext) async throws -> Contract {

@@ -6,10 +6,11 @@ import Hummingbird
 /// Write-backs waiting for the helpdesk: managers see them, retry the ones the helpdesk refused once the cause is
 /// fixed, or discard them with a reason (audited).
 public enum OutboxRoutes {
-    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
-        router.get("/api/v1/outbox") { request, _ in
+    /// Registers on the authenticated API group (`/api/v1`).
+    public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
+        router.get("outbox") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                try requireManager(request, api)
+                try context.caller(atLeast: .manager, for: "write-backs")
                 let state = request.uri.queryParameters.get("state").map { String($0) } ?? "pending"
                 guard state == "pending" || state == "parked" else {
                     throw APIFailure(.badRequest, "state must be pending or parked", field: "state")
@@ -17,17 +18,17 @@ public enum OutboxRoutes {
                 return try JSONBody.response(try api.ledger.outboxItems(parkedOnly: state == "parked"))
             }
         }
-        router.post("/api/v1/outbox/{id}/retry") { request, context in
+        router.post("outbox/{id}/retry") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                let principal = try requireManager(request, api)
+                let principal = try context.caller(atLeast: .manager, for: "write-backs")
                 let id = try recordID(context)
                 let item = try await api.ledger.retryOutbox(id: id, actor: principal.user)
                 return try JSONBody.response(item)
             }
         }
-        router.post("/api/v1/outbox/{id}/discard") { request, context in
+        router.post("outbox/{id}/discard") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                let principal = try requireManager(request, api)
+                let principal = try context.caller(atLeast: .manager, for: "write-backs")
                 let id = try recordID(context)
                 let body = try await JSONRequest(request, optional: true)
                 let reason = try body.optionalString("reason") ?? ""
@@ -35,13 +36,6 @@ public enum OutboxRoutes {
                                                                                 fenceSeconds: api.writeFenceSeconds))
             }
         }
-    }
-
-    @discardableResult
-    static func requireManager(_ request: Request, _ api: LedgerAPIContext) throws -> Principal {
-        let principal = try WorkRoutes.authenticate(request, api)
-        guard principal.role >= .manager else { throw APIFailure(.forbidden, "write-backs are managed by a manager", field: "Authorization") }
-        return principal
     }
 
     static func recordID(_ context: some RequestContext) throws -> Int64 {

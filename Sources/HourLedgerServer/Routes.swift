@@ -57,26 +57,27 @@ struct APIError: Codable {
 }
 
 public enum LedgerRoutes {
+    /// The public routes ops and systemd read.
     public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
         router.get("/healthz") { _, _ in try await health(api) }
         router.get("/status") { _, _ in try await status(api) }
-        // Balances and ticket titles are customer data: every read needs a token.
-        router.get("/api/v1/contracts") { request, _ in
+    }
+
+    /// Balances and ticket titles are customer data: on the authenticated API group (`/api/v1`).
+    public static func registerAPI(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
+        router.get("contracts") { request, _ in
             try await WorkRoutes.handle(api, settling: false) {
-                _ = try WorkRoutes.authenticate(request, api)
                 let now = api.clock()
                 return try JSONBody.response(try await api.reads.run { try currentBalances(api, at: now) })
             }
         }
-        router.get("/api/v1/contracts/{id}") { request, context in
+        router.get("contracts/{id}") { request, context in
             try await WorkRoutes.handle(api, settling: false) {
-                _ = try WorkRoutes.authenticate(request, api)
                 return try await contractDetail(id: try context.parameters.require("id"), at: request.uri.queryParameters.get("at").map { String($0) }, api)
             }
         }
-        router.get("/api/v1/unmatched") { request, _ in
+        router.get("unmatched") { request, _ in
             try await WorkRoutes.handle(api, settling: false) {
-                _ = try WorkRoutes.authenticate(request, api)
                 return try JSONBody.response(try await api.reads.run { try api.ledger.unmatchedTickets() })
             }
         }

@@ -4,17 +4,18 @@ import HourLedgerHelpdeskKit
 import HourLedgerUseCases
 import Hummingbird
 
-/// Timers and entries. Every mutating request needs `Authorization: Bearer <token>`; a technician acts only as
+/// Timers and entries, on the authenticated API group; a technician acts only as
 /// themselves, a manager or admin may act for any technician.
 public enum WorkRoutes {
     /// Request bodies larger than this are refused with 413 before they are parsed.
     public static let maxBodyBytes = 64 * 1024
 
-    public static func register<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
+    /// Registers on the authenticated API group (`/api/v1`).
+    public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         registerEdits(on: router, context: api)
-        router.post("/api/v1/timers") { request, _ in
+        router.post("timers") { request, context in
             try await handle(api) {
-                let principal = try authenticate(request, api)
+                let principal = try context.caller()
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
                 let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
@@ -27,9 +28,9 @@ public enum WorkRoutes {
                 return try JSONBody.response(TimerBody(timer, now: api.clock()), status: .created)
             }
         }
-        router.get("/api/v1/timers") { request, _ in
+        router.get("timers") { request, context in
             try await handle(api, settling: false) {
-                let principal = try authenticate(request, api)
+                let principal = try context.caller()
                 let mine = request.uri.queryParameters.get("mine") == "true"
                 let running = request.uri.queryParameters.get("running") == "true"
                 let technician: Int? = mine || principal.role == .technician ? principal.helpdeskUserID : nil
@@ -37,9 +38,9 @@ public enum WorkRoutes {
             }
         }
         for action in TimerAction.allCases {
-            router.post("/api/v1/timers/{id}/\(action.rawValue)") { request, context in
+            router.post("timers/{id}/\(action.rawValue)") { request, context in
                 try await handle(api) {
-                    let principal = try authenticate(request, api)
+                    let principal = try context.caller()
                     guard let id = Int64(try context.parameters.require("id")) else { throw APIFailure(.badRequest, "timer id must be a number", field: "id") }
                     let body = try await JSONRequest(request, optional: true)
                     let kind = try body.optionalString("kind").map { text -> EntryKind in
@@ -54,9 +55,9 @@ public enum WorkRoutes {
                 }
             }
         }
-        router.post("/api/v1/entries") { request, _ in
+        router.post("entries") { request, context in
             try await handle(api) {
-                let principal = try authenticate(request, api)
+                let principal = try context.caller()
                 let body = try await JSONRequest(request)
                 let ticket = try body.int("ticket")
                 let duration = try body.duration("duration_seconds")
@@ -71,9 +72,8 @@ public enum WorkRoutes {
                 return try JSONBody.response(entry, status: .created)
             }
         }
-        router.get("/api/v1/entries") { request, _ in
+        router.get("entries") { request, context in
             try await handle(api, settling: false) {
-                _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
                 guard ticket != nil || contract != nil else { throw APIFailure(.badRequest, "give ticket=N or contract=ID", field: "ticket") }
@@ -82,10 +82,10 @@ public enum WorkRoutes {
         }
     }
 
-    static func registerEdits<Context: RequestContext>(on router: Router<Context>, context api: LedgerAPIContext) {
-        router.patch("/api/v1/entries/{key}") { request, context in
+    static func registerEdits(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
+        router.patch("entries/{key}") { request, context in
             try await handle(api) {
-                let principal = try authenticate(request, api)
+                let principal = try context.caller()
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request)
                 var change = EntryChange()
@@ -99,9 +99,9 @@ public enum WorkRoutes {
                 return try JSONBody.response(entry)
             }
         }
-        router.delete("/api/v1/entries/{key}") { request, context in
+        router.delete("entries/{key}") { request, context in
             try await handle(api) {
-                let principal = try authenticate(request, api)
+                let principal = try context.caller()
                 let key = try context.parameters.require("key")
                 let body = try await JSONRequest(request, optional: true)
                 let reason = try body.optionalString("reason") ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
@@ -111,10 +111,9 @@ public enum WorkRoutes {
             }
         }
         for approve in [true, false] {
-            router.post("/api/v1/entries/{key}/\(approve ? "approve" : "reject")") { request, context in
+            router.post("entries/{key}/\(approve ? "approve" : "reject")") { request, context in
                 try await handle(api) {
-                    let principal = try authenticate(request, api)
-                    guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
+                    let principal = try context.caller(atLeast: .manager, for: "approvals")
                     let key = try context.parameters.require("key")
                     let body = try await JSONRequest(request, optional: true)
                     let entry = try await api.ledger.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
@@ -123,32 +122,20 @@ public enum WorkRoutes {
                 }
             }
         }
-        router.get("/api/v1/approvals") { request, _ in
+        router.get("approvals") { request, context in
             try await handle(api, settling: false) {
-                let principal = try authenticate(request, api)
-                guard principal.role >= .manager else { throw APIFailure(.forbidden, "approvals need the manager role", field: "Authorization") }
+                try context.caller(atLeast: .manager, for: "approvals")
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 return try JSONBody.response(try api.ledger.pendingEntries(contractID: contract))
             }
         }
-        router.get("/api/v1/audit") { request, _ in
+        router.get("audit") { request, context in
             try await handle(api, settling: false) {
-                _ = try authenticate(request, api)
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 return try JSONBody.response(try api.ledger.auditTrail(ticketID: ticket, contractID: contract))
             }
         }
-    }
-
-    static func authenticate(_ request: Request, _ api: LedgerAPIContext) throws -> Principal {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw APIFailure(.unauthorized, "send an API token as 'Authorization: Bearer <token>'", field: "Authorization")
-        }
-        guard let principal = try api.ledger.principal(forToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
-            throw APIFailure(.unauthorized, "unknown or revoked API token", field: "Authorization")
-        }
-        return principal
     }
 
     static func authorize(_ principal: Principal, actingAs technician: Int) throws {

@@ -139,3 +139,37 @@ import Testing
         }
     }
 }
+
+/// The token middleware guards the whole `/api/v1` group: no route of it answers anything but 401 without a valid
+/// token, whatever the method, and the manager's routes answer a technician 403. On the in-memory ledger, no socket.
+@Suite struct AuthenticationTests {
+    @Test func everyAPIRouteRefusesAMissingOrRevokedTokenAndManagerRoutesRefuseATechnician() async throws {
+        let h = try await APIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01 }",
+                                           tickets: [WorkAPITests.laptop])
+        let routes = buildRouter(runtime: h.runtime).routes.filter { $0.path.description.hasPrefix("/api/v1/") }
+            .map { (method: $0.method, path: $0.path.description) }
+        #expect(routes.count >= 20)
+        let technician = try h.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        let revoked = try h.ledger.createToken(user: "gone", helpdeskUserID: 9, role: .admin)
+        _ = try h.ledger.revokeTokens(user: "gone")
+        let managerOnly = ["/api/v1/approvals", "/api/v1/outbox", "/api/v1/outbox/{id}/retry", "/api/v1/outbox/{id}/discard",
+                           "/api/v1/entries/{key}/approve", "/api/v1/entries/{key}/reject", "/api/v1/reports/{kind}",
+                           "/api/v1/contracts/{id}/invoice-preview"]
+        try await h.application().test(.router) { client in
+            for route in routes {
+                let uri = route.path.replacingOccurrences(of: "{id}", with: "1").replacingOccurrences(of: "{key}", with: "k")
+                    .replacingOccurrences(of: "{kind}", with: "tickets")
+                for token in [nil, "hl_not-a-token", revoked] {
+                    let answer = try await client.call(route.method, uri, token: token)
+                    #expect(answer.status == .unauthorized, "\(route.method) \(uri) with \(token ?? "no token")")
+                    #expect(answer.object["field"] as? String == "Authorization" && answer.object["error"] is String)
+                }
+                if managerOnly.contains(route.path) {
+                    let answer = try await client.call(route.method, uri, token: technician)
+                    #expect(answer.status == .forbidden, "\(route.method) \(uri) as a technician")
+                }
+            }
+        }
+        #expect(try h.ledger.counts().entries == 0 && h.ledger.timers(openOnly: false).isEmpty)
+    }
+}
