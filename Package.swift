@@ -174,10 +174,29 @@ let package = Package(
             path: "Tests/Benchmarks/hourledger-bench",
             swiftSettings: strict
         ),
+        // Helpers every test target shares: scratch directories, UTC instants.
+        .target(name: "TestKit", path: "Tests/Support/TestKit", swiftSettings: strict),
+        // The pure core: rounding, periods, matching, billing, timers. No I/O, runs in a second.
+        .testTarget(
+            name: "HourLedgerCoreTests",
+            dependencies: ["HourLedgerCore", "TestKit"],
+            swiftSettings: strict
+        ),
+        // The ledger repositories: one contract-test suite every store passes, migrations, the carry-over property.
+        .testTarget(
+            name: "HourLedgerStoreTests",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerStore", "HourLedgerMemoryStore", "TestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        // Adapters against the fakes over real libcurl, the API on the in-memory ledger, daemons as real processes.
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
+                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "TestKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

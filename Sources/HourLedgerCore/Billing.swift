@@ -83,13 +83,6 @@ public enum HoursText {
     }
 }
 
-/// Text placed inside HTML (a helpdesk note): `&`, `<` and `>` escaped, nothing else touched.
-public enum HTMLText {
-    public static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
-}
-
 extension Calendar {
     /// The Gregorian calendar in UTC.
     public static var utc: Calendar {

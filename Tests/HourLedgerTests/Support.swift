@@ -9,6 +9,7 @@ import HourLedgerMemoryStore
 import HourLedgerHTTPClient
 import HourLedgerHelpdeskKit
 import Testing
+@_exported import TestKit
 import Hummingbird
 import HummingbirdTesting
 
@@ -29,22 +30,6 @@ enum Fixtures {
     static func glpi(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: root.appendingPathComponent("glpi/\(name)"))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }
-}
-
-/// A scratch directory removed when the test ends.
-final class TemporaryDirectory: Sendable {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "hourledger-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func write(_ name: String, _ text: String) -> String {
-        let file = path + "/" + name
-        FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
-        return file
     }
 }
 
@@ -91,16 +76,6 @@ func configYAML(helpdesk: String, database: String, contracts: String, extraHelp
     """
 }
 
-extension Date {
-    /// A UTC instant from `Y-m-d H:i:s`.
-    static func utc(_ text: String) -> Date {
-        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0)! }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: parts.count > 3 ? parts[3] : 0,
-                                                  minute: parts.count > 4 ? parts[4] : 0, second: parts.count > 5 ? parts[5] : 0))!
-    }
-}
 
 extension Fixtures {
     static func itopFiles(_ folder: String = "itop") throws -> [URL] {

@@ -1,5 +1,5 @@
 import Foundation
-import HourLedgerUseCases
+import TestKit
 import HourLedgerCore
 import Testing
 

@@ -1,9 +1,9 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerGLPI
 import HourLedgerMemoryStore
 import HourLedgerStore
 import HourLedgerUseCases
+import TestKit
 import Testing
 
 /// Every ledger repository. A new store (PostgreSQL next) joins this list and must pass every test below.
@@ -20,7 +20,7 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 
     func ledger(contracts: [Contract] = [], clock: WallClock = .system) throws -> Ledger {
-        Ledger(repository: try make(), profile: GLPIConnector.glpiProfile,
+        Ledger(repository: try make(), profile: testProfile,
                book: ContractBook(contracts, alertChannels: AlertChannels(webhooks: ["ops"], followup: true)), clock: clock)
     }
 }
@@ -39,7 +39,7 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     func update(_ ticket: TicketFacts, tasks: [TaskFacts]?, dateMod: String = "2026-11-10 09:00:00") -> TicketUpdate {
         TicketUpdate(ticket: ticket, dateMod: dateMod,
-                     match: ContractMatcher.match(ticket, contracts: [Self.acme, Self.beta], entities: EntityTree(), terms: .glpi), tasks: tasks)
+                     match: ContractMatcher.match(ticket, contracts: [Self.acme, Self.beta], entities: EntityTree(), terms: testTerms), tasks: tasks)
     }
 
     /// One working month: tasks read from the helpdesk, a task edited and one deleted, entries logged, edited, moved,

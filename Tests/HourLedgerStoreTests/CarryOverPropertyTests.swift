@@ -3,6 +3,7 @@ import HourLedgerUseCases
 import HourLedgerCore
 import HourLedgerStore
 import PropertyBased
+import TestKit
 import Testing
 
 /// Random sequences of entries, edits, deletions and rollovers against each store: no hour is created or lost.
@@ -29,7 +30,7 @@ import Testing
         let store = try repository.ledger(contracts: contracts)
         let ticket = TicketFacts(id: 1, name: "t", entity: 1, groups: [], category: 0)
         _ = try await store.apply([TicketUpdate(ticket: ticket, dateMod: "2026-01-31 00:00:00",
-                                                match: ContractMatcher.match(ticket, contracts: contracts, entities: EntityTree(), terms: .glpi),
+                                                match: ContractMatcher.match(ticket, contracts: contracts, entities: EntityTree(), terms: testTerms),
                                                 tasks: [])])
         let calculator = PeriodCalculator(kind: .monthly, starts: contract.starts, expires: nil, calendar: contract.calendar)
         var now = Date.utc("2026-02-02 00:00:00")

@@ -3,6 +3,7 @@ import GRDB
 import HourLedgerCore
 @testable import HourLedgerStore
 import HourLedgerUseCases
+import TestKit
 import Testing
 
 /// A ledger written by version 9 (GLPI-named columns, HTML in queued write-backs) opens under today's schema with
@@ -39,7 +40,7 @@ import Testing
 
         let acme = Contract(id: "acme", name: "ACME", entity: 1, quotaSeconds: 3600, starts: CivilDate("2026-01-01")!,
                             rounding: RoundingPolicy(incrementSeconds: 900, mode: .up))
-        let ledger = try makeLedger(path: path, contracts: [acme])
+        let ledger = try sqliteLedger(path: path, contracts: [acme])
         let entries = try ledger.read { try $0.entries(ticketID: 1) }
         #expect(entries.map(\.source) == [.helpdeskTask, .hourledger])
         #expect(entries.map(\.remoteTaskID) == [nil, 56])
@@ -54,7 +55,7 @@ import Testing
         #expect(try ledger.alertDeliveries().map(\.payload) == ["ACME used 75 % & more"])
         // Opening again migrates nothing twice.
         try ledger.close()
-        let again = try makeLedger(path: path, contracts: [acme])
+        let again = try sqliteLedger(path: path, contracts: [acme])
         #expect(try again.outboxItems().first?.payload.text == "0:15 h billable: R&D <call>")
     }
 }
