@@ -104,6 +104,8 @@ components:
         kind: {type: string, enum: [billable, internal, prepaid]}
         note: {type: string}
         approval: {type: string, enum: [approved, pending, rejected]}
+        helpdesk_task_id: {type: integer, description: "The helpdesk task its write-back created (GLPI), once known."}
+        glpi_task_id: {type: integer, deprecated: true, description: The same as helpdesk_task_id, under its earlier name.}
     OutboxItem:
       type: object
       properties:

@@ -114,3 +114,23 @@ private let words = HelpdeskTerms(entity: "entity", group: "group", category: "c
         #expect(tie.reason.hasSuffix("also matched acme-hw, won on file order at priority 10"))
     }
 }
+
+/// Scripts written against earlier versions read `glpi_task_id`; the neutral name is added beside it, not instead.
+@Suite struct EntryJSONTests {
+    @Test func anEntryNamesItsHelpdeskTaskUnderBothNames() throws {
+        var entry = WorkEntry(id: 5, key: "k", ticketID: 1, contractID: "acme", periodKey: "2026-11-01", workedAt: .utc("2026-11-20 08:00:00"),
+                              rawSeconds: 600, billedSeconds: 900, rounding: "up/900s", technician: 7, kind: .billable, note: "call",
+                              remoteTaskID: 42)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        var object = try JSONSerialization.jsonObject(with: encoder.encode(entry)) as! [String: Any]
+        #expect(object["helpdesk_task_id"] as? Int == 42 && object["glpi_task_id"] as? Int == 42)
+        #expect(object["billed_seconds"] as? Int == 900 && object["worked_at"] as? String == "2026-11-20T08:00:00Z")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        #expect(try decoder.decode(WorkEntry.self, from: encoder.encode(entry)) == entry)
+        entry.remoteTaskID = nil
+        object = try JSONSerialization.jsonObject(with: encoder.encode(entry)) as! [String: Any]
+        #expect(object["helpdesk_task_id"] == nil && object["glpi_task_id"] == nil)
+    }
+}

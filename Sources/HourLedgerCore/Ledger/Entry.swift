@@ -133,6 +133,29 @@ public struct WorkEntry: Sendable, Equatable, Codable {
         case ticketID = "ticket_id", contractID = "contract_id", periodKey = "period_key", workedAt = "worked_at"
         case rawSeconds = "raw_seconds", billedSeconds = "billed_seconds", remoteTaskID = "helpdesk_task_id"
     }
+
+    /// The name the task id had before the helpdesks were told apart, still written for scripts that read it.
+    private enum LegacyKeys: String, CodingKey { case glpiTaskID = "glpi_task_id" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(key, forKey: .key)
+        try container.encode(ticketID, forKey: .ticketID)
+        try container.encodeIfPresent(contractID, forKey: .contractID)
+        try container.encodeIfPresent(periodKey, forKey: .periodKey)
+        try container.encode(workedAt, forKey: .workedAt)
+        try container.encode(rawSeconds, forKey: .rawSeconds)
+        try container.encode(billedSeconds, forKey: .billedSeconds)
+        try container.encode(rounding, forKey: .rounding)
+        try container.encode(technician, forKey: .technician)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(note, forKey: .note)
+        try container.encodeIfPresent(remoteTaskID, forKey: .remoteTaskID)
+        try container.encode(approval, forKey: .approval)
+        var legacy = encoder.container(keyedBy: LegacyKeys.self)
+        try legacy.encodeIfPresent(remoteTaskID, forKey: .glpiTaskID)
+    }
 }
 
 /// What a technician asks to log.
