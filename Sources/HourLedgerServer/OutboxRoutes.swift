@@ -30,8 +30,7 @@ public enum OutboxRoutes {
             try await WorkRoutes.handle(api, settling: false) {
                 let principal = try context.caller(atLeast: .manager, for: "write-backs")
                 let id = try recordID(context)
-                let body = try await JSONRequest(request, optional: true)
-                let reason = try body.optionalString("reason") ?? ""
+                let reason = try await WorkRoutes.decode(ReasonRequest.self, request, optional: true).reason?.value ?? ""
                 return try JSONBody.response(try await api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason,
                                                                                 fenceSeconds: api.writeFenceSeconds))
             }

@@ -16,9 +16,8 @@ public enum WorkRoutes {
         router.post("timers") { request, context in
             try await handle(api) {
                 let principal = try context.caller()
-                let body = try await JSONRequest(request)
-                let ticket = try body.int("ticket")
-                let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
+                let body = try await decode(StartTimerRequest.self, request)
+                let (ticket, technician) = (body.ticket.value, body.technician?.value ?? principal.helpdeskUserID)
                 try authorize(principal, actingAs: technician)
                 let (timer, created) = try await api.ledger.startTimer(technician: technician, ticketID: ticket)
                 if !created {
@@ -42,15 +41,10 @@ public enum WorkRoutes {
                 try await handle(api) {
                     let principal = try context.caller()
                     guard let id = Int64(try context.parameters.require("id")) else { throw APIFailure(.badRequest, "timer id must be a number", field: "id") }
-                    let body = try await JSONRequest(request, optional: true)
-                    let kind = try body.optionalString("kind").map { text -> EntryKind in
-                        guard let kind = EntryKind(rawValue: text) else { throw APIFailure(.badRequest, "kind must be billable, internal or prepaid", field: "kind") }
-                        return kind
-                    }
-                    let note = try body.optionalString("note") ?? ""
+                    let body = try await decode(TimerActionRequest.self, request, optional: true)
                     let (timer, entry) = try await api.ledger.timerTransition(
                         id: id, actingAs: principal.role == .technician ? principal.helpdeskUserID : nil, action: action,
-                        kind: kind, note: note, category: try body.optionalInt("category"), actor: principal.user)
+                        kind: body.kind?.value, note: body.note?.value ?? "", category: body.category?.value, actor: principal.user)
                     return try JSONBody.response(TimerResult(timer: TimerBody(timer, now: api.clock()), entry: entry))
                 }
             }
@@ -58,17 +52,15 @@ public enum WorkRoutes {
         router.post("entries") { request, context in
             try await handle(api) {
                 let principal = try context.caller()
-                let body = try await JSONRequest(request)
-                let ticket = try body.int("ticket")
-                let duration = try body.duration("duration_seconds")
-                let started = try body.entryStart("started_at", now: api.clock())
-                let technician = try body.optionalInt("technician") ?? principal.helpdeskUserID
+                let body = try await decode(NewEntryRequest.self, request)
+                let duration = try checkedDuration(body.durationSeconds.value)
+                let started = try checkedStart(body.startedAt.value, now: api.clock())
+                let technician = body.technician?.value ?? principal.helpdeskUserID
                 try authorize(principal, actingAs: technician)
-                let kind: EntryKind = try body.optionalBool("billable").map { $0 ? .billable : .internal } ?? .billable
+                let kind: EntryKind = body.billable.map { $0 ? .billable : .internal } ?? .billable
                 let entry = try await api.ledger.addEntry(
-                    NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: duration, kind: kind,
-                             note: try body.optionalString("description") ?? "", createdBy: principal.user,
-                             category: try body.optionalInt("category")))
+                    NewEntry(ticketID: body.ticket.value, technician: technician, startedAt: started, rawSeconds: duration, kind: kind,
+                             note: body.description?.value ?? "", createdBy: principal.user, category: body.category?.value))
                 return try JSONBody.response(entry, status: .created)
             }
         }
@@ -87,14 +79,14 @@ public enum WorkRoutes {
             try await handle(api) {
                 let principal = try context.caller()
                 let key = try context.parameters.require("key")
-                let body = try await JSONRequest(request)
+                let body = try await decode(EditEntryRequest.self, request)
                 var change = EntryChange()
-                change.rawSeconds = try body.optionalInt("duration_seconds") == nil ? nil : try body.duration("duration_seconds")
-                change.startedAt = try body.optionalString("started_at") == nil ? nil : try body.entryStart("started_at", now: api.clock())
-                change.kind = try body.optionalBool("billable").map { $0 ? .billable : .internal }
-                change.note = try body.optionalString("note")
+                change.rawSeconds = try body.durationSeconds.map { try checkedDuration($0.value) }
+                change.startedAt = try body.startedAt.map { try checkedStart($0.value, now: api.clock()) }
+                change.kind = body.billable.map { $0 ? .billable : .internal }
+                change.note = body.note?.value
                 let entry = try await api.ledger.editEntry(
-                    key: key, change: change, reason: try body.optionalString("reason") ?? "", actor: principal.user,
+                    key: key, change: change, reason: body.reason?.value ?? "", actor: principal.user,
                     actingAs: principal.role == .technician ? principal.helpdeskUserID : nil)
                 return try JSONBody.response(entry)
             }
@@ -103,8 +95,8 @@ public enum WorkRoutes {
             try await handle(api) {
                 let principal = try context.caller()
                 let key = try context.parameters.require("key")
-                let body = try await JSONRequest(request, optional: true)
-                let reason = try body.optionalString("reason") ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
+                let body = try await decode(ReasonRequest.self, request, optional: true)
+                let reason = body.reason?.value ?? request.uri.queryParameters.get("reason").map { String($0) } ?? ""
                 try await api.ledger.deleteEntry(key: key, reason: reason, actor: principal.user,
                                                  actingAs: principal.role == .technician ? principal.helpdeskUserID : nil)
                 return Response(status: .noContent)
@@ -115,8 +107,8 @@ public enum WorkRoutes {
                 try await handle(api) {
                     let principal = try context.caller(atLeast: .manager, for: "approvals")
                     let key = try context.parameters.require("key")
-                    let body = try await JSONRequest(request, optional: true)
-                    let entry = try await api.ledger.review(key: key, approve: approve, note: try body.optionalString("note") ?? "",
+                    let body = try await decode(ReasonRequest.self, request, optional: true)
+                    let entry = try await api.ledger.review(key: key, approve: approve, note: body.note?.value ?? "",
                                                             actor: principal.user)
                     return try JSONBody.response(entry)
                 }
@@ -176,83 +168,6 @@ public struct APIFailure: Error, CustomStringConvertible {
 }
 
 /// A JSON object body, read with a size limit, with typed accessors that name the field on error.
-struct JSONRequest {
-    let object: [String: JSONValue]
-
-    init(_ request: Request, optional: Bool = false) async throws {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: WorkRoutes.maxBodyBytes)
-        } catch {
-            throw APIFailure(.contentTooLarge, "the body is larger than \(WorkRoutes.maxBodyBytes) bytes", field: "body")
-        }
-        if buffer.readableBytes == 0, optional {
-            object = [:]
-            return
-        }
-        guard let parsed = (try? JSONValue.parse(Array(buffer.readableBytesView)))?.object else {
-            throw APIFailure(.badRequest, "the body must be a JSON object", field: "body")
-        }
-        object = parsed
-    }
-
-    private func value(_ key: String) -> JSONValue? {
-        guard let value = object[key], value != .null else { return nil }
-        return value
-    }
-
-    func optionalInt(_ key: String) throws -> Int? {
-        guard let value = value(key) else { return nil }
-        guard case .number(let number) = value, let int = Int(exactly: number) else {
-            throw APIFailure(.badRequest, "\(key) must be an integer", field: key)
-        }
-        return int
-    }
-
-    func int(_ key: String) throws -> Int {
-        guard let value = try optionalInt(key) else { throw APIFailure(.badRequest, "\(key) is required", field: key) }
-        return value
-    }
-
-    func optionalString(_ key: String) throws -> String? {
-        guard let value = value(key) else { return nil }
-        guard case .string(let text) = value else { throw APIFailure(.badRequest, "\(key) must be a string", field: key) }
-        guard text.utf8.count <= 4000 else { throw APIFailure(.badRequest, "\(key) is longer than 4000 bytes", field: key) }
-        if let problem = TextRules.controlCharacterProblem(text) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
-        return text
-    }
-
-    func string(_ key: String) throws -> String {
-        guard let value = try optionalString(key) else { throw APIFailure(.badRequest, "\(key) is required", field: key) }
-        return value
-    }
-
-    /// A manual entry's duration in seconds: an integer from 0 to one day.
-    func duration(_ key: String) throws -> Int {
-        let seconds = try int(key)
-        if let problem = Bounds.checkEntrySeconds(seconds) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
-        return seconds
-    }
-
-    /// When a manual entry's work began: an RFC 3339 date-time from 2000 to a day ahead of now.
-    func entryStart(_ key: String, now: Date) throws -> Date {
-        let text = try string(key)
-        guard let date = Timestamp.parse(text) else {
-            throw APIFailure(.badRequest, "\(key) must be an RFC 3339 date-time such as 2026-11-21T09:00:00Z (a real day and time), got '\(text)'",
-                             field: key)
-        }
-        if let problem = Bounds.checkEntryStart(date, now: now) { throw APIFailure(.badRequest, "\(key) \(problem)", field: key) }
-        return date
-    }
-
-    func optionalBool(_ key: String) throws -> Bool? {
-        guard let value = value(key) else { return nil }
-        guard case .bool(let bool) = value else { throw APIFailure(.badRequest, "\(key) must be true or false", field: key) }
-        return bool
-    }
-}
-
 struct TimerBody: Codable {
     var id: Int64
     var technician: Int

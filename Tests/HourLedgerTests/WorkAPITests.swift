@@ -173,3 +173,38 @@ import Testing
         #expect(try h.ledger.counts().entries == 0 && h.ledger.timers(openOnly: false).isEmpty)
     }
 }
+
+/// Request bodies are decoded into types: every refusal is 400 in the one error shape, names the field, and writes
+/// nothing. On the in-memory ledger, no socket.
+@Suite struct BodyRefusalTests {
+    @Test(arguments: [
+        ("/api/v1/timers", #"{}"#, "ticket", "ticket is required"),
+        ("/api/v1/timers", #"{"ticket":null}"#, "ticket", "ticket is required"),
+        ("/api/v1/timers", #"{"ticket":1.5}"#, "ticket", "ticket must be an integer"),
+        ("/api/v1/timers", #"{"ticket":99999999999999999999}"#, "ticket", "ticket must be an integer"),
+        ("/api/v1/timers", #"[1]"#, "body", "the body must be a JSON object"),
+        ("/api/v1/timers", "", "body", "the body must be a JSON object"),
+        ("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z","duration_seconds":60,"billable":"yes"}"#, "billable",
+         "billable must be true or false"),
+        ("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z"}"#, "duration_seconds", "duration_seconds is required"),
+        ("/api/v1/entries", #"{"ticket":1,"started_at":42,"duration_seconds":60}"#, "started_at", "started_at must be a string"),
+        ("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z","duration_seconds":60,"description":"a\u0007b"}"#, "description",
+         nil),
+        ("/api/v1/entries", #"{"ticket":1,"started_at":"2026-11-20T08:00:00Z","duration_seconds":60,"description":""# + String(repeating: "é", count: 2001) + #""}"#,
+         "description", "description is longer than 4000 bytes"),
+        ("/api/v1/timers/1/stop", #"{"kind":7}"#, "kind", "kind must be billable, internal or prepaid"),
+    ] as [(String, String, String, String?)])
+    func aBadBodyIsRefusedNamingTheField(_ uri: String, _ body: String, _ field: String, _ message: String?) async throws {
+        let h = try await APIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 2, starts: 2026-01-01 }",
+                                           tickets: [WorkAPITests.laptop], clock: WallClock { .utc("2026-11-21 12:00:00") })
+        let alice = try h.ledger.createToken(user: "tech.alice", helpdeskUserID: 7, role: .technician)
+        try await h.application().test(.router) { client in
+            let answer = try await client.call(.post, uri, token: alice, body: body)
+            #expect(answer.status == .badRequest, "\(answer.text)")
+            #expect(answer.object["field"] as? String == field)
+            if let message { #expect(answer.object["error"] as? String == message) }
+            #expect(Set(answer.object.keys) == ["error", "field"])
+        }
+        #expect(try h.ledger.counts().entries == 0 && h.ledger.timers(openOnly: false).isEmpty && h.ledger.auditTrail().isEmpty)
+    }
+}
