@@ -83,7 +83,7 @@ public enum BillingRoutes {
 /// How a report's range is given: `from` and `to` as days (YYYY-MM-DD, `to` exclusive) in the report's time zone.
 public enum ReportQuery {
     /// The default is the twelve months up to today.
-    public static func range(from: String?, to: String?, timeZone: TimeZone, now: Date = Date()) throws -> ReportRange {
+    public static func range(from: String?, to: String?, timeZone: TimeZone, now: Date) throws -> ReportRange {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         func day(_ text: String, _ field: String) throws -> Date {

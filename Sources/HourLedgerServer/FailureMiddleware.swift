@@ -29,7 +29,7 @@ struct FailureMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.retryAfter] = "2"
             return response
         } catch let error as LedgerUnavailable {
-                ledger.health.noteFailure(error)
+                ledger.health.noteFailure(error, at: ledger.clock.now())
                 let reason = error.reason
                 count(.serviceUnavailable)
                 logger.error("the ledger cannot be written; answered 503", metadata: [

@@ -45,7 +45,7 @@ public final class LedgerHealth: Sendable {
         state.withLock { state in state.failure.map { ($0, state.since ?? Date()) } }
     }
 
-    public func noteFailure(_ error: LedgerUnavailable, at now: Date = Date()) {
+    public func noteFailure(_ error: LedgerUnavailable, at now: Date) {
         state.withLock { state in
             if state.failure == nil { state.since = now }
             state.failure = error.reason

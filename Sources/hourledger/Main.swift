@@ -192,8 +192,10 @@ struct ReportCommand: AsyncParsableCommand {
             throw CLIError(message: "no contract with id '\(contract)' in \(options.config)")
         }
         do {
-            let range = try ReportQuery.range(from: from, to: to, timeZone: zone)
-            print(try Report.render(kind, ledger: ledger, range: range, timeZone: zone, contractID: contract, format: format.rawValue), terminator: "")
+            let now = ledger.clock.now()
+            let range = try ReportQuery.range(from: from, to: to, timeZone: zone, now: now)
+            print(try Report.render(kind, ledger: ledger, range: range, timeZone: zone, contractID: contract, format: format.rawValue, now: now),
+                  terminator: "")
         } catch let error as APIFailure {
             throw CLIError(message: error.description)
         }
