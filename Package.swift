@@ -192,11 +192,31 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Adapters against the fakes over real libcurl, the API on the in-memory ledger, daemons as real processes.
+        // What the API tests and the adapter tests share: configs, the in-memory API harness, API answers.
+        .target(
+            name: "AppTestKit",
+            dependencies: [
+                "HourLedgerApp", "HourLedgerCore", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "HourLedgerHTTPClient",
+                "TestKit", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/Support/AppTestKit",
+            swiftSettings: strict
+        ),
+        // The HTTP API on the in-memory ledger with `app.test(.router)`: no socket, no helpdesk, no file.
+        .testTarget(
+            name: "HourLedgerAPITests",
+            dependencies: [
+                "AppTestKit", "HourLedgerApp", "HourLedgerServer", "HourLedgerCore", "HourLedgerUseCases",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        // Adapters against the fakes over real libcurl, and daemons as real processes.
         .testTarget(
             name: "HourLedgerTests",
             dependencies: [
-                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "TestKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
+                "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "TestKit", "AppTestKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

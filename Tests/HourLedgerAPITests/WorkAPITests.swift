@@ -2,7 +2,7 @@ import Foundation
 import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
-import HourLedgerStore
+import AppTestKit
 import Hummingbird
 import HummingbirdTesting
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import AppTestKit
 import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerServer
@@ -10,10 +11,8 @@ import Yams
 @Suite struct OpenAPITests {
     /// Every route the router serves is documented, with its method, and the document names no route that does not exist.
     @Test func theDocumentAndTheRouterAgree() async throws {
-        let directory = TemporaryDirectory()
-        let runtime = try Runtime(configuration: try ConfigLoader.parse(configYAML(
-            url: "http://127.0.0.1:9/apirest.php", database: directory.path + "/ledger.sqlite",
-            contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}")))
+        let runtime = try await APIHarness.start(
+            contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}", tickets: []).runtime
         let routed = Set(buildRouter(runtime: runtime).routes.map { "\($0.method.rawValue) \($0.path)" })
         let document = try #require(try Yams.load(yaml: OpenAPIRoutes.document) as? [String: Any])
         #expect(document["openapi"] as? String == "3.1.0")
@@ -64,8 +63,7 @@ import Yams
     }
 
     @Test func anOutOfRangeLimitIsRefusedNotClamped() async throws {
-        let h = try await GLPIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }")
-        defer { Task { await h.stop() } }
+        let h = try await APIHarness.start(contracts: "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }", tickets: [])
         let token = try h.runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
         try await buildApplication(runtime: h.runtime).test(.router) { client in
             for limit in ["1001", "0", "-5", "ten"] {
