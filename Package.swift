@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "HourLedgerServer",
             dependencies: [
-                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerHelpdeskKit", "HourLedgerGLPI", "HourLedgerITop",
+                "HourLedgerCore", "HourLedgerUseCases",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -156,7 +156,7 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Le
     WorkRoutes.register(on: api, context: context)
     BillingRoutes.register(on: api, context: context)
     WebhookRoutes.register(on: router, context: context, settings: runtime.webhooks, recorder: runtime.deliveries,
-                           metrics: runtime.metrics, logger: runtime.logger)
+                           verifiers: [GLPIWebhookVerifier(), ITopWebhookVerifier()], metrics: runtime.metrics, logger: runtime.logger)
     MetricsRoutes.register(on: router, context: context, registry: runtime.registry)
     OpenAPIRoutes.register(on: router)
     return router

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HourLedgerHelpdeskKit
+import HourLedgerUseCases
 
 /// GLPI 11's webhook signature: lowercase hex HMAC-SHA256, keyed with the webhook's secret as shown in GLPI's UI.
 public enum GLPISignature {
@@ -103,5 +104,55 @@ public struct GLPIWebhookPayload: Sendable, Equatable {
 
     public struct PayloadError: Error, Sendable, CustomStringConvertible {
         public var description: String
+    }
+}
+
+/// GLPI 11's webhooks: an HMAC over the body and the timestamp, a freshness window, a JSON payload naming the item,
+/// and the CRA challenge on `GET ?crc_token=`.
+public struct GLPIWebhookVerifier: WebhookVerifier {
+    public static let signatureHeader = "X-GLPI-signature"
+    public static let timestampHeader = "X-GLPI-timestamp"
+
+    public init() {}
+
+    public var kind: HelpdeskKind { .glpi }
+
+    public func maxBodyBytes(configured: Int) -> Int { configured }
+
+    /// GLPI signs the body, so everything is checked once it is read.
+    public func admit(_ request: WebhookRequest, secrets: [String]) -> WebhookVerdict? { nil }
+
+    public func verify(_ request: WebhookRequest, secrets: [String], maxAgeSeconds: Int, now: Date) -> WebhookVerdict {
+        guard let signature = request.header(Self.signatureHeader), let timestamp = request.header(Self.timestampHeader) else {
+            return .refused(.badSignature, reason: "missing X-GLPI-signature or X-GLPI-timestamp")
+        }
+        guard GLPISignature.matchingSecret(body: request.body, timestamp: timestamp, signature: signature, secrets: secrets) != nil else {
+            return .refused(.badSignature, reason: "X-GLPI-signature does not match the body and timestamp for any configured secret")
+        }
+        guard timestamp.utf8.count <= 12, timestamp.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let seconds = Int(timestamp),
+              abs(Int(now.timeIntervalSince1970) - seconds) <= maxAgeSeconds else {
+            return .refused(.staleTimestamp,
+                            reason: "X-GLPI-timestamp \(timestamp.prefix(20)) is more than \(maxAgeSeconds) s away from this server's clock")
+        }
+        switch GLPIWebhookPayload.parse(request.body) {
+        case .failure(let error):
+            return .refused(.malformed, reason: error.description)
+        case .success(let payload):
+            guard let ticketID = payload.ticketID else { return .ignored(reason: "not a Ticket or TicketTask webhook: nothing to re-read") }
+            return .ticket(ticketID, signature: signature, detail: ["event": payload.event])
+        }
+    }
+
+    public var makesChallenge: Bool { true }
+
+    /// Answers with exactly the 64 hex characters GLPI compares.
+    public func challenge(_ request: WebhookRequest, secrets: [String]) -> WebhookVerdict? {
+        guard let token = request.query("crc_token") else {
+            return .refused(.malformed, reason: "GET is only for GLPI's challenge: ?crc_token= is missing")
+        }
+        guard let answer = GLPISignature.challengeAnswer(token: token, secrets: secrets) else {
+            return .refused(.challengeFailed, reason: "crc_token was not made with any configured secret")
+        }
+        return .challenge(answer: answer)
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerHelpdeskKit
+import HourLedgerUseCases
 
 /// What HourLedger takes from an iTop webhook: the ticket id, and the class for the log.
 ///
@@ -65,4 +67,39 @@ public struct ITopWebhookPayload: Sendable, Equatable {
 extension HelpdeskTerms {
     /// iTop's words for what rules test.
     public static let itop = HelpdeskTerms(entity: "org", group: "team", category: "subcategory", query: "OQL rule", entities: "organizations")
+}
+
+/// iTop's webhooks, as its "Webhook" action sends them: a shared token in a header or the query (iTop cannot sign),
+/// and a small JSON template naming the ticket.
+public struct ITopWebhookVerifier: WebhookVerifier {
+    public static let tokenHeader = "X-HourLedger-Token"
+    /// iTop's payloads are a few hundred bytes; anything near this is not one.
+    public static let maxBodyBytes = 64 * 1024
+
+    public init() {}
+
+    public var kind: HelpdeskKind { .itop }
+
+    public func maxBodyBytes(configured: Int) -> Int { Self.maxBodyBytes }
+
+    /// The token is checked before the body is read. Every token is compared, so timing does not tell which one is close.
+    public func admit(_ request: WebhookRequest, secrets: [String]) -> WebhookVerdict? {
+        let offered = request.header(Self.tokenHeader) ?? request.query("token") ?? ""
+        guard secrets.map({ ConstantTime.equal(offered.utf8, $0.utf8) }).contains(true) else {
+            return .refused(.badSignature, reason: "wrong or missing token (X-HourLedger-Token header or ?token=)")
+        }
+        return nil
+    }
+
+    public func verify(_ request: WebhookRequest, secrets: [String], maxAgeSeconds: Int, now: Date) -> WebhookVerdict {
+        guard let hint = ITopWebhookPayload(request.body) else {
+            return .refused(.malformed, reason: "no ticket id in the payload: the template needs \"id\": \"$this->id$\"")
+        }
+        return .ticket(hint.ticketID, signature: nil, detail: ["class": hint.itemClass ?? "-", "strict_json": "\(hint.wasValidJSON)"])
+    }
+
+    /// iTop makes no endpoint check.
+    public var makesChallenge: Bool { false }
+
+    public func challenge(_ request: WebhookRequest, secrets: [String]) -> WebhookVerdict? { nil }
 }

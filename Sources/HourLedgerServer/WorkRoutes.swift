@@ -1,6 +1,5 @@
 import Foundation
 import HourLedgerCore
-import HourLedgerHelpdeskKit
 import HourLedgerUseCases
 import Hummingbird
 

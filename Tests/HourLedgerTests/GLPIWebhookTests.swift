@@ -100,6 +100,30 @@ final class TestClock: Sendable {
         #expect(GLPISignature.challengeAnswer(token: token, secrets: ["another-secret-entirely-0000000000000000"]) == nil)
     }
 
+    /// The GLPI module judges each recorded delivery by itself, with no HTTP: the server only turns verdicts into answers.
+    @Test func theVerifierJudgesEveryExampleWithoutHTTP() throws {
+        let verifier = GLPIWebhookVerifier()
+        for delivery in try GLPIDelivery.all() {
+            let headers = Dictionary(delivery.headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+            let query = URLComponents(string: delivery.path)?.queryItems ?? []
+            let request = WebhookRequest(headers: { headers[$0.lowercased()] }, query: { name in query.first { $0.name == name }?.value },
+                                         body: delivery.body)
+            let now = Date(timeIntervalSince1970: TimeInterval(delivery.receivedAt))
+            let verdict = delivery.method == "GET" ? verifier.challenge(request, secrets: [Self.secret])
+                : verifier.verify(request, secrets: [Self.secret], maxAgeSeconds: 300, now: now)
+            switch delivery.name.prefix(2) {
+            case "07": #expect(verdict == .challenge(answer: delivery.expectedSignature!), "\(delivery.name)")
+            case "08", "10":
+                guard case .refused(.badSignature, _)? = verdict else { Issue.record("\(delivery.name): \(String(describing: verdict))"); continue }
+            case "09":
+                guard case .refused(.staleTimestamp, _)? = verdict else { Issue.record("\(delivery.name): \(String(describing: verdict))"); continue }
+            default:
+                guard case .ticket(let ticket, let signature, _)? = verdict else { Issue.record("\(delivery.name): \(String(describing: verdict))"); continue }
+                #expect(ticket == 42 && signature == delivery.headers["X-GLPI-signature"], "\(delivery.name)")
+            }
+        }
+    }
+
     @Test func theExampleDeliveriesAreAnsweredAsGLPIExpectsAndOnlyValidOnesLeaveAHint() async throws {
         let directory = TemporaryDirectory()
         let clock = TestClock()

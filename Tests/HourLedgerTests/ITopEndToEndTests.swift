@@ -349,7 +349,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
             #expect(status5 == .unauthorized)
             let status6 = try await post("{\"event\": \"ticket_changed\"}")
             #expect(status6 == .badRequest)
-            let status7 = try await post(String(repeating: "x", count: WebhookRoutes.maxITopBodyBytes + 1))
+            let status7 = try await post(String(repeating: "x", count: ITopWebhookVerifier.maxBodyBytes + 1))
             #expect(status7 == .contentTooLarge)
         }
         // Durable before the answer, one row per ticket, and the poller is told to sync early.
