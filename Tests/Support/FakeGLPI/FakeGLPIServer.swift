@@ -308,6 +308,18 @@ struct FakeGLPIAPI: Sendable {
     func getItems(itemtype: String, _ query: [(String, String)], visible: Set<Int>) -> Response {
         if state.withLock({ state.deniedItemtypes.contains(itemtype) }) { return Self.rightMissing() }
         if let right = Self.listRights[itemtype], state.withLock({ (state.profile[right] ?? 0) & 1 }) == 0 { return Self.rightMissing() }
+        if itemtype == "TicketTask" {
+            // Every task the session may see, across tickets (getItems_TicketTask_paged); sort=date_mod&order=DESC
+            // puts the newest changes first (getItems_TicketTask_sort_date_mod_desc). Only the page asked for is
+            // encoded, as GLPI's SQL LIMIT does: a million tasks are not turned into JSON for every page.
+            let sort = query.first { $0.0 == "sort" }?.1 ?? "id"
+            let descending = query.first { $0.0 == "order" }?.1 == "DESC"
+            let tasks: [FakeGLPIState.Task] = state.withLock {
+                let tasks = state.sortedTasks(by: sort).filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
+                return descending ? tasks.reversed() : tasks
+            }
+            return Self.list(tasks, itemtype: itemtype, query, encode: Self.taskJSON)
+        }
         let items: [String] = state.withLock {
             switch itemtype {
             case "Entity":
@@ -323,15 +335,6 @@ struct FakeGLPIAPI: Sendable {
                 return state.categories.keys.sorted().map { id in
                     "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(state.categories[id]!)),\"completename\":\(JSON.string(state.categories[id]!))}"
                 }
-            case "TicketTask":
-                // Every task the session may see, across tickets (getItems_TicketTask_paged); sort=date_mod&order=DESC
-                // puts the newest changes first (getItems_TicketTask_sort_date_mod_desc).
-                let sort = query.first { $0.0 == "sort" }?.1 ?? "id"
-                let descending = query.first { $0.0 == "order" }?.1 == "DESC"
-                var tasks = state.tasks.values.filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
-                tasks.sort { sort == "date_mod" ? ($0.dateMod, $0.id) < ($1.dateMod, $1.id) : $0.id < $1.id }
-                if descending { tasks.reverse() }
-                return tasks.map(Self.taskJSON)
             default:
                 return []
             }
@@ -392,6 +395,11 @@ struct FakeGLPIAPI: Sendable {
 
     /// getItems / getSubItems paging: default range 0-50, 206 when partial, Content-Range on every non-empty page.
     static func list(_ items: [String], itemtype: String, _ query: [(String, String)]) -> Response {
+        list(items, itemtype: itemtype, query) { $0 }
+    }
+
+    /// One page of `items`, as GLPI pages a list: `range`, `Content-Range`, 206 when partial, 400 past the end.
+    static func list<Item>(_ items: [Item], itemtype: String, _ query: [(String, String)], encode: (Item) -> String) -> Response {
         let rangeText = query.first { $0.0 == "range" }?.1 ?? "0-50"
         let bounds = rangeText.split(separator: "-").compactMap { Int($0) }
         let start = bounds.first ?? 0
@@ -403,7 +411,7 @@ struct FakeGLPIAPI: Sendable {
         let page = total == 0 ? [] : Array(items[start...min(end, total - 1)])
         var extra = [("Accept-Range", "\(itemtype) 1000")]
         if !page.isEmpty { extra.append(("Content-Range", "\(start)-\(start + page.count - 1)/\(total)")) }
-        return json(page.count < total ? 206 : 200, "[" + page.joined(separator: ",") + "]", extra: extra)
+        return json(page.count < total ? 206 : 200, "[" + page.map(encode).joined(separator: ",") + "]", extra: extra)
     }
 
     // MARK: Writes

@@ -78,7 +78,9 @@ public final class FakeGLPIState: @unchecked Sendable {
     var groups: [Int: String] = [:]
     var categories: [Int: String] = [:]
     var tickets: [Int: Ticket] = [:]
-    var tasks: [Int: Task] = [:]
+    var tasks: [Int: Task] = [:] { didSet { taskOrder = [:] } }
+    /// Every task sorted by a `getItems` sort key, kept until a task changes: GLPI sorts with an index.
+    var taskOrder: [String: [Task]] = [:]
     var tasksByTicket: [Int: [Int]] = [:]
     var followups: [Int: Followup] = [:]
     var nextFollowupID = 1
@@ -320,6 +322,15 @@ public final class FakeGLPIState: @unchecked Sendable {
 
     /// The tickets a search sees, by (date_mod, id): those outside the trash, or with `trash`, only those in it
     /// (GLPI's `is_deleted=1` search parameter).
+    /// Every task by `date_mod` (then id) or by id, oldest first.
+    func sortedTasks(by sort: String) -> [Task] {
+        let key = sort == "date_mod" ? sort : "id"
+        if let cached = taskOrder[key] { return cached }
+        let sorted = tasks.values.sorted { key == "date_mod" ? ($0.dateMod, $0.id) < ($1.dateMod, $1.id) : $0.id < $1.id }
+        taskOrder[key] = sorted
+        return sorted
+    }
+
     func sortedTickets(trash: Bool = false) -> [Ticket] {
         if trash { return tickets.values.filter(\.isDeleted).sorted { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) } }
         if let sortedCache { return sortedCache }
