@@ -117,6 +117,9 @@ public struct GLPIWebhookVerifier: WebhookVerifier {
 
     public var kind: HelpdeskKind { .glpi }
 
+    /// GLPI counts a delivery as done on 200.
+    public var acceptedStatus: Int { 200 }
+
     public func maxBodyBytes(configured: Int) -> Int { configured }
 
     /// GLPI signs the body, so everything is checked once it is read.

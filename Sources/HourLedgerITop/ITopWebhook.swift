@@ -80,6 +80,9 @@ public struct ITopWebhookVerifier: WebhookVerifier {
 
     public var kind: HelpdeskKind { .itop }
 
+    /// iTop's webhook action takes any 2xx; 202 says the change is queued for a re-read.
+    public var acceptedStatus: Int { 202 }
+
     public func maxBodyBytes(configured: Int) -> Int { Self.maxBodyBytes }
 
     /// The token is checked before the body is read. Every token is compared, so timing does not tell which one is close.

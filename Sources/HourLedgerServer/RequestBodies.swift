@@ -146,7 +146,7 @@ extension WorkRoutes {
             return APIFailure(.badRequest, "\(name) must be \(wanted)", field: name)
         case .dataCorrupted(let context):
             guard let name = field(context) else { return notAnObject }
-            return APIFailure(.badRequest, "\(name) must be an integer", field: name)
+            return APIFailure(.badRequest, "\(name) has a value that cannot be read", field: name)
         @unknown default:
             return notAnObject
         }

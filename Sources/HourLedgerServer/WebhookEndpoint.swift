@@ -57,8 +57,8 @@ struct WebhookEndpoint: Sendable {
         var metadata: Logger.Metadata = ["ticket": "\(ticketID)"]
         for (key, value) in detail { metadata[key] = "\(value)" }
         logger.debug("\(name) webhook: ticket changed", metadata: metadata)
-        // Written by hand: this is the hot path, and the shape is fixed. GLPI wants a 200; iTop's action takes any 2xx.
-        return Response(status: verifier.kind == .glpi ? .ok : .accepted, headers: [.contentType: "application/json; charset=utf-8"],
+        // Written by hand: this is the hot path, and the shape is fixed.
+        return Response(status: HTTPResponse.Status(code: verifier.acceptedStatus), headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: "{\n  \"accepted\" : true,\n  \"ticket_id\" : \(ticketID)\n}")))
     }
 

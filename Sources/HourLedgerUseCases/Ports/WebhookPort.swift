@@ -42,6 +42,8 @@ public enum WebhookVerdict: Sendable, Equatable {
 /// answers, stores the hints and counts the outcomes.
 public protocol WebhookVerifier: Sendable {
     var kind: HelpdeskKind { get }
+    /// The HTTP status a stored hint is acknowledged with: what this helpdesk takes as delivered.
+    var acceptedStatus: Int { get }
     /// The largest body this helpdesk's endpoint reads, given the configured limit.
     func maxBodyBytes(configured: Int) -> Int
     /// Checks made before the body is read (a shared token); nil when they pass.
