@@ -9,7 +9,7 @@ public enum BillingRoutes {
     /// Registers on the authenticated API group (`/api/v1`).
     public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         router.get("contracts/{id}/invoice-preview") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 try context.caller(atLeast: .manager, for: "invoices and reports")
                 let contract = try await contract(context.parameters.require("id"), api)
                 let now = api.clock()
@@ -25,7 +25,7 @@ public enum BillingRoutes {
             }
         }
         router.get("alerts") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 let limitText = request.uri.queryParameters.get("limit").map { String($0) } ?? "100"
                 guard let limit = Int(limitText), (1...1000).contains(limit) else {
@@ -36,7 +36,7 @@ public enum BillingRoutes {
             }
         }
         router.get("reports/{kind}") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 try context.caller(atLeast: .manager, for: "invoices and reports")
                 let name = try context.parameters.require("kind")
                 guard let kind = Report.Kind(rawValue: name) else {

@@ -9,7 +9,7 @@ public enum OutboxRoutes {
     /// Registers on the authenticated API group (`/api/v1`).
     public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         router.get("outbox") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 try context.caller(atLeast: .manager, for: "write-backs")
                 let state = request.uri.queryParameters.get("state").map { String($0) } ?? "pending"
                 guard state == "pending" || state == "parked" else {
@@ -19,7 +19,7 @@ public enum OutboxRoutes {
             }
         }
         router.post("outbox/{id}/retry") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 let principal = try context.caller(atLeast: .manager, for: "write-backs")
                 let id = try recordID(context)
                 let item = try await api.ledger.retryOutbox(id: id, actor: principal.user)
@@ -27,7 +27,7 @@ public enum OutboxRoutes {
             }
         }
         router.post("outbox/{id}/discard") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 let principal = try context.caller(atLeast: .manager, for: "write-backs")
                 let id = try recordID(context)
                 let reason = try await WorkRoutes.decode(ReasonRequest.self, request, optional: true).reason?.value ?? ""

@@ -66,18 +66,18 @@ public enum LedgerRoutes {
     /// Balances and ticket titles are customer data: on the authenticated API group (`/api/v1`).
     public static func registerAPI(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         router.get("contracts") { request, _ in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 let now = api.clock()
                 return try JSONBody.response(try await api.reads.run { try currentBalances(api, at: now) })
             }
         }
         router.get("contracts/{id}") { request, context in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 return try await contractDetail(id: try context.parameters.require("id"), at: request.uri.queryParameters.get("at").map { String($0) }, api)
             }
         }
         router.get("unmatched") { request, _ in
-            try await WorkRoutes.handle(api, settling: false) {
+            try await WorkRoutes.handle {
                 return try JSONBody.response(try await api.reads.run { try api.ledger.unmatchedTickets() })
             }
         }

@@ -13,7 +13,7 @@ public enum WorkRoutes {
     public static func register(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         registerEdits(on: router, context: api)
         router.post("timers") { request, context in
-            try await handle(api) {
+            try await handle {
                 let principal = try context.caller()
                 let body = try await decode(StartTimerRequest.self, request)
                 let (ticket, technician) = (body.ticket.value, body.technician?.value ?? principal.helpdeskUserID)
@@ -27,7 +27,7 @@ public enum WorkRoutes {
             }
         }
         router.get("timers") { request, context in
-            try await handle(api, settling: false) {
+            try await handle {
                 let principal = try context.caller()
                 let mine = request.uri.queryParameters.get("mine") == "true"
                 let running = request.uri.queryParameters.get("running") == "true"
@@ -37,7 +37,7 @@ public enum WorkRoutes {
         }
         for action in TimerAction.allCases {
             router.post("timers/{id}/\(action.rawValue)") { request, context in
-                try await handle(api) {
+                try await handle {
                     let principal = try context.caller()
                     guard let id = Int64(try context.parameters.require("id")) else { throw APIFailure(.badRequest, "timer id must be a number", field: "id") }
                     let body = try await decode(TimerActionRequest.self, request, optional: true)
@@ -49,7 +49,7 @@ public enum WorkRoutes {
             }
         }
         router.post("entries") { request, context in
-            try await handle(api) {
+            try await handle {
                 let principal = try context.caller()
                 let body = try await decode(NewEntryRequest.self, request)
                 let duration = try checkedDuration(body.durationSeconds.value)
@@ -64,7 +64,7 @@ public enum WorkRoutes {
             }
         }
         router.get("entries") { request, context in
-            try await handle(api, settling: false) {
+            try await handle {
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract")
                 guard ticket != nil || contract != nil else { throw APIFailure(.badRequest, "give ticket=N or contract=ID", field: "ticket") }
@@ -75,7 +75,7 @@ public enum WorkRoutes {
 
     static func registerEdits(on router: some RouterMethods<LedgerRequestContext>, context api: LedgerAPIContext) {
         router.patch("entries/{key}") { request, context in
-            try await handle(api) {
+            try await handle {
                 let principal = try context.caller()
                 let key = try context.parameters.require("key")
                 let body = try await decode(EditEntryRequest.self, request)
@@ -91,7 +91,7 @@ public enum WorkRoutes {
             }
         }
         router.delete("entries/{key}") { request, context in
-            try await handle(api) {
+            try await handle {
                 let principal = try context.caller()
                 let key = try context.parameters.require("key")
                 let body = try await decode(ReasonRequest.self, request, optional: true)
@@ -103,7 +103,7 @@ public enum WorkRoutes {
         }
         for approve in [true, false] {
             router.post("entries/{key}/\(approve ? "approve" : "reject")") { request, context in
-                try await handle(api) {
+                try await handle {
                     let principal = try context.caller(atLeast: .manager, for: "approvals")
                     let key = try context.parameters.require("key")
                     let body = try await decode(ReasonRequest.self, request, optional: true)
@@ -114,14 +114,14 @@ public enum WorkRoutes {
             }
         }
         router.get("approvals") { request, context in
-            try await handle(api, settling: false) {
+            try await handle {
                 try context.caller(atLeast: .manager, for: "approvals")
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 return try JSONBody.response(try api.ledger.pendingEntries(contractID: contract))
             }
         }
         router.get("audit") { request, context in
-            try await handle(api, settling: false) {
+            try await handle {
                 let ticket = request.uri.queryParameters.get("ticket").flatMap { Int($0) }
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
                 return try JSONBody.response(try api.ledger.auditTrail(ticketID: ticket, contractID: contract))
@@ -136,7 +136,7 @@ public enum WorkRoutes {
     }
 
     /// Turns typed failures into JSON errors that name the field; nothing is written when one is thrown.
-    static func handle(_ api: LedgerAPIContext, settling: Bool = true, _ body: () async throws -> Response) async throws -> Response {
+    static func handle(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let failure as APIFailure {
