@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Domain core: contracts, matching rules, periods, rounding. No I/O.
@@ -99,6 +100,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strict
         ),
@@ -206,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerAPITests",
             dependencies: [
-                "AppTestKit", "HourLedgerApp", "HourLedgerServer", "HourLedgerCore", "HourLedgerUseCases",
+                "AppTestKit", "HourLedgerApp", "HourLedgerServer", "HourLedgerCore", "HourLedgerUseCases", "HourLedgerMemoryStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

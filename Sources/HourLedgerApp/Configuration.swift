@@ -2,6 +2,7 @@ import Foundation
 import HourLedgerCore
 import HourLedgerGLPI
 import HourLedgerITop
+import HourLedgerServer
 import HourLedgerUseCases
 import Yams
 
@@ -50,6 +51,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var writeGraceSeconds: Int = 60
     /// How often a poll also looks for tickets that left the helpdesk (trash, purge, deletion); 0 means every poll.
     public var deletionCheckSeconds: Int = 600
+    /// iTop: how a dashboard sign-in learns the person behind a login (`user` or `email`).
+    public var signInLookup: String = "user"
 
     /// Seconds after an attempt was sent during which it may still land.
     public var writeFenceSeconds: Int { timeoutSeconds + writeGraceSeconds }
@@ -75,6 +78,9 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var contracts: [Contract]
     /// Where contract alerts are sent.
     public var alerts: AlertSettings = AlertSettings()
+    /// Which helpdesk profiles (or logins) are managers and technicians on the dashboard.
+    public var roles: StaffRoles = StaffRoles(managerProfiles: [], technicianProfiles: [])
+    public var dashboard: DashboardSettings = DashboardSettings()
 
     /// Every secret value in the config, for the log redactor.
     public var secretValues: [String] {
@@ -142,7 +148,7 @@ public enum ConfigLoader {
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
-                     "deletion_check_seconds"],
+                     "deletion_check_seconds", "sign_in_lookup"],
         "database": ["path"],
         "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
@@ -396,7 +402,7 @@ private struct Reader {
             issue("(file)", nil, "the file is empty")
             return nil
         }
-        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "alerts", "contracts"])
+        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "alerts", "contracts", "roles", "dashboard"])
         let helpdeskNode = top?["helpdesk"]
         if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
         let helpdesk = self.helpdesk(helpdeskNode)
@@ -416,10 +422,57 @@ private struct Reader {
         let maxRunningHours = int(timers, "max_running_hours", at: "timers", section: "timers", range: 1...168) ?? 10
         let contracts = self.contracts(top?["contracts"])
         let alerts = self.alerts(top?["alerts"])
+        let roles = self.roles(top?["roles"])
+        let dashboard = self.dashboard(top?["dashboard"])
         guard let helpdesk else { return nil }
-        return HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port,
-                                       maxConnections: maxConnections, idleTimeoutSeconds: idleTimeout, logLevel: level,
-                                       maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
+        var configuration = HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port,
+                                                    maxConnections: maxConnections, idleTimeoutSeconds: idleTimeout, logLevel: level,
+                                                    maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
+        configuration.roles = roles
+        configuration.dashboard = dashboard
+        return configuration
+    }
+
+    /// Staff roles from helpdesk profile names; by default the helpdesk's own staff profiles.
+    mutating func roles(_ node: Node?) -> StaffRoles {
+        let itop = helpdeskKind == .itop
+        var roles = itop ? StaffRoles(managerProfiles: ["Administrator", "Service Manager"], technicianProfiles: ["Support Agent"])
+            : StaffRoles(managerProfiles: ["Super-Admin", "Admin", "Supervisor"], technicianProfiles: ["Technician"])
+        guard let node, let map = mapping(node, at: "roles", allowed: ["manager_profiles", "technician_profiles", "manager_logins", "technician_logins"])
+        else { return roles }
+        if let list = stringList(map, "manager_profiles", at: "roles") { roles.managerProfiles = list }
+        if let list = stringList(map, "technician_profiles", at: "roles") { roles.technicianProfiles = list }
+        if let list = stringList(map, "manager_logins", at: "roles") { roles.managerLogins = list }
+        if let list = stringList(map, "technician_logins", at: "roles") { roles.technicianLogins = list }
+        return roles
+    }
+
+    mutating func dashboard(_ node: Node?) -> DashboardSettings {
+        var settings = DashboardSettings()
+        guard let node, let map = mapping(node, at: "dashboard", allowed: ["enabled", "session_idle_minutes", "session_max_hours", "secure_cookie",
+                                                                            "behind_proxy", "max_failures_per_login", "max_failures_per_address",
+                                                                            "lockout_minutes"])
+        else { return settings }
+        settings.enabled = bool(map, "enabled", at: "dashboard") ?? true
+        settings.idleSeconds = (int(map, "session_idle_minutes", at: "dashboard", range: 1...1440) ?? 30) * 60
+        settings.maxSeconds = (int(map, "session_max_hours", at: "dashboard", range: 1...168) ?? 12) * 3600
+        let secure = string(map, "secure_cookie", at: "dashboard") ?? "auto"
+        if let mode = DashboardSettings.SecureCookie(rawValue: secure) { settings.secureCookie = mode } else {
+            issue("dashboard.secure_cookie", map["secure_cookie"], "must be auto, always or never, got '\(secure)'")
+        }
+        settings.behindProxy = bool(map, "behind_proxy", at: "dashboard") ?? false
+        settings.maxFailuresPerLogin = int(map, "max_failures_per_login", at: "dashboard", range: 1...1000) ?? 5
+        settings.maxFailuresPerAddress = int(map, "max_failures_per_address", at: "dashboard", range: 1...10_000) ?? 20
+        settings.lockoutSeconds = (int(map, "lockout_minutes", at: "dashboard", range: 1...1440) ?? 15) * 60
+        return settings
+    }
+
+    /// `visible_to: { users, profiles, groups, entities | orgs }`: who besides staff sees a contract.
+    mutating func audience(_ node: Node?, at path: String) -> Audience? {
+        let itop = helpdeskKind == .itop
+        guard let node, let map = mapping(node, at: path, allowed: ["users", "profiles", "groups", itop ? "orgs" : "entities"]) else { return nil }
+        return Audience(users: stringList(map, "users", at: path) ?? [], profiles: stringList(map, "profiles", at: path) ?? [],
+                        groups: intList(map, "groups", at: path) ?? [], entities: intList(map, itop ? "orgs" : "entities", at: path) ?? [])
     }
 
     mutating func alerts(_ node: Node?) -> AlertSettings {
@@ -520,13 +573,18 @@ private struct Reader {
         let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
         let writeGrace = int(map, "write_grace_seconds", at: path, section: "helpdesk", range: 0...3600) ?? 60
         let deletionCheck = int(map, "deletion_check_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 600
+        let lookup = string(map, "sign_in_lookup", at: path, section: "helpdesk") ?? "user"
+        if !["user", "email"].contains(lookup) { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "must be user or email, got '\(lookup)'") }
+        if !itop, map?["sign_in_lookup"] != nil { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "is an iTop setting (GLPI names the person itself)") }
         guard let url, let credentials else { return nil }
-        return HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
+        var settings = HelpdeskSettings(kind: kind, url: url, appToken: appToken, credentials: credentials, pollIntervalSeconds: interval,
                                 overlapSeconds: overlap, timeZone: timeZone, verifyTLS: verify, caBundle: caBundle,
                                 connectTimeoutSeconds: connectTimeout, timeoutSeconds: timeout, pageSize: pageSize, concurrency: concurrency,
                                 taskCategory: taskCategory, classes: classes, webhookSecret: webhookSecret,
                                 webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody, writeGraceSeconds: writeGrace,
                                 deletionCheckSeconds: deletionCheck)
+        settings.signInLookup = lookup
+        return settings
     }
 
     mutating func contracts(_ node: Node?) -> [Contract] {
@@ -554,7 +612,7 @@ private struct Reader {
         let itop = helpdeskKind == .itop
         let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
                     "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
-                    "rates", "carry_over", "alerts"]
+                    "rates", "carry_over", "alerts", "visible_to", "customers_see_money"]
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
         let id = string(map, "id", at: path)
         if id == nil { issue("\(path).id", node, "missing") }
@@ -636,9 +694,14 @@ private struct Reader {
               TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
         let quotaSeconds = Int((quotaHours * 3600).rounded())
-        return Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,
-                        quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding,
-                        approvalRequired: approval == "required", billing: billing, carryOver: carryOver, alertThresholds: thresholds.sorted())
+        let audience = self.audience(map["visible_to"], at: "\(path).visible_to")
+        let seeMoney = bool(map, "customers_see_money", at: path) ?? false
+        var contract = Contract(id: id, name: name, entity: entity, includeSubentities: subentities, match: rule, priority: priority,
+                                quotaSeconds: quotaSeconds, period: period, starts: starts, expires: expires, timeZone: timeZone, rounding: rounding,
+                                approvalRequired: approval == "required", billing: billing, carryOver: carryOver, alertThresholds: thresholds.sorted())
+        contract.visibleTo = audience
+        contract.customersSeeMoney = seeMoney
+        return contract
     }
 
     /// Billing mode, currency and rates (integer minor units per hour, e.g. 9500 for 95.00).

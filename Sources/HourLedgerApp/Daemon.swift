@@ -24,6 +24,8 @@ public struct Runtime: Sendable {
     /// The use cases, on that store.
     public let ledger: Ledger
     public let connector: any HelpdeskPort
+    /// Checks a person's own helpdesk login for the dashboard: the same connector, with their credentials.
+    public let signIn: any HelpdeskSignIn
     public let engine: SyncEngine
     public let outbox: OutboxWorker
     public let alerts: AlertSender
@@ -65,7 +67,9 @@ public struct Runtime: Sendable {
         let client = MeasuredHTTPClient(http ?? CurlHTTPClient(configuration: httpConfiguration), helpdesk: settings.kind.rawValue, factory: metrics,
                                         onResponse: { heartbeat.beat() })
         let timeZone = TimeZone(identifier: settings.timeZone) ?? TimeZone(identifier: "UTC")!
-        connector = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
+        let helpdesk = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
+        connector = helpdesk
+        signIn = helpdesk
         ledger = Ledger(repository: self.repository, profile: connector.profile,
                         book: ContractBook(configuration.contracts, alertChannels: Self.channels(configuration.alerts)), clock: clock, logger: logger)
         engine = SyncEngine(connector: connector, ledger: ledger, overlapSeconds: settings.overlapSeconds,
@@ -79,11 +83,12 @@ public struct Runtime: Sendable {
                              fenceSeconds: settings.writeFenceSeconds, logger: logger)
     }
 
-    static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort {
+    static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort & HelpdeskSignIn {
         switch (settings.kind, settings.credentials) {
         case (.itop, .password(let login, let password)):
             return ITopConnector(configuration: ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,
-                                                                  pageSize: settings.pageSize, classes: settings.classes),
+                                                                  pageSize: settings.pageSize, classes: settings.classes,
+                                                                  personLookup: ITopPersonLookup(rawValue: settings.signInLookup) ?? .user),
                                  http: http, logger: logger)
         case (.itop, .userToken):
             preconditionFailure("the configuration refuses helpdesk.user_token for iTop")
@@ -159,6 +164,12 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Le
                            verifiers: [GLPIWebhookVerifier(), ITopWebhookVerifier()], metrics: runtime.metrics, logger: runtime.logger)
     MetricsRoutes.register(on: router, context: context, registry: runtime.registry)
     OpenAPIRoutes.register(on: router)
+    if runtime.configuration.dashboard.enabled {
+        var settings = runtime.configuration.dashboard
+        settings.timeZone = TimeZone(identifier: runtime.configuration.helpdesk.timeZone) ?? settings.timeZone
+        DashboardRoutes.register(on: router, dashboard: Dashboard(api: context, settings: settings, roles: runtime.configuration.roles,
+                                                                  signIn: runtime.signIn))
+    }
     return router
 }
 

@@ -24,6 +24,10 @@ public struct Contract: Sendable, Equatable, Codable {
     public var carryOver: CarryOverPolicy?
     /// Percentages of the available hours at which an alert fires, once per period each.
     public var alertThresholds: [Int]
+    /// Who besides staff sees the contract on the dashboard; nil means the people of its own entity or organisation.
+    public var visibleTo: Audience? = nil
+    /// Customers see the money (rates, invoice preview), not only hours.
+    public var customersSeeMoney: Bool = false
 
     public init(
         id: String, name: String, entity: Int?, includeSubentities: Bool = false, match: MatchRule = .init(),

@@ -48,7 +48,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     /// GLPI's words, its solved (5) and closed (6) statuses, its purge, and how invoices name its tasks.
     public static let glpiProfile = HelpdeskProfile(kind: .glpi, terms: .glpi, finishedStatuses: [5, 6], vanished: .purged,
                                                     taskReference: "glpi_task")
-    private let configuration: GLPIConfiguration
+    let configuration: GLPIConfiguration
     private let http: any HTTPSending
     private let logger: Logger
     private var sessionToken: String?
@@ -129,7 +129,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     // MARK: Requests
 
-    private func transport(_ request: HTTPRequest, operation: String) async throws -> HTTPResponse {
+    func transport(_ request: HTTPRequest, operation: String) async throws -> HTTPResponse {
         requests += 1
         do {
             return try await http.send(request)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HourLedgerCore
 import HourLedgerHelpdeskKit
 import HourLedgerUseCases
 

@@ -16,9 +16,12 @@ public struct ITopConfiguration: Sendable {
     public var pageSize: Int
     /// The ticket classes polled and matched.
     public var classes: [String]
+    /// How a dashboard sign-in learns the person behind a login.
+    public var personLookup: ITopPersonLookup
 
     public init(url: String, login: String, password: String, timeZone: TimeZone = TimeZone(identifier: "UTC")!, pageSize: Int = 500,
-                classes: [String] = ["UserRequest", "Incident"]) {
+                classes: [String] = ["UserRequest", "Incident"], personLookup: ITopPersonLookup = .user) {
+        self.personLookup = personLookup
         var root = url.hasSuffix("/") ? String(url.dropLast()) : url
         if !root.hasSuffix("rest.php") { root += "/webservices/rest.php" }
         endpoint = root
@@ -41,7 +44,7 @@ public actor ITopConnector: HelpdeskPort {
     /// iTop's words, its resolved and closed statuses (on GLPI's scale, see `status`), its final deletion.
     public static let itopProfile = HelpdeskProfile(kind: .itop, terms: .itop, finishedStatuses: [5, 6], vanished: .deleted,
                                                     taskReference: "itop_task")
-    private let configuration: ITopConfiguration
+    let configuration: ITopConfiguration
     private let http: any HTTPSending
     private let logger: Logger
     private var requests = 0

@@ -163,6 +163,11 @@ final class MemoryTransaction: LedgerWriter {
         }.sorted { ($0.workedAt, $0.id) < ($1.workedAt, $1.id) }
     }
 
+    func entries(technician: Int, from: Date, to: Date) throws -> [LedgerEntry] {
+        tables.entries.values.filter { $0.technician == technician && $0.workedAt >= from && $0.workedAt < to }
+            .sorted { ($0.workedAt, $0.id) < ($1.workedAt, $1.id) }
+    }
+
     func latestCountedTicket(contractID: String, periodKey: String) throws -> Int? {
         tables.entries.values.filter { $0.contractID == contractID && $0.periodKey == periodKey && $0.counts }
             .max { ($0.updatedAt, $0.id) < ($1.updatedAt, $1.id) }?.ticketID

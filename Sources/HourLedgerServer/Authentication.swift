@@ -8,9 +8,14 @@ public struct LedgerRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `TokenAuthentication` on every route of the API group; nil on public routes (health, webhooks, metrics).
     public var principal: Principal?
+    /// Set by `DashboardAuthentication` on the dashboard's pages: the signed-in person.
+    public var viewer: Viewer?
+    /// The peer's address, for limits on sign-in attempts.
+    public let peerAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// The authenticated caller. Only a route outside the authenticated group could find none: a wiring mistake,

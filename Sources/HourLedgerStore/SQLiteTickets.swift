@@ -149,6 +149,11 @@ extension SQLiteTransaction {
             """, arguments: [ticketID, contractID]).map(Self.entry)
     }
 
+    func entries(technician: Int, from: Date, to: Date) throws -> [LedgerEntry] {
+        try Row.fetchAll(db, sql: "SELECT * FROM entry INDEXED BY entry_report WHERE worked_at >= ? AND worked_at < ? AND technician = ? ORDER BY worked_at, id",
+                         arguments: [seconds(from), seconds(to), technician]).map(Self.entry)
+    }
+
     func latestCountedTicket(contractID: String, periodKey: String) throws -> Int? {
         try Int.fetchOne(db, sql: """
             SELECT ticket_id FROM entry WHERE contract_id = ? AND period_key = ? AND kind != 'internal' AND approval = 'approved'

@@ -251,6 +251,11 @@ extension Ledger {
         try read { try $0.ownEntries(ticketID: ticketID, contractID: contractID) }.compactMap(WorkEntry.init)
     }
 
+    /// One technician's entries worked in [from, to), helpdesk tasks and HourLedger's own alike.
+    public func entries(technician: Int, from: Date, to: Date) throws -> [LedgerEntry] {
+        try read { try $0.entries(technician: technician, from: from, to: to) }
+    }
+
     public func pendingEntries(contractID: String? = nil) throws -> [WorkEntry] {
         try workEntries(contractID: contractID).filter { $0.approval == .pending }
     }

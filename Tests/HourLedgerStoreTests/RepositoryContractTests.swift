@@ -102,6 +102,7 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
         lines.append("entries: \(try [1, 2, 3].map { id in try ledger.read { try $0.entries(ticketID: id) } })")
         lines.append("work: \(try ledger.workEntries())")
+        lines.append("technician 7: \(try ledger.entries(technician: 7, from: range.from, to: range.to).map { ($0.ticketID, $0.workedAt, $0.rawSeconds) })")
         lines.append("pending: \(try ledger.pendingEntries())")
         lines.append("audit: \(try ledger.auditTrail())")
         lines.append("outbox: \(try ledger.outboxItems())")

@@ -68,6 +68,8 @@ public protocol LedgerReader {
     func ownTaskIDs(among taskIDs: [Int]) throws -> Set<Int>
     /// HourLedger's own entries, by day worked, of one ticket and/or one contract (nil: any).
     func ownEntries(ticketID: Int?, contractID: String?) throws -> [LedgerEntry]
+    /// Every entry of one technician worked in [from, to), by time worked: the technician's week on the dashboard.
+    func entries(technician: Int, from: Date, to: Date) throws -> [LedgerEntry]
     /// The ticket of the counted entry last changed in a period: where an alert's followup goes.
     func latestCountedTicket(contractID: String, periodKey: String) throws -> Int?
     /// Counted entries of one period, by day worked, with their ticket's name: what invoicing reads.

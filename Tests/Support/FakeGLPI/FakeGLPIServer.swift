@@ -63,7 +63,7 @@ struct FakeGLPIAPI: Sendable {
         guard appToken == state.appToken else {
             return Self.error(400, "ERROR_WRONG_APP_TOKEN_PARAMETER", "parameter app_token seems wrong; \(Self.itemDocs)ERROR_WRONG_APP_TOKEN_PARAMETER")
         }
-        if path == "/initSession" { return initSession(headers) }
+        if path == "/initSession" { return initSession(headers, fullSession: query.contains { $0.0 == "get_full_session" && $0.1 == "true" }) }
 
         guard let token = headers["session-token"] ?? query.first(where: { $0.0 == "session_token" })?.1, !token.isEmpty else {
             return Self.error(400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty; \(Self.itemDocs)ERROR_SESSION_TOKEN_MISSING")
@@ -109,7 +109,7 @@ struct FakeGLPIAPI: Sendable {
 
     // MARK: Session
 
-    func initSession(_ headers: [String: String]) -> Response {
+    func initSession(_ headers: [String: String], fullSession: Bool = false) -> Response {
         guard let authorization = headers["authorization"] else {
             return Self.error(400, "ERROR_LOGIN_PARAMETERS_MISSING", "parameter(s) login, password or user_token are missing; \(Self.itemDocs)ERROR_LOGIN_PARAMETERS_MISSING")
         }
@@ -119,6 +119,9 @@ struct FakeGLPIAPI: Sendable {
             }
         } else if authorization.hasPrefix("Basic ") {
             let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            if let person = state.withLock({ state.people.first { "\($0.login):\($0.password)" == decoded } }) {
+                return personSession(person, full: fullSession)
+            }
             guard decoded == "\(state.login):\(state.password)" else {
                 return Self.error(401, "ERROR_GLPI_LOGIN", "Incorrect username or password")
             }
@@ -128,6 +131,31 @@ struct FakeGLPIAPI: Sendable {
         let token = String((0..<26).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         state.withLock { state.sessions[token] = Set(state.entities.keys) }
         return Self.json(200, "{\"session_token\":\(JSON.string(token))}")
+    }
+
+    /// A person's own session (login_01, login_05): with `get_full_session=true` the answer carries the session, whose
+    /// `glpiactiveentities` is a map for a Self-Service profile and a list for a central one. The session sees only
+    /// the person's entities (login_06: another entity's ticket answers 403).
+    func personSession(_ person: FakeGLPIState.Person, full: Bool) -> Response {
+        let token = String((0..<26).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        state.withLock { state.sessions[token] = Set(person.entities) }
+        guard full else { return Self.json(200, "{\"session_token\":\(JSON.string(token))}") }
+        let central = person.interface == "central"
+        let entityNames = state.withLock { person.entities.map { ($0, state.entities[$0]?.name ?? "Entity \($0)") } }
+        let profileEntities = central
+            ? "[" + entityNames.prefix(1).map { "{\"id\":\($0.0),\"name\":\(JSON.string($0.1)),\"is_recursive\":1}" }.joined(separator: ",") + "]"
+            : "{" + entityNames.map { "\"\($0.0)\":{\"id\":\($0.0),\"name\":\(JSON.string($0.1)),\"is_recursive\":0}" }.joined(separator: ",") + "}"
+        let active = central ? "[" + person.entities.map(String.init).joined(separator: ",") + "]"
+            : "{" + person.entities.map { "\"\($0)\":\($0)" }.joined(separator: ",") + "}"
+        let body = "{\"session_token\":\(JSON.string(token)),\"session\":{\"glpi_plugins\":[],\"glpiID\":\(person.id),"
+            + "\"glpiname\":\(JSON.string(JSON.htmlEncode(person.login))),\"glpirealname\":\(JSON.string(JSON.htmlEncode(person.realname))),"
+            + "\"glpifirstname\":\(JSON.string(JSON.htmlEncode(person.firstname))),\"glpidefault_entity\":\(person.entities.first ?? 0),"
+            + "\"glpiprofiles\":{\"\(person.profileID)\":{\"name\":\(JSON.string(JSON.htmlEncode(person.profile))),\"entities\":\(profileEntities)}},"
+            + "\"glpiactiveprofile\":{\"id\":\(person.profileID),\"name\":\(JSON.string(JSON.htmlEncode(person.profile))),\"interface\":\(JSON.string(person.interface)),"
+            + "\"is_default\":1,\"ticket\":\(central ? 166_919 : 5),\"task\":\(central ? 13_329 : 1)},"
+            + "\"glpiactiveentities\":\(active),\"glpiactive_entity\":\(person.entities.first ?? 0),"
+            + "\"glpigroups\":[" + person.groups.map(String.init).joined(separator: ",") + "]}}"
+        return Self.json(200, body)
     }
 
     /// The session of the API account (session_03_getFullSession, the parts HourLedger reads): who, the active

@@ -87,6 +87,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     /// Each session, with the entities that existed when it logged in: as in GLPI, a session never sees an entity
     /// created after it (its tickets still come back from a search, but reading them answers 403).
     var sessions: [String: Set<Int>] = [:]
+    /// People who sign in with their own login (users 7, 8 and 10 of the recordings have the password Fixture-Pass-1).
+    var people: [Person] = []
     var nextTaskID = 1
     var clock: Date
     var log: [LoggedRequest] = []
@@ -148,6 +150,43 @@ public final class FakeGLPIState: @unchecked Sendable {
     public var now: String { withLock { Self.format(clock) } }
 
     /// Moves GLPI's clock; later writes get later date_mod stamps.
+    public struct Person: Sendable {
+        public var id: Int
+        public var login: String
+        public var password: String
+        public var firstname: String
+        public var realname: String
+        public var profileID: Int
+        public var profile: String
+        /// `helpdesk` (Self-Service) or `central` (staff).
+        public var interface: String
+        public var entities: [Int]
+        public var groups: [Int]
+
+        public init(id: Int, login: String, password: String = "Fixture-Pass-1", firstname: String, realname: String, profileID: Int, profile: String,
+                    interface: String, entities: [Int], groups: [Int] = []) {
+            self.id = id
+            self.login = login
+            self.password = password
+            self.firstname = firstname
+            self.realname = realname
+            self.profileID = profileID
+            self.profile = profile
+            self.interface = interface
+            self.entities = entities
+            self.groups = groups
+        }
+
+        /// login_01: customer.carol, Self-Service on entity 1 (Customer A).
+        public static let carol = Person(id: 10, login: "customer.carol", firstname: "Carol", realname: "Client", profileID: 1, profile: "Self-Service",
+                                         interface: "helpdesk", entities: [1])
+        /// login_05: tech.alice, Technician on every entity, group 1.
+        public static let alice = Person(id: 7, login: "tech.alice", firstname: "Alice", realname: "Martin", profileID: 6, profile: "Technician",
+                                         interface: "central", entities: [0, 1, 2, 3, 4, 5, 6], groups: [1])
+    }
+
+    public func addPerson(_ person: Person) { withLock { people.append(person) } }
+
     public func advance(seconds: Int) { withLock { clock = clock.addingTimeInterval(TimeInterval(seconds)) } }
 
     // MARK: Setup

@@ -1,0 +1,113 @@
+import Foundation
+import HourLedgerCore
+
+/// The dashboard's language, from the browser's `Accept-Language`: French or English.
+public enum Language: String, Sendable, CaseIterable {
+    case en, fr
+
+    /// The first of English or French in the browser's order of preference (q-values honoured); English otherwise.
+    public static func preferred(_ header: String?) -> Language {
+        guard let header else { return .en }
+        let ranked = header.split(separator: ",").prefix(32).compactMap { part -> (tag: String, q: Double)? in
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let tag = pieces.first?.lowercased(), !tag.isEmpty else { return nil }
+            let q = pieces.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return (tag, q)
+        }
+        for (tag, q) in ranked.enumerated().sorted(by: { ($0.element.q, -$0.offset) > ($1.element.q, -$1.offset) }).map(\.element) where q > 0 {
+            let primary = tag.split(separator: "-").first.map(String.init) ?? tag
+            if let language = Language(rawValue: primary) { return language }
+        }
+        return .en
+    }
+
+    var locale: Locale { Locale(identifier: self == .fr ? "fr_FR" : "en_US") }
+}
+
+/// How figures read on the dashboard: durations as h:mm, money with its currency, days in the contract's time zone.
+public struct Formats: Sendable {
+    public var language: Language
+
+    public init(language: Language) { self.language = language }
+
+    /// 5400 → "1:30"; negative durations (an overage) keep their sign.
+    public static func hours(_ seconds: Int) -> String {
+        let sign = seconds < 0 ? "-" : ""
+        let magnitude = seconds.magnitude
+        return "\(sign)\(magnitude / 3600):\(String(format: "%02d", (magnitude % 3600) / 60))"
+    }
+
+    /// Integer minor units in the currency's own format: 123450 EUR → "€1,234.50" or "1 234,50 €".
+    public func money(_ minor: Int, currency: String) -> String {
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .currency
+        formatter.locale = language.locale
+        formatter.currencyCode = currency
+        let digits = formatter.maximumFractionDigits
+        var scale = Decimal(1)
+        for _ in 0..<digits { scale *= 10 }
+        let amount = Decimal(minor) / scale
+        return formatter.string(from: amount as NSDecimalNumber) ?? "\(amount) \(currency)"
+    }
+
+    public func day(_ date: Date, timeZone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = language.locale
+        formatter.timeZone = timeZone
+        formatter.dateStyle = .medium
+        formatter.timeStyle = .none
+        return formatter.string(from: date)
+    }
+
+    public func dayAndTime(_ date: Date, timeZone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = language.locale
+        formatter.timeZone = timeZone
+        formatter.dateStyle = .medium
+        formatter.timeStyle = .short
+        return formatter.string(from: date)
+    }
+
+    public func percent(_ value: Double) -> String { String(format: "%.0f %%", value).replacingOccurrences(of: " %", with: language == .fr ? "\u{202F}%" : "%") }
+}
+
+/// A contract period's burn chart as inline SVG, drawn on the server: hours used over the period against the hours
+/// available, with the forecast to depletion. Labelled for screen readers by its title and description.
+enum BurnChart {
+    static func svg(points: [(at: Date, usedSeconds: Int)], start: Date, end: Date, now: Date, availableSeconds: Int,
+                    depletesAt: Date?, title: String, description: String) -> String {
+        let width = 600.0, height = 220.0, left = 44.0, bottom = 24.0, top = 10.0, right = 10.0
+        let span = max(1, end.timeIntervalSince(start))
+        let peak = max(Double(availableSeconds), Double(points.last?.usedSeconds ?? 0), 3600) * 1.1
+        func x(_ date: Date) -> Double { left + (width - left - right) * min(1, max(0, date.timeIntervalSince(start) / span)) }
+        func y(_ seconds: Double) -> Double { height - bottom - (height - bottom - top) * min(1, seconds / peak) }
+        var path = "M\(f(x(start))),\(f(y(0)))"
+        for point in points {
+            path += " L\(f(x(point.at))),\(f(y(Double(point.usedSeconds))))"
+        }
+        let used = Double(points.last?.usedSeconds ?? 0)
+        let last = min(now, end)
+        path += " L\(f(x(last))),\(f(y(used)))"
+        var svg = "<svg class=\"burn\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-labelledby=\"burn-title burn-desc\" preserveAspectRatio=\"none\">"
+        svg += "<title id=\"burn-title\">\(escape(title))</title><desc id=\"burn-desc\">\(escape(description))</desc>"
+        svg += "<line class=\"axis\" x1=\"\(f(left))\" y1=\"\(f(y(0)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(0)))\"/>"
+        svg += "<line class=\"quota\" x1=\"\(f(left))\" y1=\"\(f(y(Double(availableSeconds))))\" x2=\"\(f(width - right))\" y2=\"\(f(y(Double(availableSeconds))))\"/>"
+        svg += "<text class=\"label\" x=\"2\" y=\"\(f(y(Double(availableSeconds)) + 4))\">\(Formats.hours(availableSeconds))</text>"
+        svg += "<text class=\"label\" x=\"2\" y=\"\(f(y(0)))\">0:00</text>"
+        svg += "<path class=\"used\" d=\"\(path)\"/>"
+        if let depletesAt, depletesAt > now {
+            svg += "<line class=\"forecast\" x1=\"\(f(x(last)))\" y1=\"\(f(y(used)))\" x2=\"\(f(x(min(depletesAt, end))))\" y2=\"\(f(y(depletesAt > end ? used + (Double(availableSeconds) - used) * span / max(1, depletesAt.timeIntervalSince(last)) * end.timeIntervalSince(last) / span : Double(availableSeconds))))\"/>"
+        }
+        if now > start, now < end {
+            svg += "<line class=\"today\" x1=\"\(f(x(now)))\" y1=\"\(f(top))\" x2=\"\(f(x(now)))\" y2=\"\(f(y(0)))\"/>"
+        }
+        return svg + "</svg>"
+    }
+
+    private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

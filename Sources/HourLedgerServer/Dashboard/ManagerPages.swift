@@ -1,0 +1,204 @@
+import Foundation
+import HourLedgerCore
+import HourLedgerUseCases
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What a manager runs the service with: approvals, alerts, unmatched tickets, stuck write-backs, reports. Anyone
+/// else gets 404 on these paths.
+enum ManagerPages {
+    static func register(on pages: RouterGroup<LedgerRequestContext>, dashboard: Dashboard) {
+        pages.get("/approvals") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try approvals(visit) }
+        }
+        pages.post("/approvals/{key}") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) {
+                _ = try visit.manager()
+                return try await DashboardRoutes.post(visit, back: "/approvals", { form in
+                    let (_, principal) = try visit.manager()
+                    let key = try context.parameters.require("key")
+                    guard let decision = form["decision"], ["approve", "reject"].contains(decision) else {
+                        throw PageFailure(status: .badRequest, key: "badDecision", detail: "approve or reject")
+                    }
+                    _ = try await dashboard.api.ledger.review(key: key, approve: decision == "approve", note: form["note"] ?? "", actor: principal.user)
+                    return decision == "approve" ? "entryApproved" : "entryRejected"
+                }, reshow: { try approvals($0) })
+            }
+        }
+        pages.get("/alerts") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try alerts(visit) }
+        }
+        pages.get("/unmatched") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try unmatched(visit) }
+        }
+        pages.get("/outbox") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try outbox(visit) }
+        }
+        for action in ["retry", "discard"] {
+            pages.post("/outbox/{id}/\(action)") { request, context in
+                let visit = Visit(dashboard, request, context)
+                return try await DashboardRoutes.page(visit) {
+                    _ = try visit.manager()
+                    return try await DashboardRoutes.post(visit, back: "/outbox", { form in
+                        let (_, principal) = try visit.manager()
+                        guard let id = Int64(try context.parameters.require("id")) else { throw PageFailure.notFound }
+                        if action == "retry" {
+                            _ = try await dashboard.api.ledger.retryOutbox(id: id, actor: principal.user)
+                            return "outboxRetried"
+                        }
+                        guard let reason = form["reason"] else {
+                            throw PageFailure(status: .badRequest, key: "reasonMissing", detail: visit.language == .fr ? "Un motif est nécessaire." : "A reason is needed.")
+                        }
+                        _ = try await dashboard.api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason,
+                                                                         fenceSeconds: dashboard.api.writeFenceSeconds)
+                        return "outboxDiscarded"
+                    }, reshow: { try outbox($0) })
+                }
+            }
+        }
+        pages.get("/reports") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try await reports(visit, csv: false) }
+        }
+        pages.get("/reports.csv") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try await reports(visit, csv: true) }
+        }
+    }
+
+    static func approvals(_ visit: Visit) throws -> Response {
+        _ = try visit.manager()
+        let ledger = visit.dashboard.api.ledger
+        let zone = visit.dashboard.settings.timeZone
+        let pending = try ledger.pendingEntries()
+        return visit.render("approvals", title: visit.t["approvals"]!, nav: "approvals", [
+            "pending": pending.map { entry -> [String: Any] in
+                let contract = ledger.book.contract(entry.contractID)
+                return ["key": entry.key, "id": entry.id, "ticket": entry.ticketID, "contract": contract?.name ?? entry.contractID ?? "",
+                        "date": visit.formats.dayAndTime(entry.workedAt, timeZone: contract?.calendar.timeZone ?? zone),
+                        "billed": Formats.hours(entry.billedSeconds), "raw": Formats.hours(entry.rawSeconds),
+                        "kind": visit.t[entry.kind.rawValue] ?? entry.kind.rawValue, "technician": entry.technician, "note": entry.note]
+            },
+        ])
+    }
+
+    static func alerts(_ visit: Visit) throws -> Response {
+        _ = try visit.manager()
+        let ledger = visit.dashboard.api.ledger
+        let list = try ledger.alerts(limit: 200)
+        return visit.render("alerts", title: visit.t["alerts"]!, nav: "alerts", [
+            "alerts": list.map { alert -> [String: Any] in
+                let contract = ledger.book.contract(alert.contractID)
+                let zone = contract?.calendar.timeZone ?? visit.dashboard.settings.timeZone
+                return ["date": visit.formats.dayAndTime(alert.firedAt, timeZone: zone), "contractID": alert.contractID,
+                        "contract": contract?.name ?? alert.contractID, "period": alert.periodKey, "threshold": "\(alert.threshold) %",
+                        "used": "\(Formats.hours(alert.usedSeconds)) / \(Formats.hours(alert.availableSeconds))",
+                        "forecast": alert.depletesAt.map { visit.formats.day($0, timeZone: zone) } ?? ""]
+            },
+            "hasAlerts": !list.isEmpty,
+        ])
+    }
+
+    static func unmatched(_ visit: Visit) throws -> Response {
+        _ = try visit.manager()
+        let tickets = try visit.dashboard.api.ledger.unmatchedTickets()
+        return visit.render("unmatched", title: visit.t["unmatched"]!, nav: "unmatched", [
+            "tickets": tickets.map { ["ticketID": $0.ticketID, "ref": $0.ref, "name": $0.name, "raw": Formats.hours($0.rawSeconds), "reason": $0.reason] as [String: Any] },
+            "hasTickets": !tickets.isEmpty,
+        ])
+    }
+
+    static func outbox(_ visit: Visit) throws -> Response {
+        _ = try visit.manager()
+        let zone = visit.dashboard.settings.timeZone
+        let items = try visit.dashboard.api.ledger.outboxItems(parkedOnly: false, limit: 1000).filter { $0.parkedAt != nil || $0.failures > 0 }
+        return visit.render("outbox", title: visit.t["outbox"]!, nav: "outbox", [
+            "items": items.map { item -> [String: Any] in
+                let state = item.parkedAt != nil ? "parked" : "failing"
+                return ["id": item.id, "ticket": item.ticketID, "action": item.action.rawValue, "state": state, "stateText": visit.t[state]!,
+                        "attempts": item.attempts, "created": visit.formats.dayAndTime(item.createdAt, timeZone: zone), "lastError": item.lastError ?? ""]
+            },
+        ])
+    }
+
+    static func reports(_ visit: Visit, csv: Bool) async throws -> Response {
+        _ = try visit.manager()
+        let zone = visit.dashboard.settings.timeZone
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let now = visit.now
+        let query = visit.request.uri.queryParameters
+        let kind = query.get("kind").flatMap { Report.Kind(rawValue: String($0)) } ?? .contracts
+        let monthStart = calendar.dateInterval(of: .month, for: now)?.start ?? now
+        let from = try query.get("from").map { try day(String($0), calendar, visit) } ?? monthStart
+        let to = try query.get("to").map { try day(String($0), calendar, visit) } ?? calendar.date(byAdding: .month, value: 1, to: monthStart)!
+        guard to > from, to.timeIntervalSince(from) <= 3700 * 86_400 else {
+            throw PageFailure(status: .badRequest, key: "badRange", detail: visit.language == .fr ? "« Au » doit suivre « Du », sur dix ans au plus." : "'To' must come after 'From', ten years at most.")
+        }
+        let ledger = visit.dashboard.api.ledger
+        let text = try await visit.dashboard.api.reads.run {
+            try Report.render(kind, ledger: ledger, range: ReportRange(from: from, to: to), timeZone: zone, contractID: nil, format: "csv", now: now)
+        }
+        if csv {
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
+                                                   .contentDisposition: "attachment; filename=\"\(kind.rawValue).csv\""],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        let lines = CSVRows.parse(text)
+        let format = DateFormatter()
+        format.dateFormat = "yyyy-MM-dd"
+        format.timeZone = zone
+        format.locale = Locale(identifier: "en_US_POSIX")
+        return visit.render("reports", title: visit.t["reports"]!, nav: "reports", [
+            "kind": kind.rawValue, "from": format.string(from: from), "to": format.string(from: to),
+            "kinds": Report.Kind.allCases.map { ["value": $0.rawValue, "label": visit.t[$0.rawValue + "Report"] ?? $0.rawValue, "selected": $0 == kind] as [String: Any] },
+            "header": lines.first ?? [], "rows": lines.dropFirst().map { ["cells": $0] as [String: Any] }, "hasRows": lines.count > 1,
+        ])
+    }
+
+    static func day(_ text: String, _ calendar: Calendar, _ visit: Visit) throws -> Date {
+        guard let civil = CivilDate(text), (2000...2199).contains(civil.year) else {
+            throw PageFailure(status: .badRequest, key: "badDay", detail: visit.language == .fr ? "Une date s’écrit AAAA-MM-JJ." : "A day is written YYYY-MM-DD.")
+        }
+        return civil.startOfDay(in: calendar)
+    }
+}
+
+/// Reads back the CSV the reports write (RFC 4180 quoting), to show the same rows as a table.
+enum CSVRows {
+    static func parse(_ text: String) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var iterator = Array(text).makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? iterator.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
+                    } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                row.append(field); field = ""
+            } else if c == "\n" {
+                row.append(field); field = ""
+                rows.append(row); row = []
+            } else {
+                field.append(c)
+            }
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+}
