@@ -34,7 +34,7 @@ extension GLPIConnector: HelpdeskSignIn {
 
     /// The person a full session describes. `glpiactiveentities` is a map for a Self-Service profile and a list for a
     /// central one (login_01, login_05); names come HTML-encoded as GLPI stores them.
-    static func person(fromSession session: JSONValue, login: String) throws -> HelpdeskPerson {
+    public static func person(fromSession session: JSONValue, login: String) throws -> HelpdeskPerson {
         guard let id = session["glpiID"]?.int else {
             throw HelpdeskError(.malformedResponse, operation: "sign-in", detail: "the session has no glpiID")
         }

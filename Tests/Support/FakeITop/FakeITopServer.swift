@@ -61,6 +61,8 @@ struct FakeITopAPI: Sendable {
         "UserRequest": requestAttributes,
         "Incident": requestAttributes,
         "Organization": ["name", "code", "status", "parent_id", "parent_name", "deliverymodel_id", "friendlyname"],
+        "User": ["login", "contactid", "org_id", "profile_list", "status", "friendlyname"],
+        "Person": ["name", "first_name", "org_id", "org_name", "email", "friendlyname"],
         "CMDBChangeOp": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "finalclass", "friendlyname"],
         "CMDBChangeOpSetAttributeCaseLog": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "attcode", "lastentry", "finalclass",
                                             "friendlyname"],
@@ -101,6 +103,9 @@ struct FakeITopAPI: Sendable {
         guard let login, let user = state.withLock({ state.users[login] }), user.password == password else {
             return Self.answer(["code": 1, "message": "Error: Invalid login"])
         }
+        if user.profiles == ["Portal user"] {
+            return Self.answer(["code": 1, "message": "Error: Portal user is not allowed"])  // 77
+        }
         guard user.hasRESTProfile else {
             return Self.answer(["code": 1, "message": "Error: This user is not authorized to use the web services. (The profile REST Services User is required to access the REST web services)"])
         }
@@ -122,7 +127,17 @@ struct FakeITopAPI: Sendable {
                 ["verb": "core/get_related", "description": "Get related objects through the specified relation", "extension": "CoreServices"],
                 ["verb": "core/check_credentials", "description": "Check user credentials", "extension": "CoreServices"],
             ]])
-        case "core/get": return get(operation)
+        case "core/get":
+            // 73: the daemon's usual profiles may not read User; 74: an administrator may.
+            if operation["class"] as? String == "User", !user.readsUsers {
+                return Self.answer(["code": 1, "message": "The current user does not have enough permissions for reading data of class User", "objects": NSNull()])
+            }
+            return get(operation)
+        case "core/check_credentials":
+            // 71, 72, 76: any login and password, checked for the caller; nothing about who it is.
+            let checked = state.withLock { state.users[operation["user"] as? String ?? ""] }
+            let authorized = checked.map { $0.password == operation["password"] as? String && $0.status == "enabled" } ?? false
+            return Self.answer(["code": 0, "message": NSNull(), "authorized": authorized])
         case "core/update":
             let response = update(operation, user: user, login: login)
             let delay = state.withLock { state.delayAfterWrite }
@@ -198,6 +213,18 @@ struct FakeITopAPI: Sendable {
                 ]
                 return (t.itemClass, t.id, row)
             }
+        case "User":
+            return state.users.map { login, user in
+                let org = state.persons[user.contactID]?.org ?? 0
+                return ("UserLocal", user.id, ["id": "\(user.id)", "login": login, "contactid": "\(user.contactID)", "org_id": "\(org)",
+                                              "status": user.status, "friendlyname": login, "profile_list": user.profiles.joined(separator: "|")])
+            }
+        case "Person":
+            return state.persons.values.map { person in
+                ("Person", person.id, ["id": "\(person.id)", "name": person.name, "first_name": person.firstName, "org_id": "\(person.org)",
+                                       "org_name": state.organizations[person.org]?.name ?? "", "email": person.email,
+                                       "friendlyname": "\(person.firstName) \(person.name)"])
+            }
         case "Organization":
             return state.organizations.map { id, org in
                 (itemClass, id, ["id": "\(id)", "name": org.name, "code": org.code, "status": "active", "parent_id": "\(org.parent)",
@@ -238,6 +265,16 @@ struct FakeITopAPI: Sendable {
                 ["date": $0.date, "user_login": $0.userLogin, "user_id": "\($0.userID)", "message": $0.message, "message_html": $0.messageHTML]
             }
             return ["entries": entries]
+        }
+        if field == "profile_list", found.itemClass == "UserLocal" {
+            // 74: each link as iTop lists it, ids as strings.
+            let ids = ["Administrator": 1, "Portal user": 2, "Configuration Manager": 3, "Service Desk Agent": 4, "Support Agent": 5,
+                       "Problem Manager": 6, "Change Implementor": 7, "Service Manager": 8, "REST Services User": 1024]
+            let login = found.row["login"] ?? ""
+            return (found.row[field] ?? "").split(separator: "|").map(String.init).map { name -> [String: Any] in
+                ["profileid": "\(ids[name] ?? 99)", "profile": name, "reason": "", "friendlyname": "Link between \(login) and \(name)",
+                 "profileid_friendlyname": name]
+            }
         }
         return found.row[field] ?? ""
     }

@@ -11,6 +11,33 @@ public final class FakeITopState: @unchecked Sendable {
         public var hasRESTProfile: Bool
         public var friendlyName: String
         public var id: Int
+        /// The Person behind the account (`contactid`), its profiles and status, as `User` reads give them (74).
+        public var contactID: Int = 0
+        public var profiles: [String] = []
+        public var status = "enabled"
+        /// May read class `User` (an administrator; the daemon only once granted a profile that may).
+        public var readsUsers = false
+
+        public init(password: String, isAdmin: Bool, hasRESTProfile: Bool, friendlyName: String, id: Int, contactID: Int = 0, profiles: [String] = [],
+                    status: String = "enabled", readsUsers: Bool = false) {
+            self.password = password
+            self.isAdmin = isAdmin
+            self.hasRESTProfile = hasRESTProfile
+            self.friendlyName = friendlyName
+            self.id = id
+            self.contactID = contactID
+            self.profiles = profiles
+            self.status = status
+            self.readsUsers = readsUsers
+        }
+    }
+
+    public struct Person: Sendable {
+        public var id: Int
+        public var name: String
+        public var firstName: String
+        public var org: Int
+        public var email: String
     }
 
     public struct CaseLogEntry: Sendable, Equatable {
@@ -62,10 +89,18 @@ public final class FakeITopState: @unchecked Sendable {
 
     public let timeZone: TimeZone
     var users: [String: User] = [
-        "admin": User(password: "Admin-Passw0rd!", isAdmin: true, hasRESTProfile: true, friendlyName: "Ada Admin", id: 1),
-        "hours-daemon": User(password: "Daemon-Passw0rd!", isAdmin: false, hasRESTProfile: true, friendlyName: "hours-daemon", id: 2),
-        "agent-no-rest": User(password: "Agent-Passw0rd!", isAdmin: false, hasRESTProfile: false, friendlyName: "Agent NoRest", id: 3),
+        "admin": User(password: "Admin-Passw0rd!", isAdmin: true, hasRESTProfile: true, friendlyName: "Ada Admin", id: 1, profiles: ["Administrator"],
+                      readsUsers: true),
+        "hours-daemon": User(password: "Daemon-Passw0rd!", isAdmin: false, hasRESTProfile: true, friendlyName: "hours-daemon", id: 2,
+                             profiles: ["REST Services User", "Support Agent"]),
+        "agent-no-rest": User(password: "Agent-Passw0rd!", isAdmin: false, hasRESTProfile: false, friendlyName: "Agent NoRest", id: 3,
+                              profiles: ["Support Agent"]),
+        // 70: a customer's portal account for Person 6 of org 2.
+        "lena.fischer": User(password: "Portal-Passw0rd!", isAdmin: false, hasRESTProfile: false, friendlyName: "Lena Fischer", id: 4, contactID: 6,
+                             profiles: ["Portal user"]),
     ]
+    /// 75: Person 6 Lena Fischer of org 2 Globex.
+    var persons: [Int: Person] = [6: Person(id: 6, name: "Fischer", firstName: "Lena", org: 2, email: "lena.fischer@globex.example")]
     var tickets: [Int: Ticket] = [:]
     var organizations: [Int: (name: String, code: String, parent: Int)] = [:]
     var changeOps: [ChangeOp] = []
@@ -78,6 +113,17 @@ public final class FakeITopState: @unchecked Sendable {
     /// Called under the lock before a `core/get` page is answered, with the page number: lets a test change iTop
     /// while a poll pages through it.
     public var beforePage: (@Sendable (FakeITopState, Int) -> Void)?
+
+    /// Adds a login (with its Person) or replaces one.
+    public func addUser(_ login: String, _ user: User, person: Person? = nil) {
+        withLock {
+            users[login] = user
+            if let person { persons[person.id] = person }
+        }
+    }
+
+    /// Lets a login read class `User`: what the daemon account needs for `sign_in_lookup: user`.
+    public func grantUserRead(_ login: String) { withLock { users[login]?.readsUsers = true } }
 
     public init(timeZone: TimeZone = TimeZone(identifier: "Europe/Paris")!, clock: Date = Date(timeIntervalSince1970: 1_795_285_983)) {
         self.timeZone = timeZone
