@@ -176,6 +176,13 @@ let package = Package(
             path: "Tests/Benchmarks/hourledger-bench",
             swiftSettings: strict
         ),
+        // A demo helpdesk (the fake GLPI or iTop, seeded) for trying the dashboard and for the browser tests.
+        .executableTarget(
+            name: "hourledger-demo-helpdesk",
+            dependencies: ["FakeGLPI", "FakeITop"],
+            path: "Tests/Demo/hourledger-demo-helpdesk",
+            swiftSettings: strict
+        ),
         // Helpers every test target shares: scratch directories, UTC instants.
         .target(name: "TestKit", path: "Tests/Support/TestKit", swiftSettings: strict),
         // The pure core: rounding, periods, matching, billing, timers. No I/O, runs in a second.

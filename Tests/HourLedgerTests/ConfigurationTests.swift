@@ -22,6 +22,17 @@ import Testing
         #expect(config.databasePath == ".state/ledger.sqlite")
     }
 
+    /// CI runs exactly the README's test command, which installs what the browser tests need.
+    @Test func ciRunsTheReadmeTestCommand() throws {
+        let root = URL(fileURLWithPath: Self.exampleFile).deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let command = try #require(readme.components(separatedBy: "```sh\n").dropFirst(2).first?.components(separatedBy: "\n").first)
+        let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
+        #expect(ci.components(separatedBy: "\n").contains(command))
+        #expect(command.contains("chromium chromium-driver") && command.contains("selenium") && command.contains("swift test")
+                && command.contains("Tests/Browser/dashboard_test.py"))
+    }
+
     @Test func exampleConfigLoadsWithSecretsFromFiles() throws {
         let directory = TemporaryDirectory()
         _ = directory.write("app-token", "app-secret-123\n")
@@ -44,6 +55,9 @@ import Testing
         #expect(acme.alertThresholds == [50, 80, 100])
         #expect(config.contracts[2].billing == Billing(mode: .payg, rate: 9500, lines: .ticket) && config.contracts[2].quotaSeconds == 0)
         #expect(config.contracts[3].billing.mode == .unlimited)
+        #expect(config.contracts[2].approvalRequired && !acme.customersSeeMoney && acme.visibleTo == nil)
+        #expect(config.roles == StaffRoles(managerProfiles: ["Super-Admin", "Admin", "Supervisor"], technicianProfiles: ["Technician"]))
+        #expect(config.dashboard.idleSeconds == 1800 && config.dashboard.maxSeconds == 12 * 3600 && config.dashboard.maxFailuresPerLogin == 5)
         #expect(config.alerts.followup && config.alerts.maxAttempts == 12)
         #expect(config.alerts.webhooks == [AlertWebhook(name: "ops", url: "https://hooks.example.com/hourledger", secret: Secret("hook-secret-789"))])
         // Secrets never print.

@@ -67,6 +67,7 @@ enum CustomerPages {
             "quota": Formats.hours(row.quotaSeconds), "carriedIn": Formats.hours(row.carriedInSeconds), "used": Formats.hours(row.usedSeconds),
             "remaining": Formats.hours(row.remainingSeconds), "percent": visit.formats.percent(row.percentUsed),
             "percentValue": Int(min(100, max(0, row.percentUsed.rounded()))), "isBlock": contract.billing.mode == .block,
+            "billingText": visit.t[contract.billing.mode.rawValue] ?? contract.billing.mode.rawValue,
         ]
         if row.expiringAtEndSeconds > 0 { card["expiring"] = Formats.hours(row.expiringAtEndSeconds) }
         if let forecast = balance.forecast, let date = forecast.depletesAt { card["forecast"] = visit.formats.day(date, timeZone: zone) }

@@ -38,7 +38,7 @@ enum DashboardStrings {
         "statusNew": "New", "statusAssigned": "Assigned", "statusPlanned": "Planned", "statusWaiting": "Waiting", "statusSolved": "Solved",
         "statusClosed": "Closed", "statusRemoved": "Removed from the helpdesk", "block": "Block", "payg": "Pay as you go", "unlimited": "Unlimited",
         "contractsReport": "Contracts", "techniciansReport": "Technicians", "ticketsReport": "Tickets", "blocksReport": "Blocks",
-        "burnTitle": "Hours used over the period", "open": "open-ended",
+        "burnTitle": "Hours used over the period", "open": "open-ended", "helpdesk": "Helpdesk", "billing": "Billing",
     ]
 
     static let french: [String: String] = english.merging([
@@ -77,6 +77,6 @@ enum DashboardStrings {
         "signedOut": "Vous êtes déconnecté.", "statusNew": "Nouveau", "statusAssigned": "En cours (attribué)", "statusPlanned": "En cours (planifié)",
         "statusWaiting": "En attente", "statusSolved": "Résolu", "statusClosed": "Clos", "statusRemoved": "Supprimé du helpdesk",
         "block": "Forfait", "payg": "À l’usage", "unlimited": "Illimité", "contractsReport": "Contrats", "techniciansReport": "Techniciens",
-        "ticketsReport": "Tickets", "blocksReport": "Forfaits", "burnTitle": "Heures consommées sur la période", "open": "sans fin",
+        "ticketsReport": "Tickets", "blocksReport": "Forfaits", "burnTitle": "Heures consommées sur la période", "open": "sans fin", "helpdesk": "Helpdesk", "billing": "Facturation",
     ]) { $1 }
 }

@@ -81,11 +81,16 @@ enum DashboardTemplates {
 
     static let card = #"""
     <dl class="figures">
+    {{#isBlock}}
     <div><dt>{{t.quota}}</dt><dd class="quota">{{quota}}</dd></div>
     <div><dt>{{t.carriedIn}}</dt><dd class="carried">{{carriedIn}}</dd></div>
+    {{/isBlock}}
     <div><dt>{{t.used}}</dt><dd class="used">{{used}}</dd></div>
+    {{#isBlock}}
     <div><dt>{{t.remaining}}</dt><dd class="remaining">{{remaining}}</dd></div>
     <div><dt>{{t.percentUsed}}</dt><dd class="percent">{{percent}}</dd></div>
+    {{/isBlock}}
+    {{^isBlock}}<div><dt>{{t.billing}}</dt><dd class="billing">{{billingText}}</dd></div>{{/isBlock}}
     {{#expiring}}<div><dt>{{t.expiring}}</dt><dd class="expiring">{{expiring}}</dd></div>{{/expiring}}
     {{#forecast}}<div><dt>{{t.forecast}}</dt><dd class="forecast">{{forecast}}</dd></div>{{/forecast}}
     </dl>
@@ -213,9 +218,9 @@ enum DashboardTemplates {
     {{^week}}<p>{{t.noEntries}}</p>{{/week}}
     {{#hasWeek}}
     <div class="scroll"><table id="week">
-    <thead><tr><th scope="col">{{t.date}}</th><th scope="col">{{t.ticket}}</th><th scope="col" class="num">{{t.hours}}</th><th scope="col">{{t.kind}}</th><th scope="col">{{t.approval}}</th><th scope="col">{{t.note}}</th></tr></thead>
-    <tbody>{{#week}}<tr><td>{{date}}</td><td>#{{ticket}}</td><td class="num">{{billed}}</td><td>{{kind}}</td><td>{{approval}}</td><td>{{note}}</td></tr>{{/week}}</tbody>
-    <tfoot><tr><th scope="row" colspan="2">{{t.total}}</th><td class="num">{{weekTotal}}</td><td colspan="3"></td></tr></tfoot>
+    <thead><tr><th scope="col">{{t.date}}</th><th scope="col">{{t.ticket}}</th><th scope="col" class="num">{{t.hours}}</th><th scope="col">{{t.kind}}</th><th scope="col">{{t.approval}}</th><th scope="col">{{t.helpdesk}}</th><th scope="col">{{t.note}}</th></tr></thead>
+    <tbody>{{#week}}<tr><td>{{date}}</td><td>#{{ticket}}</td><td class="num">{{billed}}</td><td>{{kind}}</td><td>{{approval}}</td><td class="helpdesk">{{helpdesk}}</td><td>{{note}}</td></tr>{{/week}}</tbody>
+    <tfoot><tr><th scope="row" colspan="2">{{t.total}}</th><td class="num">{{weekTotal}}</td><td colspan="4"></td></tr></tfoot>
     </table></div>
     {{/hasWeek}}
     </section>

@@ -85,11 +85,23 @@ enum WorkPages {
             "week": week.map { entry -> [String: Any] in
                 ["date": visit.formats.dayAndTime(entry.workedAt, timeZone: zone), "ticket": entry.ticketID, "billed": Formats.hours(entry.billedSeconds),
                  "kind": kinds[entry.kind.rawValue] ?? entry.kind.rawValue, "approval": visit.t[entry.approval.rawValue] ?? entry.approval.rawValue,
-                 "note": entry.note.isEmpty ? entry.content : entry.note]
+                 "note": entry.note.isEmpty ? entry.content : entry.note, "helpdesk": helpdeskState(entry, visit)]
             },
             "hasWeek": !week.isEmpty, "weekTotal": Formats.hours(week.reduce(0) { $0 + $1.billedSeconds }), "today": today.string(from: now),
             "serviceLabel": visit.language == .fr ? "Catégorie de tâche (numéro, facultatif)" : "Task category (number, optional)",
         ])
+    }
+
+    /// Where an entry stands with the helpdesk: read from it, written to it (and as which task), or waiting.
+    static func helpdeskState(_ entry: LedgerEntry, _ visit: Visit) -> String {
+        let fr = visit.language == .fr
+        switch (entry.source, entry.remoteTaskID, entry.approval) {
+        case (.helpdeskTask, _, _): return fr ? "lu du helpdesk" : "from the helpdesk"
+        case (_, let task?, _): return fr ? "écrit (tâche \(task))" : "written (task \(task))"
+        case (_, nil, .pending): return fr ? "attend la validation" : "awaits approval"
+        case (_, nil, .rejected): return fr ? "refusé, non écrit" : "rejected, not written"
+        default: return fr ? "écriture en file" : "write-back queued"
+        }
     }
 
     static func timerModel(_ timer: TimerRecord, visit: Visit, names: [Int: String]) -> [String: Any] {

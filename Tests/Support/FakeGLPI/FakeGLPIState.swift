@@ -187,6 +187,8 @@ public final class FakeGLPIState: @unchecked Sendable {
 
     public func addPerson(_ person: Person) { withLock { people.append(person) } }
 
+    public func setClock(_ date: Date) { withLock { clock = date } }
+
     public func advance(seconds: Int) { withLock { clock = clock.addingTimeInterval(TimeInterval(seconds)) } }
 
     // MARK: Setup

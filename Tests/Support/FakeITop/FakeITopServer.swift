@@ -74,7 +74,7 @@ struct FakeITopAPI: Sendable {
         let query = Self.parseForm(request.uri.query ?? "")
         let form = request.method == .post && (contentType ?? "").contains("application/x-www-form-urlencoded") ? Self.parseForm(body) : [:]
         let fault: (status: Int, delay: Duration)? = state.withLock {
-            state.log.append(.init(method: request.method.rawValue, target: request.uri.description, contentType: contentType, form: form))
+            if state.logRequests { state.log.append(.init(method: request.method.rawValue, target: request.uri.description, contentType: contentType, form: form)) }
             return state.failures.isEmpty ? nil : state.failures.removeFirst()
         }
         if let fault {

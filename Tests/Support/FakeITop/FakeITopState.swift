@@ -38,6 +38,14 @@ public final class FakeITopState: @unchecked Sendable {
         public var firstName: String
         public var org: Int
         public var email: String
+
+        public init(id: Int, name: String, firstName: String, org: Int, email: String) {
+            self.id = id
+            self.name = name
+            self.firstName = firstName
+            self.org = org
+            self.email = email
+        }
     }
 
     public struct CaseLogEntry: Sendable, Equatable {
@@ -108,6 +116,8 @@ public final class FakeITopState: @unchecked Sendable {
     var nextChange = 1
     var clock: Date
     var log: [LoggedRequest] = []
+    /// Off for long-running demos, whose request log would only grow.
+    public var logRequests = true
     var failures: [(status: Int, delay: Duration)] = []
     var delayAfterWrite: Duration = .zero
     /// Called under the lock before a `core/get` page is answered, with the page number: lets a test change iTop
