@@ -168,7 +168,7 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Le
         var settings = runtime.configuration.dashboard
         settings.timeZone = TimeZone(identifier: runtime.configuration.helpdesk.timeZone) ?? settings.timeZone
         DashboardRoutes.register(on: router, dashboard: Dashboard(api: context, settings: settings, roles: runtime.configuration.roles,
-                                                                  signIn: runtime.signIn))
+                                                                  signIn: runtime.signIn, metrics: runtime.metrics))
     }
     return router
 }

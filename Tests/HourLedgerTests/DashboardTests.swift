@@ -182,6 +182,11 @@ import Testing
             #expect(locked.status == .tooManyRequests)
             #expect(locked.html.contains("Sign-in failed. Check your login and password, or try again later."))
             #expect(setup.glpi.state.requests.filter { $0.target.hasPrefix("/apirest.php/initSession") }.count == 6)
+            let metrics = try await browser.get("/metrics").html
+            #expect(metrics.contains(#"hourledger_dashboard_sign_ins_total{outcome="refused"} 6"#))
+            #expect(metrics.contains(#"hourledger_dashboard_sign_ins_total{outcome="locked"} 1"#))
+            // Another login from the same address is still asked about.
+            #expect(try await browser.signIn("tech.alice").status == .seeOther)
         }
     }
 

@@ -87,3 +87,55 @@ import Testing
         #expect(state.requests.compactMap(\.operation).allSatisfy { $0["class"] as? String != "User" })
     }
 }
+
+/// The fake GLPI answers a person's login as GLPI 10.0.14 did (login_01, 02, 05, 06, 07), over libcurl.
+@Suite struct FakeGLPISignInTests {
+    @Test func theFakeAnswersTheRecordedLoginsAsGLPIDid() async throws {
+        let state = FakeGLPIState()
+        state.addEntity(1, name: "Customer A")
+        state.addEntity(2, name: "Customer B")
+        state.addTicket(3, name: "Install accounting software", entity: 1, category: 1, groups: [1])
+        state.addTicket(4, name: "VPN", entity: 2, category: 1, groups: [1])
+        state.addPerson(.carol)
+        state.addPerson(.alice)
+        let server = try await FakeGLPIServer(state: state)
+        defer { Task { await server.stop() } }
+        let client = CurlHTTPClient()
+        func send(_ file: String, session: String? = nil) async throws -> (recorded: [String: Any], status: Int, body: Any) {
+            let fixture = try Fixtures.glpi(file)
+            let request = fixture["request"] as! [String: Any]
+            var headers = (request["headers"] as! [String: String]).map { ($0.key, $0.value) }
+            headers = headers.map { $0.0 == "App-Token" ? ($0.0, state.appToken) : $0.0 == "Session-Token" ? ($0.0, session ?? "") : $0 }
+            let url = server.url.replacingOccurrences(of: "/apirest.php", with: "") + (request["path"] as! String)
+            let answer = try await client.send(HTTPRequest(url: url, headers: headers))
+            return (fixture["response"] as! [String: Any], answer.status, try JSONSerialization.jsonObject(with: Data(answer.body), options: .fragmentsAllowed))
+        }
+        for file in ["login_01_initSession_selfservice_full.json", "login_05_initSession_technician_full.json"] {
+            let (recorded, status, body) = try await send(file)
+            #expect(status == recorded["status"] as? Int)
+            let want = (recorded["body"] as! [String: Any])["session"] as! [String: Any]
+            let got = try #require((body as? [String: Any])?["session"] as? [String: Any], "\(file)")
+            for key in ["glpiID", "glpiname", "glpirealname", "glpifirstname", "glpiactive_entity", "glpigroups"] {
+                #expect("\(got[key] ?? "-")" == "\(want[key] ?? "-")", "\(file) \(key)")
+            }
+            // A map for Self-Service, a list for a central profile: the same type and members.
+            #expect((got["glpiactiveentities"] is [String: Any]) == (want["glpiactiveentities"] is [String: Any]), "\(file)")
+            #expect("\(got["glpiactiveentities"]!)" == "\(want["glpiactiveentities"]!)", "\(file)")
+            for key in ["id", "name", "interface"] {
+                #expect("\((got["glpiactiveprofile"] as? [String: Any])?[key] ?? "-")" == "\((want["glpiactiveprofile"] as? [String: Any])?[key] ?? "-")", "\(file) \(key)")
+            }
+            let names = { (session: [String: Any]) in (session["glpiprofiles"] as? [String: [String: Any]])?.mapValues { $0["name"] as? String } }
+            #expect(names(got) == names(want), "\(file)")
+        }
+        let (wrong, status, body) = try await send("login_02_initSession_wrong_password.json")
+        #expect(status == 401 && status == wrong["status"] as? Int)
+        #expect(body as? [String] == wrong["body"] as? [String])
+        // Carol's own session: a ticket of entity 2 is refused (login_06), one of her entity 1 is read (login_07).
+        let login = try await send("login_01_initSession_selfservice_full.json")
+        let token = try #require((login.body as? [String: Any])?["session_token"] as? String)
+        let other = try await send("login_06_getItem_Ticket_other_entity_selfservice.json", session: token)
+        #expect(other.status == 403 && other.body as? [String] == other.recorded["body"] as? [String])
+        let own = try await send("login_07_getItem_Ticket_own_entity_selfservice.json", session: token)
+        #expect(own.status == 200 && (own.body as? [String: Any])?["entities_id"] as? Int == 1)
+    }
+}

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import HourLedgerCore
 import HourLedgerUseCases
@@ -13,8 +14,17 @@ public struct Dashboard: Sendable {
     public let signIn: any HelpdeskSignIn
     public let sessions: SessionStore
     public let limiter: SignInLimiter
+    /// `hourledger_dashboard_sign_ins_total{outcome}`: ok, refused (wrong login or password), locked (too many
+    /// failures), unavailable (the helpdesk could not be asked); and the live sessions.
+    let signIns: [String: Counter]
+    let sessionGauge: Gauge
 
-    public init(api: LedgerAPIContext, settings: DashboardSettings, roles: StaffRoles, signIn: any HelpdeskSignIn) {
+    public init(api: LedgerAPIContext, settings: DashboardSettings, roles: StaffRoles, signIn: any HelpdeskSignIn,
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+        signIns = Dictionary(uniqueKeysWithValues: ["ok", "refused", "locked", "unavailable"].map {
+            ($0, Counter(label: "hourledger_dashboard_sign_ins_total", dimensions: [("outcome", $0)], factory: metrics))
+        })
+        sessionGauge = Gauge(label: "hourledger_dashboard_sessions", factory: metrics)
         self.api = api
         self.settings = settings
         self.roles = roles
@@ -27,6 +37,11 @@ public struct Dashboard: Sendable {
     static let sessionCookie = "hourledger_session"
     /// Before sign-in there is no session: the sign-in form's token is checked against this cookie instead.
     static let signInCookie = "hourledger_signin"
+
+    func count(_ outcome: String) {
+        signIns[outcome]?.increment()
+        sessionGauge.record(sessions.count)
+    }
 
     func viewer(_ request: Request) -> Viewer? {
         guard let token = request.cookies[Self.sessionCookie]?.value, !token.isEmpty, token.count < 100 else { return nil }

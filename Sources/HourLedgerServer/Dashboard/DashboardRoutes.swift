@@ -68,9 +68,11 @@ public enum DashboardRoutes {
         let now = Date()
         let generic = visit.t["signInFailed"]!
         guard SignInBounds.acceptable(login: login, password: password) else {
+            dashboard.count("refused")
             return try signInPage(dashboard, visit, login: String(login.prefix(SignInBounds.maxLoginLength)), error: generic, status: .unauthorized, next: next)
         }
         guard dashboard.limiter.allows(login: login, address: address, now: now) else {
+            dashboard.count("locked")
             context.logger.notice("dashboard sign-in refused: too many failures", metadata: ["login": "\(login)", "address": "\(address)"])
             return try signInPage(dashboard, visit, login: login, error: generic, status: .tooManyRequests, next: next)
         }
@@ -79,15 +81,18 @@ public enum DashboardRoutes {
             person = try await dashboard.signIn.signIn(login: login, password: password)
         } catch let refused as SignInRefused {
             dashboard.limiter.failed(login: login, address: address, now: now)
+            dashboard.count("refused")
             context.logger.notice("dashboard sign-in refused", metadata: ["login": "\(login)", "address": "\(address)", "reason": "\(refused.reason)"])
             return try signInPage(dashboard, visit, login: login, error: generic, status: .unauthorized, next: next)
         } catch {
+            dashboard.count("unavailable")
             context.logger.warning("dashboard sign-in: the helpdesk could not be asked", metadata: ["login": "\(login)", "error": "\(error)"])
             return try signInPage(dashboard, visit, login: login, error: visit.t["signInUnavailable"]!, status: .serviceUnavailable, next: next)
         }
         dashboard.limiter.succeeded(login: login)
         let role = dashboard.roles.role(of: person)
         let (token, _) = dashboard.sessions.start(person: person, role: role, now: now)
+        dashboard.count("ok")
         context.logger.info("dashboard sign-in", metadata: ["login": "\(person.login)", "user": "\(person.userID)", "role": "\(role?.rawValue ?? "customer")"])
         var response = redirect(next == "/" ? (role == .technician ? "/work" : "/contracts") : next)
         response.headers.append(HTTPField(name: .setCookie, value: dashboard.cookie(Dashboard.sessionCookie, token, maxAge: dashboard.settings.maxSeconds, request: request)))

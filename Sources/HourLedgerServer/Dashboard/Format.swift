@@ -43,11 +43,22 @@ public struct Formats: Sendable {
         formatter.numberStyle = .currency
         formatter.locale = language.locale
         formatter.currencyCode = currency
-        let digits = formatter.maximumFractionDigits
+        // Foundation on Linux keeps two fraction digits whatever the currency: the minor unit comes from ISO 4217.
+        let digits = Self.minorDigits(currency)
+        formatter.minimumFractionDigits = digits
+        formatter.maximumFractionDigits = digits
         var scale = Decimal(1)
         for _ in 0..<digits { scale *= 10 }
         let amount = Decimal(minor) / scale
         return formatter.string(from: amount as NSDecimalNumber) ?? "\(amount) \(currency)"
+    }
+
+    /// Digits of the minor unit (ISO 4217): 0 for the yen, 3 for the dinars, 2 for the rest.
+    public static func minorDigits(_ currency: String) -> Int {
+        if ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"].contains(currency) {
+            return 0
+        }
+        return ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"].contains(currency) ? 3 : 2
     }
 
     public func day(_ date: Date, timeZone: TimeZone) -> String {
