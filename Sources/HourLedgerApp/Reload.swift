@@ -86,7 +86,8 @@ public actor ConfigReloader: Service {
         return true
     }
 
-    /// Settings read once at start-up: the helpdesk connection, the store, the listener, the log level and the alert targets.
+    /// Settings read once at start-up: the helpdesk connection, the store, the listener, the log level, the alert targets,
+    /// and the dashboard's roles and session settings.
     static func restartOnlyChanges(from old: HourLedgerConfiguration, to new: HourLedgerConfiguration) -> [String] {
         var changed: [String] = []
         var oldHelpdesk = old.helpdesk, newHelpdesk = new.helpdesk
@@ -99,6 +100,9 @@ public actor ConfigReloader: Service {
         if old.logLevel != new.logLevel { changed.append("log.level") }
         if old.maxRunningTimerSeconds != new.maxRunningTimerSeconds { changed.append("timers.max_running_hours") }
         if old.alerts.webhooks != new.alerts.webhooks || old.alerts.maxAttempts != new.alerts.maxAttempts { changed.append("alerts.webhooks") }
+        // The dashboard's sessions and limits live with its routes; a contract's visible_to is read live.
+        if old.roles != new.roles { changed.append("roles") }
+        if old.dashboard != new.dashboard { changed.append("dashboard") }
         return changed
     }
 }

@@ -157,6 +157,21 @@ import Testing
             #expect(rows.count == 2)
             #expect(rows[1].hasPrefix("acme,"))
             #expect(rows[1].contains(",1,Laptop & <dock> broken,2700,0:45,1861,1,"))
+            // After sign-in, only a path of this site: never another host.
+            let other = Browser(client)
+            let form = try await other.get("/sign-in?next=//evil.example/x")
+            #expect(form.html.contains(#"name="next" value="//evil.example/x""#))   // shown as typed, escaped
+            for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+                other.cookies = [:]
+                let signInForm = try await other.get("/sign-in")
+                let answer = try await other.post("/sign-in", ["csrf": Browser.csrf(signInForm.html) ?? "", "login": "customer.carol", "password": "Fixture-Pass-1",
+                                                               "next": next])
+                #expect(answer.headers[.location] == "/contracts", "\(next)")
+            }
+            let kept = Browser(client)
+            let keptForm = try await kept.get("/sign-in")
+            #expect(try await kept.post("/sign-in", ["csrf": Browser.csrf(keptForm.html) ?? "", "login": "customer.carol", "password": "Fixture-Pass-1",
+                                                     "next": "/contracts/acme?period=x"]).headers[.location] == "/contracts/acme?period=x")
             // French, from Accept-Language.
             let french = try await browser.get("/contracts", language: "fr-CH, fr;q=0.9, en;q=0.8")
             #expect(french.html.contains("<html lang=\"fr\">") && french.html.contains("Consommé"))

@@ -9,24 +9,12 @@ import NIOCore
 /// A contract a person may not see answers 404 exactly as one that does not exist.
 enum CustomerPages {
     static func register(on pages: RouterGroup<LedgerRequestContext>, dashboard: Dashboard) {
-        pages.get("/contracts") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try await contracts(visit) }
-        }
-        pages.get("/contracts/{id}") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try await contract(visit, id: try context.parameters.require("id")) }
-        }
-        pages.get("/contracts/{id}/tickets.csv") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try await ticketsCSV(visit, id: try context.parameters.require("id")) }
-        }
-        pages.get("/contracts/{id}/tickets/{ticket}") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) {
-                guard let ticket = Int(try context.parameters.require("ticket")) else { throw PageFailure.notFound }
-                return try await ticketPage(visit, id: try context.parameters.require("id"), ticketID: ticket)
-            }
+        pages.page("/contracts", dashboard) { try await contracts($0) }
+        pages.page("/contracts/{id}", dashboard) { try await contract($0, id: try $0.context.parameters.require("id")) }
+        pages.page("/contracts/{id}/tickets.csv", dashboard) { try await ticketsCSV($0, id: try $0.context.parameters.require("id")) }
+        pages.page("/contracts/{id}/tickets/{ticket}", dashboard) { visit in
+            guard let ticket = Int(try visit.context.parameters.require("ticket")) else { throw PageFailure.notFound }
+            return try await ticketPage(visit, id: try visit.context.parameters.require("id"), ticketID: ticket)
         }
     }
 

@@ -161,6 +161,28 @@ public enum DashboardRoutes {
     }
 }
 
+extension RouterGroup where Context == LedgerRequestContext {
+    /// A page of the dashboard: its visit, and a refusal (404 for what is not the person's) shown as a page.
+    func page(_ path: RouterPath, _ dashboard: Dashboard, _ body: @escaping @Sendable (Visit) async throws -> Response) {
+        get(path) { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) { try await body(visit) }
+        }
+    }
+
+    /// A form of the dashboard: the token first, then `action`, which names the message to show on `back`; a refusal
+    /// shows `reshow` again with the reason.
+    func form(_ path: RouterPath, _ dashboard: Dashboard, back: String, reshow: @escaping @Sendable (Visit) async throws -> Response,
+              _ action: @escaping @Sendable (Visit, FormBody) async throws -> String) {
+        post(path) { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) {
+                try await DashboardRoutes.post(visit, back: back, { form in try await action(visit, form) }, reshow: reshow)
+            }
+        }
+    }
+}
+
 /// One page view: who asks, in which language, and the messages to show.
 struct Visit: Sendable {
     let dashboard: Dashboard

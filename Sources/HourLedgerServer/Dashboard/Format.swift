@@ -61,21 +61,16 @@ public struct Formats: Sendable {
         return ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"].contains(currency) ? 3 : 2
     }
 
-    public func day(_ date: Date, timeZone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = language.locale
-        formatter.timeZone = timeZone
-        formatter.dateStyle = .medium
-        formatter.timeStyle = .none
-        return formatter.string(from: date)
-    }
+    public func day(_ date: Date, timeZone: TimeZone) -> String { format(date, timeZone, time: .none) }
 
-    public func dayAndTime(_ date: Date, timeZone: TimeZone) -> String {
+    public func dayAndTime(_ date: Date, timeZone: TimeZone) -> String { format(date, timeZone, time: .short) }
+
+    private func format(_ date: Date, _ timeZone: TimeZone, time: DateFormatter.Style) -> String {
         let formatter = DateFormatter()
         formatter.locale = language.locale
         formatter.timeZone = timeZone
         formatter.dateStyle = .medium
-        formatter.timeStyle = .short
+        formatter.timeStyle = time
         return formatter.string(from: date)
     }
 

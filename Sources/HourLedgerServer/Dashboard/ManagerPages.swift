@@ -9,67 +9,36 @@ import NIOCore
 /// else gets 404 on these paths.
 enum ManagerPages {
     static func register(on pages: RouterGroup<LedgerRequestContext>, dashboard: Dashboard) {
-        pages.get("/approvals") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try approvals(visit) }
-        }
-        pages.post("/approvals/{key}") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) {
-                _ = try visit.manager()
-                return try await DashboardRoutes.post(visit, back: "/approvals", { form in
-                    let (_, principal) = try visit.manager()
-                    let key = try context.parameters.require("key")
-                    guard let decision = form["decision"], ["approve", "reject"].contains(decision) else {
-                        throw PageFailure(status: .badRequest, key: "badDecision", detail: "approve or reject")
-                    }
-                    _ = try await dashboard.api.ledger.review(key: key, approve: decision == "approve", note: form["note"] ?? "", actor: principal.user)
-                    return decision == "approve" ? "entryApproved" : "entryRejected"
-                }, reshow: { try approvals($0) })
+        pages.page("/approvals", dashboard) { try approvals($0) }
+        pages.form("/approvals/{key}", dashboard, back: "/approvals", reshow: { try approvals($0) }) { visit, form in
+            let (_, principal) = try visit.manager()
+            let key = try visit.context.parameters.require("key")
+            guard let decision = form["decision"], ["approve", "reject"].contains(decision) else {
+                throw PageFailure(status: .badRequest, key: "badDecision", detail: "approve or reject")
             }
+            _ = try await dashboard.api.ledger.review(key: key, approve: decision == "approve", note: form["note"] ?? "", actor: principal.user)
+            return decision == "approve" ? "entryApproved" : "entryRejected"
         }
-        pages.get("/alerts") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try alerts(visit) }
+        pages.page("/alerts", dashboard) { try alerts($0) }
+        pages.page("/unmatched", dashboard) { try unmatched($0) }
+        pages.page("/outbox", dashboard) { try outbox($0) }
+        pages.form("/outbox/{id}/retry", dashboard, back: "/outbox", reshow: { try outbox($0) }) { visit, _ in
+            let (_, principal) = try visit.manager()
+            guard let id = Int64(try visit.context.parameters.require("id")) else { throw PageFailure.notFound }
+            _ = try await dashboard.api.ledger.retryOutbox(id: id, actor: principal.user)
+            return "outboxRetried"
         }
-        pages.get("/unmatched") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try unmatched(visit) }
-        }
-        pages.get("/outbox") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try outbox(visit) }
-        }
-        for action in ["retry", "discard"] {
-            pages.post("/outbox/{id}/\(action)") { request, context in
-                let visit = Visit(dashboard, request, context)
-                return try await DashboardRoutes.page(visit) {
-                    _ = try visit.manager()
-                    return try await DashboardRoutes.post(visit, back: "/outbox", { form in
-                        let (_, principal) = try visit.manager()
-                        guard let id = Int64(try context.parameters.require("id")) else { throw PageFailure.notFound }
-                        if action == "retry" {
-                            _ = try await dashboard.api.ledger.retryOutbox(id: id, actor: principal.user)
-                            return "outboxRetried"
-                        }
-                        guard let reason = form["reason"] else {
-                            throw PageFailure(status: .badRequest, key: "reasonMissing", detail: visit.language == .fr ? "Un motif est nécessaire." : "A reason is needed.")
-                        }
-                        _ = try await dashboard.api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason,
-                                                                         fenceSeconds: dashboard.api.writeFenceSeconds)
-                        return "outboxDiscarded"
-                    }, reshow: { try outbox($0) })
-                }
+        pages.form("/outbox/{id}/discard", dashboard, back: "/outbox", reshow: { try outbox($0) }) { visit, form in
+            let (_, principal) = try visit.manager()
+            guard let id = Int64(try visit.context.parameters.require("id")) else { throw PageFailure.notFound }
+            guard let reason = form["reason"] else {
+                throw PageFailure(status: .badRequest, key: "reasonMissing", detail: visit.language == .fr ? "Un motif est nécessaire." : "A reason is needed.")
             }
+            _ = try await dashboard.api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason, fenceSeconds: dashboard.api.writeFenceSeconds)
+            return "outboxDiscarded"
         }
-        pages.get("/reports") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try await reports(visit, csv: false) }
-        }
-        pages.get("/reports.csv") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try await reports(visit, csv: true) }
-        }
+        pages.page("/reports", dashboard) { try await reports($0, csv: false) }
+        pages.page("/reports.csv", dashboard) { try await reports($0, csv: true) }
     }
 
     static func approvals(_ visit: Visit) throws -> Response {

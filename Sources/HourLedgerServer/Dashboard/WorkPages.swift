@@ -8,56 +8,48 @@ import Hummingbird
 /// of the week and their forgotten timers. A person acts only as themselves here; managers use it for their own time.
 enum WorkPages {
     static func register(on pages: RouterGroup<LedgerRequestContext>, dashboard: Dashboard) {
-        pages.get("/work") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.page(visit) { try work(visit) }
-        }
-        pages.post("/work/timers") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.post(visit, back: "/work", { form in
-                let viewer = try visit.staff()
-                let ticket = try ticketNumber(form["ticket"], field: "ticket", visit)
-                let (_, created) = try await dashboard.api.ledger.startTimer(technician: viewer.person.userID, ticketID: ticket)
-                guard created else {
-                    throw PageFailure(status: .conflict, key: "timerOpen",
-                                      detail: visit.language == .fr ? "Un chrono est déjà ouvert sur le ticket \(ticket)." : "A timer is already open on ticket \(ticket).")
-                }
-                return "timerStarted"
-            }, reshow: { try work($0) })
+        pages.page("/work", dashboard) { try work($0) }
+        pages.form("/work/timers", dashboard, back: "/work", reshow: { try work($0) }) { visit, form in
+            let viewer = try visit.staff()
+            let ticket = try ticketNumber(form["ticket"], field: "ticket", visit)
+            let (_, created) = try await dashboard.api.ledger.startTimer(technician: viewer.person.userID, ticketID: ticket)
+            guard created else {
+                throw PageFailure(status: .conflict, key: "timerOpen",
+                                  detail: visit.language == .fr ? "Un chrono est déjà ouvert sur le ticket \(ticket)." : "A timer is already open on ticket \(ticket).")
+            }
+            return "timerStarted"
         }
         for action in TimerAction.allCases {
-            pages.post("/work/timers/{id}/\(action.rawValue)") { request, context in
-                let visit = Visit(dashboard, request, context)
-                return try await DashboardRoutes.post(visit, back: "/work", { form in
-                    let viewer = try visit.staff()
-                    guard let id = Int64(try context.parameters.require("id")) else { throw PageFailure.notFound }
-                    var kind: EntryKind?
-                    var category: Int?
-                    let note = form["note"] ?? ""
-                    if action == .stop {
-                        guard !note.isEmpty else { throw PageFailure(status: .badRequest, key: "noteMissing", detail: visit.language == .fr ? "Écrivez une note pour arrêter le chrono." : "Write a note to stop the timer.") }
-                        kind = try entryKind(form["kind"], visit)
-                        category = try optionalNumber(form["category"], field: visit.t["service"] ?? "category", visit)
+            pages.form("/work/timers/{id}/\(action.rawValue)", dashboard, back: "/work", reshow: { try work($0) }) { visit, form in
+                let viewer = try visit.staff()
+                guard let id = Int64(try visit.context.parameters.require("id")) else { throw PageFailure.notFound }
+                var kind: EntryKind?
+                var category: Int?
+                let note = form["note"] ?? ""
+                if action == .stop {
+                    guard !note.isEmpty else {
+                        throw PageFailure(status: .badRequest, key: "noteMissing",
+                                          detail: visit.language == .fr ? "Écrivez une note pour arrêter le chrono." : "Write a note to stop the timer.")
                     }
-                    _ = try await dashboard.api.ledger.timerTransition(id: id, actingAs: viewer.person.userID, action: action, kind: kind, note: note,
-                                                                       category: category, actor: viewer.person.login)
-                    return ["pause": "timerPaused", "resume": "timerResumed", "stop": "timerStopped"][action.rawValue]!
-                }, reshow: { try work($0) })
+                    kind = try entryKind(form["kind"], visit)
+                    category = try optionalNumber(form["category"], field: "category", visit)
+                }
+                // Only the person's own timers: another's id answers as unknown.
+                _ = try await dashboard.api.ledger.timerTransition(id: id, actingAs: viewer.person.userID, action: action, kind: kind, note: note,
+                                                                   category: category, actor: viewer.person.login)
+                return ["pause": "timerPaused", "resume": "timerResumed", "stop": "timerStopped"][action.rawValue]!
             }
         }
-        pages.post("/work/entries") { request, context in
-            let visit = Visit(dashboard, request, context)
-            return try await DashboardRoutes.post(visit, back: "/work", { form in
-                let viewer = try visit.staff()
-                let ticket = try ticketNumber(form["ticket"], field: "ticket", visit)
-                let seconds = try duration(form["duration"], visit)
-                let started = try start(day: form["day"], time: form["time"], ticket: ticket, visit)
-                let entry = NewEntry(ticketID: ticket, technician: viewer.person.userID, startedAt: started, rawSeconds: seconds,
-                                     kind: try entryKind(form["kind"], visit), note: form["note"] ?? "", createdBy: viewer.person.login,
-                                     category: try optionalNumber(form["category"], field: "category", visit))
-                _ = try await dashboard.api.ledger.addEntry(entry)
-                return "entryLogged"
-            }, reshow: { try work($0) })
+        pages.form("/work/entries", dashboard, back: "/work", reshow: { try work($0) }) { visit, form in
+            let viewer = try visit.staff()
+            let ticket = try ticketNumber(form["ticket"], field: "ticket", visit)
+            let seconds = try duration(form["duration"], visit)
+            let started = try start(day: form["day"], time: form["time"], ticket: ticket, visit)
+            let entry = NewEntry(ticketID: ticket, technician: viewer.person.userID, startedAt: started, rawSeconds: seconds,
+                                 kind: try entryKind(form["kind"], visit), note: form["note"] ?? "", createdBy: viewer.person.login,
+                                 category: try optionalNumber(form["category"], field: "category", visit))
+            _ = try await dashboard.api.ledger.addEntry(entry)
+            return "entryLogged"
         }
     }
 
