@@ -134,7 +134,8 @@ let package = Package(
         // Serves a fake helpdesk's router on 127.0.0.1.
         .target(
             name: "LoopbackServer",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Tests/Support/LoopbackServer",
             swiftSettings: strict
         ),

@@ -22,7 +22,8 @@ extension GLPIConnector: HelpdeskSignIn {
         guard let session = body["session"], let token = body["session_token"]?.string else {
             throw HelpdeskError(.malformedResponse, operation: "sign-in", detail: "initSession did not return the full session")
         }
-        defer { Task { await self.killSignInSession(token) } }
+        // Ended before the person is let in: no session of theirs outlives the sign-in, even if the daemon stops now.
+        await killSignInSession(token)
         return try Self.person(fromSession: session, login: login)
     }
 

@@ -122,8 +122,8 @@ import Testing
             #expect(signedIn.headers[.location] == "/contracts")
             let cookie = try #require(signedIn.headers[values: .setCookie].first { $0.hasPrefix("hourledger_session=") })
             #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"))
-            // GLPI itself checked the password: initSession with her Basic credentials and the App-Token, then killSession.
-            try await Task.sleep(for: .milliseconds(200))
+            // GLPI itself checked the password: initSession with her Basic credentials and the App-Token, then killSession
+            // before she is let in.
             let calls = setup.glpi.state.requests
             let login = try #require(calls.first)
             #expect(login.target == "/apirest.php/initSession?get_full_session=true")

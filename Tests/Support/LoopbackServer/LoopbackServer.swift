@@ -1,9 +1,11 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// A Hummingbird router served on 127.0.0.1, for the fake helpdesks: started, bound and stoppable from a test.
 public struct LoopbackServer: Sendable {
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
     public let port: Int
 
     /// Starts listening on a free port (or `port`) and returns once the socket is bound.
@@ -16,15 +18,26 @@ public struct LoopbackServer: Sendable {
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger)
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        self.group = group
+        task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else { throw CouldNotBind() }
         self.port = bound
     }
 
+    /// Stops gracefully: the listener closes, and every connection already accepted is served and closed. Cancelling
+    /// the serving task instead can drop a connection NIO accepted but had not handed over, which traps
+    /// ("Deinited NIOAsyncWriter without calling finish()", swift-nio#2637). A request still held after 10 s is cut.
     public func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let task = self.task
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(10))
+            task.cancel()
+        }
         _ = try? await task.value
+        deadline.cancel()
     }
 
     public struct CouldNotBind: Error {}
