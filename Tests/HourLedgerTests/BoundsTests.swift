@@ -263,16 +263,8 @@ enum CLI {
     }
 
     static func runBlocking(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CrashSafetyTests.binary)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, exitedNormally: process.terminationReason == .exit, output: String(decoding: data, as: UTF8.self))
+        let process = try ChildProcess(CrashSafetyTests.binary, arguments, environment: environment, output: .pipe)
+        let output = process.readAll()
+        return Run(status: process.exitCode, exitedNormally: process.exitedNormally, output: output)
     }
 }

@@ -56,13 +56,8 @@ enum RawSocket {
         let log = directory.path + "/daemon.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         // systemd's default soft limit: 1024 descriptors.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -n 1024 && exec \"$0\" serve --config \"$1\"", CrashSafetyTests.binary, config]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try ChildProcess("/bin/sh", ["-c", "ulimit -n 1024 && exec \"$0\" serve --config \"$1\"", CrashSafetyTests.binary, config],
+                                       output: .file(log))
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
         var port = 0
         for _ in 0..<100 {
@@ -119,7 +114,7 @@ enum RawSocket {
         #expect(body.contains("hourledger_http_connections_refused_total \(refused)"), "\(body.split(separator: "\n").filter { $0.contains("connections") })")
         #expect(body.contains("hourledger_http_connections_timed_out_total "))
         #expect(process.isRunning)
-        let rss = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
+        let rss = (try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("VmRSS") } ?? ""
         print("daemon after 1,500 connections: \(rss.trimmingCharacters(in: .whitespaces))")
     }

@@ -18,20 +18,13 @@ import Testing
     }
 
     final class Daemon {
-        let process = Process()
+        let process: ChildProcess
         init(config: String, log: String) throws {
-            process.executableURL = URL(fileURLWithPath: CrashSafetyTests.binary)
-            process.arguments = ["serve", "--config", config]
-            FileManager.default.createFile(atPath: log, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
+            process = try ChildProcess(CrashSafetyTests.binary, ["serve", "--config", config], output: .file(log))
         }
         /// SIGKILL: the kernel ends it at once, so waiting cannot hold anything up.
         func kill() {
-            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             process.waitUntilExit()
         }
         /// SIGTERM and a wait off the cooperative pool: a draining daemon still talks to this process's fakes.

@@ -75,18 +75,11 @@ final class NotifySocket: Sendable {
         let notify = try NotifySocket(path: directory.path + "/notify.sock")
         let log = directory.path + "/daemon.log"
         FileManager.default.createFile(atPath: log, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CrashSafetyTests.binary)
-        process.arguments = ["serve", "--config", configPath]
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOURLEDGER_") && $0.key != "JOURNAL_STREAM" }
         environment["NOTIFY_SOCKET"] = notify.path
         environment["WATCHDOG_USEC"] = "1000000"
-        process.environment = environment
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let process = try ChildProcess(CrashSafetyTests.binary, ["serve", "--config", configPath], environment: environment, output: .file(log))
+        defer { process.signal(SIGKILL) }
 
         var messages: [String] = []
         func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
@@ -115,7 +108,7 @@ final class NotifySocket: Sendable {
 
         // systemctl reload: a new contract takes effect without a restart.
         _ = directory.write("hourledger.yaml", yaml(["alpha", "beta"]))
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         try await waitFor("beta after reload") { try await contractIDs() == ["alpha", "beta"] }
         try await waitFor("RELOADING=1 then READY=1") {
             let reloading = messages.lastIndex { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }
@@ -124,7 +117,7 @@ final class NotifySocket: Sendable {
 
         // A broken file is refused whole; the running config stays.
         _ = directory.write("hourledger.yaml", yaml(["alpha", "beta", "gamma"]).replacingOccurrences(of: "quota_hours: 10", with: "quota_hours: ten"))
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         try await waitFor("the refusal in the log") { (try String(contentsOfFile: log, encoding: .utf8)).contains("reload refused") }
         #expect(try await contractIDs() == ["alpha", "beta"])
         #expect(process.isRunning)
@@ -143,10 +136,10 @@ final class NotifySocket: Sendable {
         #expect(scraped.contains("hourledger_helpdesk_requests_total{helpdesk=\"glpi\",outcome=\"ok\"}"))
         #expect(scraped.contains("hourledger_contract_available_seconds{contract=\"beta\"} 36000.0\n"))
 
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         try await waitFor("exit") { !process.isRunning }
         messages += notify.drain()
-        #expect(process.terminationStatus == 0)
+        #expect(process.exitedNormally && process.exitCode == 0)
         #expect(messages.contains { $0.hasPrefix("STOPPING=1") })
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         #expect(lines.last?.contains("stopped: store closed") == true)

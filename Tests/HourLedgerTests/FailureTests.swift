@@ -82,7 +82,7 @@ import Glibc
         let config = directory.write("hourledger.yaml", yaml)
         let log = directory.path + "/daemon.log"
         let daemon = try CrashSafetyTests.Daemon(config: config, log: log)
-        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        defer { if daemon.process.isRunning { daemon.process.signal(SIGKILL) } }
         var port = 0
         for _ in 0..<100 where port == 0 {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -142,14 +142,7 @@ extension CLI {
     }
 
     static func shellBlocking(_ path: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try ChildProcess(path, arguments).exitCode
     }
 }
 

@@ -37,13 +37,13 @@ import Glibc
         let config = directory.write("hourledger.yaml", yaml)
         let log = directory.path + "/first.log"
         let first = try CrashSafetyTests.Daemon(config: config, log: log)
-        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+        defer { if first.process.isRunning { first.process.signal(SIGKILL) } }
         for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") {
             try await Task.sleep(for: .milliseconds(100))
         }
         let second = try await CLI.run(["serve", "--config", config])
         #expect(second.exitedNormally && second.status != 0)
-        #expect(second.output.contains("is in use by hourledger serve (pid \(first.process.processIdentifier)"), "\(second.output)")
+        #expect(second.output.contains("is in use by hourledger serve (pid \(first.process.pid)"), "\(second.output)")
         let sync = try await CLI.run(["sync", "--once", "--config", config])
         #expect(sync.exitedNormally && sync.status != 0 && sync.output.contains("is in use by hourledger serve"), "\(sync.output)")
         // Only the first daemon talks to GLPI, and the write-back is made once.
@@ -52,7 +52,7 @@ import Glibc
         #expect(server.state.tasks(ofTicket: 1).count == 1)
 
         // Once the first is gone (even killed), the ledger is free again.
-        kill(first.process.processIdentifier, SIGKILL)
+        first.process.signal(SIGKILL)
         first.process.waitUntilExit()
         let again = try CrashSafetyTests.Daemon(config: config, log: directory.path + "/again.log")
         try await Task.sleep(for: .seconds(1))
