@@ -53,6 +53,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var deletionCheckSeconds: Int = 600
     /// iTop: how a dashboard sign-in learns the person behind a login (`user` or `email`).
     public var signInLookup: String = "user"
+    /// GLPI: tasks per page when a first sync lists every task across tickets.
+    public var taskPageSize: Int = 5000
 
     /// Seconds after an attempt was sent during which it may still land.
     public var writeFenceSeconds: Int { timeoutSeconds + writeGraceSeconds }
@@ -148,7 +150,7 @@ public enum ConfigLoader {
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
-                     "deletion_check_seconds", "sign_in_lookup"],
+                     "deletion_check_seconds", "sign_in_lookup", "task_page_size"],
         "database": ["path"],
         "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
@@ -573,6 +575,8 @@ private struct Reader {
         let taskCategory = int(map, "task_category", at: path, section: "helpdesk", range: 0...Int(Int32.max)) ?? 0
         let writeGrace = int(map, "write_grace_seconds", at: path, section: "helpdesk", range: 0...3600) ?? 60
         let deletionCheck = int(map, "deletion_check_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 600
+        let taskPageSize = int(map, "task_page_size", at: path, section: "helpdesk", range: 100...20_000) ?? 5000
+        if itop, map?["task_page_size"] != nil { issue("\(path).task_page_size", map?["task_page_size"], "is a GLPI setting (iTop has no tasks)") }
         let lookup = string(map, "sign_in_lookup", at: path, section: "helpdesk") ?? "user"
         if !["user", "email"].contains(lookup) { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "must be user or email, got '\(lookup)'") }
         if !itop, map?["sign_in_lookup"] != nil { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "is an iTop setting (GLPI names the person itself)") }
@@ -584,6 +588,7 @@ private struct Reader {
                                 webhookMaxAgeSeconds: webhookMaxAge, webhookMaxBodyBytes: webhookMaxBody, writeGraceSeconds: writeGrace,
                                 deletionCheckSeconds: deletionCheck)
         settings.signInLookup = lookup
+        settings.taskPageSize = taskPageSize
         return settings
     }
 

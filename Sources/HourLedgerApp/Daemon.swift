@@ -98,11 +98,11 @@ public struct Runtime: Sendable {
             case .userToken(let token): glpiCredentials = .userToken(token.value)
             case .password(let login, let password): glpiCredentials = .password(login: login, password: password.value)
             }
-            return GLPIConnector(
-                configuration: GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: glpiCredentials,
-                                                 timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency,
-                                                 taskCategory: settings.taskCategory),
-                http: http, logger: logger)
+            var configuration = GLPIConfiguration(url: settings.url, appToken: settings.appToken?.value, credentials: glpiCredentials,
+                                                  timeZone: timeZone, pageSize: settings.pageSize, concurrency: settings.concurrency,
+                                                  taskCategory: settings.taskCategory)
+            configuration.taskPageSize = settings.taskPageSize
+            return GLPIConnector(configuration: configuration, http: http, logger: logger)
         }
     }
 

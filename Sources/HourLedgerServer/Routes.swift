@@ -154,7 +154,8 @@ public enum LedgerRoutes {
                             lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
-                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport, ruleErrors: sync.ruleFailures),
+                            consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport, ruleErrors: sync.ruleFailures,
+                            syncProgress: sync.progress),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             failingTickets: try api.ledger.ticketFailures(limit: 50),
             outbox: try api.ledger.outboxStats(now: now),
@@ -183,8 +184,11 @@ struct StatusBody: Codable {
         var lastSync: SyncReport?
         /// Query rules the helpdesk refused at the last poll, by contract.
         var ruleErrors: [ContractFailure]
+        /// While a long poll (a first sync) runs: its phase, done of total, rate and time left.
+        var syncProgress: SyncProgress?
         enum CodingKeys: String, CodingKey {
             case kind, url, reachable
+            case syncProgress = "sync_progress"
             case ruleErrors = "rule_errors"
             case lastSuccessfulPoll = "last_successful_poll", lastAttempt = "last_attempt", pollLagSeconds = "poll_lag_seconds"
             case pollIntervalSeconds = "poll_interval_seconds", lastError = "last_error", consecutiveFailures = "consecutive_failures"

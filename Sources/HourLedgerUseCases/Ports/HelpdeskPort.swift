@@ -58,6 +58,8 @@ public struct TaskReads: Sendable {
         self.tasks = tasks
         self.failures = failures
     }
+
+    var failedTickets: Set<Int> { Set(failures.map(\.ticketID)) }
 }
 
 /// The helpdesks HourLedger has an adapter for.
@@ -115,6 +117,10 @@ public protocol HelpdeskPort: Sendable {
     func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
     /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
     func tasks(ofTickets ids: [Int]) async throws -> TaskReads
+    /// Every task the helpdesk holds, keyed by ticket, read by the page across tickets (GLPI: getItems TicketTask):
+    /// a first sync's tasks in a few hundred requests instead of one per ticket. nil where the helpdesk cannot list
+    /// tasks across tickets (iTop has none). `progress` hears (tasks read, tasks in all) after each page.
+    func allTasks(progress: @escaping @Sendable (Int, Int) -> Void) async throws -> TaskReads?
     /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
     /// cannot tell), newest first; empty for a helpdesk without tasks.
     func changedTasks(since: String) async throws -> TaskReads
@@ -259,4 +265,8 @@ public struct AccessReport: Sendable, Equatable {
     }
 
     public var missing: [AccessCheck] { checks.filter { $0.outcome == .missing } }
+}
+
+extension HelpdeskPort {
+    public func allTasks(progress: @escaping @Sendable (Int, Int) -> Void) async throws -> TaskReads? { nil }
 }

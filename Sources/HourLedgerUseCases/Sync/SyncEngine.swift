@@ -1,6 +1,7 @@
 import Foundation
 import HourLedgerCore
 import Logging
+import Synchronization
 
 /// What one poll did, for logs, the CLI and the benchmark.
 public struct SyncReport: Sendable, Codable, Equatable {
@@ -20,9 +21,12 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var ticketsRemoved = 0
     public var requests = 0
     public var seconds: Double = 0
+    /// Tasks read by the page across tickets (a first sync), rather than ticket by ticket.
+    public var tasksListed = 0
 
     enum CodingKeys: String, CodingKey {
         case since, requests, seconds
+        case tasksListed = "tasks_listed"
         case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
         case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
         case contractMoves = "contract_moves", hintsServed = "hints_served", ticketsFailed = "tickets_failed"
@@ -43,6 +47,40 @@ public struct SyncStatus: Sendable, Codable, Equatable {
     /// Contracts whose query rule the helpdesk refused at the last poll: they keep their last known tickets, the
     /// others are synced as usual.
     public var ruleFailures: [ContractFailure] = []
+    /// How far the poll in progress has come, while a long one (a first sync) runs.
+    public var progress: SyncProgress?
+}
+
+/// A long poll's progress, in `/status` and the log: what it is doing, how much of it is done, how fast, how long left.
+public struct SyncProgress: Sendable, Codable, Equatable {
+    public enum Phase: String, Sendable, Codable {
+        /// Reading every task by the page.
+        case tasks
+        /// Storing tickets and their entries.
+        case storing
+    }
+
+    public var phase: Phase
+    public var done: Int
+    public var total: Int
+    public var startedAt: Date
+    public var perSecond: Double
+    public var secondsLeft: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case phase, done, total
+        case startedAt = "started_at", perSecond = "per_second", secondsLeft = "seconds_left"
+    }
+
+    init(phase: Phase, done: Int, total: Int, startedAt: Date, now: Date) {
+        self.phase = phase
+        self.done = done
+        self.total = total
+        self.startedAt = startedAt
+        let elapsed = max(0.001, now.timeIntervalSince(startedAt))
+        perSecond = Double(done) / elapsed
+        secondsLeft = done > 0 && total >= done ? Int((Double(total - done) / perSecond).rounded(.up)) : nil
+    }
 }
 
 /// Turns helpdesk changes into ledger entries: read changed tickets, re-read tasks only where they may have changed,
@@ -62,9 +100,12 @@ public actor SyncEngine {
     public var status: SyncStatus {
         var status = syncStatus
         status.contractFailures = ledger.unsettledContracts
+        status.progress = progressBox.withLock { $0.progress }
         return status
     }
     private var running: Task<SyncReport, any Error>?
+    /// Written from the pages as they arrive, read by `/status`.
+    private let progressBox = Mutex<(progress: SyncProgress?, logged: Date)>((nil, .distantPast))
 
     static let highWaterKey = "helpdesk.high_water"
     static let contractsKey = "contracts.fingerprint"
@@ -126,17 +167,42 @@ public actor SyncEngine {
 
     static let chunkSize = 1000
 
+    /// Records a long poll's progress, and logs it every 10 s: pages done of all, items a second, time left.
+    nonisolated func noteProgress(_ phase: SyncProgress.Phase, done: Int, total: Int, startedAt: Date) {
+        let now = Date()
+        let progress = SyncProgress(phase: phase, done: done, total: total, startedAt: startedAt, now: now)
+        let log = progressBox.withLock { box -> Bool in
+            box.progress = progress
+            guard now.timeIntervalSince(box.logged) >= 10 || done == total else { return false }
+            box.logged = now
+            return true
+        }
+        if log {
+            logger.info("sync progress", metadata: [
+                "phase": "\(phase.rawValue)", "done": "\(done)", "total": "\(total)", "per_second": "\(Int(progress.perSecond))",
+                "seconds_left": "\(progress.secondsLeft.map(String.init) ?? "-")",
+            ])
+        }
+    }
+
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
-    /// one whose task summary equals the summary its tasks were last read under is left as stored (nil).
-    private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>) async throws -> (reads: TaskReads, read: Int) {
+    /// one whose task summary equals the summary its tasks were last read under is left as stored (nil). With `listed`
+    /// (every task, read by the page), a ticket whose listed tasks are as many as the search counts needs no read.
+    private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>, listed: TaskReads? = nil) async throws -> (reads: TaskReads, read: Int) {
         let known = try ledger.read { try $0.tickets(chunk.map(\.facts.id)) }.compactMapValues(\.taskFingerprint)
         var reads = TaskReads()
         var need: [Int] = []
+        let unlisted = listed?.failedTickets ?? []
         for ticket in chunk {
             if ticket.taskCount == 0 {
                 reads.tasks[ticket.facts.id] = []
             } else if ticket.taskFingerprint == nil || known[ticket.facts.id] != ticket.taskFingerprint || edited.contains(ticket.facts.id) {
-                need.append(ticket.facts.id)
+                if let listed, let tasks = listed.tasks[ticket.facts.id] ?? (ticket.taskCount == nil ? [] : nil),
+                   ticket.taskCount == nil || tasks.count == ticket.taskCount, !unlisted.contains(ticket.facts.id) {
+                    reads.tasks[ticket.facts.id] = tasks
+                } else {
+                    need.append(ticket.facts.id)
+                }
             }
         }
         let read = try await connector.tasks(ofTickets: need)
@@ -150,6 +216,7 @@ public actor SyncEngine {
 
     private func performSync(now: Date) async throws -> SyncReport {
         let started = ContinuousClock.now
+        defer { progressBox.withLock { $0.progress = nil } }
         let requestsBefore = await connector.requestCount()
         var report = SyncReport()
         refusedRules = [:]
@@ -185,15 +252,28 @@ public actor SyncEngine {
         let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
         let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
 
+        // A first sync reads every task by the page across tickets, not one request per ticket.
+        var listed: TaskReads?
+        let withTasks = batch.tickets.reduce(0) { $0 + (($1.taskCount ?? 1) > 0 ? 1 : 0) }
+        if since == nil, withTasks > Self.chunkSize {
+            let startedAt = Date()
+            listed = try await connector.allTasks { [weak self] done, total in
+                self?.noteProgress(.tasks, done: done, total: total, startedAt: startedAt)
+            }
+            report.tasksListed = listed.map { $0.tasks.values.reduce(0) { $0 + $1.count } } ?? 0
+        }
+        let storingStarted = Date()
+        let withListed = listed
         // Chunks are pipelined: the next chunk's tasks are read while this chunk is written.
         let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
             Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
         }
-        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited) } }
+        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited, listed: withListed) } }
         var synced: [Int] = []
         for (index, chunk) in chunks.enumerated() {
             let (reads, read) = try await pending!.value
-            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited) } : nil
+            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited, listed: withListed) } : nil
+            if chunks.count > 1 { noteProgress(.storing, done: index * Self.chunkSize, total: batch.tickets.count, startedAt: storingStarted) }
             report.ticketsWithTasksRead += read
             failures += reads.failures
             // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
@@ -247,7 +327,7 @@ public actor SyncEngine {
             "tickets": "\(report.ticketsSeen)", "failed": "\(report.ticketsFailed)", "tasks_read_for": "\(report.ticketsWithTasksRead)",
             "added": "\(report.entriesAdded)",
             "updated": "\(report.entriesUpdated)", "deleted": "\(report.entriesDeleted)", "moves": "\(report.contractMoves)",
-            "requests": "\(report.requests)",
+            "requests": "\(report.requests)", "tasks_listed": "\(report.tasksListed)",
         ])
         return report
     }

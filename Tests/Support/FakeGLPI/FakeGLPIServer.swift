@@ -342,7 +342,9 @@ struct FakeGLPIAPI: Sendable {
             // encoded, as GLPI's SQL LIMIT does: a million tasks are not turned into JSON for every page.
             let sort = query.first { $0.0 == "sort" }?.1 ?? "id"
             let descending = query.first { $0.0 == "order" }?.1 == "DESC"
+            let start = query.first { $0.0 == "range" }.flatMap { Int($0.1.split(separator: "-").first ?? "") } ?? 0
             let tasks: [FakeGLPIState.Task] = state.withLock {
+                state.beforeTaskPage?(state, start)
                 let tasks = state.sortedTasks(by: sort).filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
                 return descending ? tasks.reversed() : tasks
             }

@@ -124,6 +124,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     /// Called (under the state's lock) before a ticket search page is answered, with the page's start row: lets a test
     /// change GLPI while a poll is paging through it.
     public var beforeSearchPage: (@Sendable (FakeGLPIState, Int) -> Void)?
+    /// The same before a getItems TicketTask page, with its first row.
+    public var beforeTaskPage: (@Sendable (FakeGLPIState, Int) -> Void)?
 
     public init(appToken: String = "fixture-app-token", userToken: String = "fixture-user-token", login: String = "svc-hours",
                 password: String = "Fixture-Pass-1", clock: Date = Date(timeIntervalSince1970: 1_795_285_983)) {
@@ -314,8 +316,9 @@ public final class FakeGLPIState: @unchecked Sendable {
         withLock { purgeTask(id) }
     }
 
+    /// For use inside `beforeTaskPage` or `beforeSearchPage`, which already hold the lock.
     @discardableResult
-    func purgeTask(_ id: Int) -> Bool {
+    public func purgeTask(_ id: Int) -> Bool {
         guard let task = tasks.removeValue(forKey: id) else { return false }
         tasksByTicket[task.ticketID]?.removeAll { $0 == id }
         touch(task.ticketID)
