@@ -54,7 +54,7 @@ import HourLedgerUseCases
         let session = try await login(client, url)
         _ = try await client.send(HTTPRequest(url: url + "/search/Ticket?range=0-0&sort=19", headers: session))
 
-        let baseline = try await bareDownload(client, url: url, tickets: tickets, concurrency: concurrency)
+        let baseline = try await bareDownload(client, url: url, tickets: tickets, tasks: tickets * tasksPerTicket, concurrency: concurrency)
         let sync = try await fullSync(url: url, concurrency: concurrency)
 
         print("")
@@ -72,7 +72,7 @@ import HourLedgerUseCases
     }
 
     /// The same requests a full sync makes, with no parsing and no storage.
-    static func bareDownload(_ client: CurlHTTPClient, url: String, tickets: Int, concurrency: Int) async throws -> (seconds: Double, requests: Int, bytes: Int) {
+    static func bareDownload(_ client: CurlHTTPClient, url: String, tickets: Int, tasks: Int, concurrency: Int) async throws -> (seconds: Double, requests: Int, bytes: Int) {
         let clock = ContinuousClock()
         let start = clock.now
         let headers = try await login(client, url)
@@ -91,23 +91,23 @@ import HourLedgerUseCases
             bytes += try await client.send(HTTPRequest(url: url + "/\(itemtype)?range=0-999", headers: headers)).body.count
             requests += 1
         }
+        // Every task by the page across tickets, `concurrency` pages in flight: what a first sync asks for.
+        let pageSize = 5000
+        let starts = Array(stride(from: 0, to: tasks, by: pageSize))
         let counted = try await withThrowingTaskGroup(of: Int.self) { group in
-            var next = 1, total = 0
-            for _ in 0..<concurrency where next <= tickets {
-                let id = next; next += 1
-                group.addTask { try await client.send(HTTPRequest(url: url + "/Ticket/\(id)/TicketTask?range=0-999", headers: headers)).body.count }
+            var next = starts.makeIterator(), total = 0
+            func fetch(_ start: Int) -> @Sendable () async throws -> Int {
+                { try await client.send(HTTPRequest(url: url + "/TicketTask?range=\(start)-\(start + pageSize - 1)&expand_dropdowns=false", headers: headers)).body.count }
             }
+            for _ in 0..<concurrency { if let start = next.next() { group.addTask(operation: fetch(start)) } }
             while let size = try await group.next() {
                 total += size
-                if next <= tickets {
-                    let id = next; next += 1
-                    group.addTask { try await client.send(HTTPRequest(url: url + "/Ticket/\(id)/TicketTask?range=0-999", headers: headers)).body.count }
-                }
+                if let start = next.next() { group.addTask(operation: fetch(start)) }
             }
             return total
         }
         bytes += counted
-        requests += tickets
+        requests += starts.count
         return (seconds(clock.now - start), requests, bytes)
     }
 
