@@ -573,69 +573,36 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return result
     }
 
-    /// Every task, by pages of `taskPageSize` across tickets (getItems TicketTask, in id order), `concurrency` pages in
-    /// flight so the next pages download while the last is parsed. GLPI's `Accept-Range` (1000) is not enforced
-    /// (getItems_TicketTask_paged); a page of 5000 costs a fifth of the requests. A task listed twice (the list moved
-    /// while it was paged) is kept once; a ticket whose tasks the list missed is found by its count in the search and
-    /// read on its own by the sync.
-    public func allTasks(progress: @escaping @Sendable (Int, Int) -> Void) async throws -> TaskReads? {
+    public nonisolated var taskPageSize: Int? { configuration.taskPageSize }
+
+    /// One page of every task, in ticket order (getItems TicketTask, sort=tickets_id). GLPI's `Accept-Range` (1000) is
+    /// not enforced (getItems_TicketTask_paged): a page of 5000 costs a fifth of the requests. A range past the end is
+    /// an empty page (getItems_TicketTask_range_past_total).
+    public nonisolated func taskPage(_ number: Int) async throws -> TaskPage {
         let size = configuration.taskPageSize
-        let timeZone = configuration.timeZone
-        @Sendable func page(_ start: Int) async throws -> (items: [(ticket: Int, task: Result<TaskFacts, HelpdeskError>)], total: Int?) {
-            let response = try await self.call("TicketTask", query: [("range", "\(start)-\(start + size - 1)"), ("expand_dropdowns", "false")],
-                                               operation: "getItems TicketTask")
-            if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" { return ([], nil) }
-            let body = try Self.decode(response, operation: "getItems TicketTask")
-            let total = Self.contentRange(response.header("Content-Range"))?.total
-            let items = (body.array ?? []).compactMap { item -> (ticket: Int, task: Result<TaskFacts, HelpdeskError>)? in
-                guard let ticket = item["tickets_id"]?.int else { return nil }
-                do {
-                    return (ticket, .success(try Self.task(from: item, ticketID: ticket, timeZone: timeZone)))
-                } catch let error as HelpdeskError {
-                    return (ticket, .failure(error))
-                } catch {
-                    return (ticket, .failure(HelpdeskError(.malformedResponse, operation: "getItems TicketTask", detail: "\(error)")))
-                }
-            }
-            return (items, total ?? (response.status == 200 ? items.count : nil))
-        }
-        var reads = TaskReads()
-        var seen = Set<Int>()
-        var failed = Set<Int>()
-        var done = 0
-        func keep(_ items: [(ticket: Int, task: Result<TaskFacts, HelpdeskError>)]) {
-            for (ticket, outcome) in items {
-                switch outcome {
-                case .success(let task):
-                    if seen.insert(task.id).inserted { reads.tasks[ticket, default: []].append(task) }
-                case .failure(let error):
-                    if failed.insert(ticket).inserted { reads.failures.append(TicketReadFailure(ticketID: ticket, error: error)) }
-                }
+        let start = number * size
+        let response = try await call("TicketTask", query: [("range", "\(start)-\(start + size - 1)"), ("sort", "tickets_id"), ("order", "ASC"),
+                                                            ("expand_dropdowns", "false")], operation: "getItems TicketTask")
+        if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" { return TaskPage(tasks: [], failures: [], total: nil) }
+        return try Self.taskPage(response, timeZone: configuration.timeZone)
+    }
+
+    /// Parsed off the actor, so pages in flight are parsed in parallel.
+    nonisolated static func taskPage(_ response: HTTPResponse, timeZone: TimeZone) throws -> TaskPage {
+        let body = try decode(response, operation: "getItems TicketTask")
+        var page = TaskPage(tasks: [], failures: [], total: contentRange(response.header("Content-Range"))?.total)
+        let items = body.array ?? []
+        page.tasks.reserveCapacity(items.count)
+        for item in items {
+            guard let ticket = item["tickets_id"]?.int else { continue }
+            do {
+                page.tasks.append(try task(from: item, ticketID: ticket, timeZone: timeZone))
+            } catch let error as HelpdeskError {
+                page.failures.append(TicketReadFailure(ticketID: ticket, error: error))
             }
         }
-        let first = try await page(0)
-        keep(first.items)
-        done = first.items.count
-        let total = max(first.total ?? first.items.count, first.items.count)
-        progress(done, total)
-        if first.items.count >= size, total > size {
-            let starts = Array(stride(from: size, to: total, by: size))
-            try await withThrowingTaskGroup(of: (Int, [(ticket: Int, task: Result<TaskFacts, HelpdeskError>)]).self) { group in
-                var next = starts.makeIterator()
-                for _ in 0..<max(1, configuration.concurrency) {
-                    guard let start = next.next() else { break }
-                    group.addTask { (start, try await page(start).items) }
-                }
-                while let (_, items) = try await group.next() {
-                    keep(items)
-                    done += items.count
-                    progress(min(done, total), total)
-                    if let start = next.next() { group.addTask { (start, try await page(start).items) } }
-                }
-            }
-        }
-        for id in reads.tasks.keys { reads.tasks[id]!.sort { $0.id < $1.id } }
-        return reads
+        if page.total == nil, response.status == 200 { page.total = items.count }
+        return page
     }
 
     /// Reads GLPI's task list newest change first (getItems TicketTask, sort=date_mod DESC) until a task older than

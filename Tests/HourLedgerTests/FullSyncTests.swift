@@ -45,7 +45,9 @@ import Testing
         #expect(report.entriesAdded == 4500)
         #expect(try rawSeconds(runtime) == total)
         let targets = server.state.requests.map(\.target)
-        #expect(targets.filter { $0.hasPrefix("/apirest.php/TicketTask?range=") }.count == 5)     // 4500 tasks in pages of 1000
+        let pages = targets.filter { $0.hasPrefix("/apirest.php/TicketTask?range=") }
+        #expect(pages.count == 5)     // 4500 tasks in pages of 1000, each asked for once
+        #expect(Set(pages).count == 5 && pages.allSatisfy { $0.contains("sort=tickets_id&order=ASC") })
         #expect(targets.filter { $0.contains("/Ticket/") && $0.contains("/TicketTask") }.isEmpty)
         #expect(targets.filter { $0.hasPrefix("/apirest.php/search/Ticket") }.count == 2)          // 1500 tickets in pages of 1000
         #expect(report.requests <= 2 + 5 + 6, "\(report.requests) requests: \(targets)")

@@ -117,10 +117,11 @@ public protocol HelpdeskPort: Sendable {
     func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
     /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
     func tasks(ofTickets ids: [Int]) async throws -> TaskReads
-    /// Every task the helpdesk holds, keyed by ticket, read by the page across tickets (GLPI: getItems TicketTask):
-    /// a first sync's tasks in a few hundred requests instead of one per ticket. nil where the helpdesk cannot list
-    /// tasks across tickets (iTop has none). `progress` hears (tasks read, tasks in all) after each page.
-    func allTasks(progress: @escaping @Sendable (Int, Int) -> Void) async throws -> TaskReads?
+    /// Tasks per page of `taskPage`, or nil where the helpdesk cannot list tasks across tickets (iTop has none).
+    var taskPageSize: Int? { get }
+    /// Page `number` (from 0) of every task the helpdesk holds, across tickets, in ticket order (GLPI: getItems
+    /// TicketTask sorted by tickets_id): a first sync's tasks in a few hundred requests instead of one per ticket.
+    func taskPage(_ number: Int) async throws -> TaskPage
     /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
     /// cannot tell), newest first; empty for a helpdesk without tasks.
     func changedTasks(since: String) async throws -> TaskReads
@@ -268,5 +269,22 @@ public struct AccessReport: Sendable, Equatable {
 }
 
 extension HelpdeskPort {
-    public func allTasks(progress: @escaping @Sendable (Int, Int) -> Void) async throws -> TaskReads? { nil }
+    public var taskPageSize: Int? { nil }
+    public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
+}
+
+/// One page of the task list across tickets.
+public struct TaskPage: Sendable {
+    /// In ticket order, as the helpdesk listed them.
+    public var tasks: [TaskFacts]
+    /// Tickets with a task the adapter could not read.
+    public var failures: [TicketReadFailure]
+    /// Tasks in the whole list, when the helpdesk says.
+    public var total: Int?
+
+    public init(tasks: [TaskFacts], failures: [TicketReadFailure], total: Int?) {
+        self.tasks = tasks
+        self.failures = failures
+        self.total = total
+    }
 }

@@ -185,6 +185,31 @@ public actor SyncEngine {
         }
     }
 
+    /// Stores one chunk of tickets with the tasks read for them; returns the tickets stored.
+    private func store(_ chunk: [ChangedTicket], _ reads: TaskReads, read: Int, entities: EntityTree, now: Date, report: inout SyncReport,
+                       failures: inout [TicketReadFailure]) async throws -> [Int] {
+        report.ticketsWithTasksRead += read
+        failures += reads.failures
+        // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
+        let unreadable = Set(reads.failures.map(\.ticketID))
+        var updates: [TicketUpdate] = []
+        var synced: [Int] = []
+        updates.reserveCapacity(chunk.count)
+        for changed in chunk where !unreadable.contains(changed.facts.id) {
+            let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.profile.terms)
+            updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[changed.facts.id],
+                                 taskFingerprint: changed.taskFingerprint))
+            synced.append(changed.facts.id)
+        }
+        for outcome in try await ledger.apply(updates, now: now) {
+            report.entriesAdded += outcome.entriesAdded
+            report.entriesUpdated += outcome.entriesUpdated
+            report.entriesDeleted += outcome.entriesDeleted
+            if outcome.movedFrom != outcome.movedTo { report.contractMoves += 1 }
+        }
+        return synced
+    }
+
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
     /// one whose task summary equals the summary its tasks were last read under is left as stored (nil). With `listed`
     /// (every task, read by the page), a ticket whose listed tasks are as many as the search counts needs no read.
@@ -252,50 +277,70 @@ public actor SyncEngine {
         let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
         let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
 
-        // A first sync reads every task by the page across tickets, not one request per ticket.
-        var listed: TaskReads?
-        let withTasks = batch.tickets.reduce(0) { $0 + (($1.taskCount ?? 1) > 0 ? 1 : 0) }
-        if since == nil, withTasks > Self.chunkSize {
-            let startedAt = Date()
-            listed = try await connector.allTasks { [weak self] done, total in
-                self?.noteProgress(.tasks, done: done, total: total, startedAt: startedAt)
-            }
-            report.tasksListed = listed.map { $0.tasks.values.reduce(0) { $0 + $1.count } } ?? 0
-        }
-        let storingStarted = Date()
-        let withListed = listed
-        // Chunks are pipelined: the next chunk's tasks are read while this chunk is written.
-        let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
-            Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
-        }
-        var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited, listed: withListed) } }
         var synced: [Int] = []
-        for (index, chunk) in chunks.enumerated() {
-            let (reads, read) = try await pending!.value
-            pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited, listed: withListed) } : nil
-            if chunks.count > 1 { noteProgress(.storing, done: index * Self.chunkSize, total: batch.tickets.count, startedAt: storingStarted) }
-            report.ticketsWithTasksRead += read
-            failures += reads.failures
-            // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
-            let unreadable = Set(reads.failures.map(\.ticketID))
-            var updates: [TicketUpdate] = []
-            updates.reserveCapacity(chunk.count)
-            for changed in chunk where !unreadable.contains(changed.facts.id) {
-                let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.profile.terms)
-                updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[changed.facts.id],
-                                     taskFingerprint: changed.taskFingerprint))
-                synced.append(changed.facts.id)
-            }
-            do {
-                for outcome in try await ledger.apply(updates, now: now) {
-                    report.entriesAdded += outcome.entriesAdded
-                    report.entriesUpdated += outcome.entriesUpdated
-                    report.entriesDeleted += outcome.entriesDeleted
-                    if outcome.movedFrom != outcome.movedTo { report.contractMoves += 1 }
+        let withTasks = batch.tickets.reduce(0) { $0 + (($1.taskCount ?? 1) > 0 ? 1 : 0) }
+        if since == nil, withTasks > Self.chunkSize, let pageSize = connector.taskPageSize {
+            // A first sync's tasks by the page across tickets, in ticket order, a few pages ahead of what is stored:
+            // each ticket is stored as soon as the list has moved past it, so downloading overlaps storing and memory
+            // holds only the pages in flight. A ticket whose listed tasks are not as many as the search counts (the
+            // list moved while it was paged) is read on its own.
+            let tickets = batch.tickets.sorted { $0.facts.id < $1.facts.id }
+            let connector = self.connector
+            let startedAt = Date()
+            let first = try await connector.taskPage(0)
+            let total = max(first.total ?? first.tasks.count, first.tasks.count)
+            let pages = max(1, (total + pageSize - 1) / pageSize)
+            let ahead = 3
+            var window: [Int: Task<TaskPage, any Error>] = [:]
+            defer { for task in window.values { task.cancel() } }
+            for number in 1..<max(1, min(pages, ahead)) { window[number] = Task { try await connector.taskPage(number) } }
+            var pending: [Int: [TaskFacts]] = [:]
+            var unreadable: [Int: TicketReadFailure] = [:]
+            var cursor = 0
+            for number in 0..<pages {
+                let page = number == 0 ? first : try await window.removeValue(forKey: number)!.value
+                if number + ahead < pages { window[number + ahead] = Task { [next = number + ahead] in try await connector.taskPage(next) } }
+                for task in page.tasks where !(pending[task.ticketID]?.contains { $0.id == task.id } ?? false) {
+                    pending[task.ticketID, default: []].append(task)
+                    report.tasksListed += 1
                 }
-            } catch {
-                pending?.cancel()
-                throw error
+                for failure in page.failures { unreadable[failure.ticketID] = failure }
+                // The list is in ticket order: every ticket below the page's last is complete (the last may go on).
+                let bound = number == pages - 1 ? Int.max : (page.tasks.last?.ticketID ?? Int.max)
+                var ready: [ChangedTicket] = []
+                while cursor < tickets.count, tickets[cursor].facts.id < bound {
+                    ready.append(tickets[cursor])
+                    cursor += 1
+                }
+                for start in stride(from: 0, to: ready.count, by: Self.chunkSize) {
+                    let chunk = Array(ready[start..<min(start + Self.chunkSize, ready.count)])
+                    var listed = TaskReads()
+                    for ticket in chunk {
+                        listed.tasks[ticket.facts.id] = pending.removeValue(forKey: ticket.facts.id) ?? []
+                        if let failure = unreadable.removeValue(forKey: ticket.facts.id) { listed.failures.append(failure) }
+                    }
+                    let (reads, read) = try await readTasks(chunk, edited: edited, listed: listed)
+                    synced += try await store(chunk, reads, read: read, entities: entities, now: now, report: &report, failures: &failures)
+                }
+                // Tasks of tickets the search did not return (not visible, or created since): nothing to store them with.
+                if let lowest = pending.keys.min(), lowest < bound { pending = pending.filter { $0.key >= bound } }
+                noteProgress(.tasks, done: min((number + 1) * pageSize, total), total: total, startedAt: startedAt)
+            }
+        } else {
+            // Chunks are pipelined: the next chunk's tasks are read while this chunk is written.
+            let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
+                Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
+            }
+            var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited) } }
+            for (index, chunk) in chunks.enumerated() {
+                let (reads, read) = try await pending!.value
+                pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited) } : nil
+                do {
+                    synced += try await store(chunk, reads, read: read, entities: entities, now: now, report: &report, failures: &failures)
+                } catch {
+                    pending?.cancel()
+                    throw error
+                }
             }
         }
         if let newHighWater, newHighWater != previousHighWater { try ledger.setState(Self.highWaterKey, newHighWater) }

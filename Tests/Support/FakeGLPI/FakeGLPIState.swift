@@ -368,9 +368,15 @@ public final class FakeGLPIState: @unchecked Sendable {
     /// (GLPI's `is_deleted=1` search parameter).
     /// Every task by `date_mod` (then id) or by id, oldest first.
     func sortedTasks(by sort: String) -> [Task] {
-        let key = sort == "date_mod" ? sort : "id"
+        let key = ["date_mod", "tickets_id"].contains(sort) ? sort : "id"
         if let cached = taskOrder[key] { return cached }
-        let sorted = tasks.values.sorted { key == "date_mod" ? ($0.dateMod, $0.id) < ($1.dateMod, $1.id) : $0.id < $1.id }
+        let sorted = tasks.values.sorted {
+            switch key {
+            case "date_mod": ($0.dateMod, $0.id) < ($1.dateMod, $1.id)
+            case "tickets_id": ($0.ticketID, $0.id) < ($1.ticketID, $1.id)   // MySQL's index order on tickets_id
+            default: $0.id < $1.id
+            }
+        }
         taskOrder[key] = sorted
         return sorted
     }
