@@ -85,7 +85,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         }
     }
 
-    private func baseHeaders() -> [(String, String)] {
+    func baseHeaders() -> [(String, String)] {
         var headers = [("Content-Type", "application/json")]
         if let appToken = configuration.appToken { headers.append(("App-Token", appToken)) }
         return headers
@@ -118,7 +118,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     }
 
     /// Forgets the session and asks GLPI to end it.
-    private func dropSession(_ token: String) async {
+    func dropSession(_ token: String) async {
         if sessionToken == token { sessionToken = nil }
         var headers = baseHeaders()
         headers.append(("Session-Token", token))

@@ -10,8 +10,7 @@ import HourLedgerUseCases
 /// and nowhere else.
 extension GLPIConnector: HelpdeskSignIn {
     public func signIn(login: String, password: String) async throws -> HelpdeskPerson {
-        var headers = [("Content-Type", "application/json")]
-        if let appToken = configuration.appToken { headers.append(("App-Token", appToken)) }
+        var headers = baseHeaders()
         headers.append(("Authorization", "Basic " + Data("\(login):\(password)".utf8).base64EncodedString()))
         let response = try await transport(HTTPRequest(url: configuration.url + "/initSession?get_full_session=true", headers: headers,
                                                        timeout: .seconds(15)), operation: "sign-in")
@@ -23,14 +22,8 @@ extension GLPIConnector: HelpdeskSignIn {
             throw HelpdeskError(.malformedResponse, operation: "sign-in", detail: "initSession did not return the full session")
         }
         // Ended before the person is let in: no session of theirs outlives the sign-in, even if the daemon stops now.
-        await killSignInSession(token)
+        await dropSession(token)
         return try Self.person(fromSession: session, login: login)
-    }
-
-    private func killSignInSession(_ token: String) async {
-        var headers = [("Content-Type", "application/json"), ("Session-Token", token)]
-        if let appToken = configuration.appToken { headers.append(("App-Token", appToken)) }
-        _ = try? await transport(HTTPRequest(url: configuration.url + "/killSession", headers: headers, timeout: .seconds(5)), operation: "killSession")
     }
 
     /// The person a full session describes. `glpiactiveentities` is a map for a Self-Service profile and a list for a

@@ -65,8 +65,11 @@ public enum Report {
         return String(decoding: (try? encoder.encode(value)) ?? Data("[]".utf8), as: UTF8.self) + "\n"
     }
 
+    /// RFC 4180 quoting, and a leading quote on text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`).
     static func csv(_ field: String) -> String {
-        field.contains(where: { ",\"\n".contains($0) }) ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+        var field = field
+        if let first = field.first, "=+-@\t\r".contains(first), Int(field) == nil { field = "'" + field }
+        return field.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
     }
 
     static func table(_ header: [String], _ rows: [[String]]) -> String {

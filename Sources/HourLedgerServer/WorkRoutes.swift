@@ -142,14 +142,19 @@ public enum WorkRoutes {
         } catch let failure as APIFailure {
             return try JSONBody.error(failure.status, failure.message, field: failure.field)
         } catch let error as LedgerError {
-            let status: HTTPResponse.Status
-            switch error.code {
-            case .unknownTicket, .unknownTimer, .unknownEntry: status = .notFound
-            case .notYours: status = .forbidden
-            case .transition: status = .conflict
-            case .invalid: status = .badRequest
-            }
-            return try JSONBody.error(status, error.message, field: error.field)
+            return try JSONBody.error(error.httpStatus, error.message, field: error.field)
+        }
+    }
+}
+
+extension LedgerError {
+    /// How the API and the dashboard answer a refusal of the use cases.
+    var httpStatus: HTTPResponse.Status {
+        switch code {
+        case .unknownTicket, .unknownTimer, .unknownEntry: .notFound
+        case .notYours: .forbidden
+        case .transition: .conflict
+        case .invalid: .badRequest
         }
     }
 }

@@ -6,10 +6,7 @@ extension Ledger {
     /// Creates an API token and returns it; only its SHA-256 is stored, so it is shown this once.
     public func createToken(user: String, helpdeskUserID: Int, role: Principal.Role, now: Date? = nil) throws -> String {
         let now = now ?? clock.now()
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = UInt8.random(in: .min ... .max, using: &generator) }
-        let token = "hl_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let token = "hl_" + SecretToken.random()
         try writeNow { try $0.insertToken(hash: Self.hash(token), user: user, helpdeskUserID: helpdeskUserID, role: role, at: now) }
         return token
     }
@@ -27,7 +24,18 @@ extension Ledger {
         try read { try $0.principal(tokenHash: Self.hash(token)) }
     }
 
-    static func hash(_ token: String) -> String {
+    static func hash(_ token: String) -> String { SecretToken.digest(token) }
+}
+
+/// Bearer secrets (API tokens, dashboard sessions): 256 random bits, and the SHA-256 that is all a store keeps.
+public enum SecretToken {
+    /// 64 hex digits from the system's random source.
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+
+    public static func digest(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -172,21 +172,13 @@ enum CustomerPages {
                 let fields = [contract.id, row.periodKey, "\(line.usage.ticketID)", line.usage.name, "\(line.usage.usedSeconds)",
                               Formats.hours(line.usage.usedSeconds), "\(line.usage.rawSeconds)", "\(line.usage.entryCount)",
                               line.lastWork.map(day.string(from:)) ?? "", line.status]
-                text += fields.map(csvField).joined(separator: ",") + "\n"
+                text += fields.map(Report.csv).joined(separator: ",") + "\n"
             }
             return (text, row.periodKey)
         }
         return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
                                                .contentDisposition: "attachment; filename=\"\(contract.id)-\(key).csv\""],
                         body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    /// RFC 4180 quoting, and a leading quote on text a spreadsheet would run as a formula.
-    static func csvField(_ value: String) -> String {
-        var value = value
-        if let first = value.first, "=+-@\t\r".contains(first), Int(value) == nil { value = "'" + value }
-        guard value.contains(where: { ",\"\n\r".contains($0) }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     static func ticketPage(_ visit: Visit, id: String, ticketID: Int) async throws -> Response {

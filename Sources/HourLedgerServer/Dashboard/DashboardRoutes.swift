@@ -150,12 +150,7 @@ public enum DashboardRoutes {
             failed.status = failure.status
         } catch let error as LedgerError {
             failed.error = error.message
-            switch error.code {
-            case .unknownTicket, .unknownTimer, .unknownEntry: failed.status = .notFound
-            case .notYours: failed.status = .forbidden
-            case .transition: failed.status = .conflict
-            case .invalid: failed.status = .badRequest
-            }
+            failed.status = error.httpStatus
         }
         return try await reshow(failed)
     }

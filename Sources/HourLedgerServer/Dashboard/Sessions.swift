@@ -1,6 +1,6 @@
-import Crypto
 import Foundation
 import HourLedgerCore
+import HourLedgerUseCases
 import Synchronization
 
 /// How the dashboard signs people in and keeps them signed in.
@@ -97,15 +97,9 @@ public final class SessionStore: Sendable {
 
     public var count: Int { sessions.withLock { $0.count } }
 
-    static func hash(_ token: String) -> String { SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined() }
+    static func hash(_ token: String) -> String { SecretToken.digest(token) }
 
-    /// 256 random bits, URL-safe.
-    static func randomToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func randomToken() -> String { SecretToken.random() }
 }
 
 /// Failed sign-ins per login and per client address: past either limit, attempts are refused without asking the
