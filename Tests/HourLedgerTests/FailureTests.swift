@@ -197,8 +197,12 @@ extension CLI {
                 let total = ContinuousClock.now - started
                 print("8 long reports: slowest \(slowest), all in \(total); /healthz meanwhile in \(health ?? .zero)")
                 // The reports keep both read threads busy for a while; health is answered long before they are done.
+                // Measured against the reports rather than a fixed 300 ms: the rest of the suite runs on the same two
+                // cores meanwhile (a clean CI run saw 323 ms against 4.9 s of reports). Health queued behind the reports
+                // would take about as long as they do.
                 #expect(slowest > .milliseconds(500))
-                #expect(try #require(health) < .milliseconds(300))
+                let answered = try #require(health)
+                #expect(answered < slowest / 5 && answered < .seconds(1), "health \(answered), reports \(slowest)")
             }
         }
     }
