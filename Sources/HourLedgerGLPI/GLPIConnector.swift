@@ -472,11 +472,24 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             dateMod = value["19"]?.string ?? ""
             taskCount = value["28"]?.int
             if let taskCount {
-                // Multi-valued columns may come as lists or joined strings; either way the text changes when they do.
-                let parts = ["45", "96", "97", "92"].map { key in value[key]?.list.map { $0.string ?? "" }.joined(separator: "|") ?? "" }
-                taskFingerprint = "\(taskCount)#" + parts.joined(separator: "#")
+                let column = { (key: String) in value[key]?.list.map { $0.string ?? "" } ?? [] }
+                taskFingerprint = Self.fingerprint(count: taskCount, total: column("45").first ?? "", durations: column("96"), dates: column("97"),
+                                                   privates: column("92"))
             }
         }
+
+        /// The task columns as one text: count, total, then each task's duration, date and privacy, each column sorted
+        /// (GLPI does not de-duplicate them, nor say in which order it lists them). The text changes when any of them does.
+        static func fingerprint(count: Int, total: String, durations: [String], dates: [String], privates: [String]) -> String {
+            "\(count)#\(total)#" + [durations, dates, privates].map { $0.sorted().joined(separator: "|") }.joined(separator: "#")
+        }
+    }
+
+    /// What the search's task columns would be for a ticket holding exactly these tasks.
+    public nonisolated func taskFingerprint(of tasks: [TaskFacts]) -> String? {
+        SearchRow.fingerprint(count: tasks.count, total: "\(tasks.reduce(0) { $0 + $1.seconds })", durations: tasks.map { "\($0.seconds)" },
+                              dates: tasks.map { GLPIDate.format($0.date, timeZone: configuration.timeZone) },
+                              privates: tasks.map { $0.isPrivate ? "1" : "0" })
     }
 
     /// Turns the search's names into ids, from cached dropdown lists; a name not yet known refreshes that list once.

@@ -125,6 +125,10 @@ public protocol HelpdeskPort: Sendable {
     /// Tasks added or edited after `since` in any field (their technician or text included, which the ticket search
     /// cannot tell), newest first; empty for a helpdesk without tasks.
     func changedTasks(since: String) async throws -> TaskReads
+    /// The summary the ticket search would give (`ChangedTicket.taskFingerprint`) of a ticket holding exactly `tasks`,
+    /// or nil where the search gives none. An incremental poll rebuilds a changed ticket's task list from the ledger and
+    /// the changed tasks, and keeps it without a read when this summary equals the search's.
+    func taskFingerprint(of tasks: [TaskFacts]) -> String?
     /// Of these tickets, the ones in the helpdesk's trash; empty where deletion is final.
     func trashed(among ids: [Int]) async throws -> Set<Int>
     /// Tickets moved to the trash after `since` (nil: all of the trash).
@@ -271,6 +275,7 @@ public struct AccessReport: Sendable, Equatable {
 extension HelpdeskPort {
     public var taskPageSize: Int? { nil }
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
+    public func taskFingerprint(of tasks: [TaskFacts]) -> String? { nil }
 }
 
 /// One page of the task list across tickets.

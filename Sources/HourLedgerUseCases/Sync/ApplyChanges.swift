@@ -161,6 +161,34 @@ extension Ledger {
         return differ
     }
 
+    /// Each ticket's task list as it should now stand in the helpdesk: the tasks its entries were read from, and the
+    /// tasks HourLedger wrote for it, overlaid with the tasks the helpdesk says changed since the last poll. Only a
+    /// candidate: the caller keeps it when the helpdesk's own summary of the ticket's tasks agrees, and reads the
+    /// ticket otherwise (a task was deleted, or was changed before the window the changed tasks cover).
+    public func rebuiltTaskLists(_ ticketIDs: [Int], changed: [Int: [TaskFacts]]) throws -> [Int: [TaskFacts]] {
+        try read { tx in
+            var lists: [Int: [TaskFacts]] = [:]
+            for id in ticketIDs {
+                var tasks: [Int: TaskFacts] = [:]
+                for entry in try tx.entries(ticketID: id) {
+                    switch entry.source {
+                    case .helpdeskTask:
+                        tasks[entry.sourceID] = TaskFacts(id: entry.sourceID, ticketID: id, date: entry.workedAt, seconds: entry.rawSeconds,
+                                                          technician: entry.technician, isPrivate: entry.isPrivate, content: entry.content)
+                    case .hourledger:
+                        // Written as a private task of the billed time on the entry's day (OutboxWorker).
+                        guard let taskID = entry.remoteTaskID else { continue }
+                        tasks[taskID] = TaskFacts(id: taskID, ticketID: id, date: entry.workedAt, seconds: entry.billedSeconds,
+                                                  technician: entry.technician, isPrivate: true, content: entry.note)
+                    }
+                }
+                for task in changed[id] ?? [] { tasks[task.id] = task }
+                lists[id] = tasks.keys.sorted().map { tasks[$0]! }
+            }
+            return lists
+        }
+    }
+
     /// Marks tickets that left the helpdesk: each loses its contract, its entries leave the balances, and the move is
     /// recorded with why. Tickets not in the ledger, or already marked, are left alone. Returns the ids marked.
     @discardableResult

@@ -23,10 +23,13 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var seconds: Double = 0
     /// Tasks read by the page across tickets (a first sync), rather than ticket by ticket.
     public var tasksListed = 0
+    /// Changed tickets whose task list was rebuilt from the ledger and the changed tasks, confirmed by the search's
+    /// summary, without a read of their own.
+    public var ticketsRebuilt = 0
 
     enum CodingKeys: String, CodingKey {
         case since, requests, seconds
-        case tasksListed = "tasks_listed"
+        case tasksListed = "tasks_listed", ticketsRebuilt = "tickets_rebuilt"
         case highWater = "high_water", ticketsSeen = "tickets_seen", ticketsWithTasksRead = "tickets_with_tasks_read"
         case entriesAdded = "entries_added", entriesUpdated = "entries_updated", entriesDeleted = "entries_deleted"
         case contractMoves = "contract_moves", hintsServed = "hints_served", ticketsFailed = "tickets_failed"
@@ -186,9 +189,10 @@ public actor SyncEngine {
     }
 
     /// Stores one chunk of tickets with the tasks read for them; returns the tickets stored.
-    private func store(_ chunk: [ChangedTicket], _ reads: TaskReads, read: Int, entities: EntityTree, now: Date, report: inout SyncReport,
-                       failures: inout [TicketReadFailure]) async throws -> [Int] {
+    private func store(_ chunk: [ChangedTicket], _ reads: TaskReads, read: Int, rebuilt: Int = 0, entities: EntityTree, now: Date,
+                       report: inout SyncReport, failures: inout [TicketReadFailure]) async throws -> [Int] {
         report.ticketsWithTasksRead += read
+        report.ticketsRebuilt += rebuilt
         failures += reads.failures
         // A ticket whose tasks could not be read keeps what the ledger knows of it, and is read again next poll.
         let unreadable = Set(reads.failures.map(\.ticketID))
@@ -213,7 +217,10 @@ public actor SyncEngine {
     /// Tasks of the tickets in `chunk` that may have changed. A ticket the search says has no task needs no read;
     /// one whose task summary equals the summary its tasks were last read under is left as stored (nil). With `listed`
     /// (every task, read by the page), a ticket whose listed tasks are as many as the search counts needs no read.
-    private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>, listed: TaskReads? = nil) async throws -> (reads: TaskReads, read: Int) {
+    /// With `changed` (an incremental poll's changed tasks), a ticket's list is rebuilt from the ledger and those
+    /// tasks, and kept without a read when the search's summary agrees; tickets in `mustRead` are always read.
+    private func readTasks(_ chunk: [ChangedTicket], edited: Set<Int>, listed: TaskReads? = nil, changed: TaskReads? = nil,
+                           mustRead: Set<Int> = []) async throws -> (reads: TaskReads, read: Int, rebuilt: Int) {
         let known = try ledger.read { try $0.tickets(chunk.map(\.facts.id)) }.compactMapValues(\.taskFingerprint)
         var reads = TaskReads()
         var need: [Int] = []
@@ -230,10 +237,22 @@ public actor SyncEngine {
                 }
             }
         }
+        var rebuilt = 0
+        if let changed, !need.isEmpty {
+            let unreadable = changed.failedTickets.union(mustRead)
+            let candidates = try ledger.rebuiltTaskLists(need.filter { !unreadable.contains($0) }, changed: changed.tasks)
+            let summaries = Dictionary(chunk.map { ($0.facts.id, $0.taskFingerprint) }, uniquingKeysWith: { first, _ in first })
+            need.removeAll { id in
+                guard let tasks = candidates[id], let summary = summaries[id] ?? nil, connector.taskFingerprint(of: tasks) == summary else { return false }
+                reads.tasks[id] = tasks
+                rebuilt += 1
+                return true
+            }
+        }
         let read = try await connector.tasks(ofTickets: need)
         for (id, list) in read.tasks { reads.tasks[id] = list }
         reads.failures = read.failures
-        return (reads, need.count)
+        return (reads, need.count, rebuilt)
     }
 
     /// Query rules the helpdesk refused during the poll in progress, by contract.
@@ -267,10 +286,13 @@ public actor SyncEngine {
         // Tasks whose technician or text alone changed leave the search's task summary as it was: the task list,
         // newest change first, names their tickets.
         var edited = Set<Int>()
+        var changedTasks: TaskReads?
         if let since {
             let changed = try await connector.changedTasks(since: since)
             edited = try ledger.ticketsWhoseTasksDiffer(changed.tasks).union(changed.failures.map(\.ticketID))
+            changedTasks = changed
         }
+        let mustRead = Set(failing)
         report.ticketsSeen = batch.tickets.count
         report.hintsServed = hints.count
 
@@ -319,7 +341,7 @@ public actor SyncEngine {
                         listed.tasks[ticket.facts.id] = pending.removeValue(forKey: ticket.facts.id) ?? []
                         if let failure = unreadable.removeValue(forKey: ticket.facts.id) { listed.failures.append(failure) }
                     }
-                    let (reads, read) = try await readTasks(chunk, edited: edited, listed: listed)
+                    let (reads, read, _) = try await readTasks(chunk, edited: edited, listed: listed)
                     synced += try await store(chunk, reads, read: read, entities: entities, now: now, report: &report, failures: &failures)
                 }
                 // Tasks of tickets the search did not return (not visible, or created since): nothing to store them with.
@@ -331,12 +353,15 @@ public actor SyncEngine {
             let chunks = stride(from: 0, to: batch.tickets.count, by: Self.chunkSize).map {
                 Array(batch.tickets[$0..<min($0 + Self.chunkSize, batch.tickets.count)])
             }
-            var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited) } }
+            let changed = changedTasks
+            var pending = chunks.first.map { chunk in Task { try await self.readTasks(chunk, edited: edited, changed: changed, mustRead: mustRead) } }
             for (index, chunk) in chunks.enumerated() {
-                let (reads, read) = try await pending!.value
-                pending = index + 1 < chunks.count ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited) } : nil
+                let (reads, read, rebuilt) = try await pending!.value
+                pending = index + 1 < chunks.count
+                    ? Task { [next = chunks[index + 1]] in try await self.readTasks(next, edited: edited, changed: changed, mustRead: mustRead) } : nil
                 do {
-                    synced += try await store(chunk, reads, read: read, entities: entities, now: now, report: &report, failures: &failures)
+                    synced += try await store(chunk, reads, read: read, rebuilt: rebuilt, entities: entities, now: now, report: &report,
+                                              failures: &failures)
                 } catch {
                     pending?.cancel()
                     throw error
@@ -372,7 +397,7 @@ public actor SyncEngine {
             "tickets": "\(report.ticketsSeen)", "failed": "\(report.ticketsFailed)", "tasks_read_for": "\(report.ticketsWithTasksRead)",
             "added": "\(report.entriesAdded)",
             "updated": "\(report.entriesUpdated)", "deleted": "\(report.entriesDeleted)", "moves": "\(report.contractMoves)",
-            "requests": "\(report.requests)", "tasks_listed": "\(report.tasksListed)",
+            "requests": "\(report.requests)", "tasks_listed": "\(report.tasksListed)", "rebuilt": "\(report.ticketsRebuilt)",
         ])
         return report
     }

@@ -41,7 +41,8 @@ import HourLedgerUseCases
         child.arguments = ["--serve-fake", "--tickets", "\(tickets)", "--tasks-per-ticket", "\(tasksPerTicket)"]
         let pipe = Pipe()
         child.standardOutput = pipe
-        child.standardInput = Pipe()
+        let control = Pipe()
+        child.standardInput = control
         try child.run()
         defer { child.terminate() }
         guard let line = try readLine(pipe.fileHandleForReading), line.hasPrefix("PORT "), let port = Int(line.dropFirst(5)) else {
@@ -55,13 +56,20 @@ import HourLedgerUseCases
         _ = try await client.send(HTTPRequest(url: url + "/search/Ticket?range=0-0&sort=19", headers: session))
 
         let baseline = try await bareDownload(client, url: url, tickets: tickets, tasks: tickets * tasksPerTicket, concurrency: concurrency)
-        let sync = try await fullSync(url: url, concurrency: concurrency)
+        let changed = option("--changes", 100)
+        let sync = try await fullSync(url: url, concurrency: concurrency) {
+            // The fake changes `changed` tickets (tasks added, edited, deleted) and says when it is done.
+            control.fileHandleForWriting.write(Data("change \(changed)\n".utf8))
+            guard try readLine(pipe.fileHandleForReading) == "DONE" else { throw CocoaError(.fileReadUnknown) }
+        }
 
         print("")
         print(String(format: "bare libcurl download : %8.2f s  %7d requests  %9.1f MB", baseline.seconds, baseline.requests, Double(baseline.bytes) / 1e6))
         print(String(format: "full sync             : %8.2f s  %7d requests  (%d tickets, %d entries)", sync.seconds, sync.requests, sync.tickets, sync.entries))
         print(String(format: "ratio sync / download : %8.2f", sync.seconds / baseline.seconds))
         print(String(format: "re-sync, no changes   : %8.2f s  %7d requests", sync.resyncSeconds, sync.resyncRequests))
+        print(String(format: "poll, %3d tickets changed: %5.2f s  %7d requests  (%d rebuilt from the changed tasks, %d read on their own)",
+                     changed, sync.poll.seconds, sync.poll.requests, sync.poll.ticketsRebuilt, sync.poll.ticketsWithTasksRead))
         print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
     }
 
@@ -111,8 +119,8 @@ import HourLedgerUseCases
         return (seconds(clock.now - start), requests, bytes)
     }
 
-    static func fullSync(url: String, concurrency: Int) async throws
-        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int)
+    static func fullSync(url: String, concurrency: Int, change: () throws -> Void) async throws
+        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport)
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -135,8 +143,10 @@ import HourLedgerUseCases
         let report = try await runtime.engine.syncOnce()
         let counts = try runtime.ledger.counts()
         let again = try await runtime.engine.syncOnce()
+        try change()
+        let poll = try await runtime.engine.syncOnce()
         await runtime.connector.close()
-        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests)
+        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll)
     }
 
     static func serveFake(tickets: Int, tasksPerTicket: Int) async throws {
@@ -170,8 +180,22 @@ import HourLedgerUseCases
         taskRows = []
         let server = try await FakeGLPIServer(state: state)
         FileHandle.standardOutput.write(Data("PORT \(server.port)\n".utf8))
-        // Serve until the parent closes our stdin.
-        while FileHandle.standardInput.availableData.count > 0 {}
+        // Serve until the parent closes our stdin; `change N` changes N tickets: a task added to two in five, the
+        // first task edited in two in five, deleted in one in five.
+        while let line = try readLine(FileHandle.standardInput) {
+            guard line.hasPrefix("change "), let count = Int(line.dropFirst(7)) else { continue }
+            state.advance(seconds: 60)
+            for index in 0..<count {
+                let ticket = 1 + (index * 7919) % tickets
+                let first = state.tasks(ofTicket: ticket).first?.id
+                switch index % 5 {
+                case 0, 1: state.addTask(ticket: ticket, seconds: 900, technician: 8, content: "<p>Follow-up call</p>")
+                case 2, 3: if let first { state.editTask(first) { $0.seconds += 60 } }
+                default: if let first { state.deleteTask(first) }
+                }
+            }
+            FileHandle.standardOutput.write(Data("DONE\n".utf8))
+        }
         await server.stop()
     }
 

@@ -142,7 +142,7 @@ public final class FakeGLPIState: @unchecked Sendable {
         return try body()
     }
 
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
