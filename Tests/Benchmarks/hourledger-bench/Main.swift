@@ -119,7 +119,7 @@ import HourLedgerUseCases
         return (seconds(clock.now - start), requests, bytes)
     }
 
-    static func fullSync(url: String, concurrency: Int, change: () throws -> Void) async throws
+    static func fullSync(url: String, concurrency: Int, change: @Sendable () throws -> Void) async throws
         -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport)
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
