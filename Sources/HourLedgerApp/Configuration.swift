@@ -55,6 +55,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var signInLookup: String = "user"
     /// GLPI: tasks per page when a first sync lists every task across tickets.
     public var taskPageSize: Int = 5000
+    /// GLPI: how often the daemon compares the ledger with the helpdesk's ticket totals (one full search); 0 never.
+    public var reconcileEveryHours: Int = 24
 
     /// Seconds after an attempt was sent during which it may still land.
     public var writeFenceSeconds: Int { timeoutSeconds + writeGraceSeconds }
@@ -150,7 +152,7 @@ public enum ConfigLoader {
                      "password_file", "poll_interval_seconds", "overlap_seconds", "timezone", "verify_tls", "ca_bundle",
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
-                     "deletion_check_seconds", "sign_in_lookup", "task_page_size"],
+                     "deletion_check_seconds", "sign_in_lookup", "task_page_size", "reconcile_every_hours"],
         "database": ["path"],
         "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
@@ -577,6 +579,10 @@ private struct Reader {
         let deletionCheck = int(map, "deletion_check_seconds", at: path, section: "helpdesk", range: 0...86400) ?? 600
         let taskPageSize = int(map, "task_page_size", at: path, section: "helpdesk", range: 100...20_000) ?? 5000
         if itop, map?["task_page_size"] != nil { issue("\(path).task_page_size", map?["task_page_size"], "is a GLPI setting (iTop has no tasks)") }
+        let reconcileEvery = int(map, "reconcile_every_hours", at: path, section: "helpdesk", range: 0...168) ?? 24
+        if itop, map?["reconcile_every_hours"] != nil {
+            issue("\(path).reconcile_every_hours", map?["reconcile_every_hours"], "is a GLPI setting (iTop keeps no time total per ticket)")
+        }
         let lookup = string(map, "sign_in_lookup", at: path, section: "helpdesk") ?? "user"
         if !["user", "email"].contains(lookup) { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "must be user or email, got '\(lookup)'") }
         if !itop, map?["sign_in_lookup"] != nil { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "is an iTop setting (GLPI names the person itself)") }
@@ -589,6 +595,7 @@ private struct Reader {
                                 deletionCheckSeconds: deletionCheck)
         settings.signInLookup = lookup
         settings.taskPageSize = taskPageSize
+        settings.reconcileEveryHours = reconcileEvery
         return settings
     }
 

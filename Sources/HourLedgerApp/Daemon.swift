@@ -158,6 +158,7 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Le
     let api = router.group("/api/v1").add(middleware: TokenAuthentication(api: context))
     LedgerRoutes.registerAPI(on: api, context: context)
     OutboxRoutes.register(on: api, context: context)
+    ReconciliationRoutes.register(on: api, context: context)
     WorkRoutes.register(on: api, context: context)
     BillingRoutes.register(on: api, context: context)
     WebhookRoutes.register(on: router, context: context, settings: runtime.webhooks, recorder: runtime.deliveries,
@@ -225,7 +226,9 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
                                    logger: runtime.logger) { await runtime.statusLine() }
     let reloader = ConfigReloader(path: configPath, runtime: runtime, webhooks: runtime.webhooks, notifier: notifier)
     let workers: [any Service] = [poller, runtime.outbox, runtime.alerts, PeriodRollover(ledger: runtime.ledger, logger: runtime.logger),
-                                  TimerCap(ledger: runtime.ledger, maxRunningSeconds: runtime.configuration.maxRunningTimerSeconds, logger: runtime.logger)]
+                                  TimerCap(ledger: runtime.ledger, maxRunningSeconds: runtime.configuration.maxRunningTimerSeconds, logger: runtime.logger),
+                                  ScheduledReconciliation(engine: runtime.engine, everyHours: runtime.configuration.helpdesk.reconcileEveryHours,
+                                                          logger: runtime.logger)]
     let group = ServiceGroup(configuration: .init(
         services: workers.map { .init(service: GatedService($0, gate: listening)) }
             + [.init(service: reloader), .init(service: app), .init(service: watchdog)],

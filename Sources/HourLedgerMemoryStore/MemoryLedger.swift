@@ -105,6 +105,21 @@ final class MemoryTransaction: LedgerWriter {
 
     func liveTicketIDs() throws -> Set<Int> { Set(tables.tickets.values.filter { $0.removed == nil }.map(\.id)) }
 
+    func ticketSeconds() throws -> [TicketSeconds] {
+        var result: [Int: TicketSeconds] = [:]
+        for ticket in tables.tickets.values where ticket.removed == nil {
+            result[ticket.id] = TicketSeconds(ticketID: ticket.id, contractID: ticket.contractID, dateMod: ticket.dateMod, helpdeskTaskSeconds: 0,
+                                              writtenSeconds: 0)
+        }
+        for entry in tables.entries.values where result[entry.ticketID] != nil {
+            switch entry.source {
+            case .helpdeskTask: result[entry.ticketID]!.helpdeskTaskSeconds += entry.rawSeconds
+            case .hourledger: if entry.remoteTaskID != nil { result[entry.ticketID]!.writtenSeconds += entry.billedSeconds }
+            }
+        }
+        return result.keys.sorted().map { result[$0]! }
+    }
+
     func ticketMatches() throws -> [Int: (contractID: String?, reason: String)] {
         tables.tickets.mapValues { ($0.contractID, $0.matchReason) }
     }

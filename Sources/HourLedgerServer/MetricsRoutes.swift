@@ -70,6 +70,19 @@ final class LedgerGauges: Sendable {
             for (gauge, value) in series { gauge.set(Double(value)) }
             current[balance.id] = series.map(\.0)
         }
+        // The last reconciliation's drift per contract (helpdesk minus ledger; "none" for tickets on no contract).
+        if let reconciliation = try api.engine.lastReconciliation() {
+            gauge("hourledger_reconciliation_drifting_tickets", "Tickets whose helpdesk total differed from the ledger at the last reconciliation.")
+                .set(Double(reconciliation.drifts.count))
+            gauge("hourledger_reconciliation_last_timestamp_seconds", "Unix time of the last reconciliation.").set(reconciliation.at.timeIntervalSince1970)
+            for row in reconciliation.contracts {
+                let drift = gauge("hourledger_reconciliation_drift_seconds",
+                                  "Seconds the helpdesk counts minus those the ledger counts, at the last reconciliation.",
+                                  [("contract", row.contractID ?? "none")])
+                drift.set(Double(row.driftSeconds))
+                current["drift:" + (row.contractID ?? "")] = [drift]
+            }
+        }
         let dropped = contractGauges.withLock { previous in
             defer { previous = current }
             return previous.filter { current[$0.key] == nil }.flatMap(\.value)

@@ -220,6 +220,24 @@ paths:
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
+  /api/v1/reconciliation:
+    get:
+      summary: The last comparison of the ledger's seconds per ticket and contract with the helpdesk's own totals (manager role).
+      security: [{bearer: []}]
+      responses:
+        "200": {description: "Tickets compared, totals on both sides, each drift with its cause, and per contract."}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Compare now, in one full ticket search (manager role); the result is also what GET returns next.
+      security: [{bearer: []}]
+      responses:
+        "200": {description: The comparison.}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /api/v1/outbox/{id}/retry:
     post:
       summary: Try a parked write-back again (manager role).

@@ -52,6 +52,32 @@ public enum Report {
         }
     }
 
+    /// The ledger against the helpdesk: a summary line, each contract's totals, then every drift with its cause.
+    public static func reconciliation(_ result: Reconciliation, format: String) -> String {
+        switch format {
+        case "json":
+            return json(result)
+        case "csv":
+            return "ticket_id,contract_id,ledger_seconds,helpdesk_seconds,drift_seconds,cause,detail\n" + result.drifts.map {
+                ["\($0.ticketID)", csv($0.contractID ?? ""), "\($0.ledgerSeconds)", "\($0.helpdeskSeconds)", "\($0.driftSeconds)", $0.cause.rawValue,
+                 csv($0.detail)].joined(separator: ",")
+            }.joined(separator: "\n") + (result.drifts.isEmpty ? "" : "\n")
+        default:
+            var text = "\(result.ticketsCompared) tickets compared in \(result.requests) requests: ledger \(hours(result.ledgerSeconds)), "
+                + "helpdesk \(hours(result.helpdeskSeconds)), \(result.drifts.count) drifting\n\n"
+            text += table(["CONTRACT", "TICKETS", "LEDGER", "HELPDESK", "DRIFT"], result.contracts.map {
+                [$0.contractID ?? "(none)", "\($0.tickets)", hours($0.ledgerSeconds), hours($0.helpdeskSeconds), hours($0.driftSeconds)]
+            })
+            if !result.drifts.isEmpty {
+                text += "\n" + table(["TICKET", "CONTRACT", "LEDGER", "HELPDESK", "DRIFT", "CAUSE", "DETAIL"], result.drifts.map {
+                    ["\($0.ticketID)", $0.contractID ?? "-", hours($0.ledgerSeconds), hours($0.helpdeskSeconds), hours($0.driftSeconds),
+                     $0.cause.rawValue, $0.detail]
+                })
+            }
+            return text
+        }
+    }
+
     /// Seconds as h:mm:ss, signed, so an overrun shows as negative remaining time.
     public static func hours(_ seconds: Int) -> String {
         let s = abs(seconds)

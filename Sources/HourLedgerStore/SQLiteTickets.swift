@@ -51,6 +51,19 @@ extension SQLiteTransaction {
         Set(try Int.fetchAll(db, sql: "SELECT id FROM ticket WHERE removed IS NULL"))
     }
 
+    func ticketSeconds() throws -> [TicketSeconds] {
+        try Row.fetchAll(db, sql: """
+            SELECT t.id, t.contract_id, t.date_mod,
+                   COALESCE(SUM(CASE WHEN e.source = 'helpdesk_task' THEN e.raw_seconds END), 0) AS task_seconds,
+                   COALESCE(SUM(CASE WHEN e.source = 'hourledger' AND e.remote_task_id IS NOT NULL THEN e.billed_seconds END), 0) AS written
+            FROM ticket t LEFT JOIN entry e ON e.ticket_id = t.id
+            WHERE t.removed IS NULL GROUP BY t.id ORDER BY t.id
+            """).map { row in
+            TicketSeconds(ticketID: row["id"], contractID: row["contract_id"], dateMod: row["date_mod"], helpdeskTaskSeconds: row["task_seconds"],
+                          writtenSeconds: row["written"])
+        }
+    }
+
     func ticketMatches() throws -> [Int: (contractID: String?, reason: String)] {
         var result: [Int: (contractID: String?, reason: String)] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, contract_id, match_reason FROM ticket") {

@@ -14,7 +14,7 @@ struct HourLedger: AsyncParsableCommand {
         commandName: "hourledger",
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
-        subcommands: [Serve.self, Sync.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
+        subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
                       InvoicePreviewCommand.self, ReportCommand.self, OutboxCommand.self])
 }
 
@@ -107,6 +107,34 @@ struct Sync: AsyncParsableCommand {
             await runtime.connector.close()
             throw CLIError(message: "sync failed: \(error)")
         }
+    }
+}
+
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare the ledger's seconds per ticket and contract with the helpdesk's own totals, in one full ticket search.",
+        discussion: "GLPI's total is the ticket's total duration (the sum of its tasks). Each drift is listed with its cause where known.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "table, json or csv.")
+    var format: OutputFormat = .table
+    @Flag(name: .long, help: "Exit with status 1 when any ticket drifts.")
+    var failOnDrift = false
+
+    func run() async throws {
+        let runtime = try options.runtime()
+        let result: Reconciliation?
+        do {
+            result = try await runtime.engine.reconcile()
+            await runtime.connector.close()
+        } catch {
+            await runtime.connector.close()
+            throw CLIError(message: "reconciliation failed: \(error)")
+        }
+        guard let result else {
+            throw CLIError(message: "\(runtime.configuration.helpdesk.kind.rawValue) keeps no time total per ticket to reconcile against")
+        }
+        print(Report.reconciliation(result, format: format.rawValue), terminator: "")
+        if failOnDrift, !result.drifts.isEmpty { throw ExitCode(1) }
     }
 }
 

@@ -91,7 +91,7 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
     /// Everything a person or a report can read, in one comparable text.
     func everythingReadable(_ ledger: Ledger) throws -> [String] {
         let range = ReportRange(from: .utc("2026-10-01 00:00:00"), to: .utc("2026-12-01 00:00:00"))
-        var lines: [String] = []
+        var lines: [String] = ["ticket seconds: \(try ledger.read { try $0.ticketSeconds() })"]
         for contract in [Self.acme, Self.beta] {
             lines.append("balances \(contract.id): \(try ledger.balances(of: contract, now: t0))")
             lines.append("movements \(contract.id): \(try ledger.blockMovements(contractID: contract.id))")
@@ -142,6 +142,8 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(try ledger.balance(of: Self.beta, at: t0, now: t0)?.usedSeconds == 0)
         #expect(try ledger.balanceDiscrepancies().isEmpty)
         #expect(try ledger.liveTicketIDs() == [1, 2])
+        // What the helpdesk should count per ticket: the laptop's edited task, the printer's task.
+        #expect(try ledger.read { try $0.ticketSeconds() }.map { "\($0.ticketID) \($0.contractID ?? "-") \($0.helpdeskTaskSeconds)" } == ["1 acme 1500", "2 acme 3600"])
         #expect(try ledger.moves(ticketID: 2).map(\.toContract) == ["acme"])
         #expect(try ledger.auditTrail(ticketID: 1).map(\.field).contains("deleted"))
         // 7200 s of 36,000 s is 20 %: that alert fired once, to the webhook and as a followup on the last ticket worked.

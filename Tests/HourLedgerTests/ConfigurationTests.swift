@@ -104,7 +104,7 @@ import Testing
         """
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "bad.yaml") }
         let lines = error.issues.map(\.description)
-        #expect(lines.contains("line 5: helpdesk.poll_intervall_seconds: unknown key (did you mean 'poll_interval_seconds'?); allowed: " + "kind, url, app_token, app_token_file, user_token, user_token_file, username, password, password_file, poll_interval_seconds, overlap_seconds, timezone, verify_tls, ca_bundle, connect_timeout_seconds, timeout_seconds, page_size, concurrency, task_category, classes, webhook_secret, webhook_secret_file, webhook_max_age_seconds, webhook_max_body_bytes, write_grace_seconds, deletion_check_seconds, sign_in_lookup, task_page_size"))
+        #expect(lines.contains("line 5: helpdesk.poll_intervall_seconds: unknown key (did you mean 'poll_interval_seconds'?); allowed: " + "kind, url, app_token, app_token_file, user_token, user_token_file, username, password, password_file, poll_interval_seconds, overlap_seconds, timezone, verify_tls, ca_bundle, connect_timeout_seconds, timeout_seconds, page_size, concurrency, task_category, classes, webhook_secret, webhook_secret_file, webhook_max_age_seconds, webhook_max_body_bytes, write_grace_seconds, deletion_check_seconds, sign_in_lookup, task_page_size, reconcile_every_hours"))
         #expect(lines.contains("line 8: contracts[0].entity: must be an integer, got 'one'"))
         #expect(lines.contains("line 11: contracts[0].timezone: unknown time zone 'Mars/Olympus'"))
         #expect(lines.contains("line 15: contracts[1].starts: not a valid date '2026-02-30' (YYYY-MM-DD)"))

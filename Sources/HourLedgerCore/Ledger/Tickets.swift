@@ -41,6 +41,27 @@ public struct TicketSyncOutcome: Sendable, Equatable {
     public init() {}
 }
 
+/// A ticket's time as the helpdesk should count it, from the ledger: the tasks its entries were read from (raw
+/// seconds) and the tasks HourLedger wrote into it (the billed seconds it wrote). Reconciliation compares this with the
+/// helpdesk's own figure.
+public struct TicketSeconds: Sendable, Equatable {
+    public var ticketID: Int
+    public var contractID: String?
+    /// The helpdesk's modification stamp when the ticket was last synced.
+    public var dateMod: String
+    public var helpdeskTaskSeconds: Int
+    public var writtenSeconds: Int
+    public var expectedSeconds: Int { helpdeskTaskSeconds + writtenSeconds }
+
+    public init(ticketID: Int, contractID: String?, dateMod: String, helpdeskTaskSeconds: Int, writtenSeconds: Int) {
+        self.ticketID = ticketID
+        self.contractID = contractID
+        self.dateMod = dateMod
+        self.helpdeskTaskSeconds = helpdeskTaskSeconds
+        self.writtenSeconds = writtenSeconds
+    }
+}
+
 public struct TicketUsage: Sendable, Equatable, Codable {
     public var ticketID: Int
     public var name: String

@@ -129,6 +129,9 @@ public protocol HelpdeskPort: Sendable {
     /// or nil where the search gives none. An incremental poll rebuilds a changed ticket's task list from the ledger and
     /// the changed tasks, and keeps it without a read when this summary equals the search's.
     func taskFingerprint(of tasks: [TaskFacts]) -> String?
+    /// The helpdesk's own count of time on every ticket, in one full ticket search, for reconciliation; nil where the
+    /// helpdesk keeps no such total (iTop).
+    func ticketTotals() async throws -> TicketTotals?
     /// Of these tickets, the ones in the helpdesk's trash; empty where deletion is final.
     func trashed(among ids: [Int]) async throws -> Set<Int>
     /// Tickets moved to the trash after `since` (nil: all of the trash).
@@ -276,6 +279,7 @@ extension HelpdeskPort {
     public var taskPageSize: Int? { nil }
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
     public func taskFingerprint(of tasks: [TaskFacts]) -> String? { nil }
+    public func ticketTotals() async throws -> TicketTotals? { nil }
 }
 
 /// One page of the task list across tickets.

@@ -52,6 +52,8 @@ public protocol LedgerReader {
     /// Every ticket still in the helpdesk, by id.
     func liveTickets() throws -> [StoredTicket]
     func liveTicketIDs() throws -> Set<Int>
+    /// Every ticket still in the helpdesk with its time as the helpdesk should count it, for reconciliation.
+    func ticketSeconds() throws -> [TicketSeconds]
     /// Every stored ticket's contract and the reason it was linked (or not), gone ones included.
     func ticketMatches() throws -> [Int: (contractID: String?, reason: String)]
     /// Live tickets linked to no contract, with the raw seconds logged on each.

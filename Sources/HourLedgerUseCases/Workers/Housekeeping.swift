@@ -57,3 +57,52 @@ public struct TimerCap: Service {
         }
     }
 }
+
+/// Compares the ledger with the helpdesk's own totals once per `everyHours` (nightly by default): due when the last
+/// stored result is older than that, so a restart does not run it again, and only once a poll has succeeded, so it
+/// never competes with a first sync.
+public struct ScheduledReconciliation: Service {
+    let engine: SyncEngine
+    let everyHours: Int
+    let logger: Logger
+
+    public init(engine: SyncEngine, everyHours: Int, logger: Logger = Logger(label: "hourledger.reconciliation")) {
+        self.engine = engine
+        self.everyHours = everyHours
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard everyHours > 0 else {
+            // Off: wait for the shutdown, since a service that returns would end the whole group.
+            try? await gracefulShutdown()
+            return
+        }
+        await WorkerLoop.run {
+            await runIfDue()
+            return .seconds(min(600, everyHours * 3600))
+        }
+    }
+
+    /// One check: reconciles if due. `run()` calls it every ten minutes.
+    public func runIfDue() async {
+        guard await engine.status.lastSuccess != nil else { return }
+        do {
+            let now = engine.ledger.clock.now()
+            if let last = try engine.lastReconciliation(), now.timeIntervalSince(last.at) < Double(everyHours * 3600) { return }
+            guard let result = try await engine.reconcile(now: now) else { return }
+            let metadata: Logger.Metadata = [
+                "tickets": "\(result.ticketsCompared)", "drifting": "\(result.drifts.count)", "requests": "\(result.requests)",
+                "unexplained": "\(result.drifts.filter { $0.cause == .unexplained }.count)",
+            ]
+            if result.drifts.contains(where: { $0.cause == .unexplained }) {
+                logger.warning("reconciliation: the helpdesk's totals differ from the ledger on some tickets; see /api/v1/reconciliation",
+                               metadata: metadata)
+            } else {
+                logger.info("reconciliation done", metadata: metadata)
+            }
+        } catch {
+            logger.error("reconciliation failed; it is tried again in 10 minutes", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -291,7 +291,7 @@ struct FakeGLPIAPI: Sendable {
                 case 12: out.raw("\(ticket.status)")
                 case 19: out.raw(JSON.string(ticket.dateMod))
                 case 28: out.raw("\(taskLists[ticket.id]?.count ?? 0)")
-                case 45: out.raw("\((taskLists[ticket.id] ?? []).reduce(0) { $0 + $1.seconds })")
+                case 45: out.raw("\(ticket.actiontimeTyped ?? (taskLists[ticket.id] ?? []).reduce(0) { $0 + $1.seconds })")
                 case 92: out.raw(multi((taskLists[ticket.id] ?? []).map { $0.isPrivate ? "1" : "0" }))
                 case 96: out.raw(multi((taskLists[ticket.id] ?? []).map { "\($0.seconds)" }))
                 case 97: out.raw(multi((taskLists[ticket.id] ?? []).map(\.date)))
@@ -381,7 +381,7 @@ struct FakeGLPIAPI: Sendable {
             switch itemtype {
             case "Ticket":
                 guard let t = state.tickets[id] else { return nil }
-                let actiontime = (state.tasksByTicket[id] ?? []).reduce(0) { $0 + (state.tasks[$1]?.seconds ?? 0) }
+                let actiontime = state.actiontime(ofTicket: id)
                 return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(t.name)),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
             case "TicketTask":
                 return state.tasks[id].map(Self.taskJSON)

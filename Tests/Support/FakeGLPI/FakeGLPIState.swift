@@ -11,6 +11,8 @@ public final class FakeGLPIState: @unchecked Sendable {
         public var groups: [Int]
         public var dateMod: String
         public var isDeleted = false
+        /// A total duration typed on the ticket's form; GLPI puts the sum of the tasks back at the next task write.
+        public var actiontimeTyped: Int?
 
         public init(id: Int, name: String, entity: Int, category: Int, status: Int, groups: [Int], dateMod: String, isDeleted: Bool = false) {
             self.id = id
@@ -325,10 +327,16 @@ public final class FakeGLPIState: @unchecked Sendable {
         return true
     }
 
+    /// The ticket's total duration (search option 45, getItem actiontime): the sum of its tasks, unless typed by hand.
+    func actiontime(ofTicket id: Int) -> Int {
+        tickets[id]?.actiontimeTyped ?? (tasksByTicket[id] ?? []).reduce(0) { $0 + (tasks[$1]?.seconds ?? 0) }
+    }
+
     /// GLPI updates the parent ticket (actiontime, date_mod) whenever one of its tasks is written.
     func touch(_ ticketID: Int) {
         guard tickets[ticketID] != nil else { return }
         tickets[ticketID]!.dateMod = Self.format(clock)
+        tickets[ticketID]!.actiontimeTyped = nil
         sortedCache = nil
     }
 
