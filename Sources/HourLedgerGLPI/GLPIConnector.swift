@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HourLedgerCore
 import HourLedgerHTTPClient
@@ -449,15 +450,18 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     /// De-duplicates (a ticket modified while pages were read can appear twice; its newest state wins) and resolves
     /// names. A ticket GLPI will not let us read is a failure of its own; one that means GLPI itself is failing ends the poll.
     private func resolve(_ found: [SearchRow]) async throws -> ([ChangedTicket], [TicketReadFailure]) {
-        var rows: [Int: SearchRow] = [:]
-        for row in found {
-            if let seen = rows[row.id], seen.dateMod > row.dateMod { continue }
-            rows[row.id] = row
+        // By position in `found`, so the rows are not copied on the way (a first sync holds a hundred thousand).
+        var newest: [Int: Int] = [:]
+        newest.reserveCapacity(found.count)
+        for (index, row) in found.enumerated() {
+            if let seen = newest[row.id], found[seen].dateMod > row.dateMod { continue }
+            newest[row.id] = index
         }
         var tickets: [ChangedTicket] = []
         var failures: [TicketReadFailure] = []
-        tickets.reserveCapacity(rows.count)
-        for row in rows.values.sorted(by: { ($0.dateMod, $0.id) < ($1.dateMod, $1.id) }) {
+        tickets.reserveCapacity(newest.count)
+        for index in newest.values.sorted(by: { (found[$0].dateMod, found[$0].id) < (found[$1].dateMod, found[$1].id) }) {
+            let row = found[index]
             do {
                 tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
                                              taskFingerprint: row.taskFingerprint))
@@ -499,10 +503,15 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             }
         }
 
-        /// The task columns as one text: count, total, then each task's duration, date and privacy, each column sorted
-        /// (GLPI does not de-duplicate them, nor say in which order it lists them). The text changes when any of them does.
-        static func fingerprint(count: Int, total: String, durations: [String], dates: [String], privates: [String]) -> String {
-            "\(count)#\(total)#" + [durations, dates, privates].map { $0.sorted().joined(separator: "|") }.joined(separator: "#")
+        /// The task columns as one short text: a digest of the count, the total, then each task's duration, date and
+        /// privacy, each column sorted (GLPI does not de-duplicate them, nor say in which order it lists them). It
+        /// changes when any of them does. 88 bits in 15 characters, which Swift keeps inline: a first sync holds one
+        /// per ticket, so a hundred thousand of them cost no allocation of their own.
+        public static func fingerprint(count: Int, total: String, durations: [String], dates: [String], privates: [String]) -> String {
+            let text = "\(count)#\(total)#" + [durations, dates, privates].map { $0.sorted().joined(separator: "|") }.joined(separator: "#")
+            let digest = Data(SHA256.hash(data: Data(text.utf8)).prefix(11))
+            return digest.base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_")
         }
     }
 
@@ -645,9 +654,12 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     public func changedTasks(since: String) async throws -> TaskReads {
         var reads = TaskReads()
         var start = 0
-        let page = 100
+        // One small page when little changed; each full page of changes asks for four times as many next, up to the
+        // task page size, so a mass edit costs a few requests rather than one per hundred tasks.
+        var page = 100
         let timeZone = configuration.timeZone
         while true {
+            defer { page = min(page * 4, max(100, configuration.taskPageSize)) }
             let response = try await call("TicketTask", query: [("range", "\(start)-\(start + page - 1)"), ("sort", "date_mod"), ("order", "DESC"),
                                                                 ("expand_dropdowns", "false")], operation: "getItems TicketTask")
             if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" { return reads }

@@ -306,7 +306,10 @@ public actor SyncEngine {
             // each ticket is stored as soon as the list has moved past it, so downloading overlaps storing and memory
             // holds only the pages in flight. A ticket whose listed tasks are not as many as the search counts (the
             // list moved while it was paged) is read on its own.
-            let tickets = batch.tickets.sorted { $0.facts.id < $1.facts.id }
+            // Sorted in place, and the batch lets go of its copy: a hundred thousand tickets are held once.
+            var tickets = batch.tickets
+            batch.tickets = []
+            tickets.sort { $0.facts.id < $1.facts.id }
             let connector = self.connector
             let startedAt = Date()
             let first = try await connector.taskPage(0)

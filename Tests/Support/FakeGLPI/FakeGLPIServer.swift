@@ -343,12 +343,25 @@ struct FakeGLPIAPI: Sendable {
             let sort = query.first { $0.0 == "sort" }?.1 ?? "id"
             let descending = query.first { $0.0 == "order" }?.1 == "DESC"
             let start = query.first { $0.0 == "range" }.flatMap { Int($0.1.split(separator: "-").first ?? "") } ?? 0
-            let tasks: [FakeGLPIState.Task] = state.withLock {
+            let end = query.first { $0.0 == "range" }.flatMap { $0.1.split(separator: "-").last.flatMap { Int($0) } } ?? start + 50
+            let (page, total): ([FakeGLPIState.Task], Int) = state.withLock {
                 state.beforeTaskPage?(state, start)
-                let tasks = state.sortedTasks(by: sort).filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
-                return descending ? tasks.reversed() : tasks
+                let sorted = state.sortedTasks(by: sort)
+                // A session that sees every entity sees every task: the page is cut from the sorted list directly, as
+                // SQL's LIMIT would, instead of filtering a million tasks for every page.
+                let all: [FakeGLPIState.Task]
+                if state.tickets.values.allSatisfy({ visible.contains($0.entity) }),
+                   state.tasksByTicket.allSatisfy({ state.tickets[$0.key] != nil || $0.value.isEmpty }) {
+                    all = sorted
+                } else {
+                    all = sorted.filter { task in state.tickets[task.ticketID].map { visible.contains($0.entity) } ?? false }
+                }
+                guard start < all.count, start <= end else { return ([], all.count) }
+                let last = min(end, all.count - 1)
+                let page = descending ? Array(all[(all.count - 1 - last)...(all.count - 1 - start)].reversed()) : Array(all[start...last])
+                return (page, all.count)
             }
-            return Self.list(tasks, itemtype: itemtype, query, encode: Self.taskJSON)
+            return Self.page(page, start: start, total: total, itemtype: itemtype, encode: Self.taskJSON)
         }
         let items: [String] = state.withLock {
             switch itemtype {
@@ -435,10 +448,15 @@ struct FakeGLPIAPI: Sendable {
         let start = bounds.first ?? 0
         let end = bounds.count > 1 ? bounds[1] : start + 50
         let total = items.count
+        guard total == 0 || start < total else { return page([Item](), start: start, total: total, itemtype: itemtype, encode: encode) }
+        return page(total == 0 ? [] : Array(items[start...min(end, total - 1)]), start: start, total: total, itemtype: itemtype, encode: encode)
+    }
+
+    /// A page already cut from a list of `total` items.
+    static func page<Item>(_ page: [Item], start: Int, total: Int, itemtype: String, encode: (Item) -> String) -> Response {
         if total > 0 && start >= total {
             return error(400, "ERROR_RANGE_EXCEED_TOTAL", "Provided range exceed total count of data: \(total); \(itemDocs)ERROR_RANGE_EXCEED_TOTAL")
         }
-        let page = total == 0 ? [] : Array(items[start...min(end, total - 1)])
         var extra = [("Accept-Range", "\(itemtype) 1000")]
         if !page.isEmpty { extra.append(("Content-Range", "\(start)-\(start + page.count - 1)/\(total)")) }
         return json(page.count < total ? 206 : 200, "[" + page.map(encode).joined(separator: ",") + "]", extra: extra)
