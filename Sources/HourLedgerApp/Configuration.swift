@@ -55,7 +55,8 @@ public struct HelpdeskSettings: Sendable, Equatable {
     public var signInLookup: String = "user"
     /// GLPI: tasks per page when a first sync lists every task across tickets.
     public var taskPageSize: Int = 5000
-    /// GLPI: how often the daemon compares the ledger with the helpdesk's ticket totals (one full search); 0 never.
+    /// How often the daemon compares the ledger with the helpdesk's own figures (GLPI: one full ticket search; iTop:
+    /// the private logs of the tickets HourLedger wrote to); 0 never.
     public var reconcileEveryHours: Int = 24
 
     /// Seconds after an attempt was sent during which it may still land.
@@ -580,9 +581,6 @@ private struct Reader {
         let taskPageSize = int(map, "task_page_size", at: path, section: "helpdesk", range: 100...20_000) ?? 5000
         if itop, map?["task_page_size"] != nil { issue("\(path).task_page_size", map?["task_page_size"], "is a GLPI setting (iTop has no tasks)") }
         let reconcileEvery = int(map, "reconcile_every_hours", at: path, section: "helpdesk", range: 0...168) ?? 24
-        if itop, map?["reconcile_every_hours"] != nil {
-            issue("\(path).reconcile_every_hours", map?["reconcile_every_hours"], "is a GLPI setting (iTop keeps no time total per ticket)")
-        }
         let lookup = string(map, "sign_in_lookup", at: path, section: "helpdesk") ?? "user"
         if !["user", "email"].contains(lookup) { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "must be user or email, got '\(lookup)'") }
         if !itop, map?["sign_in_lookup"] != nil { issue("\(path).sign_in_lookup", map?["sign_in_lookup"], "is an iTop setting (GLPI names the person itself)") }

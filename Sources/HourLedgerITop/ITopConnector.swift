@@ -351,6 +351,25 @@ public actor ITopConnector: HelpdeskPort {
         }
     }
 
+    /// Every private_log entry of these tickets, by ticket: one `core/get` per class and 200 tickets, for
+    /// reconciliation against the notes HourLedger wrote.
+    public func noteTexts(ofTickets ids: [Int]) async throws -> [Int: [String]]? {
+        let unique = Array(Set(ids)).sorted()
+        var texts: [Int: [String]] = [:]
+        for start in stride(from: 0, to: unique.count, by: 200) {
+            let list = unique[start..<min(start + 200, unique.count)].map(String.init).joined(separator: ",")
+            for itemClass in configuration.classes {
+                for object in try await get(itemClass, key: "SELECT \(itemClass) WHERE id IN (\(list))", fields: "private_log",
+                                            what: "core/get \(itemClass) private_log").objects {
+                    texts[object.id, default: []] += (object.fields["private_log"]?["entries"]?.list ?? []).map { entry in
+                        (entry["message"]?.string ?? "") + "\n" + (entry["message_html"]?.string ?? "")
+                    }
+                }
+            }
+        }
+        return texts
+    }
+
     /// The first `[hourledger:…]` tag in a note.
     static func marker(in text: String) -> String? {
         guard let start = text.range(of: "[hourledger:"), let end = text[start.upperBound...].firstIndex(of: "]") else { return nil }

@@ -112,8 +112,11 @@ struct Sync: AsyncParsableCommand {
 
 struct Reconcile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare the ledger's seconds per ticket and contract with the helpdesk's own totals, in one full ticket search.",
-        discussion: "GLPI's total is the ticket's total duration (the sum of its tasks). Each drift is listed with its cause where known.")
+        abstract: "Compare the ledger's seconds per ticket and contract with the helpdesk's own figures.",
+        discussion: """
+            GLPI: each ticket's total duration (the sum of its tasks), read in one full ticket search. iTop: the entries \
+            whose note is still in their ticket's private log. Each drift is listed with its cause where known.
+            """)
     @OptionGroup var options: ConfigOption
     @Option(name: .long, help: "table, json or csv.")
     var format: OutputFormat = .table

@@ -1,4 +1,5 @@
 import FakeGLPI
+import FakeITop
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
@@ -109,6 +110,41 @@ import Testing
         #expect(run.exitedNormally && run.status == 1, "\(run.output)")
         #expect(run.output.contains("ticket_id,contract_id,ledger_seconds,helpdesk_seconds,drift_seconds,cause,detail\n2,acme,1200,1500,300,unexplained,"),
                 "\(run.output)")
+    }
+
+    /// iTop keeps no time of its own: its figure is the time of the entries whose note is still in the ticket's log.
+    @Test func onITopANoteMissingFromATicketsLogIsTheDrift() async throws {
+        let t0 = Date.utc("2026-11-21 09:00:00")
+        let directory = TemporaryDirectory()
+        let state = try makeITopFixtureState()
+        let server = try await FakeITopServer(state: state)
+        defer { Task { await server.stop() } }
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite",
+                                                                                      contracts: ITopEndToEndTests.contracts)))
+        try await runtime.engine.syncOnce(now: t0)
+        func add(_ ticket: Int, _ seconds: Int) async throws -> WorkEntry {
+            try await runtime.ledger.addEntry(NewEntry(ticketID: ticket, technician: 2, startedAt: t0, rawSeconds: seconds, kind: .billable, note: "",
+                                                      createdBy: "alice"), now: t0)
+        }
+        let first = try await add(1, 600), second = try await add(1, 1800), other = try await add(2, 1200)
+        #expect(await runtime.outbox.drain() == 3)
+        let unwritten = try await add(2, 300)
+        _ = unwritten
+
+        state.clearRequests()
+        let clean = try #require(try await runtime.engine.reconcile(now: t0))
+        #expect(clean.drifts == [])
+        #expect(clean.ledgerSeconds == first.billedSeconds + second.billedSeconds + other.billedSeconds)
+        // One core/get of the private logs per ticket class, for both tickets at once.
+        #expect(state.requests.compactMap { $0.operation?["key"] as? String } == [
+            "SELECT UserRequest WHERE id IN (1,2)", "SELECT Incident WHERE id IN (1,2)",
+        ])
+
+        // The note of the first entry is lost from ticket 1's log (a restore from backup, say).
+        state.updateTicket(1, bumping: false) { ticket in ticket.privateLog.removeAll { $0.message.contains(EntrySource.marker(first.key)) } }
+        let result = try #require(try await runtime.engine.reconcile(now: t0))
+        #expect(result.drifts.map { "\($0.ticketID) \($0.cause.rawValue) \($0.driftSeconds)" } == ["1 note_missing \(-first.billedSeconds)"])
+        #expect(result.drifts.first?.detail.contains(first.key) == true)
     }
 
     @Test func theDaemonReconcilesOncePerIntervalAndNotBeforeAPollSucceeded() async throws {

@@ -132,6 +132,10 @@ public protocol HelpdeskPort: Sendable {
     /// The helpdesk's own count of time on every ticket, in one full ticket search, for reconciliation; nil where the
     /// helpdesk keeps no such total (iTop).
     func ticketTotals() async throws -> TicketTotals?
+    /// The text of every private note of these tickets (iTop: private_log entries), keyed by ticket; tickets the
+    /// helpdesk no longer has are left out. Nil where HourLedger writes its time as tasks rather than notes (GLPI,
+    /// whose `ticketTotals` count them).
+    func noteTexts(ofTickets ids: [Int]) async throws -> [Int: [String]]?
     /// Of these tickets, the ones in the helpdesk's trash; empty where deletion is final.
     func trashed(among ids: [Int]) async throws -> Set<Int>
     /// Tickets moved to the trash after `since` (nil: all of the trash).
@@ -280,6 +284,7 @@ extension HelpdeskPort {
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
     public func taskFingerprint(of tasks: [TaskFacts]) -> String? { nil }
     public func ticketTotals() async throws -> TicketTotals? { nil }
+    public func noteTexts(ofTickets ids: [Int]) async throws -> [Int: [String]]? { nil }
 }
 
 /// One page of the task list across tickets.
