@@ -223,33 +223,72 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return (a, b, t)
     }
 
-    /// Reads every page of a list endpoint (getItems, getSubItems, search), following `Content-Range`.
-    /// `rows` pulls the rows out of one page's body; paging stops at the total or at ERROR_RANGE_EXCEED_TOTAL.
-    func pages<Row>(_ path: String, query: [(String, String)], operation: String, rows: (JSONValue) throws -> [Row])
+    /// One page of a list, parsed off the actor.
+    private struct Page<Row: Sendable>: Sendable {
+        var rows: [Row] = []
+        /// Rows GLPI says this page holds.
+        var count = 0
+        var total = 0
+        /// GLPI said there is more than this page (206, or a Content-Range short of the total).
+        var partial = false
+        /// 400 ERROR_RANGE_EXCEED_TOTAL: the list ends before this page.
+        var pastTheEnd = false
+    }
+
+    private nonisolated func page<Row: Sendable>(_ path: String, query: [(String, String)], start: Int, operation: String,
+                                     rows: @escaping @Sendable (JSONValue) throws -> [Row]) async throws -> Page<Row> {
+        let response = try await call(path, query: query + [("range", "\(start)-\(start + configuration.pageSize - 1)")], operation: operation)
+        return try Self.parsePage(response, operation: operation, rows: rows)
+    }
+
+    private nonisolated static func parsePage<Row: Sendable>(_ response: HTTPResponse, operation: String,
+                                                             rows: @Sendable (JSONValue) throws -> [Row]) throws -> Page<Row> {
+        var page = Page<Row>()
+        if response.status == 400, errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" {
+            page.pastTheEnd = true
+            return page
+        }
+        let body = try decode(response, operation: operation)
+        page.rows = try rows(body)
+        page.count = body["count"]?.int ?? body.array?.count ?? body["data"]?.list.count ?? 0
+        let range = contentRange(response.header("Content-Range") ?? body["content-range"]?.string)
+        page.total = body["totalcount"]?.int ?? range?.total ?? page.rows.count
+        page.partial = !(response.status == 200 && range == nil)
+        return page
+    }
+
+    /// Reads every page of a list endpoint (getItems, getSubItems, search), following `Content-Range`. The first
+    /// page tells the total; the others are then read `concurrency` at a time and parsed as they arrive, so a
+    /// hundred search pages take the time of the wire rather than a hundred round trips. `stable` is false when the
+    /// list moved while it was paged (its total changed, or a page came back short or past the end).
+    func pages<Row: Sendable>(_ path: String, query: [(String, String)], operation: String, rows: @escaping @Sendable (JSONValue) throws -> [Row])
         async throws -> (rows: [Row], stable: Bool)
     {
-        var all: [Row] = []
-        var start = 0
-        var firstTotal: Int?
-        var stable = true
-        while true {
-            let range = ("range", "\(start)-\(start + configuration.pageSize - 1)")
-            let response = try await call(path, query: query + [range], operation: operation)
-            if response.status == 400, Self.errorCode(response) == "ERROR_RANGE_EXCEED_TOTAL" {
-                // The list shrank while it was paged: what was read is all there is.
-                if start > 0 { stable = false }
-                break
+        let first = try await page(path, query: query, start: 0, operation: operation, rows: rows)
+        if first.pastTheEnd { return ([], true) }
+        guard first.count > 0, first.count < first.total, first.partial else { return (first.rows, true) }
+        let size = first.count
+        let starts = Array(stride(from: size, to: first.total, by: size))
+        var pages: [Int: Page<Row>] = [:]
+        try await withThrowingTaskGroup(of: (Int, Page<Row>).self) { group in
+            var next = starts.makeIterator()
+            for _ in 0..<max(1, configuration.concurrency) {
+                guard let start = next.next() else { break }
+                group.addTask { (start, try await self.page(path, query: query, start: start, operation: operation, rows: rows)) }
             }
-            let body = try decode(response, operation: operation)
-            let count = body["count"]?.int ?? body.array?.count ?? body["data"]?.list.count ?? 0
-            let page = try rows(body)
-            all.append(contentsOf: page)
-            let range206 = Self.contentRange(response.header("Content-Range") ?? body["content-range"]?.string)
-            let total = body["totalcount"]?.int ?? range206?.total ?? page.count
-            if let firstTotal, firstTotal != total { stable = false }
-            firstTotal = firstTotal ?? total
-            start += count
-            if count == 0 || start >= total || response.status == 200 && range206 == nil { break }
+            while let (start, page) = try await group.next() {
+                pages[start] = page
+                if let start = next.next() {
+                    group.addTask { (start, try await self.page(path, query: query, start: start, operation: operation, rows: rows)) }
+                }
+            }
+        }
+        var all = first.rows
+        var stable = true
+        for start in starts {
+            let page = pages[start]!
+            all.append(contentsOf: page.rows)
+            if page.pastTheEnd || page.total != first.total || (page.count < size && start + size < first.total) { stable = false }
         }
         return (all, stable)
     }
