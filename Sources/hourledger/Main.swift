@@ -16,6 +16,20 @@ struct HourLedger: AsyncParsableCommand {
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
                       InvoicePreviewCommand.self, ReportCommand.self, OutboxCommand.self])
+
+    static func main() async {
+        limitMallocArenas()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct ConfigOption: ParsableArguments {

@@ -13,6 +13,8 @@ import HourLedgerUseCases
 ///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
 @main struct Bench {
     static func main() async throws {
+        // As the daemon does at its start, so the peak RSS below is the daemon's.
+        limitMallocArenas()
         let arguments = CommandLine.arguments
         func option(_ name: String, _ fallback: Int) -> Int {
             guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
