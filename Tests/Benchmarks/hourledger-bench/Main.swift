@@ -72,6 +72,7 @@ import HourLedgerUseCases
         print(String(format: "re-sync, no changes   : %8.2f s  %7d requests", sync.resyncSeconds, sync.resyncRequests))
         print(String(format: "poll, %3d tickets changed: %5.2f s  %7d requests  (%d rebuilt from the changed tasks, %d read on their own)",
                      changed, sync.poll.seconds, sync.poll.requests, sync.poll.ticketsRebuilt, sync.poll.ticketsWithTasksRead))
+        print(String(format: "  its requests replayed : %8.2f s  (bare libcurl, one after the other)", sync.pollReplay))
         print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
     }
 
@@ -122,7 +123,8 @@ import HourLedgerUseCases
     }
 
     static func fullSync(url: String, concurrency: Int, change: @Sendable () throws -> Void) async throws
-        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport)
+        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport,
+            pollReplay: Double)
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -141,14 +143,22 @@ import HourLedgerUseCases
         contracts:
         \(contracts)
         """
-        let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml))
+        let recorder = RecordingHTTP(CurlHTTPClient())
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml), http: recorder)
         let report = try await runtime.engine.syncOnce()
         let counts = try runtime.ledger.counts()
         let again = try await runtime.engine.syncOnce()
         try change()
+        // Warm the fake's date_mod order (a real GLPI keeps it in an index), so the poll and its replay both find it.
+        _ = try await recorder.inner.send(HTTPRequest(url: url + "/TicketTask?range=0-0&sort=date_mod&order=DESC", headers: try await login(recorder.inner, url)))
+        recorder.clear()
         let poll = try await runtime.engine.syncOnce()
+        // The same requests again, one after the other, by bare libcurl: the wire's share of the poll.
+        let replayStart = ContinuousClock.now
+        for request in recorder.recorded { _ = try await recorder.inner.send(request) }
+        let replay = seconds(ContinuousClock.now - replayStart)
         await runtime.connector.close()
-        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll)
+        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay)
     }
 
     static func serveFake(tickets: Int, tasksPerTicket: Int) async throws {
@@ -221,5 +231,22 @@ import HourLedgerUseCases
             return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         }
         return 0
+    }
+}
+
+/// Passes requests on and keeps the GET ones, so the bench can replay a poll's requests with bare libcurl.
+final class RecordingHTTP: HTTPSending, @unchecked Sendable {
+    let inner: CurlHTTPClient
+    private let lock = NSLock()
+    private var requests: [HTTPRequest] = []
+
+    init(_ inner: CurlHTTPClient) { self.inner = inner }
+
+    var recorded: [HTTPRequest] { lock.withLock { requests } }
+    func clear() { lock.withLock { requests.removeAll() } }
+
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        if request.method == "GET" { lock.withLock { requests.append(request) } }
+        return try await inner.send(request)
     }
 }
