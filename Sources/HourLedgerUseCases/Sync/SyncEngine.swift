@@ -241,9 +241,11 @@ public actor SyncEngine {
         if let changed, !need.isEmpty {
             let unreadable = changed.failedTickets.union(mustRead)
             let candidates = try ledger.rebuiltTaskLists(need.filter { !unreadable.contains($0) }, changed: changed.tasks)
-            let summaries = Dictionary(chunk.map { ($0.facts.id, $0.taskFingerprint) }, uniquingKeysWith: { first, _ in first })
+            let searched = Dictionary(chunk.map { ($0.facts.id, $0) }, uniquingKeysWith: { first, _ in first })
             need.removeAll { id in
-                guard let tasks = candidates[id], let summary = summaries[id] ?? nil, connector.taskFingerprint(of: tasks) == summary else { return false }
+                guard let candidate = candidates[id], let ticket = searched[id], let summary = ticket.taskFingerprint,
+                      let tasks = confirmed(candidate, summary: summary, count: ticket.taskCount)
+                else { return false }
                 reads.tasks[id] = tasks
                 rebuilt += 1
                 return true
@@ -253,6 +255,39 @@ public actor SyncEngine {
         for (id, list) in read.tasks { reads.tasks[id] = list }
         reads.failures = read.failures
         return (reads, need.count, rebuilt)
+    }
+
+    /// The rebuilt list if the search's summary confirms it; else, when the search counts one or two tasks fewer,
+    /// the list without the deleted ones, if exactly one choice of them gives the summary (two tasks alike in time,
+    /// day and privacy cannot be told apart: the ticket is then read). Nil: read the ticket.
+    nonisolated func confirmed(_ candidate: [TaskFacts], summary: String, count: Int?) -> [TaskFacts]? {
+        if connector.taskFingerprint(of: candidate) == summary { return candidate }
+        guard let count, count < candidate.count else { return nil }
+        var found: [TaskFacts]?
+        switch candidate.count - count {
+        case 1:
+            for index in candidate.indices {
+                var rest = candidate
+                rest.remove(at: index)
+                guard connector.taskFingerprint(of: rest) == summary else { continue }
+                if found != nil { return nil }
+                found = rest
+            }
+        case 2 where candidate.count <= 60:
+            for first in candidate.indices {
+                for second in (first + 1)..<candidate.count {
+                    var rest = candidate
+                    rest.remove(at: second)
+                    rest.remove(at: first)
+                    guard connector.taskFingerprint(of: rest) == summary else { continue }
+                    if found != nil { return nil }
+                    found = rest
+                }
+            }
+        default:
+            return nil
+        }
+        return found
     }
 
     /// Query rules the helpdesk refused during the poll in progress, by contract.
