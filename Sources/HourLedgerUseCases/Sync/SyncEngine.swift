@@ -199,11 +199,20 @@ public actor SyncEngine {
         var updates: [TicketUpdate] = []
         var synced: [Int] = []
         updates.reserveCapacity(chunk.count)
+        let stored = try ledger.read { try $0.tickets(chunk.map(\.facts.id)) }
         for changed in chunk where !unreadable.contains(changed.facts.id) {
+            let id = changed.facts.id
             let match = ContractMatcher.match(changed.facts, contracts: contracts, entities: entities, terms: connector.profile.terms)
-            updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[changed.facts.id],
+            synced.append(id)
+            // The overlap window re-reads tickets the last poll stored: one whose row, match and tasks are all as
+            // stored is not written again.
+            if let known = stored[id], known.removed == nil, known.dateMod == changed.dateMod, known.facts == changed.facts,
+               known.taskFingerprint == changed.taskFingerprint, known.contractID == match.contractID, known.matchReason == match.reason,
+               reads.tasks[id] == nil || (changed.taskCount == 0 && reads.tasks[id]?.isEmpty == true) {
+                continue
+            }
+            updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[id],
                                  taskFingerprint: changed.taskFingerprint))
-            synced.append(changed.facts.id)
         }
         for outcome in try await ledger.apply(updates, now: now) {
             report.entriesAdded += outcome.entriesAdded
