@@ -11,6 +11,7 @@ import HourLedgerUseCases
 ///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4]
 ///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
 ///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
+///   hourledger-bench itop [--tickets 20000]
 @main struct Bench {
     static func main() async throws {
         // As the daemon does at its start, so the peak RSS below is the daemon's.
@@ -29,6 +30,14 @@ import HourLedgerUseCases
         }
         if arguments.dropFirst().first == "reports" {
             try await ReportBench.run(contracts: option("--contracts", 1000), entriesPerMonth: option("--entries-per-month", 40))
+            return
+        }
+        if arguments.dropFirst().first == "itop" {
+            try await ITopBench.run(tickets: option("--tickets", 20_000))
+            return
+        }
+        if arguments.contains("--serve-itop") {
+            try await ITopBench.serve(tickets: tickets)
             return
         }
         if arguments.contains("--serve-fake") {
@@ -237,16 +246,20 @@ import HourLedgerUseCases
 /// Passes requests on and keeps the GET ones, so the bench can replay a poll's requests with bare libcurl.
 final class RecordingHTTP: HTTPSending, @unchecked Sendable {
     let inner: CurlHTTPClient
+    let methods: Set<String>
     private let lock = NSLock()
     private var requests: [HTTPRequest] = []
 
-    init(_ inner: CurlHTTPClient) { self.inner = inner }
+    init(_ inner: CurlHTTPClient, methods: Set<String> = ["GET"]) {
+        self.inner = inner
+        self.methods = methods
+    }
 
     var recorded: [HTTPRequest] { lock.withLock { requests } }
     func clear() { lock.withLock { requests.removeAll() } }
 
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        if request.method == "GET" { lock.withLock { requests.append(request) } }
+        if methods.contains(request.method) { lock.withLock { requests.append(request) } }
         return try await inner.send(request)
     }
 }
