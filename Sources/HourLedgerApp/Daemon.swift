@@ -86,10 +86,11 @@ public struct Runtime: Sendable {
     static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort & HelpdeskSignIn {
         switch (settings.kind, settings.credentials) {
         case (.itop, .password(let login, let password)):
-            return ITopConnector(configuration: ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,
-                                                                  pageSize: settings.pageSize, classes: settings.classes,
-                                                                  personLookup: ITopPersonLookup(rawValue: settings.signInLookup) ?? .user),
-                                 http: http, logger: logger)
+            var configuration = ITopConfiguration(url: settings.url, login: login, password: password.value, timeZone: timeZone,
+                                                  pageSize: settings.pageSize, classes: settings.classes,
+                                                  personLookup: ITopPersonLookup(rawValue: settings.signInLookup) ?? .user)
+            configuration.concurrency = settings.concurrency
+            return ITopConnector(configuration: configuration, http: http, logger: logger)
         case (.itop, .userToken):
             preconditionFailure("the configuration refuses helpdesk.user_token for iTop")
         case (.glpi, let credentials):

@@ -18,6 +18,8 @@ public struct ITopConfiguration: Sendable {
     public var classes: [String]
     /// How a dashboard sign-in learns the person behind a login.
     public var personLookup: ITopPersonLookup
+    /// Pages of one `core/get` read at once, after the first has given the total.
+    public var concurrency = 4
 
     public init(url: String, login: String, password: String, timeZone: TimeZone = TimeZone(identifier: "UTC")!, pageSize: Int = 500,
                 classes: [String] = ["UserRequest", "Incident"], personLookup: ITopPersonLookup = .user) {
@@ -134,24 +136,39 @@ public actor ITopConnector: HelpdeskPort {
         return Int(message.dropFirst(7))
     }
 
-    /// Every page of a `core/get`. `stable` is false when the total moved while paging: the caller should not trust
-    /// that it saw everything.
+    /// Every page of a `core/get`. The first page gives the total (`Found: N`); the others are then read
+    /// `concurrency` at a time and parsed as they arrive. `stable` is false when the total moved while paging: the
+    /// caller should not trust that it saw everything.
     func get(_ itemClass: String, key: Any, fields: String, what: String, pageSize: Int? = nil) async throws -> (objects: [Object], stable: Bool) {
-        var all: [Object] = []
-        var page = 1
-        var firstTotal: Int?
-        var stable = true
         let limit = pageSize ?? configuration.pageSize
-        while true {
-            let body = try await call(["operation": "core/get", "class": itemClass, "key": key, "output_fields": fields,
-                                       "limit": limit, "page": page], what: what)
+        let send = SendableKey(key)
+        @Sendable func page(_ number: Int) async throws -> (objects: [Object], total: Int) {
+            let body = try await call(["operation": "core/get", "class": itemClass, "key": send.value, "output_fields": fields,
+                                       "limit": limit, "page": number], what: what)
             let found = try Self.objects(body, operation: what)
-            let total = Self.total(body) ?? found.count
-            if let firstTotal, firstTotal != total { stable = false }
-            firstTotal = firstTotal ?? total
-            all += found
-            if found.count < limit || page * limit >= total { break }
-            page += 1
+            return (found, Self.total(body) ?? found.count)
+        }
+        let first = try await page(1)
+        guard first.objects.count == limit, first.total > limit else { return (first.objects, true) }
+        let numbers = Array(2...((first.total + limit - 1) / limit))
+        var pages: [Int: (objects: [Object], total: Int)] = [:]
+        try await withThrowingTaskGroup(of: (Int, (objects: [Object], total: Int)).self) { group in
+            var next = numbers.makeIterator()
+            for _ in 0..<max(1, configuration.concurrency) {
+                guard let number = next.next() else { break }
+                group.addTask { (number, try await page(number)) }
+            }
+            while let (number, result) = try await group.next() {
+                pages[number] = result
+                if let number = next.next() { group.addTask { (number, try await page(number)) } }
+            }
+        }
+        var all = first.objects
+        var stable = true
+        for number in numbers {
+            let result = pages[number]!
+            all += result.objects
+            if result.total != first.total { stable = false }
         }
         return (all, stable)
     }
@@ -445,4 +462,10 @@ public struct OQL: Sendable, Equatable {
     public static func quote(_ value: String) -> String {
         "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
+}
+
+/// A `core/get` key (an id or an OQL text) carried into the concurrent page reads.
+struct SendableKey: @unchecked Sendable {
+    let value: Any
+    init(_ value: Any) { self.value = value }
 }
