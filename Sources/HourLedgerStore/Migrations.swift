@@ -137,6 +137,7 @@ enum Migrations {
         registerTicketFailures(&migrator)
         registerTicketRemoval(&migrator)
         registerNeutralNames(&migrator)
+        registerTaskLookups(&migrator)
         return migrator
     }
 
@@ -281,6 +282,19 @@ enum Migrations {
                 let text = LegacyPayload.plainText(row["payload"], marker: "[hourledger:alert-\(row["alert_id"] as Int64)]")
                 try db.execute(sql: "UPDATE alert_delivery SET payload = ? WHERE id = ?", arguments: [text, row["id"] as Int64])
             }
+        }
+    }
+}
+
+extension Migrations {
+    /// An incremental poll asks which of the tasks that changed HourLedger wrote itself: without this index each
+    /// look-up of 500 ids scanned every entry (a poll against a ledger of a million entries took seconds where its
+    /// requests took a quarter of one). Entries by task id already have the (source, source_id) unique index.
+    static func registerTaskLookups(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v11-task-lookups") { db in
+            try db.execute(sql: """
+                CREATE INDEX entry_remote_task ON entry(remote_task_id) WHERE remote_task_id IS NOT NULL;
+                """)
         }
     }
 }

@@ -58,4 +58,19 @@ import Testing
         let again = try sqliteLedger(path: path, contracts: [acme])
         #expect(try again.outboxItems().first?.payload.text == "0:15 h billable: R&D <call>")
     }
+
+    /// The look-ups of an incremental poll go through an index, not a scan of every entry.
+    @Test func theChangedTasksLookUpsUseAnIndex() throws {
+        let queue = try DatabaseQueue()
+        try Migrations.migrator.migrate(queue)
+        try queue.read { db in
+            func plan(_ sql: String) throws -> String {
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            let tasks = try plan("SELECT * FROM entry WHERE source = 'helpdesk_task' AND source_id IN (1, 2, 3)")
+            #expect(tasks.contains("USING INDEX") && tasks.contains("source_id=?"), "\(tasks)")
+            let own = try plan("SELECT remote_task_id FROM entry WHERE remote_task_id IN (1, 2, 3)")
+            #expect(own.contains("USING INDEX entry_remote_task") || own.contains("USING COVERING INDEX entry_remote_task"), "\(own)")
+        }
+    }
 }
