@@ -82,6 +82,9 @@ import HourLedgerUseCases
         print(String(format: "poll, %3d tickets changed: %5.2f s  %7d requests  (%d rebuilt from the changed tasks, %d read on their own)",
                      changed, sync.poll.seconds, sync.poll.requests, sync.poll.ticketsRebuilt, sync.poll.ticketsWithTasksRead))
         print(String(format: "  its requests replayed : %8.2f s  (bare libcurl, one after the other)", sync.pollReplay))
+        print(String(format: "reconciliation        : %8.2f s  %7d requests  (%d drifting tickets)", sync.reconcile.seconds, sync.reconcile.requests,
+                     sync.reconcile.drifts))
+        print(String(format: "  its requests replayed : %8.2f s", sync.reconcile.replay))
         print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
     }
 
@@ -133,7 +136,7 @@ import HourLedgerUseCases
 
     static func fullSync(url: String, concurrency: Int, change: @Sendable () throws -> Void) async throws
         -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport,
-            pollReplay: Double)
+            pollReplay: Double, reconcile: (seconds: Double, requests: Int, drifts: Int, replay: Double))
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -166,8 +169,15 @@ import HourLedgerUseCases
         let replayStart = ContinuousClock.now
         for request in recorder.recorded { _ = try await recorder.inner.send(request) }
         let replay = seconds(ContinuousClock.now - replayStart)
+        // A reconciliation of every ticket, and its requests replayed the same way.
+        recorder.clear()
+        let reconciliation = try await runtime.engine.reconcile()
+        let reconcileReplayStart = ContinuousClock.now
+        for request in recorder.recorded { _ = try await recorder.inner.send(request) }
+        let reconcileReplay = seconds(ContinuousClock.now - reconcileReplayStart)
         await runtime.connector.close()
-        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay)
+        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay,
+                (reconciliation?.seconds ?? 0, reconciliation?.requests ?? 0, reconciliation?.drifts.count ?? -1, reconcileReplay))
     }
 
     static func serveFake(tickets: Int, tasksPerTicket: Int) async throws {
