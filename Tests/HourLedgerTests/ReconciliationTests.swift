@@ -110,6 +110,12 @@ import Testing
         #expect(run.exitedNormally && run.status == 1, "\(run.output)")
         #expect(run.output.contains("ticket_id,contract_id,ledger_seconds,helpdesk_seconds,drift_seconds,cause,detail\n2,acme,1200,1500,300,unexplained,"),
                 "\(run.output)")
+        let table = try await CLI.run(["reconcile", "--config", config])
+        #expect(table.status == 0)
+        #expect(table.output.contains("5 tickets compared in 2 requests: ledger 1:22:00, helpdesk 1:27:00, 1 drifting"), "\(table.output)")
+        #expect(table.output.contains("acme      4        1:22:00  1:27:00   0:05:00"), "\(table.output)")
+        #expect(table.output.contains("2       acme      0:20:00  0:25:00   0:05:00  unexplained  the helpdesk's total is not the sum"),
+                "\(table.output)")
     }
 
     /// iTop keeps no time of its own: its figure is the time of the entries whose note is still in the ticket's log.
