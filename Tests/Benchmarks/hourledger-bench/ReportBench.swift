@@ -83,6 +83,35 @@ enum ReportBench {
         print(label("invoice preview, all \(count) contracts") + String(format: "%9.3f s  %6.2f × fetch  %8d lines", invoices, invoices / baseline, lines))
         let (balances, _) = try measure { try ledger.currentBalances(at: now).balances.count }
         print(label("current balances, all contracts") + String(format: "%9.3f s", balances))
+
+        // What /api/v1/contracts, /status and the dashboard's cards compute on every read, and one contract's detail,
+        // as percentiles, next to the store's own look-up of the same rows.
+        print("")
+        let all = try percentiles(runs: 30) { _ = try ledger.contractBalances(at: now) }
+        print(label("read: every contract's balance") + all)
+        let lookup = try percentiles(runs: 30) {
+            _ = try store.writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM balance").count }
+        }
+        print(label("  baseline: fetch every balance row") + lookup)
+        let detail = try percentiles(runs: 200) {
+            let contract = contracts[Int.random(in: 0..<count)]
+            let rows = try ledger.balances(of: contract, now: now)
+            if let last = rows.last { _ = try ledger.ticketBreakdown(contractID: contract.id, periodKey: last.periodKey) }
+        }
+        print(label("read: one contract's detail") + detail)
+    }
+
+    /// p50 and p99 of `runs` timed calls, in milliseconds.
+    static func percentiles(runs: Int, _ body: () throws -> Void) rethrows -> String {
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let started = ContinuousClock.now
+            try body()
+            times.append(seconds(since: started) * 1000)
+        }
+        times.sort()
+        let p99 = times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]
+        return String(format: "p50 %8.2f ms  p99 %8.2f ms", times[times.count / 2], p99)
     }
 
     static func label(_ text: String) -> String { text.padding(toLength: 40, withPad: " ", startingAt: 0) }
