@@ -269,24 +269,12 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         guard first.count > 0, first.count < first.total, first.partial else { return (first.rows, true) }
         let size = first.count
         let starts = Array(stride(from: size, to: first.total, by: size))
-        var pages: [Int: Page<Row>] = [:]
-        try await withThrowingTaskGroup(of: (Int, Page<Row>).self) { group in
-            var next = starts.makeIterator()
-            for _ in 0..<max(1, configuration.concurrency) {
-                guard let start = next.next() else { break }
-                group.addTask { (start, try await self.page(path, query: query, start: start, operation: operation, rows: rows)) }
-            }
-            while let (start, page) = try await group.next() {
-                pages[start] = page
-                if let start = next.next() {
-                    group.addTask { (start, try await self.page(path, query: query, start: start, operation: operation, rows: rows)) }
-                }
-            }
+        let pages = try await concurrentMap(starts, concurrency: configuration.concurrency) { start in
+            try await self.page(path, query: query, start: start, operation: operation, rows: rows)
         }
         var all = first.rows
         var stable = true
-        for start in starts {
-            let page = pages[start]!
+        for (start, page) in zip(starts, pages) {
             all.append(contentsOf: page.rows)
             if page.pastTheEnd || page.total != first.total || (page.count < size && start + size < first.total) { stable = false }
         }
@@ -638,18 +626,10 @@ public actor GLPIConnector: HelpdeskTaskWriter {
                 return (id, .failure(error))
             }
         }
-        try await withThrowingTaskGroup(of: (Int, Result<[TaskFacts], HelpdeskError>).self) { group in
-            var pending = ids.makeIterator()
-            for _ in 0..<max(1, configuration.concurrency) {
-                guard let id = pending.next() else { break }
-                group.addTask { try await read(id) }
-            }
-            while let (id, outcome) = try await group.next() {
-                switch outcome {
-                case .success(let tasks): result.tasks[id] = tasks
-                case .failure(let error): result.failures.append(TicketReadFailure(ticketID: id, error: error))
-                }
-                if let next = pending.next() { group.addTask { try await read(next) } }
+        for (id, outcome) in try await concurrentMap(ids, concurrency: configuration.concurrency, read) {
+            switch outcome {
+            case .success(let tasks): result.tasks[id] = tasks
+            case .failure(let error): result.failures.append(TicketReadFailure(ticketID: id, error: error))
             }
         }
         return result

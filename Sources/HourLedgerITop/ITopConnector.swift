@@ -139,11 +139,10 @@ public actor ITopConnector: HelpdeskPort {
     /// Every page of a `core/get`. The first page gives the total (`Found: N`); the others are then read
     /// `concurrency` at a time and parsed as they arrive. `stable` is false when the total moved while paging: the
     /// caller should not trust that it saw everything.
-    func get(_ itemClass: String, key: Any, fields: String, what: String, pageSize: Int? = nil) async throws -> (objects: [Object], stable: Bool) {
+    func get(_ itemClass: String, key: any Sendable, fields: String, what: String, pageSize: Int? = nil) async throws -> (objects: [Object], stable: Bool) {
         let limit = pageSize ?? configuration.pageSize
-        let send = SendableKey(key)
         @Sendable func page(_ number: Int) async throws -> (objects: [Object], total: Int) {
-            let body = try await call(["operation": "core/get", "class": itemClass, "key": send.value, "output_fields": fields,
+            let body = try await call(["operation": "core/get", "class": itemClass, "key": key, "output_fields": fields,
                                        "limit": limit, "page": number], what: what)
             let found = try Self.objects(body, operation: what)
             return (found, Self.total(body) ?? found.count)
@@ -151,22 +150,10 @@ public actor ITopConnector: HelpdeskPort {
         let first = try await page(1)
         guard first.objects.count == limit, first.total > limit else { return (first.objects, true) }
         let numbers = Array(2...((first.total + limit - 1) / limit))
-        var pages: [Int: (objects: [Object], total: Int)] = [:]
-        try await withThrowingTaskGroup(of: (Int, (objects: [Object], total: Int)).self) { group in
-            var next = numbers.makeIterator()
-            for _ in 0..<max(1, configuration.concurrency) {
-                guard let number = next.next() else { break }
-                group.addTask { (number, try await page(number)) }
-            }
-            while let (number, result) = try await group.next() {
-                pages[number] = result
-                if let number = next.next() { group.addTask { (number, try await page(number)) } }
-            }
-        }
+        let pages = try await concurrentMap(numbers, concurrency: configuration.concurrency, page)
         var all = first.objects
         var stable = true
-        for number in numbers {
-            let result = pages[number]!
+        for result in pages {
             all += result.objects
             if result.total != first.total { stable = false }
         }
@@ -464,8 +451,3 @@ public struct OQL: Sendable, Equatable {
     }
 }
 
-/// A `core/get` key (an id or an OQL text) carried into the concurrent page reads.
-struct SendableKey: @unchecked Sendable {
-    let value: Any
-    init(_ value: Any) { self.value = value }
-}

@@ -8,7 +8,6 @@ import HourLedgerStore
 import HourLedgerUseCases
 import Logging
 
-@main
 struct HourLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hourledger",
@@ -16,19 +15,13 @@ struct HourLedger: AsyncParsableCommand {
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
                       InvoicePreviewCommand.self, ReportCommand.self, OutboxCommand.self])
+}
 
+/// Caps malloc's arenas before ArgumentParser's own entry point starts any thread.
+@main enum Entry {
     static func main() async {
         limitMallocArenas()
-        do {
-            var command = try parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await HourLedger.main()
     }
 }
 

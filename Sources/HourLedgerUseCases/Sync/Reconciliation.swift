@@ -169,13 +169,13 @@ extension SyncEngine {
     /// Where HourLedger's time goes back as notes (iTop), the helpdesk's figure is the time of the entries whose note
     /// is still in the ticket: every written entry's marker is looked for in its ticket's notes.
     private func compareNotes(pending: [Int: Int], failing: [Int: String], at: Date) async throws -> Reconciliation? {
-        let written = try ledger.read { tx in
-            try tx.ownEntries(ticketID: nil, contractID: nil).filter { entry in
+        let (written, stored) = try ledger.read { tx in
+            let written = try tx.ownEntries(ticketID: nil, contractID: nil).filter { entry in
                 guard let key = entry.key else { return false }
                 return try tx.outboxItems(entryKey: key).contains { $0.action == .create && [.delivered, .found].contains($0.resolution) }
             }
+            return (written, try tx.tickets(Array(Set(written.map(\.ticketID)))))
         }
-        let stored = try ledger.read { try $0.tickets(Array(Set(written.map(\.ticketID)))) }
         guard let notes = try await connector.noteTexts(ofTickets: Array(Set(written.map(\.ticketID))).sorted()) else { return nil }
         var rows: [Int: TicketSeconds] = [:]
         var totals = TicketTotals()
@@ -184,14 +184,12 @@ extension SyncEngine {
             let id = entry.ticketID
             rows[id, default: TicketSeconds(ticketID: id, contractID: stored[id]?.contractID ?? entry.contractID, dateMod: stored[id]?.dateMod ?? "",
                                             helpdeskTaskSeconds: 0, writtenSeconds: 0)].writtenSeconds += entry.billedSeconds
+            // A ticket iTop no longer returns has no figure at all: it counts as not in the helpdesk.
             guard let texts = notes[id] else { continue }
             let marker = EntrySource.marker(entry.key ?? "")
-            if texts.contains(where: { $0.contains(marker) }) {
-                totals.seconds[id, default: 0] += entry.billedSeconds
-            } else {
-                totals.seconds[id, default: 0] += 0
-                missing[id, default: []].append(entry.key ?? "")
-            }
+            let found = texts.contains { $0.contains(marker) }
+            totals.seconds[id, default: 0] += found ? entry.billedSeconds : 0
+            if !found { missing[id, default: []].append(entry.key ?? "") }
         }
         let explained = missing.mapValues { keys in
             (DriftCause.noteMissing, "HourLedger's note for entr\(keys.count == 1 ? "y" : "ies") \(keys.joined(separator: ", ")) is no longer in the ticket's log")
