@@ -54,6 +54,8 @@ struct MemoryTables {
     var moves: [ContractMove] = []
     var entries: [Int64: LedgerEntry] = [:]
     var balances: [BalanceKey: Balance] = [:]
+    /// Each contract's balance revision; the last one handed out is the ledger's.
+    var balanceRevisions: [String: Int64] = [:]
     var dirty: Set<String> = []
     var movements: [MovementKey: BlockMovement] = [:]
     var timers: [Int64: TimerRecord] = [:]
@@ -237,8 +239,18 @@ final class MemoryTransaction: LedgerWriter {
         return usage
     }
 
+    func balanceRevision() throws -> Int64 { tables.lastID["balance_revision"] ?? 0 }
+
+    func periodUsage(changedAfter revision: Int64) throws -> [String: [String: PeriodUsage]] {
+        var usage: [String: [String: PeriodUsage]] = [:]
+        for (contractID, revised) in tables.balanceRevisions where revised > revision { usage[contractID] = [:] }
+        for (key, balance) in tables.balances where usage[key.contractID] != nil { usage[key.contractID]![key.periodKey] = balance.usage }
+        return usage
+    }
+
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
         tables.dirty.insert(change.contractID)
+        tables.balanceRevisions[change.contractID] = tables.nextID("balance_revision")
         let key = MemoryTables.BalanceKey(contractID: change.contractID, periodKey: change.periodKey)
         if var balance = tables.balances[key] {
             if change.period != nil, let quota = change.quotaSeconds { balance.quota = quota }

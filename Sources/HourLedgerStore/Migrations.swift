@@ -138,6 +138,7 @@ enum Migrations {
         registerTicketRemoval(&migrator)
         registerNeutralNames(&migrator)
         registerTaskLookups(&migrator)
+        registerKeptFigures(&migrator)
         return migrator
     }
 
@@ -322,5 +323,70 @@ enum LegacyPayload {
             .replacingOccurrences(of: "&amp;", with: "&")
         if text.hasPrefix(marker + " ") { text.removeFirst(marker.count + 1) } else if text.hasPrefix(marker) { text.removeFirst(marker.count) }
         return text
+    }
+}
+
+extension Migrations {
+    /// The SQL that gives `contract` the next balance revision. An update and an insert rather than INSERT OR
+    /// REPLACE: a trigger's conflict clause gives way to that of the statement firing it, the balance upsert's ABORT.
+    private static func revise(_ contract: String, when condition: String = "1") -> String {
+        """
+        UPDATE balance_revision SET revision = (SELECT MAX(revision) FROM balance_revision) + 1
+            WHERE contract_id = \(contract) AND \(condition);
+        INSERT INTO balance_revision(contract_id, revision)
+            SELECT \(contract), (SELECT COALESCE(MAX(revision), 0) + 1 FROM balance_revision)
+            WHERE \(condition) AND NOT EXISTS (SELECT 1 FROM balance_revision WHERE contract_id = \(contract));
+        """
+    }
+
+    /// `/status`, `GET /api/v1/contracts` and the dashboard read every contract's balance and the ledger's counts on
+    /// each request. Triggers keep both current as the rows change, whoever changes them (this process, another one on
+    /// the same file, a repair by hand): each contract's balance revision says whether balances worked out earlier
+    /// still hold, and the counts of tickets and entries are read from a row instead of counted over a million rows.
+    static func registerKeptFigures(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v12-kept-figures") { db in
+            try db.execute(sql: """
+                CREATE TABLE balance_revision (contract_id TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+                CREATE INDEX balance_revision_order ON balance_revision(revision);
+                INSERT INTO balance_revision(contract_id, revision)
+                    SELECT contract_id, ROW_NUMBER() OVER (ORDER BY contract_id) FROM (SELECT DISTINCT contract_id FROM balance);
+                CREATE TRIGGER balance_revised_on_insert AFTER INSERT ON balance BEGIN
+                    \(revise("NEW.contract_id"))
+                END;
+                CREATE TRIGGER balance_revised_on_update AFTER UPDATE ON balance BEGIN
+                    \(revise("OLD.contract_id", when: "OLD.contract_id != NEW.contract_id"))
+                    \(revise("NEW.contract_id"))
+                END;
+                CREATE TRIGGER balance_revised_on_delete AFTER DELETE ON balance BEGIN
+                    \(revise("OLD.contract_id"))
+                END;
+
+                CREATE TABLE ledger_count (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO ledger_count(name, value) VALUES
+                    ('entries', (SELECT COUNT(*) FROM entry)),
+                    ('tickets', (SELECT COUNT(*) FROM ticket WHERE removed IS NULL)),
+                    ('unmatched', (SELECT COUNT(*) FROM ticket WHERE removed IS NULL AND contract_id IS NULL));
+                CREATE TRIGGER entry_counted AFTER INSERT ON entry BEGIN
+                    UPDATE ledger_count SET value = value + 1 WHERE name = 'entries';
+                END;
+                CREATE TRIGGER entry_uncounted AFTER DELETE ON entry BEGIN
+                    UPDATE ledger_count SET value = value - 1 WHERE name = 'entries';
+                END;
+                CREATE TRIGGER ticket_counted AFTER INSERT ON ticket BEGIN
+                    UPDATE ledger_count SET value = value + (NEW.removed IS NULL) WHERE name = 'tickets';
+                    UPDATE ledger_count SET value = value + (NEW.removed IS NULL AND NEW.contract_id IS NULL) WHERE name = 'unmatched';
+                END;
+                CREATE TRIGGER ticket_recounted AFTER UPDATE OF removed, contract_id ON ticket
+                WHEN (OLD.removed IS NULL) != (NEW.removed IS NULL) OR (OLD.contract_id IS NULL) != (NEW.contract_id IS NULL) BEGIN
+                    UPDATE ledger_count SET value = value + (NEW.removed IS NULL) - (OLD.removed IS NULL) WHERE name = 'tickets';
+                    UPDATE ledger_count SET value = value + (NEW.removed IS NULL AND NEW.contract_id IS NULL)
+                        - (OLD.removed IS NULL AND OLD.contract_id IS NULL) WHERE name = 'unmatched';
+                END;
+                CREATE TRIGGER ticket_uncounted AFTER DELETE ON ticket BEGIN
+                    UPDATE ledger_count SET value = value - (OLD.removed IS NULL) WHERE name = 'tickets';
+                    UPDATE ledger_count SET value = value - (OLD.removed IS NULL AND OLD.contract_id IS NULL) WHERE name = 'unmatched';
+                END;
+                """)
+        }
     }
 }

@@ -17,6 +17,25 @@ extension SQLiteTransaction {
         return usage
     }
 
+    func balanceRevision() throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(revision), 0) FROM balance_revision") ?? 0
+    }
+
+    func periodUsage(changedAfter revision: Int64) throws -> [String: [String: PeriodUsage]] {
+        var usage: [String: [String: PeriodUsage]] = [:]
+        for row in try db.rows(sql: """
+            SELECT r.contract_id, b.period_key, b.used_seconds, b.raw_seconds, b.entry_count
+            FROM balance_revision r LEFT JOIN balance b ON b.contract_id = r.contract_id WHERE r.revision > ?
+            """, arguments: [revision]) {
+            let contractID: String = row["contract_id"]
+            guard let key: String = row["period_key"] else { usage[contractID, default: [:]] = [:]; continue }
+            usage[contractID, default: [:]][key] = PeriodUsage(usedSeconds: Int(clamping: row["used_seconds"] as Int64),
+                                                               rawSeconds: Int(clamping: row["raw_seconds"] as Int64),
+                                                               entryCount: row["entry_count"])
+        }
+        return usage
+    }
+
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
         try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [change.contractID])
         if let period = change.period, let quota = change.quotaSeconds {

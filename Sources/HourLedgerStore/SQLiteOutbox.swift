@@ -271,9 +271,10 @@ extension SQLiteTransaction {
     }
 
     func counts() throws -> LedgerCounts {
-        LedgerCounts(tickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE removed IS NULL") ?? 0,
-                     unmatched: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket WHERE contract_id IS NULL AND removed IS NULL") ?? 0,
-                     entries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0,
+        // Tickets and entries from the counts their triggers keep (migration v12); the small tables are counted.
+        var kept: [String: Int] = [:]
+        for row in try db.rows(sql: "SELECT name, value FROM ledger_count") { kept[row["name"]] = row["value"] }
+        return LedgerCounts(tickets: kept["tickets"] ?? 0, unmatched: kept["unmatched"] ?? 0, entries: kept["entries"] ?? 0,
                      alerts: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert") ?? 0,
                      pendingHints: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
                      failingTickets: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_failure") ?? 0)

@@ -4,8 +4,7 @@ import HourLedgerCore
 extension Ledger {
     /// Every period of `contract` from its start through the running one, with carry-over and expiry worked out.
     public func balances(of contract: Contract, now: Date? = nil) throws -> [BalanceRow] {
-        let now = now ?? clock.now()
-        return try BalanceRow.statements(of: contract, usage: try read { try $0.periodUsage(contractID: contract.id) }, now: now)
+        try keptBalances.rows(of: [contract], now: now ?? clock.now(), repository: repository)[0].get()
     }
 
     /// The balance of `contract` for the period holding `instant`; zero usage when nothing was logged yet.
@@ -19,12 +18,17 @@ extension Ledger {
     /// damaged reported instead of failing the rest. Contracts outside their term are left out.
     public func currentBalances(at instant: Date? = nil) throws -> (balances: [(Contract, BalanceRow)], failures: [ContractFailure]) {
         let instant = instant ?? clock.now()
+        let contracts = contracts
         var balances: [(Contract, BalanceRow)] = []
         var failures: [ContractFailure] = []
-        for contract in contracts {
-            do {
-                if let row = try balance(of: contract, at: instant, now: instant) { balances.append((contract, row)) }
-            } catch let error as DamagedLedger {
+        for (contract, rows) in zip(contracts, try keptBalances.rows(of: contracts, now: instant, repository: repository)) {
+            switch rows {
+            case .success(let rows):
+                // The rows cover every period up to `instant`, and periods follow each other without gaps.
+                if let row = rows.last(where: { $0.periodStart <= instant && $0.periodEnd.map { instant < $0 } ?? true }) {
+                    balances.append((contract, row))
+                }
+            case .failure(let error):
                 failures.append(ContractFailure(contractID: contract.id, error: error.description))
             }
         }

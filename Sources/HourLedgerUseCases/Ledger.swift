@@ -82,6 +82,8 @@ public final class Ledger: Sendable {
     let logger: Logger
     /// Contracts the last settlement could not settle (damaged stored figures), for `/status`.
     private let settlementFailures = Mutex<[ContractFailure]>([])
+    /// Balances worked out by earlier reads, for as long as they hold.
+    let keptBalances = KeptBalances()
 
     public init(repository: any LedgerRepository, profile: HelpdeskProfile, book: ContractBook, clock: WallClock = .system,
                 logger: Logger = Logger(label: "hourledger.ledger")) {

@@ -8,6 +8,7 @@ import HourLedgerCore
 import HourLedgerHTTPClient
 import HourLedgerStore
 import GRDB
+import TestKit
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -11,6 +11,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import TestKit
 import Testing
 
 /// One delivery from shared/fixtures/glpi/webhook-examples, byte for byte.
@@ -366,18 +367,5 @@ final class TestClock: Sendable {
         // One poll-window search, then the 250 hinted ids in three searches of at most 100 ids.
         #expect(searches.count == 4, "\(searches.map { String($0.target.prefix(300)) })")
         #expect(try runtime.ledger.pendingHints().isEmpty)
-    }
-}
-
-/// A small seeded generator, so a failing fuzz round can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

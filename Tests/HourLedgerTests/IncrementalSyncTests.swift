@@ -4,6 +4,7 @@ import GRDB
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerUseCases
+import TestKit
 import Testing
 
 /// An incremental GLPI poll takes changed tasks from the task list newest-first and rebuilds each changed ticket's

@@ -3,6 +3,7 @@ import HourLedgerGLPI
 import HourLedgerHelpdeskKit
 import HourLedgerITop
 import HourLedgerUseCases
+import TestKit
 import Testing
 
 @Suite struct ParsingTests {

@@ -81,6 +81,12 @@ public protocol LedgerReader {
 
     /// The stored totals of each period of a contract, by period key.
     func periodUsage(contractID: String) throws -> [String: PeriodUsage]
+    /// A number that grows with every change to any contract's stored totals, whoever wrote it (0 before the first):
+    /// what tells a process that the balances it worked out earlier are still current.
+    func balanceRevision() throws -> Int64
+    /// The stored totals of every contract whose totals changed after `revision` (all of them after 0), by contract
+    /// and period key; a contract whose rows were all removed maps to no periods.
+    func periodUsage(changedAfter revision: Int64) throws -> [String: [String: PeriodUsage]]
     /// Per-ticket usage of one contract period, largest first.
     func ticketBreakdown(contractID: String, periodKey: String) throws -> [TicketUsage]
     /// Stored totals that disagree with the sum of their entries; empty unless the ledger is damaged.
