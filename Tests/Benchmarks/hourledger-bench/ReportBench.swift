@@ -5,6 +5,8 @@ import HourLedgerServer
 import HourLedgerGLPI
 import HourLedgerStore
 import HourLedgerUseCases
+import HourLedgerApp
+import ServiceLifecycle
 
 /// Times every report over a year of data for many contracts, and, in the same run, a bare scan of the same entries:
 /// the ratio is what the report adds to reading the rows at all.
@@ -99,6 +101,66 @@ enum ReportBench {
             if let last = rows.last { _ = try ledger.ticketBreakdown(contractID: contract.id, periodKey: last.periodKey) }
         }
         print(label("read: one contract's detail") + detail)
+        try await httpReads(directory: directory, contracts: contracts)
+    }
+
+    /// The same reads through the daemon's HTTP stack on this ledger file, driven by wrk on loopback, next to the
+    /// same stack refusing a wrong token (authentication middleware, no ledger work).
+    static func httpReads(directory: String, contracts: [Contract]) async throws {
+        guard Wrk.installed else { print("wrk is not installed (apt-get install -y wrk): no HTTP read figures"); return }
+        let yaml = contracts.map { contract -> String in
+            var line = "  - {id: \(contract.id), name: \"\(contract.name)\", entity: \(contract.entity ?? 0), period: monthly, "
+                + "starts: \(contract.starts), timezone: \(contract.timeZone), billing: \(contract.billing.mode.rawValue)"
+            switch contract.billing.mode {
+            case .block: line += ", quota_hours: 20, overage_rate: 12000, carry_over: {max_hours: 10, expires_after_periods: 1}, alerts: {thresholds: [80, 100]}"
+            case .payg: line += ", rate: 9000"
+            case .unlimited: break
+            }
+            return line + "}"
+        }.joined(separator: "\n")
+        let config = try ConfigLoader.parse("""
+            helpdesk:
+              kind: glpi
+              url: http://127.0.0.1:9/apirest.php
+              user_token: bench
+            database:
+              path: \(directory)/ledger.sqlite
+            http:
+              host: 127.0.0.1
+              port: 0
+            log:
+              level: critical
+            contracts:
+            \(yaml)
+            """)
+        let runtime = try Runtime(configuration: config)
+        let token = try runtime.ledger.createToken(user: "bench", helpdeskUserID: 1, role: .manager)
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
+        let group = ServiceGroup(services: [app], logger: runtime.logger)
+        let server = Task { try await group.run() }
+        var ports = portStream.makeAsyncIterator()
+        guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
+        let base = "http://127.0.0.1:\(port)"
+        let counts = try runtime.ledger.counts()
+        print("")
+        print("HTTP reads: \(contracts.count) contracts, \(counts.entries) entries, wrk -t1 -c4 -d5s on loopback (one warm-up run first)")
+        let runs: [(String, [String])] = [
+            ("baseline: wrong token, refused", ["-H", "Authorization: Bearer wrong", base + "/api/v1/contracts"]),
+            ("GET /api/v1/contracts", ["-H", "Authorization: Bearer \(token)", base + "/api/v1/contracts"]),
+            ("GET /status", [base + "/status"]),
+            ("GET /api/v1/contracts/c1", ["-H", "Authorization: Bearer \(token)", base + "/api/v1/contracts/c1"]),
+        ]
+        var rows: [String] = []
+        for (name, arguments) in runs {
+            _ = try Wrk.run(["-t1", "-c4", "-d2s"] + arguments, quiet: true)
+            let result = try Wrk.run(["-t1", "-c4", "-d5s"] + arguments, quiet: true)
+            rows.append("| \(name) | \(result.rate) | \(result.p50) | \(result.p99) | \(result.non2xx) of \(result.requests) |")
+        }
+        print("| read | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n" + rows.joined(separator: "\n"))
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+        try runtime.repository.close()
     }
 
     /// p50 and p99 of `runs` timed calls, in milliseconds.

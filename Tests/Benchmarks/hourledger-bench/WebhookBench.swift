@@ -172,34 +172,8 @@ enum WebhookBench {
         """
     }
 
-    struct Result {
-        var requests = 0
-        var non2xx = 0
-        var rate = "?"
-        var p50 = "?"
-        var p99 = "?"
-    }
-
-    static func wrk(url: String, script: String, signed: Bool, duration: Int, connections: Int, threads: Int) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-        process.arguments = ["-t\(threads)", "-c\(connections)", "-d\(duration)s", "--latency", "-s", script, url, "--", signed ? "signed" : "unsigned"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print(output)
-        var result = Result()
-        for line in output.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if line.hasPrefix("50%") { result.p50 = String(fields.last ?? "?") }
-            if line.hasPrefix("99%") { result.p99 = String(fields.last ?? "?") }
-            if line.hasPrefix("Requests/sec:") { result.rate = String(fields.last ?? "?") }
-            if line.hasPrefix("Non-2xx") { result.non2xx = Int(fields.last ?? "") ?? 0 }
-            if line.contains("requests in"), let first = fields.first, let count = Int(first) { result.requests = count }
-        }
-        return result
+    static func wrk(url: String, script: String, signed: Bool, duration: Int, connections: Int, threads: Int) throws -> Wrk.Result {
+        try Wrk.run(["-t\(threads)", "-c\(connections)", "-d\(duration)s", "-s", script, url, "--", signed ? "signed" : "unsigned"])
     }
 }
 

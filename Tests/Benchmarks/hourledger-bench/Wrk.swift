@@ -1,0 +1,37 @@
+import Foundation
+
+/// wrk, the HTTP load generator, run once with latency percentiles and its figures read back.
+enum Wrk {
+    struct Result {
+        var requests = 0
+        var non2xx = 0
+        var rate = "?"
+        var p50 = "?"
+        var p99 = "?"
+    }
+
+    static var installed: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") }
+
+    /// Runs `wrk --latency` with `arguments`, prints its output unless `quiet`, and returns its figures.
+    static func run(_ arguments: [String], quiet: Bool = false) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = ["--latency"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if !quiet { print(output) }
+        var result = Result()
+        for line in output.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if line.hasPrefix("50%") { result.p50 = String(fields.last ?? "?") }
+            if line.hasPrefix("99%") { result.p99 = String(fields.last ?? "?") }
+            if line.hasPrefix("Requests/sec:") { result.rate = String(fields.last ?? "?") }
+            if line.hasPrefix("Non-2xx") { result.non2xx = Int(fields.last ?? "") ?? 0 }
+            if line.contains("requests in"), let first = fields.first, let count = Int(first) { result.requests = count }
+        }
+        return result
+    }
+}
