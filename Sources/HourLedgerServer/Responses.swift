@@ -43,15 +43,14 @@ public struct ContractBalance: Sendable, Codable, Equatable {
     }
 
     public init(contract: Contract, row: BalanceRow, now: Date? = nil) {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = contract.calendar.timeZone
+        let zone = contract.calendar.timeZone
         id = contract.id
         name = contract.name
         timezone = contract.timeZone
         billingMode = contract.billing.mode
         periodKey = row.periodKey
-        periodStart = formatter.string(from: row.periodStart)
-        periodEnd = row.periodEnd.map(formatter.string(from:))
+        periodStart = ISOStamp.string(row.periodStart, in: zone)
+        periodEnd = row.periodEnd.map { ISOStamp.string($0, in: zone) }
         quotaSeconds = row.quotaSeconds
         carriedInSeconds = row.carriedInSeconds
         availableSeconds = row.availableSeconds

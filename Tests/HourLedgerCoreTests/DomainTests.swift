@@ -32,6 +32,24 @@ private let words = HelpdeskTerms(entity: "entity", group: "group", category: "c
     }
 }
 
+/// The hand-written ISO 8601 stamps of the contract list read exactly as Foundation's formatter writes them.
+@Suite struct ISOStampTests {
+    @Test func stampsEqualFoundationsFormatterAcrossZonesAndCenturies() {
+        var random = SplitMix64(seed: 42)
+        let zones = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns",
+                     "Pacific/Kiritimati", "Africa/Monrovia"].map { TimeZone(identifier: $0)! }
+        for zone in zones {
+            let formatter = ISO8601DateFormatter()
+            formatter.timeZone = zone
+            var instants = [Date(timeIntervalSince1970: 0), .utc("2026-03-29 01:00:00"), .utc("2026-10-25 00:59:59"), .utc("2000-02-29 23:30:00")]
+            instants += (0..<500).map { _ in Date(timeIntervalSince1970: Double(Int.random(in: -2_208_988_800...4_102_444_800, using: &random))) }
+            for instant in instants {
+                #expect(ISOStamp.string(instant, in: zone) == formatter.string(from: instant), "\(zone.identifier) \(instant.timeIntervalSince1970)")
+            }
+        }
+    }
+}
+
 @Suite struct PeriodTests {
     func contract(_ kind: PeriodKind, starts: String, tz: String, expires: String? = nil) -> Contract {
         Contract(id: "c", name: "c", entity: 1, quotaSeconds: 3600, period: kind, starts: CivilDate(starts)!,
