@@ -37,13 +37,33 @@ public struct LedgerAPIContext: Sendable {
 
 /// Encodes API answers: snake_case keys from the types, stable key order, ISO 8601 dates.
 enum JSONBody {
-    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    static func encode(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(value)
+        return try encoder.encode(value)
+    }
+
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encode(value)
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// JSON already written, such as `BalanceJSON`'s.
+    static func text(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    /// `/status` with its contracts written by `BalanceJSON`: the rest is encoded with an empty list, which is then
+    /// replaced. The same bytes as encoding it whole.
+    static func status(_ body: StatusBody) throws -> Response {
+        var rest = body
+        rest.contracts = []
+        let text = String(decoding: try encode(rest), as: UTF8.self)
+        let empty = "\n  \"contracts\" : [\n\n  ]"
+        guard let range = text.range(of: empty) else { return try response(body) }
+        return JSONBody.text(text.replacingCharacters(in: range, with: "\n  \"contracts\" : " + BalanceJSON.array(body.contracts, indent: 1)))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) throws -> Response {
@@ -68,7 +88,7 @@ public enum LedgerRoutes {
         router.get("contracts") { request, _ in
             try await WorkRoutes.handle {
                 let now = api.clock()
-                return try JSONBody.response(try await api.reads.run { try currentBalances(api, at: now) })
+                return JSONBody.text(BalanceJSON.array(try await api.reads.run { try currentBalances(api, at: now) }))
             }
         }
         router.get("contracts/{id}") { request, context in
@@ -133,7 +153,7 @@ public enum LedgerRoutes {
 
     static func status(_ api: LedgerAPIContext) async throws -> Response {
         let sync = await api.engine.status
-        return try JSONBody.response(try await api.reads.run { try statusBody(api, sync: sync) })
+        return try JSONBody.status(try await api.reads.run { try statusBody(api, sync: sync) })
     }
 
     /// Each contract's balance for the period running at `now`; a damaged contract fails the call.

@@ -2,7 +2,7 @@ import FakeGLPI
 import Foundation
 import HourLedgerUseCases
 import HourLedgerApp
-import HourLedgerServer
+@testable import HourLedgerServer
 import HourLedgerStore
 import Hummingbird
 import HummingbirdTesting
@@ -43,6 +43,21 @@ import Testing
                 #expect(body["unmatched_tickets"] as? Int == 0)
                 let text = String(buffer: response.body)
                 #expect(!text.contains("fixture-app-token") && !text.contains("fixture-user-token"))
+                // Its contracts are written by hand into the encoded rest: the same bytes as encoding it whole.
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let status = try decoder.decode(StatusBody.self, from: Data(text.utf8))
+                #expect(status.contracts.map(\.id) == ["acme-2026"])
+                #expect(text == String(decoding: try JSONBody.encode(status), as: UTF8.self))
+            }
+            try await client.execute(uri: "/api/v1/contracts", method: .get, headers: auth) { response in
+                let text = String(buffer: response.body)
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let balances = try decoder.decode([ContractBalance].self, from: Data(text.utf8))
+                #expect(balances.map(\.id) == ["acme-2026"])
+                #expect(text == String(decoding: try JSONBody.encode(balances), as: UTF8.self))
+                #expect(response.headers[.contentType] == "application/json; charset=utf-8")
             }
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/api/v1/contracts/acme-2026?at=2026-11-21T19:00:00Z", method: .get, headers: auth) { response in
