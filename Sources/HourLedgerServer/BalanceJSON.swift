@@ -4,9 +4,9 @@ import HourLedgerCore
 /// Contract balances as JSON, byte for byte what `JSONBody`'s encoder (sorted keys, pretty printed, slashes as they
 /// are, ISO 8601 dates) writes for them. The contract list and `/status` hold one per contract: through JSONEncoder
 /// a thousand took about 20 ms of CPU per read, forty times the work of reading them.
-enum BalanceJSON {
+public enum BalanceJSON {
     /// The array, its brackets at `indent` levels of two spaces, as it stands after a key or alone.
-    static func array(_ balances: [ContractBalance], indent: Int = 0) -> String {
+    public static func array(_ balances: [ContractBalance], indent: Int = 0) -> String {
         guard !balances.isEmpty else { return "[\n\n" + pad(indent) + "]" }
         var out = "[\n"
         out.reserveCapacity(balances.count * 900)

@@ -95,6 +95,12 @@ enum ReportBench {
             _ = try store.writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM balance").count }
         }
         print(label("  baseline: fetch every balance row") + lookup)
+        let balancesNow = try ledger.contractBalances(at: now).balances
+        print(label("  their JSON, as the contract list writes it") + (try percentiles(runs: 30) { _ = BalanceJSON.array(balancesNow) }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        print(label("  their JSON by JSONEncoder") + (try percentiles(runs: 30) { _ = try encoder.encode(balancesNow) }))
         let detail = try percentiles(runs: 200) {
             let contract = contracts[Int.random(in: 0..<count)]
             let rows = try ledger.balances(of: contract, now: now)
