@@ -10,17 +10,29 @@ public enum ISOStamp {
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         let secondOfDay = local - days * 86_400
         let (year, month, day) = civil(fromDays: days)
-        var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
-            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
+        var text: [UInt8] = []
+        text.reserveCapacity(28)
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            if value >= divisor * 10 { text.append(contentsOf: String(value).utf8); return }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        func separator(_ character: Unicode.Scalar) { text.append(UInt8(ascii: character)) }
+        digits(year, 4); separator("-"); digits(month, 2); separator("-"); digits(day, 2); separator("T")
+        digits(secondOfDay / 3600, 2); separator(":"); digits(secondOfDay / 60 % 60, 2); separator(":"); digits(secondOfDay % 60, 2)
         if offset == 0 {
-            text += "Z"
+            separator("Z")
         } else {
             let minutes = abs(offset) / 60
-            text += (offset < 0 ? "-" : "+") + pad(minutes / 60, 2) + ":" + pad(minutes % 60, 2)
+            separator(offset < 0 ? "-" : "+"); digits(minutes / 60, 2); separator(":"); digits(minutes % 60, 2)
             // Local mean time before standard zones (Paris until 1911: +00:09:21) has seconds too.
-            if abs(offset) % 60 != 0 { text += ":" + pad(abs(offset) % 60, 2) }
+            if abs(offset) % 60 != 0 { separator(":"); digits(abs(offset) % 60, 2) }
         }
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Year, month and day of a count of days since 1970-01-01 in the proleptic Gregorian calendar
@@ -35,10 +47,5 @@ public enum ISOStamp {
         let day = dayOfYear - (153 * shifted + 2) / 5 + 1
         let month = shifted < 10 ? shifted + 3 : shifted - 9
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    private static func pad(_ value: Int, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 }

@@ -150,7 +150,7 @@ enum ReportBench {
         let base = "http://127.0.0.1:\(port)"
         let counts = try runtime.ledger.counts()
         print("")
-        print("HTTP reads: \(contracts.count) contracts, \(counts.entries) entries, wrk -t1 -c4 -d5s on loopback (one warm-up run first)")
+        print("HTTP reads: \(contracts.count) contracts, \(counts.entries) entries, wrk -t1 -c1 -d5s on loopback: one reader at a time, so the latencies are a read's own (one warm-up run first)")
         let runs: [(String, [String])] = [
             ("baseline: wrong token, refused", ["-H", "Authorization: Bearer wrong", base + "/api/v1/contracts"]),
             ("GET /api/v1/contracts", ["-H", "Authorization: Bearer \(token)", base + "/api/v1/contracts"]),
@@ -159,8 +159,8 @@ enum ReportBench {
         ]
         var rows: [String] = []
         for (name, arguments) in runs {
-            _ = try Wrk.run(["-t1", "-c4", "-d2s"] + arguments, quiet: true)
-            let result = try Wrk.run(["-t1", "-c4", "-d5s"] + arguments, quiet: true)
+            _ = try Wrk.run(["-t1", "-c1", "-d2s"] + arguments, quiet: true)
+            let result = try Wrk.run(["-t1", "-c1", "-d5s"] + arguments, quiet: true)
             rows.append("| \(name) | \(result.rate) | \(result.p50) | \(result.p99) | \(result.non2xx) of \(result.requests) |")
         }
         print("| read | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n" + rows.joined(separator: "\n"))
