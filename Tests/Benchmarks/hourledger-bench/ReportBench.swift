@@ -66,7 +66,7 @@ enum ReportBench {
             }
         }
         print("")
-        print(label("baseline: SUM over all entries") + String(format: "%9.3f s  (%d s of time)", scan, total))
+        print(label("baseline: SUM over all entries") + String(format: "%9.3f s", scan) + "  (\(total) s of time)")
         print(label("baseline: fetch all entries") + String(format: "%9.3f s  (%d rows)", baseline, rows))
         for kind in Report.Kind.allCases {
             for format in ["table", "json", "csv"] {
@@ -141,12 +141,8 @@ enum ReportBench {
             """)
         let runtime = try Runtime(configuration: config)
         let token = try runtime.ledger.createToken(user: "bench", helpdeskUserID: 1, role: .manager)
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
-        let group = ServiceGroup(services: [app], logger: runtime.logger)
-        let server = Task { try await group.run() }
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
+        let served = try await ServedApp(runtime)
+        let port = served.port
         let base = "http://127.0.0.1:\(port)"
         let counts = try runtime.ledger.counts()
         print("")
@@ -164,9 +160,7 @@ enum ReportBench {
             rows.append("| \(name) | \(result.rate) | \(result.p50) | \(result.p99) | \(result.non2xx) of \(result.requests) |")
         }
         print("| read | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n" + rows.joined(separator: "\n"))
-        await group.triggerGracefulShutdown()
-        _ = try? await server.value
-        try runtime.repository.close()
+        try await served.stop(runtime)
     }
 
     /// p50 and p99 of `runs` timed calls, in milliseconds.

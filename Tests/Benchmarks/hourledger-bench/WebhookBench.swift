@@ -45,12 +45,8 @@ enum WebhookBench {
             """)
         let runtime = try Runtime(configuration: config)
         let synchronous = try await (runtime.repository as! SQLiteLedger).writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
-        let group = ServiceGroup(services: [app], logger: runtime.logger)
-        let server = Task { try await group.run() }
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
+        let served = try await ServedApp(runtime)
+        let port = served.port
         let url = "http://127.0.0.1:\(port)/webhooks/glpi"
 
         // Enough distinct deliveries for 40k/s over the whole run; wrk thread i reads file i.
@@ -73,9 +69,7 @@ enum WebhookBench {
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_hint") ?? 0,
              try Int.fetchOne(db, sql: "SELECT SUM(count) FROM ticket_hint") ?? 0)
         }
-        await group.triggerGracefulShutdown()
-        _ = try? await server.value
-        try runtime.repository.close()
+        try await served.stop(runtime)
 
         print("""
 

@@ -1,4 +1,6 @@
 import Foundation
+import HourLedgerApp
+import ServiceLifecycle
 
 /// wrk, the HTTP load generator, run once with latency percentiles and its figures read back.
 enum Wrk {
@@ -33,5 +35,30 @@ enum Wrk {
             if line.contains("requests in"), let first = fields.first, let count = Int(first) { result.requests = count }
         }
         return result
+    }
+}
+
+/// The daemon's HTTP application on a free loopback port, as the HTTP benchmarks drive it.
+struct ServedApp {
+    let port: Int
+    private let group: ServiceGroup
+    private let server: Task<Void, any Error>
+
+    init(_ runtime: Runtime) async throws {
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(runtime: runtime, onServerRunning: { port in portContinuation.yield(port ?? 0) })
+        let group = ServiceGroup(services: [app], logger: runtime.logger)
+        self.group = group
+        server = Task { try await group.run() }
+        var ports = portStream.makeAsyncIterator()
+        guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
+        self.port = port
+    }
+
+    /// Stops serving and closes the ledger.
+    func stop(_ runtime: Runtime) async throws {
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+        try runtime.repository.close()
     }
 }
