@@ -8,10 +8,15 @@ import HourLedgerCore
 public enum BalanceJSON {
     /// The array, its brackets at `indent` levels of two spaces, as it stands after a key or alone.
     public static func array(_ balances: [ContractBalance], indent: Int = 0) -> String {
+        String(decoding: bytes(balances, indent: indent), as: UTF8.self)
+    }
+
+    /// The same as UTF-8, as a response body takes it.
+    public static func bytes(_ balances: [ContractBalance], indent: Int = 0) -> [UInt8] {
         var out = Writer()
         out.bytes.reserveCapacity(64 + balances.count * 1100)
         out.array(balances, indent: indent) { out, balance, indent in out.balance(balance, indent: indent) }
-        return String(decoding: out.bytes, as: UTF8.self)
+        return out.bytes
     }
 
     /// A number as JSONEncoder writes a Double: the shortest digits that read back, without a trailing ".0".

@@ -51,8 +51,8 @@ enum JSONBody {
     }
 
     /// JSON already written, such as `BalanceJSON`'s.
-    static func text(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    static func bytes(_ json: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     /// `/status` with its contracts written by `BalanceJSON`: the rest is encoded with an empty list, which is then
@@ -60,10 +60,16 @@ enum JSONBody {
     static func status(_ body: StatusBody) throws -> Response {
         var rest = body
         rest.contracts = []
-        let text = String(decoding: try encode(rest), as: UTF8.self)
-        let empty = "\n  \"contracts\" : [\n\n  ]"
-        guard let range = text.range(of: empty) else { return try response(body) }
-        return JSONBody.text(text.replacingCharacters(in: range, with: "\n  \"contracts\" : " + BalanceJSON.array(body.contracts, indent: 1)))
+        let text = [UInt8](try encode(rest))
+        let empty = Array("\n  \"contracts\" : [\n\n  ]".utf8)
+        guard let start = text.firstRange(of: empty) else { return try response(body) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(text.count + body.contracts.count * 1100)
+        buffer.writeBytes(text[..<start.lowerBound])
+        buffer.writeString("\n  \"contracts\" : ")
+        buffer.writeBytes(BalanceJSON.bytes(body.contracts, indent: 1))
+        buffer.writeBytes(text[start.upperBound...])
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) throws -> Response {
@@ -88,7 +94,7 @@ public enum LedgerRoutes {
         router.get("contracts") { request, _ in
             try await WorkRoutes.handle {
                 let now = api.clock()
-                return JSONBody.text(BalanceJSON.array(try await api.reads.run { try currentBalances(api, at: now) }))
+                return JSONBody.bytes(BalanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) }))
             }
         }
         router.get("contracts/{id}") { request, context in
