@@ -45,14 +45,12 @@ enum JSONBody {
     }
 
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try encode(value)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        written(ByteBuffer(bytes: try encode(value)), status: status)
     }
 
     /// JSON already written, such as `BalanceJSON`'s.
-    static func bytes(_ json: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
+    static func written(_ json: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
     }
 
     /// `/status` with its contracts written by `BalanceJSON`: the rest is encoded with an empty list, which is then
@@ -69,7 +67,7 @@ enum JSONBody {
         buffer.writeString("\n  \"contracts\" : ")
         buffer.writeBytes(BalanceJSON.bytes(body.contracts, indent: 1))
         buffer.writeBytes(text[start.upperBound...])
-        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
+        return written(buffer)
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, field: String? = nil) throws -> Response {
@@ -94,7 +92,7 @@ public enum LedgerRoutes {
         router.get("contracts") { request, _ in
             try await WorkRoutes.handle {
                 let now = api.clock()
-                return JSONBody.bytes(BalanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) }))
+                return JSONBody.written(ByteBuffer(bytes: BalanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) })))
             }
         }
         router.get("contracts/{id}") { request, context in

@@ -25,7 +25,7 @@ extension Ledger {
             switch rows {
             case .success(let rows):
                 // The rows cover every period up to `instant`, and periods follow each other without gaps.
-                if let row = rows.last(where: { $0.periodStart <= instant && $0.periodEnd.map { instant < $0 } ?? true }) {
+                if let row = rows.last(where: { $0.holds(instant) }) {
                     balances.append((contract, row))
                 }
             case .failure(let error):

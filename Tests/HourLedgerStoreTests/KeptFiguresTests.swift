@@ -23,7 +23,7 @@ import Testing
     static func fresh(_ ledger: Ledger, at now: Date) throws -> [String] {
         try contracts.compactMap { contract in
             let rows = try BalanceRow.statements(of: contract, usage: try ledger.read { try $0.periodUsage(contractID: contract.id) }, now: now)
-            return rows.last { $0.periodStart <= now && $0.periodEnd.map { now < $0 } ?? true }.map { "\(contract.id) \($0)" }
+            return rows.last { $0.holds(now) }.map { "\(contract.id) \($0)" }
         }
     }
 
@@ -135,9 +135,7 @@ import Testing
     @Test func aVersion11LedgerGetsItsKeptFigures() async throws {
         let directory = TemporaryDirectory()
         let path = directory.path + "/v11.sqlite"
-        let old = try DatabaseQueue(path: path)
-        try Migrations.migrator.migrate(old, upTo: "v11-task-lookups")
-        try await old.write { db in
+        try await oldLedgerFile(at: path, upTo: "v11-task-lookups") { db in
             try db.execute(sql: """
                 INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, synced_at)
                     VALUES (1, 'Laptop', 1, '', 0, 2, '2026-11-20 09:00:00', 'paris', 'contract paris: entity 1', 0),
@@ -150,7 +148,6 @@ import Testing
                     VALUES ('paris', '2026-11-01', 1793487600, 1796079600, 36000, 1800, 1200, 1);
                 """)
         }
-        try old.close()
         let ledger = try sqliteLedger(path: path, contracts: Self.contracts)
         let counts = try ledger.counts()
         #expect([counts.tickets, counts.unmatched, counts.entries] as [Int] == [2, 1, 2])

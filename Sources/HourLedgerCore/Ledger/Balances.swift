@@ -33,6 +33,8 @@ public struct BalanceRow: Sendable, Equatable {
     public var movements: [BlockMovement] = []
 
     public var availableSeconds: Int { quotaSeconds + carriedInSeconds }
+    /// True when the period holds `instant`.
+    public func holds(_ instant: Date) -> Bool { periodStart <= instant && periodEnd.map { instant < $0 } ?? true }
     public var remainingSeconds: Int { quotaSeconds + carriedInSeconds - usedSeconds - expiredSeconds }
     /// Used share of the available hours in percent, to two decimals.
     public var percentUsed: Double {
