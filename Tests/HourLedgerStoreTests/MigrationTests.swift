@@ -12,9 +12,7 @@ import Testing
     @Test func aVersion9LedgerKeepsItsTaskLinksAndQueuedWordsUnderNeutralNames() async throws {
         let directory = TemporaryDirectory()
         let path = directory.path + "/v9.sqlite"
-        let old = try DatabaseQueue(path: path)
-        try Migrations.migrator.migrate(old, upTo: "v9-ticket-removal")
-        try await old.write { db in
+        try await oldLedgerFile(at: path, upTo: "v9-ticket-removal") { db in
             try db.execute(sql: """
                 INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, synced_at)
                     VALUES (1, 'Laptop', 1, '[]', 0, 2, '2026-11-20 09:00:00', 'acme', 'contract acme: entity 1', 0);
@@ -36,7 +34,6 @@ import Testing
             try db.execute(sql: "INSERT INTO outbox(entry_key, action, ticket_id, payload, next_attempt_at, created_at) VALUES ('k-1', 'update', 1, ?, 0, 0)",
                            arguments: [payload])
         }
-        try old.close()
 
         let acme = Contract(id: "acme", name: "ACME", entity: 1, quotaSeconds: 3600, starts: CivilDate("2026-01-01")!,
                             rounding: RoundingPolicy(incrementSeconds: 900, mode: .up))

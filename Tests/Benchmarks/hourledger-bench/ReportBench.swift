@@ -124,21 +124,7 @@ enum ReportBench {
             }
             return line + "}"
         }.joined(separator: "\n")
-        let config = try ConfigLoader.parse("""
-            helpdesk:
-              kind: glpi
-              url: http://127.0.0.1:9/apirest.php
-              user_token: bench
-            database:
-              path: \(directory)/ledger.sqlite
-            http:
-              host: 127.0.0.1
-              port: 0
-            log:
-              level: critical
-            contracts:
-            \(yaml)
-            """)
+        let config = try ServedApp.configuration(directory: directory, logLevel: "critical", contracts: yaml)
         let runtime = try Runtime(configuration: config)
         let token = try runtime.ledger.createToken(user: "bench", helpdeskUserID: 1, role: .manager)
         let served = try await ServedApp(runtime)

@@ -27,22 +27,9 @@ enum WebhookBench {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let secretFile = directory + "/secret"
         try secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
-        let config = try ConfigLoader.parse("""
-            helpdesk:
-              kind: glpi
-              url: http://127.0.0.1:9/apirest.php
-              user_token: bench
-              webhook_secret_file: \(secretFile)
-            database:
-              path: \(directory)/ledger.sqlite
-            http:
-              host: 127.0.0.1
-              port: 0
-            log:
-              level: error
-            contracts:
-              - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}
-            """)
+        let config = try ServedApp.configuration(
+            directory: directory, helpdesk: "  webhook_secret_file: \(secretFile)", logLevel: "error",
+            contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}")
         let runtime = try Runtime(configuration: config)
         let synchronous = try await (runtime.repository as! SQLiteLedger).writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
         let served = try await ServedApp(runtime)

@@ -40,6 +40,28 @@ enum Wrk {
 
 /// The daemon's HTTP application on a free loopback port, as the HTTP benchmarks drive it.
 struct ServedApp {
+    /// A daemon's configuration for a benchmark: a helpdesk that never answers (nothing syncs), the ledger file in
+    /// `directory`, a free port, and these contracts (YAML list items) and extra helpdesk lines.
+    static func configuration(directory: String, helpdesk extra: String = "", logLevel: String, contracts: String) throws
+        -> HourLedgerConfiguration {
+        try ConfigLoader.parse("""
+            helpdesk:
+              kind: glpi
+              url: http://127.0.0.1:9/apirest.php
+              user_token: bench
+            \(extra)
+            database:
+              path: \(directory)/ledger.sqlite
+            http:
+              host: 127.0.0.1
+              port: 0
+            log:
+              level: \(logLevel)
+            contracts:
+            \(contracts)
+            """)
+    }
+
     let port: Int
     private let group: ServiceGroup
     private let server: Task<Void, any Error>
