@@ -136,28 +136,61 @@ public actor ITopConnector: HelpdeskPort {
         return Int(message.dropFirst(7))
     }
 
-    /// Every page of a `core/get`. The first page gives the total (`Found: N`); the others are then read
-    /// `concurrency` at a time and parsed as they arrive. `stable` is false when the total moved while paging: the
+    /// Every page of a `core/get`, collected (see `pages`). `stable` is false when the total moved while paging: the
     /// caller should not trust that it saw everything.
     func get(_ itemClass: String, key: any Sendable, fields: String, what: String, pageSize: Int? = nil) async throws -> (objects: [Object], stable: Bool) {
+        var all: [Object] = []
+        var stable = true
+        for try await page in pages(itemClass, key: key, fields: fields, what: what, pageSize: pageSize) {
+            all += page.objects
+            stable = stable && page.stable
+        }
+        return (all, stable)
+    }
+
+    /// The pages of a `core/get` in order, each handed over as soon as it and those before it are parsed. The first
+    /// gives the total (`Found: N`); then `concurrency` pages are in flight at once, also while the caller works on the
+    /// last one handed over. A page is not `stable` when its total differs from the first page's.
+    nonisolated func pages(_ itemClass: String, key: any Sendable, fields: String, what: String,
+                           pageSize: Int? = nil) -> AsyncThrowingStream<(objects: [Object], stable: Bool), any Error> {
         let limit = pageSize ?? configuration.pageSize
+        let concurrency = max(1, configuration.concurrency)
         @Sendable func page(_ number: Int) async throws -> (objects: [Object], total: Int) {
             let body = try await call(["operation": "core/get", "class": itemClass, "key": key, "output_fields": fields,
                                        "limit": limit, "page": number], what: what)
             let found = try Self.objects(body, operation: what)
             return (found, Self.total(body) ?? found.count)
         }
-        let first = try await page(1)
-        guard first.objects.count == limit, first.total > limit else { return (first.objects, true) }
-        let numbers = Array(2...((first.total + limit - 1) / limit))
-        let pages = try await concurrentMap(numbers, concurrency: configuration.concurrency, page)
-        var all = first.objects
-        var stable = true
-        for result in pages {
-            all += result.objects
-            if result.total != first.total { stable = false }
+        return AsyncThrowingStream { continuation in
+            let producer = Task {
+                var window: [Task<(objects: [Object], total: Int), any Error>] = []
+                defer { for task in window { task.cancel() } }
+                do {
+                    let first = try await page(1)
+                    continuation.yield((first.objects, true))
+                    if first.objects.count == limit, first.total > limit {
+                        let count = (first.total + limit - 1) / limit
+                        var next = 2
+                        while next <= count, window.count < concurrency {
+                            window.append(Task { [next] in try await page(next) })
+                            next += 1
+                        }
+                        while !window.isEmpty {
+                            let result = try await window.removeFirst().value
+                            if next <= count {
+                                window.append(Task { [next] in try await page(next) })
+                                next += 1
+                            }
+                            continuation.yield((result.objects, result.total == first.total))
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in producer.cancel() }
         }
-        return (all, stable)
     }
 
     // MARK: Tickets
@@ -166,13 +199,41 @@ public actor ITopConnector: HelpdeskPort {
         var found: [Object] = []
         var complete = true
         for itemClass in configuration.classes {
-            let oql = "SELECT \(itemClass)" + (since.map { " WHERE last_update > \(OQL.quote($0))" } ?? "")
-            let result = try await get(itemClass, key: oql, fields: Self.ticketFields, what: "core/get \(itemClass)")
+            let result = try await get(itemClass, key: Self.changed(itemClass, since: since), fields: Self.ticketFields, what: "core/get \(itemClass)")
             found += result.objects
             complete = complete && result.stable
         }
         let (tickets, failures) = deduplicated(found)
         return ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: complete, failures: failures)
+    }
+
+    /// A first sync stores each page while the next ones download.
+    public nonisolated var listsTicketsByPage: Bool { true }
+
+    public nonisolated func changedTicketPages(since: String?) -> AsyncThrowingStream<ChangeBatch, any Error> {
+        AsyncThrowingStream { continuation in
+            let producer = Task {
+                do {
+                    for itemClass in configuration.classes {
+                        for try await page in pages(itemClass, key: Self.changed(itemClass, since: since), fields: Self.ticketFields,
+                                                    what: "core/get \(itemClass)") {
+                            let (tickets, failures) = await deduplicated(page.objects)
+                            continuation.yield(ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: page.stable,
+                                                           failures: failures))
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in producer.cancel() }
+        }
+    }
+
+    /// The OQL of one class's tickets modified after `since` (nil: all of them).
+    static func changed(_ itemClass: String, since: String?) -> String {
+        "SELECT \(itemClass)" + (since.map { " WHERE last_update > \(OQL.quote($0))" } ?? "")
     }
 
     public func tickets(ids: [Int]) async throws -> ChangeBatch {

@@ -11,6 +11,7 @@ import HourLedgerStore
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 func itopConfigYAML(url: String, database: String, contracts: String, extraHelpdesk: String = "") -> String {
@@ -70,13 +71,17 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(requests.allSatisfy { $0.method == "POST" && $0.target == "/webservices/rest.php?version=1.3"
             && $0.contentType == "application/x-www-form-urlencoded" && Set($0.form.keys) == ["auth_user", "auth_pwd", "json_data"]
             && $0.form["auth_user"] == "hours-daemon" && $0.form["auth_pwd"] == "Daemon-Passw0rd!" })
+        // A first sync asks the OQL rule before the pages, so each page is matched and stored while the next one
+        // downloads, and once more after them, for tickets whose selection changed meanwhile.
         #expect(gets(itop) == [
+            "UserRequest | \(Self.oql) | 1",
             "UserRequest | SELECT UserRequest | 1", "UserRequest | SELECT UserRequest | 2", "Incident | SELECT Incident | 1",
             "UserRequest | \(Self.oql) | 1",
         ])
-        let first = try #require(requests.first?.operation)
+        let first = try #require(requests.dropFirst().first?.operation)
         #expect(first["output_fields"] as? String == "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update")
         #expect(first["limit"] as? Int == 4)
+        #expect(requests.first?.operation?["output_fields"] as? String == "id")
         #expect(requests.last?.operation?["output_fields"] as? String == "id")
 
         // Each ticket to its contract, for a reason that names the rule.
@@ -145,6 +150,59 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         itop.updateTicket(1) { $0.team = 11 }
         try await runtime.engine.syncOnce(now: t0)
         #expect(try runtime.ledger.ticketMatches()[1]?.contractID == nil)
+    }
+
+    /// A first sync stores the tickets of each page while iTop serves the next: here the second page is held until
+    /// the first page's tickets are in the ledger (3 s at most). Reading every page before storing any fails this.
+    @Test func aFirstSyncStoresEachPageWhileTheNextDownloads() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let storedWhileHeld = Mutex<Int?>(nil)
+        let ledger = runtime.ledger
+        server.state.beforePage = { _, page in
+            guard page == 2 else { return }
+            let deadline = Date().addingTimeInterval(3)
+            var stored = 0
+            repeat {
+                stored = (try? ledger.counts().tickets) ?? 0
+                if stored >= 4 { break }
+                Thread.sleep(forTimeInterval: 0.01)
+            } while Date() < deadline
+            storedWhileHeld.withLock { $0 = stored }
+        }
+        let report = try await runtime.engine.syncOnce(now: t0)
+        // The first page's four tickets (ids 6, 5, 4, 3) were stored before the second page was answered.
+        #expect(storedWhileHeld.withLock { $0 } == 4)
+        #expect(report.ticketsSeen == 7 && report.highWater == "2026-11-21 19:35:10")
+        #expect(try runtime.ledger.ticketMatches().mapValues(\.contractID)
+            == [1: "globex", 2: nil, 3: "globex", 4: "initech", 5: "initech-access", 6: "initech", 7: nil])
+    }
+
+    /// A ticket already stored from the first page changes while the second is read, so the OQL rule, asked before
+    /// the pages, no longer tells its contract: the rule asked again after the pages finds it, and it is read again
+    /// by id and stored on the contract its new state selects, in the same poll.
+    @Test func aFirstSyncRereadsATicketWhoseRuleSelectionChangedWhileItPaged() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let itop = server.state
+        itop.beforePage = { state, page in
+            guard page == 2 else { return }
+            state.beforePage = nil
+            state.advance(seconds: 30)
+            // R-000004 (Initech, service 1) moves to subcategory 1: the OQL rule of initech-access now selects it.
+            state.updateTicket(4) { $0.subcategory = 1 }
+        }
+        let report = try await runtime.engine.syncOnce(now: t0)
+        #expect(report.ticketsSeen == 7)
+        let matches = try runtime.ledger.ticketMatches()
+        #expect(matches[4]?.contractID == "initech-access")
+        #expect(matches[4]?.reason.hasPrefix("contract initech-access: OQL rule") == true)
+        #expect(try runtime.ledger.read { try $0.tickets([4]) }[4]?.facts.category == 1)
+        // Three reads by id: the ticket in each class, then the rule narrowed to it.
+        #expect(gets(itop).suffix(3) == [
+            "UserRequest | SELECT UserRequest WHERE id IN (4) | 1", "Incident | SELECT Incident WHERE id IN (4) | 1",
+            "UserRequest | SELECT UserRequest AS u JOIN Organization AS o ON u.org_id = o.id WHERE (o.code = 'INITECH' AND u.servicesubcategory_id = 1) AND u.id IN (4) | 1",
+        ])
     }
 
     @Test func editingAnOQLRuleReasksITopAndMovesTicketsWithTheirHours() async throws {
@@ -250,7 +308,9 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
             try await wrong.engine.syncOnce(now: t0)
             Issue.record("a wrong password synced")
         } catch let error as HelpdeskError {
-            #expect(error.kind == .authentication && error.code == "1" && error.description == "core/get UserRequest: authentication 1 - Invalid login")
+            // A first sync asks the OQL rule first; the login's failure is not blamed on the rule's contract.
+            #expect(error.kind == .authentication && error.code == "1"
+                && error.description == "core/get UserRequest (OQL rule): authentication 1 - Invalid login")
         }
         _ = runtime
     }

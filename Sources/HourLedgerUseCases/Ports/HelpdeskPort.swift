@@ -110,6 +110,14 @@ public protocol HelpdeskPort: Sendable {
     func stamp(_ stamp: String, movedBackBy seconds: Int) -> String?
     /// Tickets modified after `since` (nil: all of them), de-duplicated, with ids resolved.
     func changedTickets(since: String?) async throws -> ChangeBatch
+    /// The same tickets handed over a page at a time as they are read, so a first sync stores one page while the next
+    /// downloads. Each batch is de-duplicated within itself only (a ticket that moved while the list was paged may come
+    /// again, newer); `complete` is false on a page read after the result set moved. Reading starts when this is
+    /// called. The default hands over `changedTickets(since:)` whole.
+    func changedTicketPages(since: String?) -> AsyncThrowingStream<ChangeBatch, any Error>
+    /// Whether `changedTicketPages` reads the list by the page (iTop), so a first sync should store it that way. GLPI's
+    /// first sync pages its tasks instead.
+    var listsTicketsByPage: Bool { get }
     /// The current state of the given tickets, e.g. after a webhook said they changed; ids that no longer exist are left out.
     func tickets(ids: [Int]) async throws -> ChangeBatch
     /// Ids of the tickets a helpdesk-side query (iTop OQL) selects, narrowed to those modified after `since` and/or to
@@ -280,6 +288,20 @@ public struct AccessReport: Sendable, Equatable {
 }
 
 extension HelpdeskPort {
+    public func changedTicketPages(since: String?) -> AsyncThrowingStream<ChangeBatch, any Error> {
+        AsyncThrowingStream { continuation in
+            let read = Task {
+                do {
+                    continuation.yield(try await changedTickets(since: since))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in read.cancel() }
+        }
+    }
+    public var listsTicketsByPage: Bool { false }
     public var taskPageSize: Int? { nil }
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
     public func taskFingerprint(of tasks: [TaskFacts]) -> String? { nil }

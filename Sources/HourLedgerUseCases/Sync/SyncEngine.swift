@@ -313,20 +313,39 @@ public actor SyncEngine {
         let previousHighWater = try ledger.state(Self.highWaterKey)
         let since = previousHighWater.flatMap { connector.stamp($0, movedBackBy: overlapSeconds) }
         report.since = since
-        var batch = try await connector.changedTickets(since: since)
         // Webhook hints, and tickets that failed to read before, that this poll did not return are re-read by id,
-        // in one batched read.
+        // in one batched read. They are taken before the poll reads anything: a hint that arrives meanwhile may be
+        // about a change the read already missed, so it stays for the next poll.
         ledger.hintsArrived.reset()
         let hints = try ledger.pendingHints()
         let failing = try ledger.ticketFailures().map(\.ticketID)
-        let polled = Set(batch.tickets.map(\.facts.id) + batch.failures.map(\.ticketID))
-        let reread = Array(Set(hints.map(\.ticketID) + failing).subtracting(polled)).sorted()
+        var synced: [Int] = []
+        var failures: [TicketReadFailure] = []
+        var tree: EntityTree?
+        var batch: ChangeBatch
+        let polled: Set<Int>
+        var streamed = 0
+        var moved = Set<Int>()
+        if since == nil, connector.listsTicketsByPage {
+            // A first sync without tasks to page (iTop): each page of tickets is stored while the next ones download.
+            let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
+            tree = entities
+            let stored = try await storePages(entities: entities, now: now, report: &report, synced: &synced, failures: &failures)
+            batch = stored.batch
+            polled = stored.seen.subtracting(stored.moved)
+            streamed = stored.tickets - stored.moved.count
+            moved = stored.moved
+        } else {
+            batch = try await connector.changedTickets(since: since)
+            polled = Set(batch.tickets.map(\.facts.id) + batch.failures.map(\.ticketID))
+        }
+        let reread = Array(Set(hints.map(\.ticketID) + failing).union(moved).subtracting(polled)).sorted()
         let extra = reread.isEmpty ? ChangeBatch(tickets: []) : try await connector.tickets(ids: reread)
         try await markQueryMatches(&batch.tickets, since: since)
         var extraTickets = extra.tickets
         try await markQueryMatches(&extraTickets, among: extra.tickets.map(\.facts.id))
         batch.tickets += extraTickets
-        var failures = batch.failures + extra.failures
+        failures += batch.failures + extra.failures
         // Tasks whose technician or text alone changed leave the search's task summary as it was: the task list,
         // newest change first, names their tickets.
         var edited = Set<Int>()
@@ -337,13 +356,14 @@ public actor SyncEngine {
             changedTasks = changed
         }
         let mustRead = Set(failing)
-        report.ticketsSeen = batch.tickets.count
+        report.ticketsSeen = streamed + batch.tickets.count
         report.hintsServed = hints.count
 
-        let entities = contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
+        let entities = if let tree { tree } else {
+            contracts.contains(where: \.includeSubentities) ? try await connector.entityTree() : EntityTree()
+        }
         let newHighWater = batch.complete ? (batch.highWater.map { max($0, previousHighWater ?? "") } ?? previousHighWater) : previousHighWater
 
-        var synced: [Int] = []
         let withTasks = batch.tickets.reduce(0) { $0 + (($1.taskCount ?? 1) > 0 ? 1 : 0) }
         if since == nil, withTasks > Self.chunkSize, let pageSize = connector.taskPageSize {
             // A first sync's tasks by the page across tickets, in ticket order, a few pages ahead of what is stored:
@@ -524,37 +544,98 @@ public actor SyncEngine {
     }
 
     private func markQueryMatches(_ facts: inout [TicketFacts], since: String? = nil, among: [Int]? = nil) async throws {
-        let rules = contracts.compactMap { contract in contract.match.query.map { (contract.id, $0) } }
+        guard !facts.isEmpty else { return try mark(&facts, []) }
+        try mark(&facts, try await ruleSelections(since: since, among: among))
+    }
+
+    /// Each query rule's answer: the tickets it selects, or nil when the helpdesk refused it (noted in `refusedRules`).
+    private func ruleSelections(since: String?, among: [Int]?) async throws -> [(contractID: String, selected: Set<Int>?)] {
+        var selections: [(contractID: String, selected: Set<Int>?)] = []
+        for contract in contracts {
+            guard let query = contract.match.query else { continue }
+            do {
+                selections.append((contract.id, try await connector.ticketIDs(matching: query, since: since, among: among)))
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                // The helpdesk refuses this rule: its contract keeps the tickets it last selected, and nothing else
+                // is affected.
+                let named = HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contract.id)", code: error.code, detail: error.detail)
+                refusedRules[contract.id] = "\(named)"
+                selections.append((contract.id, nil))
+            } catch let error as HelpdeskError where error.kind != .authentication {
+                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contract.id)", code: error.code, detail: error.detail,
+                                    requestNeverSent: error.requestNeverSent)
+            }
+        }
+        return selections
+    }
+
+    /// Marks which rules select each ticket. Under a refused rule a ticket keeps what the ledger stored; one it never
+    /// answered for is marked unknown, so its reason says why.
+    private func mark(_ facts: inout [TicketFacts], _ selections: [(contractID: String, selected: Set<Int>?)]) throws {
         for index in facts.indices {
             facts[index].queryMatches = []
             facts[index].queryUnknown = []
         }
-        guard !rules.isEmpty, !facts.isEmpty else { return }
+        guard !selections.isEmpty, !facts.isEmpty else { return }
         var stored: [Int: [String]]?
-        for (contractID, query) in rules {
-            let selected: Set<Int>
-            do {
-                selected = try await connector.ticketIDs(matching: query, since: since, among: among)
-            } catch let error as HelpdeskError where error.concernsOneTicket {
-                // The helpdesk refuses this rule: its contract keeps the tickets it last selected, and nothing else
-                // is affected. Tickets it never answered for are marked unknown, so their reason says why.
-                let named = HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail)
-                refusedRules[contractID] = "\(named)"
-                if stored == nil { stored = try ledger.read { try $0.tickets(facts.map(\.id)) }.mapValues(\.facts.queryMatches) }
-                for index in facts.indices {
-                    if stored?[facts[index].id]?.contains(contractID) == true {
-                        facts[index].queryMatches.append(contractID)
-                    } else {
-                        facts[index].queryUnknown.append(contractID)
-                    }
-                }
+        for (contractID, selected) in selections {
+            if let selected {
+                for index in facts.indices where selected.contains(facts[index].id) { facts[index].queryMatches.append(contractID) }
                 continue
-            } catch let error as HelpdeskError {
-                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contractID)", code: error.code, detail: error.detail,
-                                    requestNeverSent: error.requestNeverSent)
             }
-            for index in facts.indices where selected.contains(facts[index].id) { facts[index].queryMatches.append(contractID) }
+            if stored == nil { stored = try ledger.read { try $0.tickets(facts.map(\.id)) }.mapValues(\.facts.queryMatches) }
+            for index in facts.indices {
+                if stored?[facts[index].id]?.contains(contractID) == true {
+                    facts[index].queryMatches.append(contractID)
+                } else {
+                    facts[index].queryUnknown.append(contractID)
+                }
+            }
         }
+    }
+
+    /// A first sync's tickets stored page by page as the adapter hands them over: it reads the next pages
+    /// meanwhile. Query rules are asked once, in full, before the first page. A ticket handed over again (it moved
+    /// while the list was paged) is stored again only if it is not older than what this poll stored. The rules are
+    /// asked again after the last page: tickets whose selection changed meanwhile (`moved`) are read again by id with
+    /// the others. Returns the combined high-water mark and completeness, every ticket id seen, and how many tickets
+    /// were read.
+    private func storePages(entities: EntityTree, now: Date, report: inout SyncReport, synced: inout [Int], failures: inout [TicketReadFailure])
+        async throws -> (batch: ChangeBatch, seen: Set<Int>, tickets: Int, moved: Set<Int>)
+    {
+        let queried = contracts.contains { $0.match.query != nil }
+        let selections = queried ? try await ruleSelections(since: nil, among: nil) : []
+        let pages = connector.changedTicketPages(since: nil)
+        var newest: [Int: String] = [:]
+        var seen = Set<Int>()
+        var summary = ChangeBatch(tickets: [])
+        for try await page in pages {
+            summary.complete = summary.complete && page.complete
+            if let mark = page.highWater, mark > summary.highWater ?? "" { summary.highWater = mark }
+            failures += page.failures
+            seen.formUnion(page.failures.map(\.ticketID))
+            var tickets = page.tickets.filter { ticket in newest[ticket.facts.id].map { ticket.dateMod >= $0 } ?? true }
+            for ticket in tickets {
+                newest[ticket.facts.id] = ticket.dateMod
+                seen.insert(ticket.facts.id)
+            }
+            var facts = tickets.map(\.facts)
+            try mark(&facts, selections)
+            for index in tickets.indices { tickets[index].facts = facts[index] }
+            for start in stride(from: 0, to: tickets.count, by: Self.chunkSize) {
+                let chunk = Array(tickets[start..<min(start + Self.chunkSize, tickets.count)])
+                let (reads, read, _) = try await readTasks(chunk, edited: [])
+                synced += try await store(chunk, reads, read: read, entities: entities, now: now, report: &report, failures: &failures)
+            }
+        }
+        var moved = Set<Int>()
+        if queried {
+            for (before, after) in zip(selections, try await ruleSelections(since: nil, among: nil)) {
+                guard let selectedBefore = before.selected, let selectedAfter = after.selected else { continue }
+                moved.formUnion(selectedBefore.symmetricDifference(selectedAfter).intersection(newest.keys))
+            }
+        }
+        return (summary, seen, newest.count, moved)
     }
 
     /// Publishes the rules refused in this poll. A rule that was refused before and was answered now is asked again

@@ -167,8 +167,9 @@ struct FakeITopAPI: Sendable {
         if let page, page < 1 {
             return Self.answer(["code": 13, "message": "The request page number is not valid. It must be an integer greater than 0", "objects": NSNull()])
         }
+        // Outside the lock, so the hook can change the fake through its public methods, or wait.
+        state.withLock { state.beforePage }?(state, page ?? 1)
         return state.withLock { () -> Response in
-            state.beforePage?(state, page ?? 1)
             let rows: [(itemClass: String, id: Int, row: [String: String])]
             switch operation["key"] {
             case let oqlText as String:

@@ -120,8 +120,8 @@ public final class FakeITopState: @unchecked Sendable {
     public var logRequests = true
     var failures: [(status: Int, delay: Duration)] = []
     var delayAfterWrite: Duration = .zero
-    /// Called under the lock before a `core/get` page is answered, with the page number: lets a test change iTop
-    /// while a poll pages through it.
+    /// Called before a `core/get` page is answered (outside the lock), with the page number: lets a test change iTop
+    /// while a poll pages through it, or hold a page back.
     public var beforePage: (@Sendable (FakeITopState, Int) -> Void)?
 
     /// Adds a login (with its Person) or replaces one.
