@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import Synchronization
 
 /// Contract balances as JSON, byte for byte what `JSONBody`'s encoder (sorted keys, pretty printed, slashes as they
 /// are, ISO 8601 dates) writes for them. The contract list and `/status` hold one per contract: through JSONEncoder a
@@ -17,6 +18,48 @@ public enum BalanceJSON {
         out.bytes.reserveCapacity(64 + balances.count * 1100)
         out.array(balances, indent: indent) { out, balance, indent in out.balance(balance, indent: indent) }
         return out.bytes
+    }
+
+    /// Each contract's JSON as last written, so a read writes again only the balances that changed since the last
+    /// one: a thousand unchanged balances cost a comparison each and a copy of their bytes. Equal values give equal
+    /// bytes, so what is served is exactly what `bytes` would write.
+    public final class Kept: Sendable {
+        private let written = Mutex<[Key: (balance: ContractBalance, bytes: [UInt8])]>([:])
+
+        struct Key: Hashable {
+            var id: String
+            var indent: Int
+        }
+
+        public init() {}
+
+        /// `BalanceJSON.bytes(balances, indent:)`, from the kept bytes of every balance equal to the last one written.
+        /// Readers take turns: the kept bytes are changed in place rather than copied per read.
+        public func bytes(_ balances: [ContractBalance], indent: Int = 0) -> [UInt8] {
+            written.withLock { known in
+                var out = Writer()
+                out.bytes.reserveCapacity(64 + balances.count * 1100)
+                var changed = false
+                out.array(balances, indent: indent) { out, balance, indent in
+                    let key = Key(id: balance.id, indent: indent)
+                    if let kept = known[key], kept.balance == balance {
+                        out.bytes.append(contentsOf: kept.bytes)
+                        return
+                    }
+                    var one = Writer()
+                    one.balance(balance, indent: indent)
+                    out.bytes.append(contentsOf: one.bytes)
+                    known[key] = (balance, one.bytes)
+                    changed = true
+                }
+                // Contracts that left the book are let go once they outnumber the ones in it.
+                if changed, known.count > 2 * balances.count + 16 {
+                    let ids = Set(balances.map(\.id))
+                    known = known.filter { ids.contains($0.key.id) }
+                }
+                return out.bytes
+            }
+        }
     }
 
     /// A number as JSONEncoder writes a Double: the shortest digits that read back, without a trailing ".0".

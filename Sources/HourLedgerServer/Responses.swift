@@ -30,7 +30,9 @@ public struct ContractBalance: Sendable, Codable, Equatable {
     public var closed: Bool
     /// Carry-overs and expiries booked in this period.
     public var movements: [BlockMovement]
-    /// When the block runs out at the current burn rate; only for the running period of a block contract.
+    /// When the block runs out at the current burn rate; only for the running period of a block contract. Worked
+    /// out as of the start of the minute, so that balances read within one minute are equal and their JSON is kept
+    /// (`BalanceJSON.Kept`) rather than written again for every read.
     public var forecast: DepletionForecast?
 
     enum CodingKeys: String, CodingKey {
@@ -65,8 +67,9 @@ public struct ContractBalance: Sendable, Codable, Equatable {
         closed = row.closed
         movements = row.movements
         if let now, contract.billing.mode == .block, !row.closed, row.periodStart <= now {
+            let minute = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 60).rounded(.down) * 60)
             forecast = DepletionForecast(usedSeconds: row.usedSeconds, remainingSeconds: row.remainingSeconds,
-                                         periodStart: row.periodStart, periodEnd: row.periodEnd, now: now)
+                                         periodStart: row.periodStart, periodEnd: row.periodEnd, now: max(minute, row.periodStart))
         }
     }
 }

@@ -17,6 +17,8 @@ public struct LedgerAPIContext: Sendable {
     public var writeFenceSeconds: Int
     /// Where long reads run, off the threads `/healthz` and the webhooks need.
     public var reads: ReadPool
+    /// The balances' JSON as the contract list and `/status` last wrote it.
+    public let balanceJSON = BalanceJSON.Kept()
 
     public init(ledger: Ledger, engine: SyncEngine, helpdeskKind: HelpdeskKind, helpdeskURL: String, pollInterval: Int,
                 startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, reads: ReadPool = .shared) {
@@ -55,7 +57,7 @@ enum JSONBody {
 
     /// `/status` with its contracts written by `BalanceJSON`: the rest is encoded with an empty list, which is then
     /// replaced. The same bytes as encoding it whole.
-    static func status(_ body: StatusBody) throws -> Response {
+    static func status(_ body: StatusBody, kept: BalanceJSON.Kept? = nil) throws -> Response {
         var rest = body
         rest.contracts = []
         let text = [UInt8](try encode(rest))
@@ -65,7 +67,7 @@ enum JSONBody {
         buffer.reserveCapacity(text.count + body.contracts.count * 1100)
         buffer.writeBytes(text[..<start.lowerBound])
         buffer.writeString("\n  \"contracts\" : ")
-        buffer.writeBytes(BalanceJSON.bytes(body.contracts, indent: 1))
+        buffer.writeBytes(kept?.bytes(body.contracts, indent: 1) ?? BalanceJSON.bytes(body.contracts, indent: 1))
         buffer.writeBytes(text[start.upperBound...])
         return written(buffer)
     }
@@ -92,7 +94,7 @@ public enum LedgerRoutes {
         router.get("contracts") { request, _ in
             try await WorkRoutes.handle {
                 let now = api.clock()
-                return JSONBody.written(ByteBuffer(bytes: BalanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) })))
+                return JSONBody.written(ByteBuffer(bytes: api.balanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) })))
             }
         }
         router.get("contracts/{id}") { request, context in
@@ -157,7 +159,7 @@ public enum LedgerRoutes {
 
     static func status(_ api: LedgerAPIContext) async throws -> Response {
         let sync = await api.engine.status
-        return try JSONBody.status(try await api.reads.run { try statusBody(api, sync: sync) })
+        return try JSONBody.status(try await api.reads.run { try statusBody(api, sync: sync) }, kept: api.balanceJSON)
     }
 
     /// Each contract's balance for the period running at `now`; a damaged contract fails the call.

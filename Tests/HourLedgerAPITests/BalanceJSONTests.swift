@@ -47,4 +47,49 @@ import Testing
         }
         #expect(BalanceJSON.number(75.5) == "75.5" && BalanceJSON.number(100) == "100" && BalanceJSON.number(0.01) == "0.01")
     }
+
+    /// The kept bytes the list and `/status` serve equal freshly written ones through 200 reads in which balances
+    /// change, leave, come back and move in the list, at both indents.
+    @Test func keptBytesFollowEveryChange() throws {
+        var random = SplitMix64(seed: 1203)
+        let kept = BalanceJSON.Kept()
+        var balances = (0..<40).map { Self.randomBalance(&random, index: $0) }
+        var reused = 0
+        for read in 0..<200 {
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0:  // one balance's figures change
+                let index = Int.random(in: 0..<balances.count, using: &random)
+                balances[index].usedSeconds += Int.random(in: 1...900, using: &random)
+            case 1:  // a contract leaves the book, another comes
+                balances.remove(at: Int.random(in: 0..<balances.count, using: &random))
+                balances.append(Self.randomBalance(&random, index: Int.random(in: 0..<60, using: &random)))
+            case 2:
+                balances.shuffle(using: &random)
+            default:
+                reused += 1
+            }
+            let indent = read % 3 == 0 ? 1 : 0
+            #expect(kept.bytes(balances, indent: indent) == BalanceJSON.bytes(balances, indent: indent), "read \(read)")
+        }
+        #expect(reused > 20)
+    }
+
+    /// A block's forecast is worked out as of the minute: reads within one minute give equal balances, so their JSON
+    /// is kept, and the next minute moves it.
+    @Test func theForecastIsAsOfTheMinute() throws {
+        let contract = Contract(id: "acme", name: "ACME", entity: 1, quotaSeconds: 20 * 3600, starts: CivilDate("2026-01-01")!,
+                                timeZone: "Europe/Paris", billing: Billing(mode: .block))
+        let usage = ["2026-11-01": PeriodUsage(usedSeconds: 36_000, rawSeconds: 35_000, entryCount: 12)]
+        func balance(_ stamp: String) throws -> ContractBalance {
+            let now = Date.utc(stamp)
+            return ContractBalance(contract: contract, row: try BalanceRow.statements(of: contract, usage: usage, now: now).last!, now: now)
+        }
+        let early = try balance("2026-11-20 10:00:05"), late = try balance("2026-11-20 10:00:59"), next = try balance("2026-11-20 10:01:00")
+        #expect(early.forecast != nil && early == late)
+        // 10 h since midnight in Paris on Nov 1 (Oct 31, 23:00 UTC): 19 days and 11 h, 1,850 s a day.
+        #expect(early.forecast?.burnSecondsPerDay == 1850)
+        #expect(next.forecast?.depletesAt != early.forecast?.depletesAt)
+        let kept = BalanceJSON.Kept()
+        #expect(kept.bytes([early]) == kept.bytes([late]))
+    }
 }

@@ -96,11 +96,25 @@ enum ReportBench {
         }
         print(label("  baseline: fetch every balance row") + lookup)
         let balancesNow = try ledger.contractBalances(at: now).balances
-        print(label("  their JSON, as the contract list writes it") + (try percentiles(runs: 30) { _ = BalanceJSON.array(balancesNow) }))
+        print(label("  their JSON, written afresh") + (try percentiles(runs: 30) { _ = BalanceJSON.bytes(balancesNow) }))
+        let kept = BalanceJSON.Kept()
+        _ = kept.bytes(balancesNow)
+        print(label("  their JSON, kept since the last read") + (try percentiles(runs: 30) { _ = kept.bytes(balancesNow) }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         print(label("  their JSON by JSONEncoder") + (try percentiles(runs: 30) { _ = try encoder.encode(balancesNow) }))
+        // What /status reads besides the balances.
+        print(label("  /status: counts") + (try percentiles(runs: 30) { _ = try ledger.counts() }))
+        print(label("  /status: outbox, parked, failing") + (try percentiles(runs: 30) {
+            _ = try ledger.outboxStats(now: now)
+            _ = try ledger.outboxItems(parkedOnly: true, limit: 20)
+            _ = try ledger.ticketFailures(limit: 50)
+        }))
+        print(label("  /status: alerts and deliveries") + (try percentiles(runs: 30) {
+            _ = try ledger.alerts(limit: 20)
+            _ = try ledger.alertDeliveryStats()
+        }))
         let detail = try percentiles(runs: 200) {
             let contract = contracts[Int.random(in: 0..<count)]
             let rows = try ledger.balances(of: contract, now: now)
