@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerUseCases
 import Synchronization
 
 /// Contract balances as JSON, byte for byte what `JSONBody`'s encoder (sorted keys, pretty printed, slashes as they
@@ -25,6 +26,18 @@ public enum BalanceJSON {
     /// bytes, so what is served is exactly what `bytes` would write.
     public final class Kept: Sendable {
         private let written = Mutex<[Key: (balance: ContractBalance, bytes: [UInt8])]>([:])
+        /// The whole list as last written, by indent, with what it was worked out from.
+        private let listed = Mutex<[Int: Listed]>([:])
+
+        private struct Listed {
+            var revision: Int64
+            var book: Int
+            var minute: Double
+            var from: Date
+            var until: Date
+            var bytes: [UInt8]
+            var failures: [ContractFailure]
+        }
 
         struct Key: Hashable {
             var id: String
@@ -32,6 +45,27 @@ public enum BalanceJSON {
         }
 
         public init() {}
+
+        /// Every contract's balance at `now` as JSON (`BalanceJSON.bytes` of `Ledger.contractBalances(at: now)`), and
+        /// the contracts whose figures could not be worked out. Kept whole while the store's balance revision (which
+        /// every write moves, in any process), the contract book and the minute (the forecasts' instant) stay the
+        /// same and no period begins or ends: a read then costs one look-up of the revision.
+        public func current(_ ledger: Ledger, at now: Date, indent: Int = 0) throws -> (bytes: [UInt8], failures: [ContractFailure]) {
+            let revision = try ledger.balanceRevision()
+            let book = ledger.book.version
+            let minute = (now.timeIntervalSince1970 / 60).rounded(.down)
+            if let hit = listed.withLock({ $0[indent] }), hit.revision == revision, hit.book == book, hit.minute == minute, hit.from <= now,
+               now < hit.until {
+                return (hit.bytes, hit.failures)
+            }
+            let current = try ledger.spannedBalances(at: now)
+            let out = bytes(current.balances.map { ContractBalance(contract: $0.0, row: $0.1, now: now) }, indent: indent)
+            listed.withLock {
+                $0[indent] = Listed(revision: revision, book: book, minute: minute, from: current.from, until: current.until, bytes: out,
+                                    failures: current.failures)
+            }
+            return (out, current.failures)
+        }
 
         /// `BalanceJSON.bytes(balances, indent:)`, from the kept bytes of every balance equal to the last one written.
         /// Readers take turns: the kept bytes are changed in place rather than copied per read.

@@ -55,19 +55,18 @@ enum JSONBody {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
     }
 
-    /// `/status` with its contracts written by `BalanceJSON`: the rest is encoded with an empty list, which is then
-    /// replaced. The same bytes as encoding it whole.
-    static func status(_ body: StatusBody, kept: BalanceJSON.Kept? = nil) throws -> Response {
-        var rest = body
-        rest.contracts = []
-        let text = [UInt8](try encode(rest))
+    /// `/status` with its contracts as `BalanceJSON` wrote them (`contracts`, at indent 1): the rest is encoded with
+    /// an empty list, which is then replaced. The same bytes as encoding it whole.
+    static func status(_ body: StatusBody, contracts: [UInt8]) throws -> Response {
+        precondition(body.contracts.isEmpty, "the contracts come written")
+        let text = [UInt8](try encode(body))
         let empty = Array("\n  \"contracts\" : [\n\n  ]".utf8)
-        guard let start = text.firstRange(of: empty) else { return try response(body) }
+        guard let start = text.firstRange(of: empty) else { throw LedgerStoreError("/status: no place for the contracts in the encoded body") }
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(text.count + body.contracts.count * 1100)
+        buffer.reserveCapacity(text.count + contracts.count + 32)
         buffer.writeBytes(text[..<start.lowerBound])
         buffer.writeString("\n  \"contracts\" : ")
-        buffer.writeBytes(kept?.bytes(body.contracts, indent: 1) ?? BalanceJSON.bytes(body.contracts, indent: 1))
+        buffer.writeBytes(contracts)
         buffer.writeBytes(text[start.upperBound...])
         return written(buffer)
     }
@@ -94,7 +93,9 @@ public enum LedgerRoutes {
         router.get("contracts") { request, _ in
             try await WorkRoutes.handle {
                 let now = api.clock()
-                return JSONBody.written(ByteBuffer(bytes: api.balanceJSON.bytes(try await api.reads.run { try currentBalances(api, at: now) })))
+                let (bytes, failures) = try await api.reads.run { try api.balanceJSON.current(api.ledger, at: now) }
+                if let first = failures.first { throw LedgerStoreError(first.error) }
+                return JSONBody.written(ByteBuffer(bytes: bytes))
             }
         }
         router.get("contracts/{id}") { request, context in
@@ -159,21 +160,17 @@ public enum LedgerRoutes {
 
     static func status(_ api: LedgerAPIContext) async throws -> Response {
         let sync = await api.engine.status
-        return try JSONBody.status(try await api.reads.run { try statusBody(api, sync: sync) }, kept: api.balanceJSON)
+        let (body, contracts) = try await api.reads.run { try statusBody(api, sync: sync) }
+        return try JSONBody.status(body, contracts: contracts)
     }
 
-    /// Each contract's balance for the period running at `now`; a damaged contract fails the call.
-    static func currentBalances(_ api: LedgerAPIContext, at now: Date) throws -> [ContractBalance] {
-        let (balances, failures) = try api.ledger.contractBalances(at: now)
-        if let first = failures.first { throw LedgerStoreError(first.error) }
-        return balances
-    }
 
-    static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus) throws -> StatusBody {
+    /// The body without its contracts, and the contracts' JSON at the body's indent.
+    static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus) throws -> (StatusBody, [UInt8]) {
         let counts = try api.ledger.counts()
         let now = api.clock()
-        let (balances, failures) = try api.ledger.contractBalances(at: now)
-        return StatusBody(
+        let (contracts, failures) = try api.balanceJSON.current(api.ledger, at: now, indent: 1)
+        return (StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
             helpdesk: .init(kind: api.helpdeskKind.rawValue, url: api.helpdeskURL, reachable: sync.reachable,
@@ -187,7 +184,7 @@ public enum LedgerRoutes {
             outbox: try api.ledger.outboxStats(now: now),
             parkedWriteBacks: try api.ledger.outboxItems(parkedOnly: true, limit: 20).map(ParkedWriteBack.init),
             alerts: .init(recent: try api.ledger.alerts(limit: 20), deliveries: try api.ledger.alertDeliveryStats()),
-            contracts: balances, contractErrors: failures)
+            contracts: [], contractErrors: failures), contracts)
     }
 }
 

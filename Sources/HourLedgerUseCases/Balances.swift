@@ -17,11 +17,21 @@ extension Ledger {
     /// Each contract's balance for the period running at `instant`, with the contracts whose stored figures are
     /// damaged reported instead of failing the rest. Contracts outside their term are left out.
     public func currentBalances(at instant: Date? = nil) throws -> (balances: [(Contract, BalanceRow)], failures: [ContractFailure]) {
+        let current = try spannedBalances(at: instant)
+        return (current.balances, current.failures)
+    }
+
+    /// `currentBalances`, with the span of instants around `instant` over which they stay the same as long as the
+    /// store's balance revision and the contract book do not change: what lets a reader keep what it wrote of them.
+    public func spannedBalances(at instant: Date? = nil)
+        throws -> (balances: [(Contract, BalanceRow)], failures: [ContractFailure], from: Date, until: Date)
+    {
         let instant = instant ?? clock.now()
         let contracts = contracts
         var balances: [(Contract, BalanceRow)] = []
         var failures: [ContractFailure] = []
-        for (contract, rows) in zip(contracts, try keptBalances.rows(of: contracts, now: instant, repository: repository)) {
+        let kept = try keptBalances.spannedRows(of: contracts, now: instant, repository: repository)
+        for (contract, rows) in zip(contracts, kept.rows) {
             switch rows {
             case .success(let rows):
                 // The rows cover every period up to `instant`, and periods follow each other without gaps.
@@ -32,8 +42,11 @@ extension Ledger {
                 failures.append(ContractFailure(contractID: contract.id, error: error.description))
             }
         }
-        return (balances, failures)
+        return (balances, failures, kept.from, kept.until)
     }
+
+    /// The store's balance revision (see `LedgerReader.balanceRevision`).
+    public func balanceRevision() throws -> Int64 { try read { try $0.balanceRevision() } }
 
     public func ticketBreakdown(contractID: String, periodKey: String) throws -> [TicketUsage] {
         try read { try $0.ticketBreakdown(contractID: contractID, periodKey: periodKey) }

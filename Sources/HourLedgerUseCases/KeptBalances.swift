@@ -29,6 +29,14 @@ final class KeptBalances: Sendable {
     /// The balance rows of each of `contracts` at `now`, in their order; a contract whose stored figures are damaged
     /// gives its error instead. One read of the store when nothing changed; the changed contracts' totals otherwise.
     func rows(of contracts: [Contract], now: Date, repository: any LedgerRepository) throws -> [Result<[BalanceRow], DamagedLedger>] {
+        try spannedRows(of: contracts, now: now, repository: repository).rows
+    }
+
+    /// `rows`, with the span of `now` over which all of them stay the same unless the store changes: between the
+    /// nearest period boundaries of any of the contracts.
+    func spannedRows(of contracts: [Contract], now: Date, repository: any LedgerRepository)
+        throws -> (rows: [Result<[BalanceRow], DamagedLedger>], from: Date, until: Date)
+    {
         let known = state.withLock { $0.revision }
         let (revision, changed) = try repository.read { tx -> (Int64, [String: [String: PeriodUsage]]?) in
             let revision = try tx.balanceRevision()
@@ -44,14 +52,20 @@ final class KeptBalances: Sendable {
                 }
                 state.revision = revision
             }
-            return contracts.map { contract in
+            var from = Date.distantPast
+            var until = Date.distantFuture
+            let rows = contracts.map { contract -> Result<[BalanceRow], DamagedLedger> in
                 if let worked = state.worked[contract.id], worked.contract == contract, worked.from <= now, now < worked.until {
+                    from = max(from, worked.from)
+                    until = min(until, worked.until)
                     return .success(worked.rows)
                 }
                 do {
                     let rows = try BalanceRow.statements(of: contract, usage: state.usage[contract.id] ?? [:], now: now)
-                    let (from, until) = Self.span(of: contract, rows: rows, around: now)
-                    state.worked[contract.id] = Worked(contract: contract, rows: rows, from: from, until: until)
+                    let span = Self.span(of: contract, rows: rows, around: now)
+                    state.worked[contract.id] = Worked(contract: contract, rows: rows, from: span.from, until: span.until)
+                    from = max(from, span.from)
+                    until = min(until, span.until)
                     return .success(rows)
                 } catch let error as DamagedLedger {
                     return .failure(error)
@@ -59,6 +73,7 @@ final class KeptBalances: Sendable {
                     return .failure(DamagedLedger(description: "contract \(contract.id): \(error)"))
                 }
             }
+            return (rows, from, until)
         }
     }
 

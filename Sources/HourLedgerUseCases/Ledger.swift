@@ -5,13 +5,15 @@ import Synchronization
 
 /// The contracts in force and where alerts go. A reload replaces them as a whole; every use case reads them here.
 public final class ContractBook: Sendable {
-    private let state: Mutex<(contracts: [Contract], channels: AlertChannels)>
+    private let state: Mutex<(contracts: [Contract], channels: AlertChannels, version: Int)>
 
     public init(_ contracts: [Contract], alertChannels: AlertChannels = AlertChannels()) {
-        state = Mutex((contracts, alertChannels))
+        state = Mutex((contracts, alertChannels, 0))
     }
 
     public var contracts: [Contract] { state.withLock { $0.contracts } }
+    /// Grows with every `replace`: a reader that kept something worked out from the contracts knows it is current.
+    public var version: Int { state.withLock { $0.version } }
     public var alertChannels: AlertChannels { state.withLock { $0.channels } }
 
     public func contract(_ id: String?) -> Contract? {
@@ -22,6 +24,7 @@ public final class ContractBook: Sendable {
     public func replace(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
         state.withLock { state in
             state.contracts = contracts
+            state.version += 1
             if let alertChannels { state.channels = alertChannels }
         }
     }

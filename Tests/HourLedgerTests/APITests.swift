@@ -1,4 +1,5 @@
 import FakeGLPI
+import HourLedgerCore
 import Foundation
 import HourLedgerUseCases
 import HourLedgerApp
@@ -16,6 +17,74 @@ import Testing
 
     func json(_ buffer: ByteBuffer) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
+    }
+
+    /// The contract list and `/status` keep what they wrote while nothing changed; an entry, a second process's
+    /// write, a reload, the next minute and a month end each show at the next read, and every answer equals the
+    /// balances worked out afresh.
+    @Test func theKeptListFollowsEveryWriteReloadMinuteAndMonthEnd() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        server.state.addTask(ticket: 1, seconds: 1000)
+        let clock = TestClock()
+        clock.set(Date.utc("2026-11-30 22:58:10"))  // 23:58:10 in Paris, two minutes before December
+        let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
+        let runtime = try Runtime(configuration: config, clock: clock.wall)
+        try await runtime.engine.syncOnce(now: Date.utc("2026-11-21 19:00:00"))
+        let token = try runtime.ledger.createToken(user: "ops", helpdeskUserID: 2, role: .manager)
+        let auth: HTTPFields = [.authorization: "Bearer \(token)"]
+        let app = buildApplication(runtime: runtime)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        try await app.test(.router) { client in
+            /// The list and /status's contracts, each checked against the balances worked out afresh at the clock's instant.
+            func read() async throws -> [ContractBalance] {
+                var listed: [ContractBalance] = []
+                try await client.execute(uri: "/api/v1/contracts", method: .get, headers: auth) { response in
+                    listed = try decoder.decode([ContractBalance].self, from: Data(buffer: response.body))
+                }
+                try await client.execute(uri: "/status", method: .get) { response in
+                    let status = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as! [String: Any]
+                    let contracts = try JSONSerialization.data(withJSONObject: status["contracts"]!)
+                    #expect(try decoder.decode([ContractBalance].self, from: contracts) == listed)
+                }
+                let fresh = try runtime.ledger.currentBalances(at: clock.read()).balances.map { ContractBalance(contract: $0.0, row: $0.1, now: clock.read()) }
+                #expect(listed == fresh)
+                return listed
+            }
+            let first = try await read()
+            #expect(first.map(\.usedSeconds) == [1800] && first.first?.periodKey == "2026-11-01")
+            clock.set(Date.utc("2026-11-30 22:58:40"))
+            #expect(try await read() == first)
+
+            // An entry through the API's ledger.
+            _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: .utc("2026-11-21 09:00:00"), rawSeconds: 600,
+                                                           kind: .billable, note: "", createdBy: "test"), now: clock.read())
+            #expect(try await read().map(\.usedSeconds) == [2700])
+
+            // A second process on the same file.
+            let other = try Runtime(configuration: config, clock: clock.wall)
+            _ = try await other.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: .utc("2026-11-22 09:00:00"), rawSeconds: 900,
+                                                         kind: .billable, note: "", createdBy: "test"), now: clock.read())
+            #expect(try await read().map(\.usedSeconds) == [3600])
+
+            // A reload that renames the contract.
+            var renamed = runtime.ledger.book.contracts
+            renamed[0].name = "ACME Corp"
+            await runtime.engine.updateContracts(renamed)
+            #expect(try await read().map(\.name) == ["ACME Corp"])
+
+            // The next minute moves the forecast; midnight in Paris starts December's period.
+            let before = try await read()
+            clock.set(Date.utc("2026-11-30 22:59:00"))
+            let next = try await read()
+            #expect(next.first?.forecast != nil && next.first?.forecast != before.first?.forecast)
+            clock.set(Date.utc("2026-11-30 23:00:00"))
+            let december = try await read()
+            #expect(december.first?.periodKey == "2026-12-01" && december.first?.usedSeconds == 0)
+        }
     }
 
     @Test func statusContractsAndHealthAfterASync() async throws {
