@@ -104,6 +104,8 @@ enum ReportBench {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         print(label("  their JSON by JSONEncoder") + (try percentiles(runs: 30) { _ = try encoder.encode(balancesNow) }))
+        _ = try kept.current(ledger, at: now)
+        print(label("read: the list, kept whole") + (try percentiles(runs: 30) { _ = try kept.current(ledger, at: now) }))
         // What /status reads besides the balances.
         print(label("  /status: counts") + (try percentiles(runs: 30) { _ = try ledger.counts() }))
         print(label("  /status: outbox, parked, failing") + (try percentiles(runs: 30) {
