@@ -15,6 +15,14 @@ import Testing
           rounding: { increment_minutes: 15, mode: up } }
     """
 
+    /// The fake GLPI with ticket 1, "Laptop" on entity 1, holding one task of 1,000 s.
+    func laptopGLPI() async throws -> FakeGLPIServer {
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+        server.state.addTask(ticket: 1, seconds: 1000)
+        return server
+    }
+
     func json(_ buffer: ByteBuffer) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
     }
@@ -24,10 +32,8 @@ import Testing
     /// balances worked out afresh.
     @Test func theKeptListFollowsEveryWriteReloadMinuteAndMonthEnd() async throws {
         let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
+        let server = try await laptopGLPI()
         defer { Task { await server.stop() } }
-        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
-        server.state.addTask(ticket: 1, seconds: 1000)
         let clock = TestClock()
         clock.set(Date.utc("2026-11-30 22:58:10"))  // 23:58:10 in Paris, two minutes before December
         let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
@@ -89,10 +95,8 @@ import Testing
 
     @Test func statusContractsAndHealthAfterASync() async throws {
         let directory = TemporaryDirectory()
-        let server = try await FakeGLPIServer(state: makeFixtureState())
+        let server = try await laptopGLPI()
         defer { Task { await server.stop() } }
-        server.state.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
-        server.state.addTask(ticket: 1, seconds: 1000)
         let config = try ConfigLoader.parse(configYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts))
         let runtime = try Runtime(configuration: config)
         try await runtime.engine.syncOnce()
