@@ -170,7 +170,7 @@ let package = Package(
         // The benchmarks (`swift run -c release hourledger-bench`): a tool for developers, not a product.
         .executableTarget(
             name: "hourledger-bench",
-            dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "FakeGLPI", "FakeITop",
+            dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerHelpdeskKit", "FakeGLPI", "FakeITop",
                            "HourLedgerHTTPClient",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],

@@ -1,5 +1,7 @@
 import Foundation
 import HourLedgerApp
+import HourLedgerHTTPClient
+import HourLedgerHelpdeskKit
 import ServiceLifecycle
 
 /// wrk, the HTTP load generator, run once with latency percentiles and its figures read back.
@@ -42,12 +44,12 @@ enum Wrk {
 struct ServedApp {
     /// A daemon's configuration for a benchmark: a helpdesk that never answers (nothing syncs), the ledger file in
     /// `directory`, a free port, and these contracts (YAML list items) and extra helpdesk lines.
-    static func configuration(directory: String, helpdesk extra: String = "", logLevel: String, contracts: String) throws
-        -> HourLedgerConfiguration {
+    static func configuration(directory: String, url: String = "http://127.0.0.1:9/apirest.php", helpdesk extra: String = "", logLevel: String,
+                              contracts: String) throws -> HourLedgerConfiguration {
         try ConfigLoader.parse("""
             helpdesk:
               kind: glpi
-              url: http://127.0.0.1:9/apirest.php
+              url: \(url)
               user_token: bench
             \(extra)
             database:
@@ -75,6 +77,28 @@ struct ServedApp {
         var ports = portStream.makeAsyncIterator()
         guard let port = await ports.next(), port > 0 else { throw BenchError("the server did not start") }
         self.port = port
+    }
+
+    /// Signs `login` in to the dashboard as a browser would (the form's anti-forgery token, then the helpdesk's check
+    /// of the password) and returns the `Cookie` header of the session.
+    func signIn(_ login: String, password: String) async throws -> String {
+        let http = CurlHTTPClient()
+        let base = "http://127.0.0.1:\(port)"
+        func cookies(_ response: HTTPResponse) -> [String] {
+            response.headers.filter { $0.0.lowercased() == "set-cookie" && !$0.1.contains("Max-Age=0") }.map { String($0.1.split(separator: ";")[0]) }
+        }
+        let form = try await http.send(HTTPRequest(url: base + "/sign-in"))
+        let html = String(decoding: form.body, as: UTF8.self)
+        guard let range = html.range(of: #"name="csrf" value=""#) else { throw BenchError("the sign-in form has no anti-forgery token") }
+        let csrf = String(html[range.upperBound...].prefix { $0 != "\"" })
+        let body = FormEncoding.encode([("csrf", csrf), ("login", login), ("password", password), ("next", "/")])
+        let signedIn = try await http.send(HTTPRequest(method: "POST", url: base + "/sign-in", headers: [
+            ("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookies(form).joined(separator: "; ")),
+        ], body: Array(body.utf8)))
+        guard let session = cookies(signedIn).first(where: { $0.hasPrefix("hourledger_session=") }) else {
+            throw BenchError("sign-in of \(login) failed: HTTP \(signedIn.status)")
+        }
+        return session
     }
 
     /// Stops serving and closes the ledger.
