@@ -45,7 +45,7 @@ import Testing
         var directory: TemporaryDirectory
     }
 
-    static func setUp() async throws -> Setup {
+    static func setUp(contracts: String = Self.contracts) async throws -> Setup {
         let directory = TemporaryDirectory()
         let state = FakeGLPIState(clock: Date())
         state.addEntity(1, name: "Customer A")
@@ -106,6 +106,44 @@ import Testing
         func signIn(_ login: String, _ password: String = "Fixture-Pass-1") async throws -> Page {
             let form = try await get("/sign-in")
             return try await post("/sign-in", ["csrf": Self.csrf(form.html) ?? "", "login": login, "password": password, "next": "/"])
+        }
+    }
+
+    /// Staff of an MSP see hundreds of contracts: the cards come 24 to a page, in the book's order, with links to
+    /// the pages around; a page number out of range shows the nearest page.
+    @Test func theCardsComeTwentyFourToAPage() async throws {
+        let many = (1...60).map { String(format: "  - { id: c%02d, name: Customer %02d, entity: %d, quota_hours: 10, starts: 2026-01-01 }", $0, $0, $0 <= 50 ? 1 : 2) }
+            .joined(separator: "\n")
+        let setup = try await Self.setUp(contracts: many)
+        defer { Task { await setup.glpi.stop() } }
+        let app = buildApplication(runtime: setup.runtime)
+        @Sendable func shown(_ html: String) -> [String] {
+            html.components(separatedBy: #"<li class="card" data-contract=""#).dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        }
+        try await app.test(.router) { client in
+            let manager = Browser(client)
+            #expect(try await manager.signIn("manager.max").status == .seeOther)
+            let first = try await manager.get("/contracts")
+            #expect(shown(first.html) == (1...24).map { String(format: "c%02d", $0) })
+            #expect(first.html.contains("<p>Contracts 1–24 of 60</p>"))
+            #expect(first.html.contains(#"<a rel="next" href="/contracts?page=2">Next page</a>"#) && !first.html.contains(#"rel="prev""#))
+            let second = try await manager.get("/contracts?page=2")
+            #expect(shown(second.html) == (25...48).map { String(format: "c%02d", $0) })
+            #expect(second.html.contains(#"href="/contracts?page=1">Previous page</a>"#) && second.html.contains(#"href="/contracts?page=3""#))
+            let last = try await manager.get("/contracts?page=99")
+            #expect(shown(last.html) == (49...60).map { String(format: "c%02d", $0) })
+            #expect(last.html.contains("<p>Contracts 49–60 of 60</p>") && !last.html.contains(#"rel="next""#))
+            #expect(shown(try await manager.get("/contracts?page=abc").html) == shown(first.html))
+            #expect(try await manager.get("/contracts?page=2", language: "fr").html.contains("<p>Contrats 25 à 48 sur 60</p>"))
+
+            // A customer of entity 2 sees their ten on one page, with no paging.
+            let customer = Browser(client)
+            setup.glpi.state.addPerson(FakeGLPIState.Person(id: 11, login: "customer.dora", firstname: "Dora", realname: "Client", profileID: 1,
+                                                            profile: "Self-Service", interface: "helpdesk", entities: [2]))
+            #expect(try await customer.signIn("customer.dora").status == .seeOther)
+            let hers = try await customer.get("/contracts")
+            #expect(shown(hers.html) == (51...60).map { String(format: "c%02d", $0) })
+            #expect(!hers.html.contains(#"class="paging""#))
         }
     }
 

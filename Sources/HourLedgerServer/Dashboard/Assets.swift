@@ -56,6 +56,7 @@ enum DashboardAssets {
     .timer p, .row p { margin: 0 0 6px; } .elapsed { font-variant-numeric: tabular-nums; font-weight: 700; } .state { color: var(--muted); }
     .actions { display: flex; gap: 8px; } .actions form { margin: 0; } details.stop summary { cursor: pointer; margin: 6px 0; color: var(--bad); }
     .note { color: var(--muted); white-space: pre-wrap; } .crumbs { margin-bottom: 8px; color: var(--muted); }
+    .paging { display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; margin-top: 16px; } .paging p { margin: 0; color: var(--muted); }
     @media (max-width: 520px) { main { padding: 10px; } header.top { padding: 8px 10px; } h1 { font-size: 1.35rem; } .inline > * { flex: 1 1 100%; } }
     """#
 

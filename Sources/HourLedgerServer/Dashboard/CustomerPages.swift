@@ -30,8 +30,15 @@ enum CustomerPages {
         return contract
     }
 
+    /// Cards on one page of `/contracts`: an MSP's staff see hundreds of contracts, each card with its burn chart.
+    static let cardsPerPage = 24
+
     static func contracts(_ visit: Visit) async throws -> Response {
-        let contracts = visibleContracts(visit)
+        let all = visibleContracts(visit)
+        let pages = max(1, (all.count + cardsPerPage - 1) / cardsPerPage)
+        // A page number out of range shows the nearest page; anything else is the first.
+        let page = min(pages, max(1, visit.request.uri.queryParameters.get("page").flatMap { Int(String($0).prefix(6)) } ?? 1))
+        let contracts = all[min(all.count, (page - 1) * cardsPerPage)..<min(all.count, page * cardsPerPage)]
         let now = visit.now
         let cards = try await visit.dashboard.api.reads.run { () -> UncheckedBox<[[String: Any]]> in
             UncheckedBox(try contracts.compactMap { contract -> [String: Any]? in
@@ -42,7 +49,16 @@ enum CustomerPages {
                 return card
             })
         }
-        return visit.render("contracts", title: visit.t["contracts"]!, nav: "contracts", ["cards": cards.value])
+        var model: [String: Any] = ["cards": cards.value]
+        if pages > 1 {
+            let first = (page - 1) * cardsPerPage + 1
+            var paging: [String: Any] = ["shown": visit.t["shownOf"]!.replacingOccurrences(of: "{from}", with: "\(first)")
+                .replacingOccurrences(of: "{to}", with: "\(first + contracts.count - 1)").replacingOccurrences(of: "{total}", with: "\(all.count)")]
+            if page > 1 { paging["previous"] = "/contracts?page=\(page - 1)" }
+            if page < pages { paging["next"] = "/contracts?page=\(page + 1)" }
+            model["paging"] = paging
+        }
+        return visit.render("contracts", title: visit.t["contracts"]!, nav: "contracts", model)
     }
 
     /// A contract's figures for one period, as its card and its page show them.

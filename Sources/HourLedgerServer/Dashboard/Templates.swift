@@ -111,6 +111,12 @@ enum DashboardTemplates {
     </li>
     {{/cards}}
     </ul>
+    {{#paging}}
+    <nav class="paging" aria-label="{{t.pages}}"><p>{{shown}}</p>
+    {{#previous}}<a rel="prev" href="{{previous}}">{{t.previousPage}}</a>{{/previous}}
+    {{#next}}<a rel="next" href="{{next}}">{{t.nextPage}}</a>{{/next}}
+    </nav>
+    {{/paging}}
     {{/main}}{{/layout}}
     """#
 
