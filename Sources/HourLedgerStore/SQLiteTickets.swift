@@ -182,6 +182,17 @@ extension SQLiteTransaction {
             """, arguments: [contractID, periodKey]).map { (Self.entry($0), $0["ticket_name"]) }
     }
 
+    func usageOverTime(contractID: String, periodKey: String) throws -> [(at: Date, usedSeconds: Int)] {
+        var total = 0
+        return try Row.fetchAll(db, sql: """
+            SELECT worked_at, billed_seconds FROM entry WHERE contract_id = ? AND period_key = ? AND approval = 'approved'
+            ORDER BY worked_at, id
+            """, arguments: [contractID, periodKey]).map { row in
+            total += row["billed_seconds"] as Int
+            return (date(row["worked_at"] as Int), total)
+        }
+    }
+
     func insertEntry(_ entry: LedgerEntry) throws -> Int64 {
         try db.run(sql: """
             INSERT INTO entry(source, source_id, ticket_id, contract_id, period_key, worked_at, raw_seconds, billed_seconds, rounding,

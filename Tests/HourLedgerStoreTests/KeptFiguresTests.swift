@@ -84,6 +84,19 @@ import Testing
             for ledger in [reader, writer] {
                 #expect(try Self.kept(ledger, at: now) == Self.fresh(ledger, at: now), "round \(round) at \(now)")
             }
+            // A burn chart's points: each period's running total after each counted entry, as its entries add up.
+            for (contract, row) in try reader.currentBalances(at: now).balances {
+                let (points, counted) = try store.read { tx in
+                    (try tx.usageOverTime(contractID: contract.id, periodKey: row.periodKey), try tx.countedEntries(contractID: contract.id, periodKey: row.periodKey))
+                }
+                var total = 0
+                let expected = counted.map { counted -> String in
+                    total += counted.entry.billedSeconds
+                    return "\(counted.entry.workedAt) \(total)"
+                }
+                #expect(points.map { "\($0.at) \($0.usedSeconds)" } == expected, "round \(round), \(contract.id)")
+                #expect(points.last?.usedSeconds ?? 0 == row.usedSeconds || contract.billing.mode != .block)
+            }
         }
         // Reading again at an earlier instant works it out for that instant, not from what was kept for a later one.
         let earlier = Date.utc("2026-12-01 00:30:00")

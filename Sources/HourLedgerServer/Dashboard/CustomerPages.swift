@@ -76,12 +76,7 @@ enum CustomerPages {
         if row.expiringAtEndSeconds > 0 { card["expiring"] = Formats.hours(row.expiringAtEndSeconds) }
         if let forecast = balance.forecast, let date = forecast.depletesAt { card["forecast"] = visit.formats.day(date, timeZone: zone) }
         if contract.billing.mode == .block {
-            let entries = try visit.dashboard.api.ledger.read { try $0.countedEntries(contractID: contract.id, periodKey: row.periodKey) }
-            var total = 0
-            let points = entries.map(\.entry).sorted { $0.workedAt < $1.workedAt }.map { entry -> (at: Date, usedSeconds: Int) in
-                total += entry.billedSeconds
-                return (entry.workedAt, total)
-            }
+            let points = try visit.dashboard.api.ledger.read { try $0.usageOverTime(contractID: contract.id, periodKey: row.periodKey) }
             let end = row.periodEnd ?? max(now, row.periodStart.addingTimeInterval(30 * 86_400))
             let description = "\(visit.t["used"]!) \(Formats.hours(row.usedSeconds)) / \(Formats.hours(row.availableSeconds))"
                 + (card["forecast"].map { ", \(visit.t["forecast"]!) \($0)" } ?? "")

@@ -76,6 +76,9 @@ public protocol LedgerReader {
     func latestCountedTicket(contractID: String, periodKey: String) throws -> Int?
     /// Counted entries of one period, by day worked, with their ticket's name: what invoicing reads.
     func countedEntries(contractID: String, periodKey: String) throws -> [(entry: LedgerEntry, ticketName: String)]
+    /// The same entries as the period's running total of billed seconds after each, by time worked: a burn chart's
+    /// points, without reading whole entries.
+    func usageOverTime(contractID: String, periodKey: String) throws -> [(at: Date, usedSeconds: Int)]
 
     // MARK: Balances
 
@@ -210,4 +213,14 @@ public protocol LedgerWriter: LedgerReader {
     func insertToken(hash: String, user: String, helpdeskUserID: Int, role: Principal.Role, at: Date) throws
     /// Revokes every active token of `user`; returns how many.
     func revokeTokens(user: String, at: Date) throws -> Int
+}
+
+extension LedgerReader {
+    public func usageOverTime(contractID: String, periodKey: String) throws -> [(at: Date, usedSeconds: Int)] {
+        var total = 0
+        return try countedEntries(contractID: contractID, periodKey: periodKey).map { counted in
+            total += counted.entry.billedSeconds
+            return (counted.entry.workedAt, total)
+        }
+    }
 }
