@@ -92,4 +92,19 @@ import Testing
         let kept = BalanceJSON.Kept()
         #expect(kept.bytes([early]) == kept.bytes([late]))
     }
+
+    /// The burn chart's coordinates: the nearest tenth, written as `%.1f` writes it for every value that is not a tie.
+    @Test func chartCoordinatesAreTenthsAsPrintfWritesThem() {
+        var random = SplitMix64(seed: 1204)
+        var compared = 0
+        for _ in 0..<20_000 {
+            let value = Double(Int.random(in: -50_000_000...700_000_000, using: &random)) / 1_000_000
+            let tenths = value * 10
+            if abs(tenths - tenths.rounded(.down) - 0.5) < 1e-6 { continue }
+            #expect(BurnChart.f(value) == String(format: "%.1f", value), "\(value)")
+            compared += 1
+        }
+        #expect(compared > 19_000)
+        #expect([0, 44, 196, 590, -0.04].map(BurnChart.f) == ["0.0", "44.0", "196.0", "590.0", "-0.0"])
+    }
 }

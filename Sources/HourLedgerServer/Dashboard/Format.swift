@@ -110,7 +110,14 @@ enum BurnChart {
         return svg + "</svg>"
     }
 
-    private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+    /// To the nearest tenth, as `%.1f` writes it but for a tie at a decimal's last digit (0.1 px): a card's chart has
+    /// a hundred points, and `String(format:)` cost more than everything else on the card.
+    static func f(_ value: Double) -> String {
+        guard value.isFinite else { return "0.0" }
+        let tenths = Int((value * 10).rounded(.toNearestOrEven))
+        let whole = abs(tenths) / 10
+        return (value < 0 ? "-" : "") + String(whole) + "." + String(abs(tenths) % 10)
+    }
 
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
