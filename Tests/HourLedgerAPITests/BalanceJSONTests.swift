@@ -107,4 +107,27 @@ import Testing
         #expect(compared > 19_000)
         #expect([0, 44, 196, 590, -0.04].map(BurnChart.f) == ["0.0", "44.0", "196.0", "590.0", "-0.0"])
     }
+
+    /// Durations as h:mm, and days as a fresh DateFormatter writes them, in both languages and several zones, from
+    /// the formatters kept between calls.
+    @Test func durationsAndDaysReadAsBefore() {
+        #expect([0, 59, 60, 540, 5400, 36_000 + 61, -5400, -60].map(Formats.hours) == ["0:00", "0:00", "0:01", "0:09", "1:30", "10:01", "-1:30", "-0:01"])
+        for language in Language.allCases {
+            let formats = Formats(language: language)
+            for zone in ["Europe/Paris", "Asia/Tokyo", "America/St_Johns", "UTC"].map({ TimeZone(identifier: $0)! }) {
+                for stamp in ["2026-11-30 22:59:59", "2026-12-31 23:30:00", "2027-03-28 01:00:00"] {
+                    let date = Date.utc(stamp)
+                    for style in [DateFormatter.Style.none, .short] {
+                        let fresh = DateFormatter()
+                        fresh.locale = language.locale
+                        fresh.timeZone = zone
+                        fresh.dateStyle = .medium
+                        fresh.timeStyle = style
+                        let kept = style == .none ? formats.day(date, timeZone: zone) : formats.dayAndTime(date, timeZone: zone)
+                        #expect(kept == fresh.string(from: date), "\(language) \(zone.identifier) \(stamp)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import Synchronization
 
 /// The dashboard's language, from the browser's `Accept-Language`: French or English.
 public enum Language: String, Sendable, CaseIterable {
@@ -34,7 +35,8 @@ public struct Formats: Sendable {
     public static func hours(_ seconds: Int) -> String {
         let sign = seconds < 0 ? "-" : ""
         let magnitude = seconds.magnitude
-        return "\(sign)\(magnitude / 3600):\(String(format: "%02d", (magnitude % 3600) / 60))"
+        let minutes = (magnitude % 3600) / 60
+        return "\(sign)\(magnitude / 3600):\(minutes < 10 ? "0" : "")\(minutes)"
     }
 
     /// Integer minor units in the currency's own format: 123450 EUR → "€1,234.50" or "1 234,50 €".
@@ -66,13 +68,23 @@ public struct Formats: Sendable {
     public func dayAndTime(_ date: Date, timeZone: TimeZone) -> String { format(date, timeZone, time: .short) }
 
     private func format(_ date: Date, _ timeZone: TimeZone, time: DateFormatter.Style) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = language.locale
-        formatter.timeZone = timeZone
-        formatter.dateStyle = .medium
-        formatter.timeStyle = time
-        return formatter.string(from: date)
+        let key = "\(language.rawValue) \(time.rawValue) \(timeZone.identifier)"
+        return Self.dateFormatters.withLock { formatters in
+            if let formatter = formatters[key] { return formatter.string(from: date) }
+            let formatter = DateFormatter()
+            formatter.locale = language.locale
+            formatter.timeZone = timeZone
+            formatter.dateStyle = .medium
+            formatter.timeStyle = time
+            if formatters.count >= 256 { formatters = [:] }
+            formatters[key] = formatter
+            return formatter.string(from: date)
+        }
     }
+
+    /// Made once per language, style and zone, and used under the lock: a new DateFormatter per date cost a page of
+    /// 24 contract cards most of its time.
+    private static let dateFormatters = Mutex<[String: DateFormatter]>([:])
 
     public func percent(_ value: Double) -> String { String(format: "%.0f %%", value).replacingOccurrences(of: " %", with: language == .fr ? "\u{202F}%" : "%") }
 }
