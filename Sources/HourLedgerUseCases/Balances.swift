@@ -21,13 +21,14 @@ extension Ledger {
         return (current.balances, current.failures)
     }
 
-    /// `currentBalances`, with the span of instants around `instant` over which they stay the same as long as the
-    /// store's balance revision and the contract book do not change: what lets a reader keep what it wrote of them.
-    public func spannedBalances(at instant: Date? = nil)
+    /// `currentBalances` (of `only` these contracts, or all), with the span of instants around `instant` over which
+    /// they stay the same as long as the store's balance revision and the contract book do not change: what lets a
+    /// reader keep what it wrote of them.
+    public func spannedBalances(of only: [Contract]? = nil, at instant: Date? = nil)
         throws -> (balances: [(Contract, BalanceRow)], failures: [ContractFailure], from: Date, until: Date)
     {
         let instant = instant ?? clock.now()
-        let contracts = contracts
+        let contracts = only ?? contracts
         var balances: [(Contract, BalanceRow)] = []
         var failures: [ContractFailure] = []
         let kept = try keptBalances.spannedRows(of: contracts, now: instant, repository: repository)

@@ -41,9 +41,18 @@ enum CustomerPages {
         let contracts = all[min(all.count, (page - 1) * cardsPerPage)..<min(all.count, page * cardsPerPage)]
         let now = visit.now
         let cards = try await visit.dashboard.api.reads.run { () -> UncheckedBox<[[String: Any]]> in
-            UncheckedBox(try contracts.compactMap { contract -> [String: Any]? in
-                guard let row = try visit.dashboard.api.ledger.balance(of: contract, at: now, now: now) else { return nil }
-                var card = try cardModel(contract, row: row, visit: visit)
+            // The page's balances in one look-up, and every burn chart's points in one read.
+            let ledger = visit.dashboard.api.ledger
+            let current = try ledger.spannedBalances(of: Array(contracts), at: now)
+            if let failure = current.failures.first { throw LedgerStoreError(failure.error) }
+            let points = try ledger.read { tx in
+                try current.balances.filter { $0.0.billing.mode == .block }.map { contract, row in
+                    (contract.id, try tx.usageOverTime(contractID: contract.id, periodKey: row.periodKey))
+                }
+            }
+            let charts = Dictionary(points, uniquingKeysWith: { first, _ in first })
+            return UncheckedBox(try current.balances.map { contract, row -> [String: Any] in
+                var card = try cardModel(contract, row: row, visit: visit, points: charts[contract.id])
                 card["id"] = contract.id
                 card["name"] = contract.name
                 return card
@@ -62,7 +71,8 @@ enum CustomerPages {
     }
 
     /// A contract's figures for one period, as its card and its page show them.
-    static func cardModel(_ contract: Contract, row: BalanceRow, visit: Visit) throws -> [String: Any] {
+    static func cardModel(_ contract: Contract, row: BalanceRow, visit: Visit, points known: [(at: Date, usedSeconds: Int)]? = nil)
+        throws -> [String: Any] {
         let now = visit.now
         let balance = ContractBalance(contract: contract, row: row, now: now)
         let zone = contract.calendar.timeZone
@@ -76,7 +86,7 @@ enum CustomerPages {
         if row.expiringAtEndSeconds > 0 { card["expiring"] = Formats.hours(row.expiringAtEndSeconds) }
         if let forecast = balance.forecast, let date = forecast.depletesAt { card["forecast"] = visit.formats.day(date, timeZone: zone) }
         if contract.billing.mode == .block {
-            let points = try visit.dashboard.api.ledger.read { try $0.usageOverTime(contractID: contract.id, periodKey: row.periodKey) }
+            let points = try known ?? visit.dashboard.api.ledger.read { try $0.usageOverTime(contractID: contract.id, periodKey: row.periodKey) }
             let end = row.periodEnd ?? max(now, row.periodStart.addingTimeInterval(30 * 86_400))
             let description = "\(visit.t["used"]!) \(Formats.hours(row.usedSeconds)) / \(Formats.hours(row.availableSeconds))"
                 + (card["forecast"].map { ", \(visit.t["forecast"]!) \($0)" } ?? "")
