@@ -161,35 +161,26 @@ public actor ITopConnector: HelpdeskPort {
             let found = try Self.objects(body, operation: what)
             return (found, Self.total(body) ?? found.count)
         }
-        return AsyncThrowingStream { continuation in
-            let producer = Task {
-                var window: [Task<(objects: [Object], total: Int), any Error>] = []
-                defer { for task in window { task.cancel() } }
-                do {
-                    let first = try await page(1)
-                    continuation.yield((first.objects, true))
-                    if first.objects.count == limit, first.total > limit {
-                        let count = (first.total + limit - 1) / limit
-                        var next = 2
-                        while next <= count, window.count < concurrency {
-                            window.append(Task { [next] in try await page(next) })
-                            next += 1
-                        }
-                        while !window.isEmpty {
-                            let result = try await window.removeFirst().value
-                            if next <= count {
-                                window.append(Task { [next] in try await page(next) })
-                                next += 1
-                            }
-                            continuation.yield((result.objects, result.total == first.total))
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        return .produced { continuation in
+            var window: [Task<(objects: [Object], total: Int), any Error>] = []
+            defer { for task in window { task.cancel() } }
+            let first = try await page(1)
+            continuation.yield((first.objects, true))
+            guard first.objects.count == limit, first.total > limit else { return }
+            let count = (first.total + limit - 1) / limit
+            var next = 2
+            while next <= count, window.count < concurrency {
+                window.append(Task { [next] in try await page(next) })
+                next += 1
             }
-            continuation.onTermination = { _ in producer.cancel() }
+            while !window.isEmpty {
+                let result = try await window.removeFirst().value
+                if next <= count {
+                    window.append(Task { [next] in try await page(next) })
+                    next += 1
+                }
+                continuation.yield((result.objects, result.total == first.total))
+            }
         }
     }
 
@@ -211,23 +202,15 @@ public actor ITopConnector: HelpdeskPort {
     public nonisolated var listsTicketsByPage: Bool { true }
 
     public nonisolated func changedTicketPages(since: String?) -> AsyncThrowingStream<ChangeBatch, any Error> {
-        AsyncThrowingStream { continuation in
-            let producer = Task {
-                do {
-                    for itemClass in configuration.classes {
-                        for try await page in pages(itemClass, key: Self.changed(itemClass, since: since), fields: Self.ticketFields,
-                                                    what: "core/get \(itemClass)") {
-                            let (tickets, failures) = await deduplicated(page.objects)
-                            continuation.yield(ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: page.stable,
-                                                           failures: failures))
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        .produced { [self] continuation in
+            for itemClass in configuration.classes {
+                for try await page in pages(itemClass, key: Self.changed(itemClass, since: since), fields: Self.ticketFields,
+                                            what: "core/get \(itemClass)") {
+                    let (tickets, failures) = await deduplicated(page.objects)
+                    continuation.yield(ChangeBatch(tickets: tickets, highWater: tickets.map(\.dateMod).max(), complete: page.stable,
+                                                   failures: failures))
                 }
             }
-            continuation.onTermination = { _ in producer.cancel() }
         }
     }
 

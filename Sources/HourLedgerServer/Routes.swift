@@ -164,7 +164,6 @@ public enum LedgerRoutes {
         return try JSONBody.status(body, contracts: contracts)
     }
 
-
     /// The body without its contracts, and the contracts' JSON at the body's indent.
     static func statusBody(_ api: LedgerAPIContext, sync: SyncStatus) throws -> (StatusBody, [UInt8]) {
         let counts = try api.ledger.counts()

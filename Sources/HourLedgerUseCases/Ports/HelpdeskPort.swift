@@ -289,17 +289,7 @@ public struct AccessReport: Sendable, Equatable {
 
 extension HelpdeskPort {
     public func changedTicketPages(since: String?) -> AsyncThrowingStream<ChangeBatch, any Error> {
-        AsyncThrowingStream { continuation in
-            let read = Task {
-                do {
-                    continuation.yield(try await changedTickets(since: since))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in read.cancel() }
-        }
+        .produced { $0.yield(try await changedTickets(since: since)) }
     }
     public var listsTicketsByPage: Bool { false }
     public var taskPageSize: Int? { nil }
@@ -322,5 +312,23 @@ public struct TaskPage: Sendable {
         self.tasks = tasks
         self.failures = failures
         self.total = total
+    }
+}
+
+extension AsyncThrowingStream where Element: Sendable, Failure == any Error {
+    /// A stream fed by `produce` in a task of its own, finished when `produce` returns or throws; a consumer that
+    /// stops early cancels it. How the adapters hand over pages while they read the next ones.
+    public static func produced(by produce: @escaping @Sendable (Continuation) async throws -> Void) -> Self {
+        AsyncThrowingStream { continuation in
+            let producer = Task {
+                do {
+                    try await produce(continuation)
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in producer.cancel() }
+        }
     }
 }
