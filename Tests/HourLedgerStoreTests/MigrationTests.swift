@@ -70,4 +70,18 @@ import Testing
             #expect(own.contains("USING INDEX entry_remote_task") || own.contains("USING COVERING INDEX entry_remote_task"), "\(own)")
         }
     }
+
+    /// The connection that writes fsyncs every commit (`synchronous=FULL`), so a webhook answered 2xx or an entry
+    /// stored survives a power cut, not only a killed process. GRDB sets NORMAL when it turns WAL on; NORMAL in WAL
+    /// mode syncs only at checkpoints, and the last commits before a power cut could be lost.
+    @Test func everyCommitIsFsyncedOnTheConnectionThatWrites() throws {
+        let directory = TemporaryDirectory()
+        let ledger = try SQLiteLedger(path: directory.path + "/ledger.sqlite")
+        let synchronous = try ledger.writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+        #expect(synchronous == 2, "PRAGMA synchronous on the writer is \(synchronous.map(String.init) ?? "nil"), not 2 (FULL)")
+        #expect(try ledger.writer.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        // Statement journals in memory (2), not in a temporary file written page by page.
+        #expect(try ledger.writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
+        try ledger.close()
+    }
 }

@@ -31,7 +31,10 @@ enum WebhookBench {
             directory: directory, helpdesk: "  webhook_secret_file: \(secretFile)", logLevel: "error",
             contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}")
         let runtime = try Runtime(configuration: config)
-        let synchronous = try await (runtime.repository as! SQLiteLedger).writer.read { try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?" }
+        let synchronous = try await (runtime.repository as! SQLiteLedger).writer.writeWithoutTransaction {
+            // The writing connection's: a reader's own setting says nothing of how commits are synced.
+            try String.fetchOne($0, sql: "PRAGMA synchronous") ?? "?"
+        }
         let served = try await ServedApp(runtime)
         let port = served.port
         let url = "http://127.0.0.1:\(port)/webhooks/glpi"
