@@ -151,6 +151,55 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(try ledger.alertDeliveries().map(\.channel).sorted() == ["followup", "webhook:ops"])
     }
 
+    /// A sync's batch is read in one pass and its new tasks stored many rows to a statement: a ticket given twice in
+    /// one batch must be read again after its first update, and a ticket with more tasks than one statement takes must
+    /// lose none. The figures must be those of the same updates applied one at a time.
+    @Test(arguments: Repository.allCases)
+    func aBatchHoldingATicketTwiceAndOneWithManyTasksBalancesToTheSecond(_ repository: Repository) async throws {
+        func task(_ id: Int, _ ticket: Int, _ seconds: Int) -> TaskFacts {
+            TaskFacts(id: id, ticketID: ticket, date: t0.addingTimeInterval(Double(id)), seconds: seconds, technician: 7, isPrivate: false)
+        }
+        let laptop = Self.ticket(1, entity: 1, name: "Laptop"), server = Self.ticket(2, entity: 1, name: "Server")
+        let updates = [update(laptop, tasks: [task(10, 1, 1200), task(11, 1, 60), task(12, 1, 100)]),
+                       update(server, tasks: (100..<195).map { task($0, 2, 61) }),
+                       update(laptop, tasks: [task(10, 1, 1500), task(13, 1, 30)], dateMod: "2026-11-10 10:00:00")]
+        let batched = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        let outcomes = try await batched.apply(updates, now: t0)
+        #expect(outcomes.map { [$0.entriesAdded, $0.entriesUpdated, $0.entriesDeleted] } == [[3, 0, 0], [95, 0, 0], [1, 1, 2]])
+        let oneByOne = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        for update in updates { _ = try await oneByOne.apply([update], now: t0) }
+
+        // 95 tasks of 61 s, each rounded up to 15 min; the laptop's 1500 s and 30 s tasks, its 60 s and 100 s ones gone.
+        let november = try #require(try batched.balance(of: Self.acme, at: t0, now: t0))
+        #expect((november.usedSeconds, november.rawSeconds, november.entryCount) == (95 * 900 + 1800 + 900, 95 * 61 + 1500 + 30, 97))
+        #expect(try batched.read { try $0.entries(ticketID: 2) }.map(\.sourceID) == Array(100..<195))
+        #expect(try batched.read { try $0.entries(ticketID: 1) }.map(\.sourceID).sorted() == [10, 13])
+        #expect(try batched.balanceDiscrepancies().isEmpty)
+        let expected = Self.numberingKeys(try everythingReadable(oneByOne)), actual = Self.numberingKeys(try everythingReadable(batched))
+        #expect(expected.count == actual.count)
+        for (want, got) in zip(expected, actual) { #expect(got == want) }
+    }
+
+    /// A task the ledger refuses (here one whose id another ticket already holds) fails its whole batch: the tickets
+    /// before it in the batch are not half stored, and the error reaches the caller.
+    @Test(arguments: Repository.allCases)
+    func aRefusedTaskRollsBackItsWholeBatch(_ repository: Repository) async throws {
+        func task(_ id: Int, _ ticket: Int, _ seconds: Int) -> TaskFacts {
+            TaskFacts(id: id, ticketID: ticket, date: t0, seconds: seconds, technician: 7, isPrivate: false)
+        }
+        let ledger = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        _ = try await ledger.apply([update(Self.ticket(1, entity: 1), tasks: [task(10, 1, 1200)])], now: t0)
+        await #expect(throws: (any Error).self) {
+            _ = try await ledger.apply([update(Self.ticket(5, entity: 1), tasks: (50..<100).map { task($0, 5, 600) }),
+                                        update(Self.ticket(2, entity: 1), tasks: [task(200, 2, 300), task(10, 2, 300)])], now: t0)
+        }
+        #expect(try ledger.liveTicketIDs() == [1])
+        #expect(try ledger.read { try $0.entries(ticketIDs: [1, 2, 5]) }.mapValues { $0.map(\.sourceID) } == [1: [10], 2: [], 5: []])
+        let november = try #require(try ledger.balance(of: Self.acme, at: t0, now: t0))
+        #expect((november.usedSeconds, november.rawSeconds, november.entryCount) == (1800, 1200, 1))
+        #expect(try ledger.balanceDiscrepancies().isEmpty)
+    }
+
     @Test(arguments: Repository.allCases)
     func aFailedTransactionStoresNothing(_ repository: Repository) throws {
         let store = try repository.make()

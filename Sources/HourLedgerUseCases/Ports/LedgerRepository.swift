@@ -63,6 +63,8 @@ public protocol LedgerReader {
     // MARK: Entries
 
     func entries(ticketID: Int) throws -> [LedgerEntry]
+    /// The entries of many tickets at once, by ticket, each in id order: a sync's batch reads them in one pass.
+    func entries(ticketIDs: [Int]) throws -> [Int: [LedgerEntry]]
     func entry(key: String) throws -> LedgerEntry?
     /// Entries read from helpdesk tasks, by task id.
     func helpdeskTaskEntries(taskIDs: [Int]) throws -> [Int: LedgerEntry]
@@ -168,6 +170,9 @@ public protocol LedgerWriter: LedgerReader {
 
     /// Stores a new entry and returns its id; an entry of HourLedger's own takes its id as its source id.
     func insertEntry(_ entry: LedgerEntry) throws -> Int64
+    /// Stores new entries read from helpdesk tasks (never HourLedger's own), all or none; a sync stores a ticket's
+    /// tasks with one statement instead of one per task.
+    func insertEntries(_ entries: [LedgerEntry]) throws
     /// Replaces the stored entry with the same id.
     func updateEntry(_ entry: LedgerEntry) throws
     func deleteEntry(id: Int64) throws
@@ -222,5 +227,19 @@ extension LedgerReader {
             total += counted.entry.billedSeconds
             return (counted.entry.workedAt, total)
         }
+    }
+}
+
+extension LedgerReader {
+    public func entries(ticketIDs: [Int]) throws -> [Int: [LedgerEntry]] {
+        var result: [Int: [LedgerEntry]] = [:]
+        for id in Set(ticketIDs) { result[id] = try entries(ticketID: id) }
+        return result
+    }
+}
+
+extension LedgerWriter {
+    public func insertEntries(_ entries: [LedgerEntry]) throws {
+        for entry in entries { _ = try insertEntry(entry) }
     }
 }

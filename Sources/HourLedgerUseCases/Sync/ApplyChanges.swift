@@ -30,27 +30,41 @@ extension Ledger {
         let (outcomes, queued) = try await write { tx -> ([TicketSyncOutcome], Bool) in
             let periods = PeriodLookup()
             var queued = false
-            let outcomes = try updates.map { try Self.apply($0, tx, book: book, periods: periods, now: now, queued: &queued) }
+            // What the batch's tickets hold is read in two queries rather than two per ticket; a ticket given twice
+            // is read again the second time, after its first update. Balances change once per period for the batch.
+            let ids = updates.map(\.ticket.id)
+            var stored = try tx.tickets(ids)
+            var entries = try tx.entries(ticketIDs: ids)
+            var deltas = BalanceDeltas()
+            var outcomes: [TicketSyncOutcome] = []
+            outcomes.reserveCapacity(updates.count)
+            for update in updates {
+                let id = update.ticket.id
+                let known = entries.removeValue(forKey: id)
+                outcomes.append(try Self.apply(update, tx, stored: known == nil ? try tx.ticket(id) : stored.removeValue(forKey: id),
+                                               entries: try known ?? tx.entries(ticketID: id), book: book, periods: periods, now: now,
+                                               deltas: &deltas, queued: &queued))
+            }
+            try Self.apply(deltas, tx)
             return (outcomes, queued)
         }
         if queued { outboxQueued.signal() }
         return outcomes
     }
 
-    private static func apply(_ update: TicketUpdate, _ tx: any LedgerWriter, book: ContractBook, periods: PeriodLookup, now: Date,
+    /// One ticket of a batch, given what the ledger holds of it; its balance changes are added to `deltas`.
+    private static func apply(_ update: TicketUpdate, _ tx: any LedgerWriter, stored: StoredTicket?, entries all: [LedgerEntry],
+                              book: ContractBook, periods: PeriodLookup, now: Date, deltas: inout BalanceDeltas,
                               queued: inout Bool) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let ticket = update.ticket
         let contract = book.contract(update.match.contractID)
-        let stored = try tx.ticket(ticket.id)
         let previousContract = stored?.contractID
         // A ticket read again after it was marked gone is back (restored from the trash, visible again).
         let restored = stored?.removed
         try tx.saveTicket(StoredTicket(facts: ticket, dateMod: update.dateMod, contractID: contract?.id, matchReason: update.match.reason,
                                        taskFingerprint: update.tasks == nil ? stored?.taskFingerprint : update.taskFingerprint, syncedAt: now))
 
-        var deltas = BalanceDeltas()
-        let all = try tx.entries(ticketID: ticket.id)
         let existing = all.filter { $0.source == .helpdeskTask }
         let own = all.filter { $0.source == .hourledger }
         var existingByTask: [Int: LedgerEntry] = [:]
@@ -106,6 +120,7 @@ extension Ledger {
                 try tx.deleteEntry(id: entry.id)
                 outcome.entriesDeleted += 1
             }
+            var added: [LedgerEntry] = []
             for task in foreign {
                 let placement = EntryPlacement.place(rawSeconds: task.seconds, workedAt: task.date, kind: .billable, on: contract,
                                                      occasion: .helpdeskTask, periods: periods)
@@ -123,16 +138,16 @@ extension Ledger {
                     try tx.updateEntry(wanted)
                     outcome.entriesUpdated += 1
                 } else {
-                    _ = try tx.insertEntry(wanted)
+                    added.append(wanted)
                     outcome.entriesAdded += 1
                 }
                 deltas.add(placement, rawSeconds: task.seconds, contract: contract)
             }
+            try tx.insertEntries(added)
             if previousContract != contract?.id { for entry in own { try move(entry) } }
         } else if previousContract != contract?.id {
             for entry in all { try move(entry) }
         }
-        try Self.apply(deltas, tx)
         return outcome
     }
 
