@@ -66,7 +66,9 @@ import HourLedgerUseCases
         let session = try await login(client, url)
         _ = try await client.send(HTTPRequest(url: url + "/search/Ticket?range=0-0&sort=19", headers: session))
 
+        let baselineCPUBefore = cpuSeconds()
         let baseline = try await bareDownload(client, url: url, tickets: tickets, tasks: tickets * tasksPerTicket, concurrency: concurrency)
+        let baselineCPU = cpuSeconds() - baselineCPUBefore
         let changed = option("--changes", 100)
         let sync = try await fullSync(url: url, concurrency: concurrency) {
             // The fake changes `changed` tickets (tasks added, edited, deleted) and says when it is done.
@@ -78,6 +80,8 @@ import HourLedgerUseCases
         print(String(format: "bare libcurl download : %8.2f s  %7d requests  %9.1f MB", baseline.seconds, baseline.requests, Double(baseline.bytes) / 1e6))
         print(String(format: "full sync             : %8.2f s  %7d requests  (%d tickets, %d entries)", sync.seconds, sync.requests, sync.tickets, sync.entries))
         print(String(format: "ratio sync / download : %8.2f", sync.seconds / baseline.seconds))
+        // CPU on this side alone: steadier than wall time on a shared machine, where the fake takes its share.
+        print(String(format: "  CPU, this side      : %8.2f s sync, %.2f s download", sync.cpu, baselineCPU))
         print(String(format: "re-sync, no changes   : %8.2f s  %7d requests", sync.resyncSeconds, sync.resyncRequests))
         print(String(format: "poll, %3d tickets changed: %5.2f s  %7d requests  (%d rebuilt from the changed tasks, %d read on their own)",
                      changed, sync.poll.seconds, sync.poll.requests, sync.poll.ticketsRebuilt, sync.poll.ticketsWithTasksRead))
@@ -135,7 +139,7 @@ import HourLedgerUseCases
     }
 
     static func fullSync(url: String, concurrency: Int, change: @Sendable () throws -> Void) async throws
-        -> (seconds: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport,
+        -> (seconds: Double, cpu: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport,
             pollReplay: Double, reconcile: (seconds: Double, requests: Int, drifts: Int, replay: Double))
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
@@ -157,7 +161,9 @@ import HourLedgerUseCases
         """
         let recorder = RecordingHTTP(CurlHTTPClient())
         let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml), http: recorder)
+        let cpuBefore = cpuSeconds()
         let report = try await runtime.engine.syncOnce()
+        let cpu = cpuSeconds() - cpuBefore
         let counts = try runtime.ledger.counts()
         let again = try await runtime.engine.syncOnce()
         try change()
@@ -176,7 +182,7 @@ import HourLedgerUseCases
         for request in recorder.recorded { _ = try await recorder.inner.send(request) }
         let reconcileReplay = seconds(ContinuousClock.now - reconcileReplayStart)
         await runtime.connector.close()
-        return (report.seconds, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay,
+        return (report.seconds, cpu, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay,
                 (reconciliation?.seconds ?? 0, reconciliation?.requests ?? 0, reconciliation?.drifts.count ?? -1, reconcileReplay))
     }
 
@@ -242,6 +248,14 @@ import HourLedgerUseCases
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// User and system CPU time of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func peakRSSKilobytes() -> Int {
