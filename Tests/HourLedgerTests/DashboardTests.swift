@@ -147,6 +147,33 @@ import Testing
         }
     }
 
+    /// The cards are kept between pages (`KeptCards`), never past a write: time logged shows on the next page, in
+    /// each language, and a page in another language is not the first one's.
+    @Test func aKeptCardShowsTheNextWriteAtOnce() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { await setup.glpi.stop() } }
+        let app = buildApplication(runtime: setup.runtime)
+        @Sendable func used(_ html: String, _ contract: String) -> String? {
+            guard let card = html.components(separatedBy: #"<li class="card" data-contract=""# + contract + "\"").dropFirst().first,
+                  let range = card.range(of: #"<dd class="used">"#) else { return nil }
+            return String(card[range.upperBound...].prefix { $0 != "<" })
+        }
+        try await app.test(.router) { client in
+            let manager = Browser(client)
+            #expect(try await manager.signIn("manager.max").status == .seeOther)
+            // Ticket 1's 1861 s task, rounded up to 15 minutes.
+            #expect(used(try await manager.get("/contracts").html, "acme") == "0:45")
+            #expect(used(try await manager.get("/contracts").html, "acme") == "0:45")
+            #expect(try await manager.get("/contracts", language: "fr").html.contains("Consommé"))
+            _ = try await setup.runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date(), rawSeconds: 600, kind: .billable,
+                                                                 note: "call", createdBy: "alice"))
+            #expect(used(try await manager.get("/contracts").html, "acme") == "1:00")
+            let french = try await manager.get("/contracts", language: "fr").html
+            #expect(used(french, "acme") == "1:00" && french.contains("Consommé") && !french.contains(">Used<"))
+            #expect(used(try await manager.get("/contracts").html, "beta") == "1:00")
+        }
+    }
+
     @Test func aCustomerSeesExactlyTheirContractsAndNothingElse() async throws {
         let setup = try await Self.setUp()
         defer { Task { await setup.glpi.stop() } }

@@ -40,25 +40,20 @@ enum CustomerPages {
         let page = min(pages, max(1, visit.request.uri.queryParameters.get("page").flatMap { Int(String($0).prefix(6)) } ?? 1))
         let contracts = all[min(all.count, (page - 1) * cardsPerPage)..<min(all.count, page * cardsPerPage)]
         let now = visit.now
-        let cards = try await visit.dashboard.api.reads.run { () -> UncheckedBox<[[String: Any]]> in
-            // The page's balances in one look-up, and every burn chart's points in one read.
+        let cards = try await visit.dashboard.api.reads.run { () -> [String] in
             let ledger = visit.dashboard.api.ledger
-            let current = try ledger.spannedBalances(of: Array(contracts), at: now)
-            if let failure = current.failures.first { throw LedgerStoreError(failure.error) }
-            let points = try ledger.read { tx in
-                try current.balances.filter { $0.0.billing.mode == .block }.map { contract, row in
-                    (contract.id, try tx.usageOverTime(contractID: contract.id, periodKey: row.periodKey))
-                }
+            let kept = visit.dashboard.cards
+            let stamp = try KeptCards.Stamp(ledger, at: now)
+            var html = kept.cards(contracts.map(\.id), language: visit.language, stamp: stamp, at: now)
+            let missing = contracts.filter { html[$0.id] == nil }
+            if !missing.isEmpty {
+                let rendered = try renderCards(missing, visit: visit, at: now)
+                kept.keep(rendered.html, language: visit.language, stamp: stamp, from: rendered.from, until: rendered.until)
+                html.merge(rendered.html) { _, new in new }
             }
-            let charts = Dictionary(points, uniquingKeysWith: { first, _ in first })
-            return UncheckedBox(try current.balances.map { contract, row -> [String: Any] in
-                var card = try cardModel(contract, row: row, visit: visit, points: charts[contract.id])
-                card["id"] = contract.id
-                card["name"] = contract.name
-                return card
-            })
+            return contracts.compactMap { html[$0.id].flatMap { $0.isEmpty ? nil : $0 } }
         }
-        var model: [String: Any] = ["cards": cards.value]
+        var model: [String: Any] = ["cards": cards.map { ["html": $0] }]
         if pages > 1 {
             let first = (page - 1) * cardsPerPage + 1
             var paging: [String: Any] = ["shown": visit.t["shownOf"]!.replacingOccurrences(of: "{from}", with: "\(first)")
@@ -68,6 +63,29 @@ enum CustomerPages {
             model["paging"] = paging
         }
         return visit.render("contracts", title: visit.t["contracts"]!, nav: "contracts", model)
+    }
+
+    /// The cards of `contracts` as HTML by contract id ("" for a contract outside its term), and the span of instants
+    /// over which they hold: their balances in one look-up, every burn chart's points in one read.
+    static func renderCards(_ contracts: [Contract], visit: Visit, at now: Date) throws -> (html: [String: String], from: Date, until: Date) {
+        let ledger = visit.dashboard.api.ledger
+        let current = try ledger.spannedBalances(of: contracts, at: now)
+        if let failure = current.failures.first { throw LedgerStoreError(failure.error) }
+        let points = try ledger.read { tx in
+            try current.balances.filter { $0.0.billing.mode == .block }.map { contract, row in
+                (contract.id, try tx.usageOverTime(contractID: contract.id, periodKey: row.periodKey))
+            }
+        }
+        let charts = Dictionary(points, uniquingKeysWith: { first, _ in first })
+        var html = Dictionary(uniqueKeysWithValues: contracts.map { ($0.id, "") })
+        for (contract, row) in current.balances {
+            var card = try cardModel(contract, row: row, visit: visit, points: charts[contract.id])
+            card["id"] = contract.id
+            card["name"] = contract.name
+            card["t"] = visit.t
+            html[contract.id] = DashboardTemplates.library.render(card, withTemplate: "contractCard") ?? ""
+        }
+        return (html, current.from, current.until)
     }
 
     /// A contract's figures for one period, as its card and its page show them.

@@ -18,6 +18,8 @@ public struct Dashboard: Sendable {
     /// failures), unavailable (the helpdesk could not be asked); and the live sessions.
     let signIns: [String: Counter]
     let sessionGauge: Gauge
+    /// The contract cards as last rendered (see `KeptCards`).
+    let cards = KeptCards()
 
     public init(api: LedgerAPIContext, settings: DashboardSettings, roles: StaffRoles, signIn: any HelpdeskSignIn,
                 metrics: any MetricsFactory = NOOPMetricsHandler.instance) {

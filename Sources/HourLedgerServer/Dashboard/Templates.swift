@@ -14,7 +14,7 @@ enum DashboardTemplates {
     static let sources: [String: String] = [
         "layout": layout, "sign-in": signIn, "contracts": contracts, "contract": contract, "ticket": ticket, "work": work,
         "approvals": approvals, "alerts": alerts, "unmatched": unmatched, "outbox": outbox, "reports": reports, "message": message,
-        "card": card, "csrf": csrf,
+        "card": card, "contractCard": contractCard, "csrf": csrf,
     ]
 
     static let csrf = #"<input type="hidden" name="csrf" value="{{csrf}}">"#
@@ -98,17 +98,22 @@ enum DashboardTemplates {
     {{{chart}}}
     """#
 
+    /// One card of `/contracts`, rendered on its own so it can be kept (see `KeptCards`).
+    static let contractCard = #"""
+    <li class="card" data-contract="{{id}}">
+    <h2><a href="/contracts/{{id}}">{{name}}</a></h2>
+    <p class="period">{{period}}</p>
+    {{> card}}
+    </li>
+    """#
+
     static let contracts = #"""
     {{<layout}}{{$main}}
     <h1>{{t.contracts}}</h1>
     {{^cards}}<p>{{t.noContracts}}</p>{{/cards}}
     <ul class="cards">
     {{#cards}}
-    <li class="card" data-contract="{{id}}">
-    <h2><a href="/contracts/{{id}}">{{name}}</a></h2>
-    <p class="period">{{period}}</p>
-    {{> card}}
-    </li>
+    {{{html}}}
     {{/cards}}
     </ul>
     {{#paging}}
