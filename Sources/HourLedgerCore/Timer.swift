@@ -28,18 +28,28 @@ public struct TimerState: Sendable, Equatable, Codable {
     public private(set) var segments: [Segment]
     /// Set while running: the start of the open segment.
     public private(set) var runningSince: Int?
-    /// Set when the cap paused a forgotten timer; a person should look before it is stopped.
+    /// Set when the timer was paused for its technician to look at before it is stopped: why, in `reviewReason`.
     public private(set) var needsReview: Bool
+    /// Why the timer waits for review; nil on timers flagged before the reason was kept (the cap was the only one).
+    public private(set) var reviewReason: ReviewReason?
+
+    public enum ReviewReason: String, Sendable, Codable {
+        /// It ran longer than the cap in one stretch.
+        case cap
+        /// Its ticket was solved or closed in the helpdesk while it ran.
+        case ticketClosed = "ticket_closed"
+    }
 
     public static func started(at now: Date) -> TimerState {
         TimerState(status: .running, segments: [], runningSince: Self.second(now), needsReview: false)
     }
 
-    public init(status: Status, segments: [Segment], runningSince: Int?, needsReview: Bool) {
+    public init(status: Status, segments: [Segment], runningSince: Int?, needsReview: Bool, reviewReason: ReviewReason? = nil) {
         self.status = status
         self.segments = segments
         self.runningSince = runningSince
         self.needsReview = needsReview
+        self.reviewReason = needsReview ? reviewReason : nil
     }
 
     static func second(_ date: Date) -> Int { Int(date.timeIntervalSince1970.rounded(.down)) }
@@ -59,6 +69,7 @@ public struct TimerState: Sendable, Equatable, Codable {
         next.runningSince = Self.second(now)
         next.status = .running
         next.needsReview = false
+        next.reviewReason = nil
         return next
     }
 
@@ -91,6 +102,21 @@ public struct TimerState: Sendable, Equatable, Codable {
         next.runningSince = nil
         next.status = .paused
         next.needsReview = true
+        next.reviewReason = .cap
+        return next
+    }
+
+    /// A timer still running when its ticket was solved or closed at `closedAt` stops counting then, and waits for
+    /// its technician: the work after the solution may be real, but it is not billed without a person saying so.
+    /// Returns nil when the timer is not running.
+    public func pausingForClosedTicket(closedAt: Date) -> TimerState? {
+        guard status == .running, let since = runningSince else { return nil }
+        var next = self
+        next.segments.append(Segment(start: since, end: max(since, Self.second(closedAt))))
+        next.runningSince = nil
+        next.status = .paused
+        next.needsReview = true
+        next.reviewReason = .ticketClosed
         return next
     }
 }

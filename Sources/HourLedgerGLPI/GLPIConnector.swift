@@ -491,7 +491,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             let row = found[index]
             do {
                 tickets.append(ChangedTicket(facts: try await resolve(row), dateMod: row.dateMod, taskCount: row.taskCount,
-                                             taskFingerprint: row.taskFingerprint))
+                                             taskFingerprint: row.taskFingerprint,
+                                             changedAt: LocalStamp.parse(row.dateMod, timeZone: configuration.timeZone)))
             } catch let error as HelpdeskError where error.concernsOneTicket {
                 failures.append(TicketReadFailure(ticketID: row.id, error: error))
             }

@@ -241,7 +241,7 @@ public actor ITopConnector: HelpdeskPort {
         for object in objects {
             let ticket: ChangedTicket
             do {
-                ticket = try Self.ticket(object)
+                ticket = try Self.ticket(object, timeZone: configuration.timeZone)
             } catch let error as HelpdeskError {
                 failures.append(TicketReadFailure(ticketID: object.id, error: error))
                 continue
@@ -256,7 +256,7 @@ public actor ITopConnector: HelpdeskPort {
     }
 
     /// A polled ticket as facts: org → entity, team → group, service subcategory → category. An empty link is "0".
-    public static func ticket(_ object: Object) throws -> ChangedTicket {
+    public static func ticket(_ object: Object, timeZone: TimeZone = TimeZone(identifier: "UTC")!) throws -> ChangedTicket {
         let f = object.fields
         guard let dateMod = f["last_update"]?.string else {
             throw HelpdeskError(.malformedResponse, operation: "core/get \(object.itemClass)", detail: "ticket \(object.id) without last_update")
@@ -267,7 +267,7 @@ public actor ITopConnector: HelpdeskPort {
                                 service: f["service_id"]?.int ?? 0, agent: f["agent_id"]?.int ?? 0, ticketClass: object.itemClass,
                                 ref: f["ref"]?.string ?? "")
         // No effort log: a ticket never has helpdesk tasks to read.
-        return ChangedTicket(facts: facts, dateMod: dateMod, taskCount: 0)
+        return ChangedTicket(facts: facts, dateMod: dateMod, taskCount: 0, changedAt: LocalStamp.parse(dateMod, timeZone: timeZone))
     }
 
     /// iTop's lifecycle on GLPI's scale, so "solved or closed" means the same to the ledger on both.

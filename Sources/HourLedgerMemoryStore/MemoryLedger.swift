@@ -141,7 +141,17 @@ final class MemoryTransaction: LedgerWriter {
         stored.facts.queryUnknown = []
         stored.syncedAt = whole(ticket.syncedAt)
         stored.removedAt = wholeIfAny(ticket.removedAt)
+        stored.closedAt = wholeIfAny(ticket.closedAt)
         tables.tickets[ticket.id] = stored
+    }
+
+    func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket] {
+        let timed = Set(tables.entries.values.filter { $0.rawSeconds > 0 }.map(\.ticketID))
+            .union(tables.timers.values.filter { $0.state.status != .stopped }.map(\.ticketID))
+        return tables.tickets.values.filter { ticket in
+            guard let closedAt = ticket.closedAt, ticket.removed == nil, !timed.contains(ticket.id) else { return false }
+            return from <= closedAt && closedAt < to && (contractID == nil || ticket.contractID == contractID)
+        }.sorted { ($0.closedAt!, $0.id) < ($1.closedAt!, $1.id) }
     }
 
     func insertMove(_ move: ContractMove) throws {

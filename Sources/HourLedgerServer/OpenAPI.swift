@@ -90,6 +90,7 @@ components:
         elapsed_seconds: {type: integer}
         started_at: {type: string, format: date-time}
         needs_review: {type: boolean}
+        review_reason: {type: string, enum: [cap, ticket_closed], description: why the timer waits for review; absent when it does not}
         entry_id: {type: integer, format: int64}
     Entry:
       type: object
@@ -493,7 +494,7 @@ paths:
       summary: Technician, contract, ticket or block reports over a date range (manager role).
       security: [{bearer: []}]
       parameters:
-        - {name: kind, in: path, required: true, schema: {type: string, enum: [technicians, contracts, tickets, blocks]}}
+        - {name: kind, in: path, required: true, schema: {type: string, enum: [technicians, contracts, tickets, blocks, untimed]}}
         - {name: from, in: query, schema: {type: string, format: date}}
         - {name: to, in: query, schema: {type: string, format: date}}
         - {name: timezone, in: query, schema: {type: string, default: UTC}}

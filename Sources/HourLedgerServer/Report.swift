@@ -88,6 +88,8 @@ public enum Report {
     static func json(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // ISO 8601, as the API writes every instant: the encoder's default is seconds since 2001.
+        encoder.dateEncodingStrategy = .iso8601
         return String(decoding: (try? encoder.encode(value)) ?? Data("[]".utf8), as: UTF8.self) + "\n"
     }
 
@@ -153,7 +155,7 @@ public enum Report {
     }
 
     public enum Kind: String, CaseIterable, Sendable {
-        case technicians, contracts, tickets, blocks
+        case technicians, contracts, tickets, blocks, untimed
     }
 
     /// One report over `range`, rendered; the API and `hourledger report` both call this.
@@ -181,6 +183,12 @@ public enum Report {
                           csvRow: { ["\($0.ticketID)", csv($0.name), csv($0.contractID ?? "")] + split($0.time) + [isoDate($0.firstWorkedAt), isoDate($0.lastWorkedAt)] },
                           tableHeader: ["TICKET", "CONTRACT"] + splitTable + ["NAME"],
                           tableRow: { ["\($0.ticketID)", $0.contractID ?? "-"] + splitHours($0.time) + [$0.name] })
+        case .untimed:
+            let rows = try ledger.untimedTicketReport(range: range, contractID: contractID)
+            return shaped(rows, format: format, csvHeader: ["ticket_id", "ref", "name", "contract_id", "status", "closed_at"],
+                          csvRow: { ["\($0.ticketID)", csv($0.ref), csv($0.name), csv($0.contractID ?? ""), $0.status, isoDate($0.closedAt)] },
+                          tableHeader: ["TICKET", "CONTRACT", "STATUS", "CLOSED", "NAME"],
+                          tableRow: { [$0.ref.isEmpty ? "\($0.ticketID)" : $0.ref, $0.contractID ?? "-", $0.status, isoDate($0.closedAt), $0.name] })
         case .blocks:
             let rows = try ledger.blockUsageReport(range: range, contractID: contractID, now: now)
             return shaped(rows, format: format,

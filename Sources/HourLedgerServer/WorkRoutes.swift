@@ -180,6 +180,8 @@ struct TimerBody: Codable {
     var elapsedSeconds: Int
     var startedAt: Date
     var needsReview: Bool
+    /// Why it waits for review: `cap` or `ticket_closed`; absent when it does not.
+    var reviewReason: String?
     var entryID: Int64?
     init(_ t: TimerRecord, now: Date) {
         id = t.id
@@ -189,12 +191,13 @@ struct TimerBody: Codable {
         elapsedSeconds = t.state.elapsedSeconds(at: now)
         startedAt = t.startedAt
         needsReview = t.state.needsReview
+        reviewReason = t.state.needsReview ? (t.state.reviewReason ?? .cap).rawValue : nil
         entryID = t.entryID
     }
     enum CodingKeys: String, CodingKey {
         case id, technician, status
         case ticketID = "ticket_id", elapsedSeconds = "elapsed_seconds", startedAt = "started_at", needsReview = "needs_review"
-        case entryID = "entry_id"
+        case reviewReason = "review_reason", entryID = "entry_id"
     }
 }
 

@@ -24,7 +24,8 @@ extension SQLiteTransaction {
         facts.queryUnknown = []
         return StoredTicket(facts: facts, dateMod: row["date_mod"], contractID: row["contract_id"], matchReason: row["match_reason"],
                             taskFingerprint: row["task_fingerprint"], syncedAt: date(row["synced_at"] as Int),
-                            removed: (row["removed"] as String?).flatMap(TicketRemoval.init), removedAt: date(row["removed_at"] as Int?))
+                            removed: (row["removed"] as String?).flatMap(TicketRemoval.init), removedAt: date(row["removed_at"] as Int?),
+                            closedAt: date(row["closed_at"] as Int?))
     }
 
     func ticket(_ id: Int) throws -> StoredTicket? {
@@ -89,17 +90,28 @@ extension SQLiteTransaction {
         let facts = ticket.facts
         try db.run(sql: """
             INSERT OR ROLLBACK INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at,
-                               service, agent, class, ref, query_matches, removed, removed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               service, agent, class, ref, query_matches, removed, removed_at, closed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
                 category = excluded.category, status = excluded.status, date_mod = excluded.date_mod, contract_id = excluded.contract_id,
                 match_reason = excluded.match_reason, task_fingerprint = excluded.task_fingerprint, synced_at = excluded.synced_at,
                 service = excluded.service, agent = excluded.agent, class = excluded.class, ref = excluded.ref,
-                query_matches = excluded.query_matches, removed = excluded.removed, removed_at = excluded.removed_at
+                query_matches = excluded.query_matches, removed = excluded.removed, removed_at = excluded.removed_at,
+                closed_at = excluded.closed_at
             """, arguments: [facts.id, facts.name, facts.entity, facts.groups.map(String.init).joined(separator: ","), facts.category,
                              facts.status, ticket.dateMod, ticket.contractID, ticket.matchReason, ticket.taskFingerprint, seconds(ticket.syncedAt),
                              facts.service, facts.agent, facts.ticketClass, facts.ref, facts.queryMatches.joined(separator: ","),
-                             ticket.removed?.rawValue, ticket.removedAt.map(seconds)])
+                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds)])
+    }
+
+    func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket] {
+        try db.rows(sql: """
+            SELECT * FROM ticket t INDEXED BY ticket_closed
+            WHERE t.closed_at >= ? AND t.closed_at < ? AND t.removed IS NULL AND (? IS NULL OR t.contract_id = ?)
+                AND NOT EXISTS (SELECT 1 FROM entry e WHERE e.ticket_id = t.id AND e.raw_seconds > 0)
+                AND NOT EXISTS (SELECT 1 FROM timer WHERE timer.ticket_id = t.id AND timer.status != 'stopped')
+            ORDER BY t.closed_at, t.id
+            """, arguments: [seconds(from), seconds(to), contractID, contractID]).map(Self.ticket)
     }
 
     func insertMove(_ move: ContractMove) throws {

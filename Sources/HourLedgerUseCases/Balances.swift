@@ -122,6 +122,14 @@ extension Ledger {
         try read { try $0.ticketTime(from: range.from, to: range.to, contractID: contractID) }
     }
 
+    /// Tickets solved or closed inside the range with no time logged at all, optionally for one contract.
+    public func untimedTicketReport(range: ReportRange, contractID: String? = nil) throws -> [UntimedTicketRow] {
+        try read { try $0.untimedTickets(closedFrom: range.from, to: range.to, contractID: contractID) }.map { ticket in
+            UntimedTicketRow(ticketID: ticket.id, ref: ticket.facts.ref, name: ticket.facts.name, contractID: ticket.contractID,
+                             status: ticket.facts.status == 5 ? "solved" : "closed", closedAt: ticket.closedAt ?? ticket.syncedAt)
+        }
+    }
+
     /// Quota, carried in, used, overage and expired per contract period, for periods that start inside the range.
     public func blockUsageReport(range: ReportRange, contractID: String? = nil, now: Date? = nil) throws -> [BlockUsageRow] {
         var result: [BlockUsageRow] = []

@@ -205,9 +205,9 @@ struct InvoicePreviewCommand: AsyncParsableCommand {
 }
 
 struct ReportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report", abstract: "Print a report: technicians, contracts, tickets or blocks.")
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Print a report: technicians, contracts, tickets, blocks or untimed.")
     @OptionGroup var options: ConfigOption
-    @Argument(help: "technicians (billable against internal per month), contracts, tickets or blocks (quota, carried in, used, overage, expired).")
+    @Argument(help: "technicians (billable against internal per month), contracts, tickets, blocks (quota, carried in, used, overage, expired) or untimed (tickets solved or closed in the range with no time at all).")
     var kind: String
     @Option(name: .long, help: "First day, YYYY-MM-DD (default: twelve months before --to).")
     var from: String?

@@ -45,5 +45,23 @@ import Testing
         #expect(capped.elapsedSeconds(at: t0.addingTimeInterval(400 * 3600)) == 36000)
         let resumed = try capped.resume(at: t0.addingTimeInterval(341 * 3600))
         #expect(!resumed.needsReview)
+        #expect(capped.reviewReason == .cap && resumed.reviewReason == nil)
+    }
+
+    /// A timer running when its ticket was solved stops counting at the solution, not when the sync saw it; one that
+    /// started after the solution counts nothing until a person resumes it. Either way it waits for review.
+    @Test func aTimerIsPausedWhereItsTicketWasSolvedAndFlagged() throws {
+        let timer = try TimerState.started(at: t0).pause(at: t0.addingTimeInterval(100)).resume(at: t0.addingTimeInterval(200))
+        let paused = try #require(timer.pausingForClosedTicket(closedAt: t0.addingTimeInterval(1200.9)))
+        #expect(paused.status == .paused && paused.needsReview && paused.reviewReason == .ticketClosed)
+        #expect(paused.elapsedSeconds(at: t0.addingTimeInterval(9999)) == 100 + 1000)
+        #expect(paused.pausingForClosedTicket(closedAt: t0) == nil)
+        let late = try #require(TimerState.started(at: t0).pausingForClosedTicket(closedAt: t0.addingTimeInterval(-60)))
+        #expect(late.elapsedSeconds(at: t0.addingTimeInterval(9999)) == 0 && late.needsReview)
+        let resumed = try paused.resume(at: t0.addingTimeInterval(5000))
+        #expect(!resumed.needsReview && resumed.reviewReason == nil)
+        // A timer stored before the reason was kept reads back as flagged, with no reason.
+        let old = try JSONDecoder().decode(TimerState.self, from: Data(#"{"status":"paused","segments":[],"needsReview":true}"#.utf8))
+        #expect(old.needsReview && old.reviewReason == nil)
     }
 }

@@ -180,6 +180,30 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         for (want, got) in zip(expected, actual) { #expect(got == want) }
     }
 
+    /// Each repository lists the same tickets closed with no time, and pauses the same timers when a ticket closes.
+    @Test(arguments: Repository.allCases)
+    func closedTicketsWithNoTimeAndTheTimersTheirClosingPaused(_ repository: Repository) async throws {
+        let ledger = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        func closed(_ id: Int, status: Int = 5, entity: Int = 1, at offset: Double) -> TicketUpdate {
+            var update = update(TicketFacts(id: id, name: "t\(id)", entity: entity, groups: [1], category: 1, status: status), tasks: [])
+            update.changedAt = t0.addingTimeInterval(offset)
+            return update
+        }
+        _ = try await ledger.apply([update(Self.ticket(1, entity: 1), tasks: []), update(Self.ticket(4, entity: 1), tasks: [])], now: t0)
+        let (timer, _) = try await ledger.startTimer(technician: 7, ticketID: 4, now: t0)
+        let later = t0.addingTimeInterval(3600)
+        let outcomes = try await ledger.apply([closed(1, at: 60), closed(2, status: 6, entity: 2, at: 120), closed(3, at: 7200),
+                                               closed(4, at: 900)], now: later)
+        #expect(outcomes.map { $0.timersPaused.map(\.id) } == [[], [], [], [timer.id]])
+        let paused = try #require(try ledger.timers(openOnly: true).first)
+        #expect(paused.state.reviewReason == .ticketClosed && paused.state.elapsedSeconds(at: later) == 900)
+        // Ticket 3 says it changed after the sync that saw it: it was closed by then at the latest.
+        let day = ReportRange(from: t0, to: t0.addingTimeInterval(86_400))
+        #expect(try ledger.untimedTicketReport(range: day).map { "\($0.ticketID) \($0.contractID ?? "-") \($0.status) \($0.closedAt.timeIntervalSince(t0))" }
+                == ["1 acme solved 60.0", "2 beta closed 120.0", "3 acme solved 3600.0"])
+        #expect(try ledger.untimedTicketReport(range: day, contractID: "beta").map(\.ticketID) == [2])
+    }
+
     /// A task the ledger refuses (here one whose id another ticket already holds) fails its whole batch: the tickets
     /// before it in the batch are not half stored, and the error reaches the caller.
     @Test(arguments: Repository.allCases)

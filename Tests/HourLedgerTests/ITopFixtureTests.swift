@@ -74,10 +74,12 @@ func makeITopFixtureState() throws -> FakeITopState {
     @Test func recordedTicketsBecomeTheFactsTheRulesRead() throws {
         let body = try ITopConnector.decode(try Self.response(try Fixtures.itop("10-get-userrequests-modified-since-initial.json")), operation: "x")
         #expect(ITopConnector.total(body) == 6)
-        let six = try ITopConnector.objects(body, operation: "x").map(ITopConnector.ticket).first { $0.facts.id == 6 }!
+        let six = try ITopConnector.objects(body, operation: "x").map { try ITopConnector.ticket($0) }.first { $0.facts.id == 6 }!
         #expect(six.facts == .init(id: 6, name: "Docking station not detecting monitors", entity: 3, groups: [11], category: 2, status: 2, service: 1,
                                    agent: 4, ticketClass: "UserRequest", ref: "R-000006"))
         #expect(six.dateMod == "2026-11-21 19:35:06")
+        // Read in the helpdesk's time zone (UTC unless configured), as when it was solved or closed.
+        #expect(six.changedAt == .utc("2026-11-21 19:35:06"))
         // An empty link is "0": no team means no group, not group 0.
         let page = try ITopConnector.decode(try Self.response(try Fixtures.itop("60-get-unknown-id-returns-empty.json")), operation: "x")
         #expect(try ITopConnector.objects(page, operation: "x").isEmpty)

@@ -85,6 +85,32 @@ public struct ContractReportRow: Sendable, Equatable, Codable {
     }
 }
 
+/// A ticket solved or closed with no time logged on it at all: work nobody recorded, or nothing to bill.
+public struct UntimedTicketRow: Sendable, Equatable, Codable {
+    public var ticketID: Int
+    /// The helpdesk's reference (iTop's R-000042); empty on GLPI, whose tickets go by id.
+    public var ref: String
+    public var name: String
+    public var contractID: String?
+    /// `solved` or `closed`, the same words on both helpdesks.
+    public var status: String
+    public var closedAt: Date
+
+    public init(ticketID: Int, ref: String, name: String, contractID: String?, status: String, closedAt: Date) {
+        self.ticketID = ticketID
+        self.ref = ref
+        self.name = name
+        self.contractID = contractID
+        self.status = status
+        self.closedAt = closedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ref, name, status
+        case ticketID = "ticket_id", contractID = "contract_id", closedAt = "closed_at"
+    }
+}
+
 public struct TicketReportRow: Sendable, Equatable, Codable {
     public var ticketID: Int
     public var name: String

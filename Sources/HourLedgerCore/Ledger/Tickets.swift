@@ -13,9 +13,12 @@ public struct StoredTicket: Sendable, Equatable {
     /// Set when the ticket left the helpdesk: its time no longer counts anywhere.
     public var removed: TicketRemoval?
     public var removedAt: Date?
+    /// When the ticket was solved or closed, as the helpdesk's last change then said (or when HourLedger first saw it
+    /// so); nil while it is open. Reopening clears it.
+    public var closedAt: Date?
 
     public init(facts: TicketFacts, dateMod: String, contractID: String?, matchReason: String, taskFingerprint: String?, syncedAt: Date,
-                removed: TicketRemoval? = nil, removedAt: Date? = nil) {
+                removed: TicketRemoval? = nil, removedAt: Date? = nil, closedAt: Date? = nil) {
         self.facts = facts
         self.dateMod = dateMod
         self.contractID = contractID
@@ -24,6 +27,7 @@ public struct StoredTicket: Sendable, Equatable {
         self.syncedAt = syncedAt
         self.removed = removed
         self.removedAt = removedAt
+        self.closedAt = closedAt
     }
 
     public var id: Int { facts.id }
@@ -36,6 +40,8 @@ public struct TicketSyncOutcome: Sendable, Equatable {
     public var entriesDeleted = 0
     public var movedFrom: String?
     public var movedTo: String?
+    /// Timers that were running when the ticket was seen solved or closed, now paused for their technician.
+    public var timersPaused: [TimerRecord] = []
     public var changed: Bool { entriesAdded + entriesUpdated + entriesDeleted > 0 || movedFrom != movedTo }
 
     public init() {}

@@ -20,7 +20,8 @@ enum DashboardStrings {
         "startTimer": "Start a timer", "manualEntry": "Log time by hand", "startTime": "Start time", "durationHint": "Duration (h:mm)",
         "logEntry": "Log the entry", "thisWeek": "My entries this week", "noEntries": "No entry this week.", "approval": "Approval",
         "forgottenTimers": "Forgotten timers", "noForgotten": "No timer is flagged.",
-        "flaggedHelp": "paused after running too long: check the time before you stop it", "noPending": "Nothing waits for approval.",
+        "flaggedHelp": "paused after running too long: check the time before you stop it",
+        "flaggedClosedHelp": "paused when its ticket was solved or closed: check the time before you stop it", "noPending": "Nothing waits for approval.",
         "by": "by", "reviewNote": "Note", "approve": "Approve", "reject": "Reject", "noAlerts": "No alert has fired.",
         "contract": "Contract", "period": "Period", "threshold": "Threshold", "noUnmatched": "Every ticket matches a contract.",
         "reason": "Reason", "outboxHelp": "Write-backs the helpdesk refused (parked) or that keep failing. Retry once the cause is fixed; discard with a reason if the task must not be written.",
@@ -38,7 +39,7 @@ enum DashboardStrings {
         "outboxDiscarded": "The write-back is discarded.", "signedOut": "You are signed out.",
         "statusNew": "New", "statusAssigned": "Assigned", "statusPlanned": "Planned", "statusWaiting": "Waiting", "statusSolved": "Solved",
         "statusClosed": "Closed", "statusRemoved": "Removed from the helpdesk", "block": "Block", "payg": "Pay as you go", "unlimited": "Unlimited",
-        "contractsReport": "Contracts", "techniciansReport": "Technicians", "ticketsReport": "Tickets", "blocksReport": "Blocks",
+        "contractsReport": "Contracts", "techniciansReport": "Technicians", "ticketsReport": "Tickets", "blocksReport": "Blocks", "untimedReport": "Closed with no time",
         "burnTitle": "Hours used over the period", "open": "open-ended", "helpdesk": "Helpdesk", "billing": "Billing",
     ]
 
@@ -60,6 +61,7 @@ enum DashboardStrings {
         "logEntry": "Enregistrer", "thisWeek": "Mes saisies de la semaine", "noEntries": "Aucune saisie cette semaine.",
         "approval": "Validation", "forgottenTimers": "Chronos oubliés", "noForgotten": "Aucun chrono signalé.",
         "flaggedHelp": "mis en pause après une trop longue durée : vérifiez le temps avant de l’arrêter",
+        "flaggedClosedHelp": "mis en pause quand son ticket a été résolu ou clos : vérifiez le temps avant de l’arrêter",
         "noPending": "Rien n’attend de validation.", "by": "par", "reviewNote": "Note", "approve": "Valider", "reject": "Refuser",
         "noAlerts": "Aucune alerte.", "contract": "Contrat", "period": "Période", "threshold": "Seuil",
         "noUnmatched": "Chaque ticket a son contrat.", "reason": "Motif",
@@ -79,6 +81,6 @@ enum DashboardStrings {
         "signedOut": "Vous êtes déconnecté.", "statusNew": "Nouveau", "statusAssigned": "En cours (attribué)", "statusPlanned": "En cours (planifié)",
         "statusWaiting": "En attente", "statusSolved": "Résolu", "statusClosed": "Clos", "statusRemoved": "Supprimé du helpdesk",
         "block": "Forfait", "payg": "À l’usage", "unlimited": "Illimité", "contractsReport": "Contrats", "techniciansReport": "Techniciens",
-        "ticketsReport": "Tickets", "blocksReport": "Forfaits", "burnTitle": "Heures consommées sur la période", "open": "sans fin", "helpdesk": "Helpdesk", "billing": "Facturation",
+        "ticketsReport": "Tickets", "blocksReport": "Forfaits", "untimedReport": "Clos sans temps", "burnTitle": "Heures consommées sur la période", "open": "sans fin", "helpdesk": "Helpdesk", "billing": "Facturation",
     ]) { $1 }
 }

@@ -238,7 +238,7 @@ enum DashboardTemplates {
     <section aria-labelledby="flagged-h">
     <h2 id="flagged-h">{{t.forgottenTimers}}</h2>
     {{^flagged}}<p>{{t.noForgotten}}</p>{{/flagged}}
-    <ul>{{#flagged}}<li><a href="#timer-{{id}}">#{{ticket}}</a> {{elapsedText}} · {{t.flaggedHelp}}</li>{{/flagged}}</ul>
+    <ul>{{#flagged}}<li><a href="#timer-{{id}}">#{{ticket}}</a> {{elapsedText}} · {{why}}</li>{{/flagged}}</ul>
     </section>
     {{/main}}{{/layout}}
     """#

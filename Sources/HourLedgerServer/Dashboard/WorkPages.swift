@@ -73,7 +73,11 @@ enum WorkPages {
         today.locale = Locale(identifier: "en_US_POSIX")
         return visit.render("work", title: visit.t["myWork"]!, nav: "work", [
             "timers": open.map { timerModel($0, visit: visit, names: names) },
-            "flagged": flagged.map { timerModel($0, visit: visit, names: names) },
+            "flagged": flagged.map { timer -> [String: Any] in
+                var model = timerModel(timer, visit: visit, names: names)
+                model["why"] = visit.t[timer.state.reviewReason == .ticketClosed ? "flaggedClosedHelp" : "flaggedHelp"]!
+                return model
+            },
             "week": week.map { entry -> [String: Any] in
                 ["date": visit.formats.dayAndTime(entry.workedAt, timeZone: zone), "ticket": entry.ticketID, "billed": Formats.hours(entry.billedSeconds),
                  "kind": kinds[entry.kind.rawValue] ?? entry.kind.rawValue, "approval": visit.t[entry.approval.rawValue] ?? entry.approval.rawValue,

@@ -10,12 +10,15 @@ public struct ChangedTicket: Sendable, Equatable {
     public var taskCount: Int?
     /// A summary of the tasks (count, durations, dates, privacy) from the search: unchanged means no need to re-read them.
     public var taskFingerprint: String?
+    /// `dateMod` as an instant, read in the helpdesk's time zone: when a solved or closed ticket was solved or closed.
+    public var changedAt: Date?
 
-    public init(facts: TicketFacts, dateMod: String, taskCount: Int? = nil, taskFingerprint: String? = nil) {
+    public init(facts: TicketFacts, dateMod: String, taskCount: Int? = nil, taskFingerprint: String? = nil, changedAt: Date? = nil) {
         self.facts = facts
         self.dateMod = dateMod
         self.taskCount = taskCount
         self.taskFingerprint = taskFingerprint
+        self.changedAt = changedAt
     }
 }
 

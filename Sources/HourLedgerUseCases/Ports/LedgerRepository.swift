@@ -63,6 +63,9 @@ public protocol LedgerReader {
     // MARK: Entries
 
     func entries(ticketID: Int) throws -> [LedgerEntry]
+    /// Tickets solved or closed in `from..<to` (of `contractID` when given, any or none otherwise), still in the
+    /// helpdesk, with no entry holding a second of time and no timer still open on them; in the order they were closed.
+    func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket]
     /// The entries of many tickets at once, by ticket, each in id order: a sync's batch reads them in one pass.
     func entries(ticketIDs: [Int]) throws -> [Int: [LedgerEntry]]
     func entry(key: String) throws -> LedgerEntry?

@@ -10,13 +10,17 @@ public struct TicketUpdate: Sendable {
     public var tasks: [TaskFacts]?
     /// The search's summary of the tasks that `tasks` was read after; kept to skip the next read if it is unchanged.
     public var taskFingerprint: String?
+    /// `dateMod` as an instant, when the helpdesk's time zone let it be read: when a ticket seen solved was solved.
+    public var changedAt: Date?
 
-    public init(ticket: TicketFacts, dateMod: String, match: MatchResult, tasks: [TaskFacts]?, taskFingerprint: String? = nil) {
+    public init(ticket: TicketFacts, dateMod: String, match: MatchResult, tasks: [TaskFacts]?, taskFingerprint: String? = nil,
+                changedAt: Date? = nil) {
         self.ticket = ticket
         self.dateMod = dateMod
         self.match = match
         self.tasks = tasks
         self.taskFingerprint = taskFingerprint
+        self.changedAt = changedAt
     }
 }
 
@@ -27,9 +31,12 @@ extension Ledger {
     public func apply(_ updates: [TicketUpdate], now: Date? = nil) async throws -> [TicketSyncOutcome] {
         let now = now ?? clock.now()
         let book = book
+        let finished = profile.finishedStatuses
         let (outcomes, queued) = try await write { tx -> ([TicketSyncOutcome], Bool) in
             let periods = PeriodLookup()
             var queued = false
+            // Timers still running on a ticket seen solved or closed are paused; few run at once, so all are read.
+            var running = updates.contains { finished.contains($0.ticket.status) } ? Dictionary(grouping: try tx.runningTimers(), by: \.ticketID) : [:]
             // What the batch's tickets hold is read in two queries rather than two per ticket; a ticket given twice
             // is read again the second time, after its first update. Balances change once per period for the batch.
             let ids = updates.map(\.ticket.id)
@@ -43,27 +50,42 @@ extension Ledger {
                 let known = entries.removeValue(forKey: id)
                 outcomes.append(try Self.apply(update, tx, stored: known == nil ? try tx.ticket(id) : stored.removeValue(forKey: id),
                                                entries: try known ?? tx.entries(ticketID: id), book: book, periods: periods, now: now,
-                                               deltas: &deltas, queued: &queued))
+                                               finished: finished, running: &running, deltas: &deltas, queued: &queued))
             }
             try Self.apply(deltas, tx)
             return (outcomes, queued)
         }
         if queued { outboxQueued.signal() }
+        for timer in outcomes.flatMap(\.timersPaused) {
+            logger.notice("timer paused: its ticket was solved or closed while it ran; its technician should review it",
+                          metadata: ["timer": "\(timer.id)", "ticket": "\(timer.ticketID)", "technician": "\(timer.technician)"])
+        }
         return outcomes
     }
 
     /// One ticket of a batch, given what the ledger holds of it; its balance changes are added to `deltas`.
     private static func apply(_ update: TicketUpdate, _ tx: any LedgerWriter, stored: StoredTicket?, entries all: [LedgerEntry],
-                              book: ContractBook, periods: PeriodLookup, now: Date, deltas: inout BalanceDeltas,
-                              queued: inout Bool) throws -> TicketSyncOutcome {
+                              book: ContractBook, periods: PeriodLookup, now: Date, finished: Set<Int>, running: inout [Int: [TimerRecord]],
+                              deltas: inout BalanceDeltas, queued: inout Bool) throws -> TicketSyncOutcome {
         var outcome = TicketSyncOutcome()
         let ticket = update.ticket
         let contract = book.contract(update.match.contractID)
         let previousContract = stored?.contractID
         // A ticket read again after it was marked gone is back (restored from the trash, visible again).
         let restored = stored?.removed
+        // Solved or closed when the helpdesk last changed it (never later than now); kept while it stays so.
+        let closedAt = finished.contains(ticket.status) ? stored?.closedAt ?? min(now, update.changedAt ?? now) : nil
         try tx.saveTicket(StoredTicket(facts: ticket, dateMod: update.dateMod, contractID: contract?.id, matchReason: update.match.reason,
-                                       taskFingerprint: update.tasks == nil ? stored?.taskFingerprint : update.taskFingerprint, syncedAt: now))
+                                       taskFingerprint: update.tasks == nil ? stored?.taskFingerprint : update.taskFingerprint, syncedAt: now,
+                                       closedAt: closedAt))
+        if let closedAt, stored?.closedAt == nil {
+            for var timer in running.removeValue(forKey: ticket.id) ?? [] {
+                guard let paused = timer.state.pausingForClosedTicket(closedAt: closedAt) else { continue }
+                timer.state = paused
+                try tx.updateTimer(timer, at: now)
+                outcome.timersPaused.append(timer)
+            }
+        }
 
         let existing = all.filter { $0.source == .helpdeskTask }
         let own = all.filter { $0.source == .hourledger }

@@ -212,7 +212,7 @@ public actor SyncEngine {
                 continue
             }
             updates.append(.init(ticket: changed.facts, dateMod: changed.dateMod, match: match, tasks: reads.tasks[id],
-                                 taskFingerprint: changed.taskFingerprint))
+                                 taskFingerprint: changed.taskFingerprint, changedAt: changed.changedAt))
         }
         for outcome in try await ledger.apply(updates, now: now) {
             report.entriesAdded += outcome.entriesAdded
