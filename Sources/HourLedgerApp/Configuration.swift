@@ -622,7 +622,7 @@ private struct Reader {
         let itop = helpdeskKind == .itop
         let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
                     "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
-                    "rates", "carry_over", "alerts", "visible_to", "customers_see_money"]
+                    "rates", "carry_over", "alerts", "visible_to", "customers_see_money", "customer"]
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
         let id = string(map, "id", at: path)
         if id == nil { issue("\(path).id", node, "missing") }
@@ -700,6 +700,11 @@ private struct Reader {
             if Set(thresholds).count != thresholds.count { issue("\(path).alerts.thresholds", alertsNode, "lists a threshold twice") }
             if billing?.mode != .block { issue("\(path).alerts", alertsNode, "thresholds are shares of a block: only a block contract has them") }
         }
+        var customer = string(map, "customer", at: path)
+        if let text = customer, text.isEmpty || text.count > 200 || text.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true }) {
+            issue("\(path).customer", map["customer"], "must be one line of 1 to 200 characters")
+            customer = nil
+        }
         guard let id, entity != nil || map[scopeKey] == nil, let quotaHours, let period, let starts, expiresValid, let rounding, let billing,
               TimeZone(identifier: timeZone) != nil else { return nil }
         // Quotas are kept in whole seconds; 0.1 h is 360 s exactly.
@@ -711,6 +716,7 @@ private struct Reader {
                                 approvalRequired: approval == "required", billing: billing, carryOver: carryOver, alertThresholds: thresholds.sorted())
         contract.visibleTo = audience
         contract.customersSeeMoney = seeMoney
+        contract.customer = customer
         return contract
     }
 

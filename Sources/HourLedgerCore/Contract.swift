@@ -28,6 +28,9 @@ public struct Contract: Sendable, Equatable, Codable {
     public var visibleTo: Audience? = nil
     /// Customers see the money (rates, invoice preview), not only hours.
     public var customersSeeMoney: Bool = false
+    /// The customer as the accounting knows them (a name or an account number), for the accounting export; the
+    /// contract's name when not given.
+    public var customer: String? = nil
 
     public init(
         id: String, name: String, entity: Int?, includeSubentities: Bool = false, match: MatchRule = .init(),

@@ -169,3 +169,88 @@ public enum InvoiceCalculator {
     }
 
 }
+
+/// One invoice line in the columns an accounting import takes: who, which contract and period, what, how many
+/// hours at what price, the amount, and the ledger entries behind it. Money stays in integer minor units; the hours are
+/// written from the line's whole seconds.
+public struct AccountingLine: Sendable, Equatable, Encodable {
+    public var customer: String
+    public var contractID: String
+    public var contractName: String
+    public var periodKey: String
+    public var periodStart: Date
+    public var periodEnd: Date?
+    /// The period is still running: the figures are to date.
+    public var partial: Bool
+    public var kind: InvoiceLine.Kind
+    public var description: String
+    public var quantitySeconds: Int
+    /// Minor units per hour; nil for a fixed fee (a block), whose amount is the price.
+    public var unitPrice: Int?
+    /// Minor units.
+    public var amount: Int
+    public var currency: String
+    public var entries: [String]
+
+    /// Every line of `preview`, for the contract's `customer` (or its name).
+    public static func lines(_ preview: InvoicePreview, customer: String?) -> [AccountingLine] {
+        preview.lines.map { line in
+            AccountingLine(customer: customer ?? preview.contractName, contractID: preview.contractID, contractName: preview.contractName,
+                           periodKey: preview.periodKey, periodStart: preview.periodStart, periodEnd: preview.periodEnd, partial: preview.partial,
+                           kind: line.kind, description: line.description, quantitySeconds: line.seconds, unitPrice: line.ratePerHour,
+                           amount: line.amount, currency: preview.currency, entries: line.entries)
+        }
+    }
+
+    /// Hours to four decimals, rounded half up: exact for any whole number of minutes (and any multiple of 9 s).
+    public static func hours(_ seconds: Int) -> String {
+        let tenThousandths = (abs(seconds) * 10_000 * 2 + 3600) / (3600 * 2)
+        return (seconds < 0 ? "-" : "") + "\(tenThousandths / 10_000)." + String(String(tenThousandths % 10_000 + 10_000).dropFirst())
+    }
+
+    public var quantityHours: String { Self.hours(quantitySeconds) }
+
+    public init(customer: String, contractID: String, contractName: String, periodKey: String, periodStart: Date, periodEnd: Date?,
+                partial: Bool, kind: InvoiceLine.Kind, description: String, quantitySeconds: Int, unitPrice: Int?, amount: Int, currency: String,
+                entries: [String]) {
+        self.customer = customer
+        self.contractID = contractID
+        self.contractName = contractName
+        self.periodKey = periodKey
+        self.periodStart = periodStart
+        self.periodEnd = periodEnd
+        self.partial = partial
+        self.kind = kind
+        self.description = description
+        self.quantitySeconds = quantitySeconds
+        self.unitPrice = unitPrice
+        self.amount = amount
+        self.currency = currency
+        self.entries = entries
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case customer, partial, kind, description, amount, currency, entries
+        case contractID = "contract_id", contractName = "contract_name", periodKey = "period_key", periodStart = "period_start"
+        case periodEnd = "period_end", quantitySeconds = "quantity_seconds", quantityHours = "quantity_hours", unitPrice = "unit_price"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(customer, forKey: .customer)
+        try c.encode(contractID, forKey: .contractID)
+        try c.encode(contractName, forKey: .contractName)
+        try c.encode(periodKey, forKey: .periodKey)
+        try c.encode(periodStart, forKey: .periodStart)
+        try c.encodeIfPresent(periodEnd, forKey: .periodEnd)
+        try c.encode(partial, forKey: .partial)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(description, forKey: .description)
+        try c.encode(quantitySeconds, forKey: .quantitySeconds)
+        try c.encode(quantityHours, forKey: .quantityHours)
+        try c.encodeIfPresent(unitPrice, forKey: .unitPrice)
+        try c.encode(amount, forKey: .amount)
+        try c.encode(currency, forKey: .currency)
+        try c.encode(entries, forKey: .entries)
+    }
+}

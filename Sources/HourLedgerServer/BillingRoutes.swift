@@ -24,6 +24,22 @@ public enum BillingRoutes {
                 return try rendered(Report.invoice(preview, format: try format(request)), format: try format(request))
             }
         }
+        router.get("invoices/accounting") { request, context in
+            try await WorkRoutes.handle {
+                try context.caller(atLeast: .manager, for: "invoices and reports")
+                let query = request.uri.queryParameters
+                let spec = query.get("period").map { String($0) } ?? "previous"
+                let contractID = query.get("contract").map { String($0) }
+                if let contractID, api.ledger.book.contract(contractID) == nil {
+                    throw APIFailure(.notFound, "no contract with id '\(contractID.prefix(100))'", field: "contract")
+                }
+                let format = try format(request)
+                let now = api.clock()
+                return try rendered(try await api.reads.run {
+                    try Report.accounting(ledger: api.ledger, period: spec, contractID: contractID, format: format, now: now)
+                }, format: format)
+            }
+        }
         router.get("alerts") { request, context in
             try await WorkRoutes.handle {
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }

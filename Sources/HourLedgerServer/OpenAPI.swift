@@ -199,6 +199,24 @@ paths:
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
+  /api/v1/invoices/accounting:
+    get:
+      summary: Every contract's invoice lines for a period, in the columns an accounting import takes (manager role).
+      description: >-
+        CSV columns customer, contract_id, contract_name, period, description, quantity_hours, unit_price, amount,
+        currency, entry_refs (money in major units); JSON has the same with money in minor units, quantity_seconds and
+        the period's instants. A fixed fee (a block) has no unit price.
+      security: [{bearer: []}]
+      parameters:
+        - {name: period, in: query, schema: {type: string, default: previous}, description: "current, previous, YYYY-MM or YYYY-MM-DD"}
+        - {name: contract, in: query, schema: {type: string}, description: only this contract}
+        - $ref: "#/components/parameters/format"
+      responses:
+        "200": {description: The lines, as CSV or JSON.}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/unmatched:
     get:
       summary: Tickets no contract rule matches, with the reason.

@@ -14,7 +14,7 @@ struct HourLedger: AsyncParsableCommand {
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
-                      InvoicePreviewCommand.self, ReportCommand.self, OutboxCommand.self])
+                      InvoicePreviewCommand.self, AccountingExportCommand.self, ReportCommand.self, OutboxCommand.self])
 }
 
 /// Caps malloc's arenas before ArgumentParser's own entry point starts any thread.
@@ -201,6 +201,32 @@ struct InvoicePreviewCommand: AsyncParsableCommand {
             throw CLIError(message: "contract '\(contract.id)' has no period '\(self.period)'")
         }
         print(Report.invoice(preview, format: format.rawValue), terminator: "")
+    }
+}
+
+struct AccountingExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accounting-export",
+        abstract: "Print every contract's invoice lines for a period in the columns an accounting import takes (CSV or JSON).")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "current, previous (the default: the last closed period), YYYY-MM or YYYY-MM-DD.")
+    var period: String = "previous"
+    @Option(name: .long, help: "Only this contract.")
+    var contract: String?
+    @Option(name: .long, help: "csv (money in major units) or json (money in minor units).")
+    var format: String = "csv"
+
+    func run() async throws {
+        let (_, ledger) = try options.ledger()
+        guard format == "csv" || format == "json" else { throw CLIError(message: "--format must be csv or json, got '\(format)'") }
+        if let contract, ledger.book.contract(contract) == nil {
+            throw CLIError(message: "no contract with id '\(contract)' in \(options.config)")
+        }
+        do {
+            print(try Report.accounting(ledger: ledger, period: period, contractID: contract, format: format, now: ledger.clock.now()), terminator: "")
+        } catch let error as APIFailure {
+            throw CLIError(message: error.description)
+        }
     }
 }
 

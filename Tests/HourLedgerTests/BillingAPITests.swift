@@ -12,7 +12,7 @@ import Testing
 /// Invoice previews and reports over HTTP, from time synced from the fake GLPI: one contract of each billing mode.
 @Suite struct BillingAPITests {
     let contracts = """
-      - { id: acme, name: ACME block, entity: 1, quota_hours: 10, starts: 2026-01-01, timezone: Europe/Paris, billing: block,
+      - { id: acme, name: ACME block, customer: "ACME Corp, Paris", entity: 1, quota_hours: 10, starts: 2026-01-01, timezone: Europe/Paris, billing: block,
           overage_rate: 12000, block_fee: 90000, rates: { by_technician: { 8: 15000 } },
           carry_over: { max_hours: 4, expires_after_periods: 1 }, alerts: { thresholds: [80, 100] } }
       - { id: beta, name: Beta PAYG, entity: 2, starts: 2026-01-01, billing: payg, rate: 9000, invoice_lines: ticket }
@@ -86,6 +86,25 @@ import Testing
                 time,Ticket 2 Printer,2,,6600,9000,16500,EUR,glpi_task:\(payg1) glpi_task:\(payg2)
 
                 """)
+            // The accounting export: every contract's lines for November, in the import's columns, exact to the cent
+            // and the second; the same as JSON in minor units.
+            (status, text) = try await get("/api/v1/invoices/accounting?period=2026-11&format=csv")
+            #expect(status == .ok)
+            #expect(text == """
+                customer,contract_id,contract_name,period,description,quantity_hours,unit_price,amount,currency,entry_refs
+                "ACME Corp, Paris",acme,ACME block,2026-11-01,"Block of 14:00 h, 14:00 h used",14.0000,,900.00,EUR,glpi_task:\(november) glpi_task:\(overage)
+                "ACME Corp, Paris",acme,ACME block,2026-11-01,"Overage, technician 8",1.0000,150.00,150.00,EUR,glpi_task:\(overage)
+                Beta PAYG,beta,Beta PAYG,2026-11-01,Ticket 2 Printer,1.8333,90.00,165.00,EUR,glpi_task:\(payg1) glpi_task:\(payg2)
+
+                """)
+            (status, text) = try await get("/api/v1/invoices/accounting?period=2026-11&contract=beta&format=json")
+            let exported = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [[String: Any]]
+            #expect(exported.map { "\($0["customer"]!) \($0["quantity_seconds"]!) \($0["quantity_hours"]!) \($0["unit_price"]!) \($0["amount"]!) \($0["period_start"]!)" }
+                    == ["Beta PAYG 6600 1.8333 9000 16500 2026-11-01T00:00:00Z"])
+            #expect(try await get("/api/v1/invoices/accounting?period=2026-11", token: technician).0 == .forbidden)
+            (status, text) = try await get("/api/v1/invoices/accounting?period=last-month")
+            #expect(status == .badRequest && text.contains("\"field\" : \"period\""))
+            #expect(try await get("/api/v1/invoices/accounting?contract=nope").0 == .notFound)
             // Unlimited: time is recorded, nothing is invoiced.
             (status, text) = try await get("/api/v1/contracts/gamma/invoice-preview?period=current")
             preview = try object(ByteBuffer(string: text))

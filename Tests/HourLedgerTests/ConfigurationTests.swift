@@ -151,7 +151,7 @@ import Testing
               - { id: c, entity: 1, quota_hours: 5, starts: 2026-01-01, period: none, currency: euro,
                   carry_over: { max_hours: 2 }, alerts: { thresholds: [80, 80, 0] }, rates: { by_technician: { x: 1 } } }
               - { id: d, entity: 1, starts: 2026-01-01, billing: unlimited, rate: 100, alerts: { thresholds: [50] } }
-              - { id: e, entity: 1, starts: 2026-01-01, billing: hourly }
+              - { id: e, entity: 1, starts: 2026-01-01, billing: hourly, customer: "" }
             """) + """
 
             alerts:
@@ -166,7 +166,7 @@ import Testing
             let paths = error.issues.map(\.path)
             for expected in ["contracts[0].quota_hours", "contracts[1].rate", "contracts[2].currency", "contracts[2].carry_over",
                              "contracts[2].alerts.thresholds", "contracts[2].alerts.thresholds[2]", "contracts[2].rates.by_technician",
-                             "contracts[3].billing", "contracts[3].alerts", "contracts[4].billing", "alerts.webhooks[0].url",
+                             "contracts[3].billing", "contracts[3].alerts", "contracts[4].billing", "contracts[4].customer", "alerts.webhooks[0].url",
                              "alerts.webhooks[1].name"] {
                 #expect(paths.contains(expected), "no issue for \(expected): \(error)")
             }
