@@ -83,7 +83,7 @@ public enum HourLedgerVersion {
 /// Finished easy handles go back to a pool so connections are kept alive.
 public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
     public let configuration: HTTPClientConfiguration
-    private let threads = TransferThreads.shared
+    private let threads: TransferThreads
     private let lock = NSLock()
     private var idleHandles: [UnsafeMutableRawPointer] = []
 
@@ -94,6 +94,14 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
     public init(configuration: HTTPClientConfiguration = .init()) {
         _ = Self.globalInit
         self.configuration = configuration
+        threads = TransferThreads.shared
+    }
+
+    /// A client with transfer threads of its own, which live as long as the process: for tests that hold them all.
+    package init(configuration: HTTPClientConfiguration, transferThreads: Int) {
+        _ = Self.globalInit
+        self.configuration = configuration
+        threads = TransferThreads(count: transferThreads)
     }
 
     deinit {
@@ -101,10 +109,22 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+        // The total timeout counts from here: a request that waited for a free transfer thread has that much less.
+        let deadline = ContinuousClock.now + (request.timeout ?? configuration.totalTimeout)
+        let gate = QueuedTransfer()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
             threads.submit {
-                continuation.resume(with: Result { try self.perform(request) })
+                guard gate.start() else { return }
+                continuation.resume(with: Result { try self.perform(request, deadline: deadline) })
             }
+            // Still queued at the deadline: the request gives up on time, and its job is skipped when its turn comes.
+            gate.watch(Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                guard !Task.isCancelled, gate.abandon() else { return }
+                let host = URLComponents(string: request.url)?.host ?? request.url
+                continuation.resume(throwing: HTTPClientError(host: host, method: request.method, kind: .timedOut, curlCode: 28,
+                                                              detail: "timed out waiting for a free transfer thread (every one was busy)"))
+            })
         }
     }
 
@@ -123,8 +143,13 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
     }
 
     /// Blocking transfer; only ever called on a transfer thread.
-    private func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+    private func perform(_ request: HTTPRequest, deadline: ContinuousClock.Instant) throws -> HTTPResponse {
         let host = URLComponents(string: request.url)?.host ?? request.url
+        let remaining = deadline - ContinuousClock.now
+        guard remaining >= .milliseconds(1) else {
+            throw HTTPClientError(host: host, method: request.method, kind: .timedOut, curlCode: 28,
+                                  detail: "timed out waiting for a free transfer thread (every one was busy)")
+        }
         guard let handle = checkoutHandle() else {
             throw HTTPClientError(host: host, method: request.method, kind: .other, curlCode: -1, detail: "curl_easy_init failed")
         }
@@ -149,7 +174,7 @@ public final class CurlHTTPClient: HTTPSending, @unchecked Sendable {
             _ = hl_setopt_long(handle, HL_OPT_TCP_KEEPALIVE, 1)
             _ = hl_setopt_pointer(handle, HL_OPT_ERRORBUFFER, errorPointer.baseAddress)
             _ = hl_setopt_long(handle, HL_OPT_CONNECTTIMEOUT_MS, Self.milliseconds(configuration.connectTimeout))
-            _ = hl_setopt_long(handle, HL_OPT_TIMEOUT_MS, Self.milliseconds(request.timeout ?? configuration.totalTimeout))
+            _ = hl_setopt_long(handle, HL_OPT_TIMEOUT_MS, Self.milliseconds(remaining))
             _ = hl_setopt_long(handle, HL_OPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0)
             _ = hl_setopt_long(handle, HL_OPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0)
             if let ca = configuration.caBundlePath { _ = hl_setopt_string(handle, HL_OPT_CAINFO, ca) }
@@ -268,6 +293,35 @@ private final class ResponseSink {
     }
 
     func finalHeaders() -> [(name: String, value: String)] { headers }
+}
+
+/// A transfer waiting in the queue: either a thread starts it or its deadline abandons it, never both.
+private final class QueuedTransfer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var decided = false
+    private var watchdog: Task<Void, Never>?
+
+    func watch(_ task: Task<Void, Never>) {
+        lock.lock()
+        defer { lock.unlock() }
+        if decided { task.cancel() } else { watchdog = task }
+    }
+
+    /// True when the transfer may run; its watchdog is then cancelled.
+    func start() -> Bool { decide() }
+
+    /// True when the transfer had not started: it never will.
+    func abandon() -> Bool { decide() }
+
+    private func decide() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !decided else { return false }
+        decided = true
+        watchdog?.cancel()
+        watchdog = nil
+        return true
+    }
 }
 
 /// A fixed set of threads that run blocking transfers, fed by a FIFO queue.

@@ -22,6 +22,24 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(2))
     }
 
+    /// A request's total timeout counts from when it was sent, not from when a transfer thread took it: with every
+    /// thread held by a slow server, a request gives up on time instead of waiting for a thread and then its timeout.
+    @Test func theTotalTimeoutCoversTheWaitForATransferThread() async throws {
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.failNext(1, status: 500, delay: .seconds(3))
+        let client = CurlHTTPClient(configuration: HTTPClientConfiguration(), transferThreads: 1)
+        let slow = Task { try? await client.send(HTTPRequest(url: server.url + "/initSession")) }
+        try await Task.sleep(for: .milliseconds(300))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.send(HTTPRequest(url: server.url + "/initSession", timeout: .milliseconds(500)))
+        }
+        #expect(error?.kind == .timedOut)
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        _ = await slow.value
+    }
+
     @Test func refusedConnectionIsTyped() async throws {
         let client = CurlHTTPClient()
         let error = await #expect(throws: HTTPClientError.self) {
