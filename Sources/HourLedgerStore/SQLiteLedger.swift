@@ -41,11 +41,12 @@ public final class SQLiteLedger: LedgerRepository {
     /// The writing connection's settings, set after GRDB turned WAL on (which sets `synchronous = NORMAL`, and
     /// NORMAL in WAL mode syncs only at checkpoints: a power cut could lose the last commits, webhooks answered
     /// 2xx included). FULL fsyncs the WAL at every commit. A statement journal (every insert that fires a trigger
-    /// keeps one) in memory instead of a temporary file, and a 16 MB page cache instead of 2 MB: in a first sync of
+    /// keeps one) in memory instead of a temporary file, and an 8 MB page cache instead of 2 MB: in a first sync of
     /// 200,000 tasks, 2,773 of 2,900 traced writes went to that journal file (11.6–14.8 s before, 7.5–8.2 s after,
-    /// `hourledger-bench --tickets 20000`).
+    /// `hourledger-bench --tickets 20000`). 16 MB made a first sync of a million tasks peak at 152–156 MB against
+    /// 123–125 MB with 4 or 8 MB, and no faster within the machine's noise.
     static func prepareWriter(_ db: Database) throws {
-        try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384")
+        try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192")
     }
 
     /// An in-memory SQLite ledger, for tests of the SQL itself.
