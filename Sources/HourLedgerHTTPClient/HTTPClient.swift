@@ -324,26 +324,39 @@ private final class QueuedTransfer: @unchecked Sendable {
     }
 }
 
-/// A fixed set of threads that run blocking transfers, fed by a FIFO queue.
+/// Threads that run blocking transfers, fed by a FIFO queue. A job that finds every thread busy starts another,
+/// up to `maximum`: a request then waits for a thread only past that many transfers at once, and its total timeout
+/// (which counts from the send) is not spent in the queue because slow answers hold the threads.
 final class TransferThreads: @unchecked Sendable {
-    /// Enough for every connector's parallel reads; more requests wait their turn in the queue.
-    static let shared = TransferThreads(count: 16)
+    /// Enough for every connector's parallel reads, the outbox and the alert webhooks at once; more wait their turn.
+    static let shared = TransferThreads(count: 16, maximum: 64)
 
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var head = 0
+    private var threads = 0
+    private var idle = 0
+    private let maximum: Int
 
-    init(count: Int) {
-        for index in 0..<count {
-            let thread = Thread { [unowned self] in self.work() }
-            thread.name = "hourledger-curl-\(index)"
-            thread.start()
-        }
+    init(count: Int, maximum: Int? = nil) {
+        self.maximum = max(count, maximum ?? count)
+        condition.lock()
+        for _ in 0..<count { startThread() }
+        condition.unlock()
+    }
+
+    /// Called with the lock held.
+    private func startThread() {
+        let thread = Thread { [unowned self] in self.work() }
+        thread.name = "hourledger-curl-\(threads)"
+        threads += 1
+        thread.start()
     }
 
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
         jobs.append(job)
+        if jobs.count - head > idle, threads < maximum { startThread() }
         condition.signal()
         condition.unlock()
     }
@@ -351,7 +364,9 @@ final class TransferThreads: @unchecked Sendable {
     private func work() {
         while true {
             condition.lock()
+            idle += 1
             while head == jobs.count { condition.wait() }
+            idle -= 1
             let job = jobs[head]
             head += 1
             if head > 1024, head * 2 > jobs.count {
