@@ -185,6 +185,8 @@ public struct AccountingLine: Sendable, Equatable, Encodable {
     public var kind: InvoiceLine.Kind
     public var description: String
     public var quantitySeconds: Int
+    /// `quantitySeconds` as hours to four decimals (see `hours`).
+    public var quantityHours: String
     /// Minor units per hour; nil for a fixed fee (a block), whose amount is the price.
     public var unitPrice: Int?
     /// Minor units.
@@ -197,8 +199,8 @@ public struct AccountingLine: Sendable, Equatable, Encodable {
         preview.lines.map { line in
             AccountingLine(customer: customer ?? preview.contractName, contractID: preview.contractID, contractName: preview.contractName,
                            periodKey: preview.periodKey, periodStart: preview.periodStart, periodEnd: preview.periodEnd, partial: preview.partial,
-                           kind: line.kind, description: line.description, quantitySeconds: line.seconds, unitPrice: line.ratePerHour,
-                           amount: line.amount, currency: preview.currency, entries: line.entries)
+                           kind: line.kind, description: line.description, quantitySeconds: line.seconds, quantityHours: hours(line.seconds),
+                           unitPrice: line.ratePerHour, amount: line.amount, currency: preview.currency, entries: line.entries)
         }
     }
 
@@ -208,49 +210,9 @@ public struct AccountingLine: Sendable, Equatable, Encodable {
         return (seconds < 0 ? "-" : "") + "\(tenThousandths / 10_000)." + String(String(tenThousandths % 10_000 + 10_000).dropFirst())
     }
 
-    public var quantityHours: String { Self.hours(quantitySeconds) }
-
-    public init(customer: String, contractID: String, contractName: String, periodKey: String, periodStart: Date, periodEnd: Date?,
-                partial: Bool, kind: InvoiceLine.Kind, description: String, quantitySeconds: Int, unitPrice: Int?, amount: Int, currency: String,
-                entries: [String]) {
-        self.customer = customer
-        self.contractID = contractID
-        self.contractName = contractName
-        self.periodKey = periodKey
-        self.periodStart = periodStart
-        self.periodEnd = periodEnd
-        self.partial = partial
-        self.kind = kind
-        self.description = description
-        self.quantitySeconds = quantitySeconds
-        self.unitPrice = unitPrice
-        self.amount = amount
-        self.currency = currency
-        self.entries = entries
-    }
-
     enum CodingKeys: String, CodingKey {
         case customer, partial, kind, description, amount, currency, entries
         case contractID = "contract_id", contractName = "contract_name", periodKey = "period_key", periodStart = "period_start"
         case periodEnd = "period_end", quantitySeconds = "quantity_seconds", quantityHours = "quantity_hours", unitPrice = "unit_price"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(customer, forKey: .customer)
-        try c.encode(contractID, forKey: .contractID)
-        try c.encode(contractName, forKey: .contractName)
-        try c.encode(periodKey, forKey: .periodKey)
-        try c.encode(periodStart, forKey: .periodStart)
-        try c.encodeIfPresent(periodEnd, forKey: .periodEnd)
-        try c.encode(partial, forKey: .partial)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(description, forKey: .description)
-        try c.encode(quantitySeconds, forKey: .quantitySeconds)
-        try c.encode(quantityHours, forKey: .quantityHours)
-        try c.encodeIfPresent(unitPrice, forKey: .unitPrice)
-        try c.encode(amount, forKey: .amount)
-        try c.encode(currency, forKey: .currency)
-        try c.encode(entries, forKey: .entries)
     }
 }

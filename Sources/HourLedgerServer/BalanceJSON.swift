@@ -3,6 +3,21 @@ import HourLedgerCore
 import HourLedgerUseCases
 import Synchronization
 
+/// What a read kept for later was worked out from: the store's balance revision (which every write moves, in any
+/// process), the contract book's version (each reload) and the minute (forecasts and charts are as of the minute).
+/// Equal stamps, and no period beginning or ending in between, mean the kept result still holds.
+struct KeptStamp: Equatable {
+    var revision: Int64
+    var book: Int
+    var minute: Double
+
+    init(_ ledger: Ledger, at now: Date) throws {
+        revision = try ledger.balanceRevision()
+        book = ledger.book.version
+        minute = (now.timeIntervalSince1970 / 60).rounded(.down)
+    }
+}
+
 /// Contract balances as JSON, byte for byte what `JSONBody`'s encoder (sorted keys, pretty printed, slashes as they
 /// are, ISO 8601 dates) writes for them. The contract list and `/status` hold one per contract: through JSONEncoder a
 /// thousand took 11 ms, five times the work of reading them. Keys are written in the encoder's sorted order;
@@ -30,9 +45,7 @@ public enum BalanceJSON {
         private let listed = Mutex<[Int: Listed]>([:])
 
         private struct Listed {
-            var revision: Int64
-            var book: Int
-            var minute: Double
+            var stamp: KeptStamp
             var from: Date
             var until: Date
             var bytes: [UInt8]
@@ -51,18 +64,14 @@ public enum BalanceJSON {
         /// every write moves, in any process), the contract book and the minute (the forecasts' instant) stay the
         /// same and no period begins or ends: a read then costs one look-up of the revision.
         public func current(_ ledger: Ledger, at now: Date, indent: Int = 0) throws -> (bytes: [UInt8], failures: [ContractFailure]) {
-            let revision = try ledger.balanceRevision()
-            let book = ledger.book.version
-            let minute = (now.timeIntervalSince1970 / 60).rounded(.down)
-            if let hit = listed.withLock({ $0[indent] }), hit.revision == revision, hit.book == book, hit.minute == minute, hit.from <= now,
-               now < hit.until {
+            let stamp = try KeptStamp(ledger, at: now)
+            if let hit = listed.withLock({ $0[indent] }), hit.stamp == stamp, hit.from <= now, now < hit.until {
                 return (hit.bytes, hit.failures)
             }
             let current = try ledger.spannedBalances(at: now)
             let out = bytes(current.balances.map { ContractBalance(contract: $0.0, row: $0.1, now: now) }, indent: indent)
             listed.withLock {
-                $0[indent] = Listed(revision: revision, book: book, minute: minute, from: current.from, until: current.until, bytes: out,
-                                    failures: current.failures)
+                $0[indent] = Listed(stamp: stamp, from: current.from, until: current.until, bytes: out, failures: current.failures)
             }
             return (out, current.failures)
         }

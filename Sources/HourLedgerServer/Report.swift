@@ -154,19 +154,13 @@ public enum Report {
         }
     }
 
-    /// Every contract's invoice lines for the period `spec` names (current, previous, YYYY-MM, YYYY-MM-DD), or one
-    /// contract's, in the columns an accounting import takes: CSV with money in major units, JSON in minor units.
-    /// Contracts with no such period (not started, ended) have no lines.
+    /// `Ledger.accountingLines` in the columns an accounting import takes: CSV with money in major units, JSON in
+    /// minor units. A period not written as one of the forms it takes is refused.
     public static func accounting(ledger: Ledger, period spec: String, contractID: String?, format: String, now: Date) throws -> String {
         guard ["current", "previous"].contains(spec) || CivilDate(spec) != nil || CivilDate(spec + "-01") != nil else {
             throw APIFailure(.badRequest, "period must be current, previous, YYYY-MM or YYYY-MM-DD, got '\(spec.prefix(40))'", field: "period")
         }
-        var lines: [AccountingLine] = []
-        for contract in ledger.contracts where contractID == nil || contract.id == contractID {
-            guard let period = contract.period(named: spec, now: now),
-                  let preview = try ledger.invoicePreview(contract, at: period.start, now: now) else { continue }
-            lines += AccountingLine.lines(preview, customer: contract.customer)
-        }
+        let lines = try ledger.accountingLines(period: spec, contractID: contractID, now: now)
         if format == "json" { return json(lines) }
         return "customer,contract_id,contract_name,period,description,quantity_hours,unit_price,amount,currency,entry_refs\n" + lines.map { line in
             [csv(line.customer), csv(line.contractID), csv(line.contractName), line.periodKey, csv(line.description), line.quantityHours,

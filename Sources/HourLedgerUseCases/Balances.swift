@@ -185,4 +185,17 @@ extension Ledger {
         return InvoiceCalculator.preview(contract: contract, period: period, availableSeconds: row.availableSeconds, closed: row.closed,
                                          entries: try invoiceEntries(contractID: contract.id, periodKey: row.periodKey), now: now)
     }
+
+    /// Every contract's invoice lines (or one contract's) for the period `spec` names (current, previous, YYYY-MM,
+    /// YYYY-MM-DD), for the accounting; contracts with no such period (not started, ended) have none.
+    public func accountingLines(period spec: String, contractID: String? = nil, now: Date? = nil) throws -> [AccountingLine] {
+        let now = now ?? clock.now()
+        var lines: [AccountingLine] = []
+        for contract in contracts where contractID == nil || contract.id == contractID {
+            guard let period = contract.period(named: spec, now: now), let preview = try invoicePreview(contract, at: period.start, now: now)
+            else { continue }
+            lines += AccountingLine.lines(preview, customer: contract.customer)
+        }
+        return lines
+    }
 }

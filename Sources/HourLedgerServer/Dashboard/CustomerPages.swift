@@ -43,7 +43,7 @@ enum CustomerPages {
         let cards = try await visit.dashboard.api.reads.run { () -> [String] in
             let ledger = visit.dashboard.api.ledger
             let kept = visit.dashboard.cards
-            let stamp = try KeptCards.Stamp(ledger, at: now)
+            let stamp = try KeptStamp(ledger, at: now)
             var html = kept.cards(contracts.map(\.id), language: visit.language, stamp: stamp, at: now)
             let missing = contracts.filter { html[$0.id] == nil }
             if !missing.isEmpty {

@@ -7,26 +7,13 @@ import Synchronization
 /// in any process), the contract book and the minute (the chart's "today" and the forecast's instant) stay the same
 /// and no period begins or ends, as `BalanceJSON.Kept` keeps the contract list.
 final class KeptCards: Sendable {
-    /// What a kept card was worked out from.
-    struct Stamp: Equatable {
-        var revision: Int64
-        var book: Int
-        var minute: Double
-
-        init(_ ledger: Ledger, at now: Date) throws {
-            revision = try ledger.balanceRevision()
-            book = ledger.book.version
-            minute = (now.timeIntervalSince1970 / 60).rounded(.down)
-        }
-    }
-
     private struct Key: Hashable {
         var contractID: String
         var language: Language
     }
 
     private struct Card {
-        var stamp: Stamp
+        var stamp: KeptStamp
         var from: Date
         var until: Date
         /// Empty for a contract outside its term, which has no card.
@@ -38,7 +25,7 @@ final class KeptCards: Sendable {
     private let cards = Mutex<[Key: Card]>([:])
 
     /// The kept cards of `contractIDs` that still hold at `now` under `stamp`, by contract id ("" for no card).
-    func cards(_ contractIDs: [String], language: Language, stamp: Stamp, at now: Date) -> [String: String] {
+    func cards(_ contractIDs: [String], language: Language, stamp: KeptStamp, at now: Date) -> [String: String] {
         cards.withLock { cards in
             var found: [String: String] = [:]
             for id in contractIDs {
@@ -51,7 +38,7 @@ final class KeptCards: Sendable {
     }
 
     /// Keeps freshly rendered cards, worked out under `stamp` and holding from `from` until `until`.
-    func keep(_ rendered: [String: String], language: Language, stamp: Stamp, from: Date, until: Date) {
+    func keep(_ rendered: [String: String], language: Language, stamp: KeptStamp, from: Date, until: Date) {
         cards.withLock { cards in
             if cards.count + rendered.count > Self.maxCards {
                 cards = cards.filter { $0.value.stamp == stamp }
