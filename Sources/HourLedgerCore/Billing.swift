@@ -77,6 +77,33 @@ public enum HoursText {
         (seconds < 0 ? "-" : "") + String(format: "%d:%02d", abs(seconds) / 3600, abs(seconds) % 3600 / 60)
     }
 
+    /// Hours as people type them, exactly: `10`, `2.5` (decimal hours, up to six places) or `1:30`, `1:30:15`. Nil
+    /// when the text is none of these, or decimal hours that are not a whole number of seconds (0.0001 h).
+    public static func seconds(parsing text: String) -> Int? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.count <= 20 else { return nil }
+        func digits(_ part: Substring) -> Int? { part.isEmpty || !part.allSatisfy(\.isASCII) || !part.allSatisfy(\.isNumber) ? nil : Int(part) }
+        if text.contains(":") {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard (2...3).contains(parts.count), let h = digits(parts[0]), h <= 1_000_000,
+                  let m = digits(parts[1]), parts[1].count == 2, m < 60 else { return nil }
+            var s = 0
+            if parts.count == 3 {
+                guard let value = digits(parts[2]), parts[2].count == 2, value < 60 else { return nil }
+                s = value
+            }
+            return h * 3600 + m * 60 + s
+        }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let whole = digits(parts[0]), whole <= 1_000_000 else { return nil }
+        guard parts.count == 2 else { return whole * 3600 }
+        guard parts[1].count <= 6, let fraction = digits(parts[1]) else { return nil }
+        var scale = 1
+        for _ in 0..<parts[1].count { scale *= 10 }
+        guard fraction * 3600 % scale == 0 else { return nil }
+        return whole * 3600 + fraction * 3600 / scale
+    }
+
     /// `h:mm`, or `h:mm:ss` when the seconds are not whole minutes: a 20 s timer is `0:00:20`, never `0:00`.
     public static func precise(_ seconds: Int) -> String {
         abs(seconds) % 60 == 0 ? format(seconds) : format(seconds) + String(format: ":%02d", abs(seconds) % 60)

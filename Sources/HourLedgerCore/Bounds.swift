@@ -21,6 +21,10 @@ public enum Bounds {
     public static let configHours = 0.0...1_000_000.0
     /// Contract days in the config (starts, expires).
     public static let configYears = 2000...2199
+    /// One top-up: a second to 100,000 hours.
+    public static let topUpSeconds = 1...360_000_000
+    /// A top-up's price in minor units: up to a billion in major units.
+    public static let topUpPrice = 0...100_000_000_000
     /// Contract priorities.
     public static let priority = -1_000_000...1_000_000
 

@@ -23,7 +23,11 @@ public struct InvoiceEntry: Sendable, Equatable {
 }
 
 public struct InvoiceLine: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable { case block, overage, time }
+    public enum Kind: String, Sendable, Codable {
+        case block, overage, time
+        /// Hours bought on top of the block (a top-up).
+        case purchase
+    }
     public var kind: Kind
     public var description: String
     public var seconds: Int
@@ -81,9 +85,10 @@ public struct InvoicePreview: Sendable, Equatable, Codable {
 }
 
 public enum InvoiceCalculator {
-    /// The lines `period` produces for `contract`, from the period's counted entries.
-    public static func preview(contract: Contract, period: Period, availableSeconds: Int, closed: Bool, entries: [InvoiceEntry],
-                               now: Date) -> InvoicePreview {
+    /// The lines `period` produces for `contract`, from the period's counted entries and the top-ups bought in it.
+    /// `availableSeconds` holds `topUpSeconds`, the purchased hours usable in the period.
+    public static func preview(contract: Contract, period: Period, availableSeconds: Int, topUpSeconds: Int = 0, closed: Bool,
+                               entries: [InvoiceEntry], purchases: [TopUp] = [], now: Date) -> InvoicePreview {
         let billing = contract.billing
         let ordered = entries.sorted { ($0.workedAt, $0.ref) < ($1.workedAt, $1.ref) }
         var lines: [InvoiceLine] = []
@@ -128,10 +133,25 @@ public enum InvoiceCalculator {
                 if covered > 0 || entry.billedSeconds == 0 { inBlock.append(entry); inBlockSeconds += covered }
                 if entry.billedSeconds > covered { over.append((entry, entry.billedSeconds - covered)) }
             }
-            lines.append(InvoiceLine(kind: .block, description: "Block of \(HoursText.format(availableSeconds)) h, \(HoursText.format(inBlockSeconds)) h used",
+            let size = HoursText.format(availableSeconds - topUpSeconds) + " h"
+                + (topUpSeconds > 0 ? " and \(HoursText.format(topUpSeconds)) h purchased" : "")
+            lines.append(InvoiceLine(kind: .block, description: "Block of \(size), \(HoursText.format(inBlockSeconds)) h used",
                                      seconds: inBlockSeconds, ratePerHour: nil, amount: billing.blockFee ?? 0, ticketID: nil, technician: nil,
                                      entries: inBlock.map(\.ref)))
             if !over.isEmpty { rated(over, kind: .overage, label: "Overage", ticket: nil) }
+            // A purchase is invoiced at its own price, or as that many hours at the overage rate.
+            let periods = PeriodCalculator(kind: contract.period, starts: contract.starts, expires: contract.expires, calendar: contract.calendar)
+            for topUp in purchases.sorted(by: { $0.id < $1.id })
+            where topUp.voidedAt == nil && topUp.firstPeriodIndex(periods).map({ periods.period(index: $0).key == period.key }) == true {
+                let rate = topUp.price == nil ? billing.overageRate : nil
+                if topUp.price == nil && rate == nil {
+                    warnings.append("top-up #\(topUp.id) has no price and the contract no overage_rate: its line is at 0")
+                }
+                lines.append(InvoiceLine(kind: .purchase, description: "Purchased hours: \(HoursText.precise(topUp.seconds)) h, \(topUp.label)",
+                                         seconds: topUp.seconds, ratePerHour: rate,
+                                         amount: topUp.price ?? rate.map { Billing.amount(seconds: topUp.seconds, ratePerHour: $0) } ?? 0,
+                                         ticketID: nil, technician: nil, entries: [topUp.ref]))
+            }
         case .payg:
             var billable: [InvoiceEntry] = []
             for entry in ordered {

@@ -58,6 +58,7 @@ struct MemoryTables {
     var balanceRevisions: [String: Int64] = [:]
     var dirty: Set<String> = []
     var movements: [MovementKey: BlockMovement] = [:]
+    var topUps: [Int64: TopUp] = [:]
     var timers: [Int64: TimerRecord] = [:]
     var audit: [AuditRecord] = []
     var outbox: [Int64: OutboxItem] = [:]
@@ -259,8 +260,7 @@ final class MemoryTransaction: LedgerWriter {
     }
 
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
-        tables.dirty.insert(change.contractID)
-        tables.balanceRevisions[change.contractID] = tables.nextID("balance_revision")
+        revise(change.contractID)
         let key = MemoryTables.BalanceKey(contractID: change.contractID, periodKey: change.periodKey)
         if var balance = tables.balances[key] {
             if change.period != nil, let quota = change.quotaSeconds { balance.quota = quota }
@@ -325,6 +325,44 @@ final class MemoryTransaction: LedgerWriter {
 
     func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws {
         tables.movements[.init(contractID: contractID, periodKey: movement.periodKey, kind: movement.kind, originKey: movement.originKey)] = nil
+    }
+
+    func topUps(contractID: String?) throws -> [TopUp] {
+        tables.topUps.values.filter { contractID == nil || $0.contractID == contractID }.sorted { $0.id < $1.id }
+    }
+
+    func topUps(changedAfter revision: Int64) throws -> [String: [TopUp]] {
+        var result: [String: [TopUp]] = [:]
+        for (contractID, revised) in tables.balanceRevisions where revised > revision { result[contractID] = [] }
+        for topUp in tables.topUps.values.sorted(by: { $0.id < $1.id }) where result[topUp.contractID] != nil {
+            result[topUp.contractID]!.append(topUp)
+        }
+        return result
+    }
+
+    func insertTopUp(_ topUp: TopUp) throws -> Int64 {
+        var stored = topUp
+        stored.id = tables.nextID("top_up")
+        stored.addedAt = whole(topUp.addedAt)
+        tables.topUps[stored.id] = stored
+        revise(topUp.contractID)
+        return stored.id
+    }
+
+    func voidTopUp(id: Int64, at: Date, by: String, reason: String) throws -> Bool {
+        guard var topUp = tables.topUps[id], topUp.voidedAt == nil else { return false }
+        topUp.voidedAt = whole(at)
+        topUp.voidedBy = by
+        topUp.voidReason = reason
+        tables.topUps[id] = topUp
+        revise(topUp.contractID)
+        return true
+    }
+
+    /// What a change to a contract's figures does besides itself: a new balance revision, and settling.
+    private func revise(_ contractID: String) {
+        tables.dirty.insert(contractID)
+        tables.balanceRevisions[contractID] = tables.nextID("balance_revision")
     }
 
     // MARK: Timers and audit

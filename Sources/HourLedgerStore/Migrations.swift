@@ -140,6 +140,7 @@ enum Migrations {
         registerTaskLookups(&migrator)
         registerKeptFigures(&migrator)
         registerClosedTickets(&migrator)
+        registerTopUps(&migrator)
         return migrator
     }
 
@@ -352,6 +353,35 @@ extension Migrations {
                 ALTER TABLE ticket ADD COLUMN closed_at INTEGER;
                 UPDATE ticket SET closed_at = synced_at WHERE status IN (5, 6);
                 CREATE INDEX ticket_closed ON ticket(closed_at) WHERE closed_at IS NOT NULL;
+                """)
+        }
+    }
+
+    /// Hours sold on top of a block. Lines are only ever added or voided; a trigger moves the contract's balance
+    /// revision either way, so every process sees the new balance at once.
+    static func registerTopUps(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v14-top-ups") { db in
+            try db.execute(sql: """
+                CREATE TABLE top_up (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    contract_id TEXT NOT NULL,
+                    seconds INTEGER NOT NULL CHECK (seconds > 0),
+                    note TEXT NOT NULL,
+                    price INTEGER,
+                    expires TEXT,
+                    added_at INTEGER NOT NULL,
+                    added_by TEXT NOT NULL,
+                    voided_at INTEGER,
+                    voided_by TEXT,
+                    void_reason TEXT
+                );
+                CREATE INDEX top_up_contract ON top_up(contract_id, id);
+                CREATE TRIGGER top_up_revised_on_insert AFTER INSERT ON top_up BEGIN
+                    \(revise("NEW.contract_id"))
+                END;
+                CREATE TRIGGER top_up_revised_on_update AFTER UPDATE ON top_up BEGIN
+                    \(revise("NEW.contract_id"))
+                END;
                 """)
         }
     }

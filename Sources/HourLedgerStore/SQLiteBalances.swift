@@ -107,6 +107,47 @@ extension SQLiteTransaction {
                              seconds(now)])
     }
 
+    func topUps(contractID: String?) throws -> [TopUp] {
+        try Row.fetchAll(db, sql: "SELECT * FROM top_up WHERE ? IS NULL OR contract_id = ? ORDER BY id", arguments: [contractID, contractID])
+            .map(Self.topUp)
+    }
+
+    func topUps(changedAfter revision: Int64) throws -> [String: [TopUp]] {
+        var result: [String: [TopUp]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT r.contract_id AS changed, t.* FROM balance_revision r LEFT JOIN top_up t ON t.contract_id = r.contract_id
+            WHERE r.revision > ? ORDER BY t.id
+            """, arguments: [revision]) {
+            let contractID: String = row["changed"]
+            guard row["id"] as Int64? != nil else { result[contractID, default: []] = []; continue }
+            result[contractID, default: []].append(Self.topUp(row))
+        }
+        return result
+    }
+
+    private static func topUp(_ row: Row) -> TopUp {
+        TopUp(id: row["id"], contractID: row["contract_id"], seconds: row["seconds"], note: row["note"], price: row["price"],
+              expires: (row["expires"] as String?).flatMap(CivilDate.init), addedAt: date(row["added_at"] as Int), addedBy: row["added_by"],
+              voidedAt: date(row["voided_at"] as Int?), voidedBy: row["voided_by"], voidReason: row["void_reason"])
+    }
+
+    func insertTopUp(_ topUp: TopUp) throws -> Int64 {
+        try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [topUp.contractID])
+        try db.run(sql: """
+            INSERT INTO top_up(contract_id, seconds, note, price, expires, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [topUp.contractID, topUp.seconds, topUp.note, topUp.price, topUp.expires?.description, seconds(topUp.addedAt),
+                             topUp.addedBy])
+        return db.lastInsertedRowID
+    }
+
+    func voidTopUp(id: Int64, at: Date, by: String, reason: String) throws -> Bool {
+        guard let contractID = try String.fetchOne(db, sql: "SELECT contract_id FROM top_up WHERE id = ? AND voided_at IS NULL", arguments: [id])
+        else { return false }
+        try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [contractID])
+        try db.run(sql: "UPDATE top_up SET voided_at = ?, voided_by = ?, void_reason = ? WHERE id = ?", arguments: [seconds(at), by, reason, id])
+        return true
+    }
+
     func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws {
         try db.run(sql: "DELETE FROM block_movement WHERE contract_id = ? AND period_key = ? AND kind = ? AND origin_key = ?",
                    arguments: [contractID, movement.periodKey, movement.kind.rawValue, movement.originKey])

@@ -138,7 +138,8 @@ extension Ledger {
                 result.append(BlockUsageRow(contractID: contract.id, name: contract.name, mode: contract.billing.mode, periodKey: row.periodKey,
                                             quotaSeconds: row.quotaSeconds, carriedInSeconds: row.carriedInSeconds, usedSeconds: row.usedSeconds,
                                             overageSeconds: row.overageSeconds, expiredSeconds: row.expiredSeconds,
-                                            remainingSeconds: row.remainingSeconds, carriedOutSeconds: row.carriedOutSeconds, closed: row.closed))
+                                            remainingSeconds: row.remainingSeconds, carriedOutSeconds: row.carriedOutSeconds, closed: row.closed,
+                                            topUpSeconds: row.topUpSeconds))
             }
         }
         return result
@@ -182,8 +183,10 @@ extension Ledger {
         let now = now ?? clock.now()
         guard let row = try balance(of: contract, at: instant, now: now) else { return nil }
         let period = Period(start: row.periodStart, end: row.periodEnd, key: row.periodKey)
-        return InvoiceCalculator.preview(contract: contract, period: period, availableSeconds: row.availableSeconds, closed: row.closed,
-                                         entries: try invoiceEntries(contractID: contract.id, periodKey: row.periodKey), now: now)
+        return InvoiceCalculator.preview(contract: contract, period: period, availableSeconds: row.availableSeconds,
+                                         topUpSeconds: row.topUpSeconds, closed: row.closed,
+                                         entries: try invoiceEntries(contractID: contract.id, periodKey: row.periodKey),
+                                         purchases: try topUps(contractID: contract.id), now: now)
     }
 
     /// Every contract's invoice lines (or one contract's) for the period `spec` names (current, previous, YYYY-MM,

@@ -21,6 +21,7 @@ final class KeptBalances: Sendable {
         /// The store's balance revision the usage below is as of; -1 before the first read.
         var revision: Int64 = -1
         var usage: [String: [String: PeriodUsage]] = [:]
+        var topUps: [String: [TopUp]] = [:]
         var worked: [String: Worked] = [:]
     }
 
@@ -38,16 +39,18 @@ final class KeptBalances: Sendable {
         throws -> (rows: [Result<[BalanceRow], DamagedLedger>], from: Date, until: Date)
     {
         let known = state.withLock { $0.revision }
-        let (revision, changed) = try repository.read { tx -> (Int64, [String: [String: PeriodUsage]]?) in
+        let (revision, changed) = try repository.read { tx -> (Int64, (usage: [String: [String: PeriodUsage]], topUps: [String: [TopUp]])?) in
             let revision = try tx.balanceRevision()
-            return (revision, revision == known ? nil : try tx.periodUsage(changedAfter: max(known, 0)))
+            guard revision != known else { return (revision, nil) }
+            return (revision, (try tx.periodUsage(changedAfter: max(known, 0)), try tx.topUps(changedAfter: max(known, 0))))
         }
         return state.withLock { state in
             if let changed, revision > state.revision {
                 // Usage read after a revision the state has not reached yet holds everything changed since then too.
-                if state.revision < 0 { state.usage = [:]; state.worked = [:] }
-                for (contractID, usage) in changed {
+                if state.revision < 0 { state.usage = [:]; state.topUps = [:]; state.worked = [:] }
+                for (contractID, usage) in changed.usage {
                     state.usage[contractID] = usage
+                    state.topUps[contractID] = changed.topUps[contractID] ?? []
                     state.worked[contractID] = nil
                 }
                 state.revision = revision
@@ -61,7 +64,8 @@ final class KeptBalances: Sendable {
                     return .success(worked.rows)
                 }
                 do {
-                    let rows = try BalanceRow.statements(of: contract, usage: state.usage[contract.id] ?? [:], now: now)
+                    let rows = try BalanceRow.statements(of: contract, usage: state.usage[contract.id] ?? [:],
+                                                           topUps: state.topUps[contract.id] ?? [], now: now)
                     let span = Self.span(of: contract, rows: rows, around: now)
                     state.worked[contract.id] = Worked(contract: contract, rows: rows, from: span.from, until: span.until)
                     from = max(from, span.from)

@@ -47,7 +47,8 @@ extension Ledger {
             for contract in contracts where all || dirty.contains(contract.id) {
                 let rows: [BalanceRow]
                 do {
-                    rows = try BalanceRow.statements(of: contract, usage: try tx.periodUsage(contractID: contract.id), now: now)
+                    rows = try BalanceRow.statements(of: contract, usage: try tx.periodUsage(contractID: contract.id),
+                                                     topUps: try tx.topUps(contractID: contract.id), now: now)
                 } catch let error as DamagedLedger {
                     settlement.failures.append(ContractFailure(contractID: contract.id, error: error.description))
                     continue

@@ -3,7 +3,7 @@ import HourLedgerCore
 
 /// Why a use case refused a request: a code the HTTP layer maps to a status, the field it is about, and words for people.
 public struct LedgerError: Error, Equatable, CustomStringConvertible, Sendable {
-    public enum Code: Equatable, Sendable { case unknownTicket, unknownTimer, unknownEntry, notYours, transition, invalid }
+    public enum Code: Equatable, Sendable { case unknownTicket, unknownTimer, unknownEntry, unknownContract, unknownTopUp, notYours, transition, invalid }
     public let code: Code
     /// The request field the problem is about.
     public let field: String

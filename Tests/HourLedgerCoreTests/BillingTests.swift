@@ -122,6 +122,86 @@ import Testing
         #expect(statements[0].remainingSeconds == 9 * Self.hour)
     }
 
+    func topUp(_ id: Int64, hours: Int, added: String, expires: String? = nil, voided: Bool = false) -> TopUp {
+        TopUp(id: id, contractID: "b", seconds: hours * Self.hour, note: "PO \(id)", expires: expires.flatMap(CivilDate.init), addedAt: .utc(added),
+              addedBy: "manager", voidedAt: voided ? .utc(added) : nil)
+    }
+
+    /// Quota first, then carried-in hours (oldest first), then purchased hours; a top-up outlives its period until
+    /// used or until the period holding its expiry day ends, whatever the carry-over rules say.
+    @Test func topUpsAreUsedAfterQuotaAndCarryOverAndLapseAtTheirExpiry() {
+        let h = Self.hour
+        let contract = block(carry: CarryOverPolicy(maxSeconds: 5 * h, expiresAfterPeriods: 1))
+        // January: 10 h quota, 3 h used, 5 h carried (cap). February: 10 + 5 carried + 8 bought (top-up 1, no expiry) and
+        // 4 bought (top-up 2, through 2026-03-15); 20 h used: quota and carried first, then 5 h of top-up 2 (the
+        // sooner to lapse, 4 h) and 1 h of top-up 1. March: 10 h quota, nothing carried (all used), 7 h of top-up 1
+        // left; 12 h used: 2 h of top-up 1, 5 h of it left. top-up 3 is voided and counts for nothing.
+        let used = ["2026-01-01": 3 * h, "2026-02-01": 20 * h, "2026-03-01": 12 * h]
+        let topUps = [topUp(1, hours: 8, added: "2026-02-10 09:00:00"), topUp(2, hours: 4, added: "2026-02-11 09:00:00", expires: "2026-03-15"),
+                      topUp(3, hours: 50, added: "2026-02-12 09:00:00", voided: true)]
+        let statements = BlockLedger.statements(for: contract, used: used, topUps: topUps, now: .utc("2026-04-02 00:00:00"))
+        #expect(statements.map(\.topUpSeconds) == [0, 12 * h, 7 * h, 5 * h])
+        #expect(statements.map(\.availableSeconds) == [10 * h, 27 * h, 17 * h, 15 * h])
+        #expect(statements.map(\.overageSeconds) == [0, 0, 0, 0])
+        #expect(statements.map(\.remainingSeconds) == [5 * h, 7 * h, 5 * h, 15 * h])
+        #expect(statements[1].movements.filter { $0.kind == .topUp }.map { "\($0.originKey) \($0.seconds / h) \($0.reason)" } == [
+            "top-up-2 4 purchased hours, top-up #2 (PO 2)", "top-up-1 8 purchased hours, top-up #1 (PO 1)",
+        ])
+        #expect(statements[2].movements.filter { $0.kind == .topUp }.map { "\($0.originKey) \($0.seconds / h)" } == ["top-up-1 7"])
+        // January keeps 7 h: 5 h carried out (the cap), 2 h expire over the cap.
+        #expect(statements[0].carriedOutSeconds == 5 * h && statements[0].expiredSeconds == 2 * h)
+        #expect(statements[3].movements.filter { $0.kind == .topUp }.map(\.seconds) == [5 * h])
+        for s in statements {
+            #expect(s.remainingSeconds == s.quotaSeconds + s.carriedInSeconds + s.topUpSeconds - s.usedSeconds - s.expiredSeconds)
+        }
+    }
+
+    @Test func anUnusedTopUpLapsesWhenThePeriodOfItsExpiryDayEnds() {
+        let h = Self.hour
+        let contract = block(carry: nil)
+        let topUps = [topUp(1, hours: 6, added: "2026-01-20 09:00:00", expires: "2026-02-14")]
+        let statements = BlockLedger.statements(for: contract, used: ["2026-01-01": 12 * h, "2026-02-01": 11 * h], topUps: topUps,
+                                                now: .utc("2026-03-05 00:00:00"))
+        // January: 2 h of it used (12 h against a 10 h quota). February: 4 h left, 1 h used, 3 h lapse at the end.
+        #expect(statements.map(\.topUpSeconds) == [6 * h, 4 * h, 0])
+        #expect(statements.map(\.overageSeconds) == [0, 0, 0])
+        #expect(statements[1].expiredSeconds == 3 * h)
+        #expect(statements[1].movements.filter { $0.kind == .expired }.map(\.reason) == ["top-up #1 (PO 1) lapsed (usable through 2026-02-14)"])
+        #expect(statements[1].remainingSeconds == 0)
+        // While February runs, the 3 h show as expiring at its end.
+        let running = BlockLedger.statements(for: contract, used: ["2026-01-01": 12 * h, "2026-02-01": 11 * h], topUps: topUps,
+                                             now: .utc("2026-02-20 00:00:00"))
+        #expect(running.last?.expiringAtEndSeconds == 3 * h)
+    }
+
+    @Test func aTopUpBoughtInOverageCoversItAndNonBlockContractsIgnoreTopUps() {
+        let h = Self.hour
+        let used = ["2026-01-01": 13 * h]
+        let topUps = [topUp(1, hours: 10, added: "2026-01-28 09:00:00")]
+        let covered = BlockLedger.statements(for: block(carry: nil), used: used, topUps: topUps, now: .utc("2026-01-30 00:00:00"))
+        #expect(covered[0].overageSeconds == 0 && covered[0].remainingSeconds == 7 * h)
+        #expect(BlockLedger.statements(for: block(carry: nil), used: used, now: .utc("2026-01-30 00:00:00"))[0].overageSeconds == 3 * h)
+        var payg = block(carry: nil)
+        payg.billing.mode = .payg
+        #expect(BlockLedger.statements(for: payg, used: used, topUps: topUps, now: .utc("2026-01-30 00:00:00"))[0].topUpSeconds == 0)
+        // One added before the contract begins counts from its first period; one added after it ended counts nowhere.
+        var ended = block(carry: nil)
+        ended.expires = CivilDate("2026-01-31")!
+        let outside = [topUp(1, hours: 1, added: "2025-12-20 09:00:00"), topUp(2, hours: 2, added: "2026-02-03 09:00:00")]
+        #expect(BlockLedger.statements(for: ended, used: [:], topUps: outside, now: .utc("2026-02-05 00:00:00")).map(\.topUpSeconds) == [h])
+    }
+
+    @Test func hoursAreReadExactlyAsPeopleTypeThem() {
+        #expect(HoursText.seconds(parsing: "10") == 36000)
+        #expect(HoursText.seconds(parsing: "2.5") == 9000)
+        #expect(HoursText.seconds(parsing: "0.0025") == 9)
+        #expect(HoursText.seconds(parsing: "1:30") == 5400)
+        #expect(HoursText.seconds(parsing: "1:30:15") == 5415)
+        for bad in ["", "-1", "1.00001", "1:3", "1:60", "abc", "1e3", "1.5.2", "１０", "10000000"] {
+            #expect(HoursText.seconds(parsing: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func forecastProjectsTheBurnRate() {
         // 10 h used in the first 10 days of November (30 days): 1 h a day; 30 h left runs out on Dec 21, after the period.
         let start = Date.utc("2026-11-01 00:00:00")
@@ -166,6 +246,25 @@ import Testing
         #expect(preview.totalAmount == 121_000)
         #expect(preview.unbilledSeconds == 7200 && preview.unbilledEntries == ["c"])
         #expect(!preview.partial && preview.warnings.isEmpty)
+    }
+
+    @Test func aTopUpIsAPurchaseLineAtItsPriceOrAtTheOverageRate() {
+        let contract = Contract(id: "b", name: "Block", entity: 0, quotaSeconds: 36000, starts: CivilDate("2026-01-01")!,
+                                billing: Billing(mode: .block, overageRate: 12000, blockFee: 100_000))
+        let bought = [TopUp(id: 4, contractID: "b", seconds: 5 * 3600, note: "PO 4711", price: 50_000, addedAt: .utc("2026-04-03 10:00:00"), addedBy: "m"),
+                      TopUp(id: 5, contractID: "b", seconds: 1800, note: "urgent", addedAt: .utc("2026-04-20 10:00:00"), addedBy: "m"),
+                      TopUp(id: 6, contractID: "b", seconds: 3600, note: "March", addedAt: .utc("2026-03-20 10:00:00"), addedBy: "m"),
+                      TopUp(id: 7, contractID: "b", seconds: 3600, note: "typo", addedAt: .utc("2026-04-21 10:00:00"), addedBy: "m",
+                            voidedAt: .utc("2026-04-21 11:00:00"))]
+        let preview = InvoiceCalculator.preview(contract: contract, period: period, availableSeconds: 36000 + 5 * 3600 + 1800, closed: true,
+                                                entries: [entry("a", ticket: 1, technician: 5, seconds: 16 * 3600, day: 2)], purchases: bought,
+                                                now: .utc("2026-05-02 00:00:00"))
+        #expect(preview.lines.map { "\($0.kind) \($0.seconds) \($0.ratePerHour.map(String.init) ?? "-") \($0.amount) \($0.entries)" } == [
+            "block 55800 - 100000 [\"a\"]", "overage 1800 12000 6000 [\"a\"]",
+            "purchase 18000 - 50000 [\"top-up-4\"]", "purchase 1800 12000 6000 [\"top-up-5\"]",
+        ])
+        #expect(preview.lines[2].description == "Purchased hours: 5:00 h, top-up #4 (PO 4711)")
+        #expect(preview.totalAmount == 162_000)
     }
 
     @Test func paygPerTicketAndPerEntryWithHalfUpRounding() {

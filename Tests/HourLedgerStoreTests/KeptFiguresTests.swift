@@ -22,7 +22,8 @@ import Testing
     /// The balances as worked out without anything kept: each contract's stored totals read now.
     static func fresh(_ ledger: Ledger, at now: Date) throws -> [String] {
         try contracts.compactMap { contract in
-            let rows = try BalanceRow.statements(of: contract, usage: try ledger.read { try $0.periodUsage(contractID: contract.id) }, now: now)
+            let (usage, topUps) = try ledger.read { (try $0.periodUsage(contractID: contract.id), try $0.topUps(contractID: contract.id)) }
+            let rows = try BalanceRow.statements(of: contract, usage: usage, topUps: topUps, now: now)
             return rows.last { $0.holds(now) }.map { "\(contract.id) \($0)" }
         }
     }
@@ -34,12 +35,20 @@ import Testing
     }
 
     /// One random change: tickets synced with tasks (new, edited, gone), entries added, edited and deleted, a ticket
-    /// moved to another contract, a ticket removed.
+    /// moved to another contract, a ticket removed, hours bought and voided.
     static func change(_ ledger: Ledger, round: Int, now: Date, random: inout SplitMix64) async throws {
         let ticketID = Int.random(in: 1...12, using: &random)
         let entity = Int.random(in: 1...4, using: &random)
         let facts = TicketFacts(id: ticketID, name: "Ticket \(ticketID)", entity: entity, groups: [], category: 0)
-        switch Int.random(in: 0..<5, using: &random) {
+        switch Int.random(in: 0..<6, using: &random) {
+        case 5:
+            if Bool.random(using: &random), let live = try ledger.topUps().filter({ $0.voidedAt == nil }).randomElement(using: &random) {
+                _ = try await ledger.voidTopUp(id: live.id, reason: "mistake", actor: "mia", now: now)
+            } else {
+                let contract = contracts[Int.random(in: 0..<contracts.count, using: &random)]
+                _ = try await ledger.addTopUp(contractID: contract.id, seconds: Int.random(in: 600...20_000, using: &random), note: "PO \(round)",
+                                              expires: Bool.random(using: &random) ? CivilDate("2028-06-30") : nil, actor: "mia", now: now)
+            }
         case 0, 1:
             let tasks = (0..<Int.random(in: 0...3, using: &random)).map { i in
                 TaskFacts(id: ticketID * 100 + i, ticketID: ticketID, date: now.addingTimeInterval(-Double(Int.random(in: 0..<90 * 86_400, using: &random))),
@@ -102,7 +111,9 @@ import Testing
         let earlier = Date.utc("2026-12-01 00:30:00")
         #expect(try Self.kept(reader, at: earlier) == Self.fresh(reader, at: earlier))
         #expect(try reader.balances(of: Self.contracts[0], now: earlier)
-                == BalanceRow.statements(of: Self.contracts[0], usage: try store.read { try $0.periodUsage(contractID: "paris") }, now: earlier))
+                == BalanceRow.statements(of: Self.contracts[0], usage: try store.read { try $0.periodUsage(contractID: "paris") },
+                                         topUps: try store.read { try $0.topUps(contractID: "paris") }, now: earlier))
+        #expect(try !store.read { try $0.topUps(contractID: nil) }.isEmpty)
     }
 
     /// A second process on the same SQLite file: its commits reach this process's next read.
@@ -120,6 +131,13 @@ import Testing
                                   now: now)
         #expect(try here.currentBalances(at: now).balances.first?.1.usedSeconds == 1800)
         #expect(try here.counts().entries == 1)
+        // Hours bought from the command line while the daemon runs count in the daemon's next read.
+        let before = try #require(try here.currentBalances(at: now).balances.first?.1)
+        let topUp = try await there.addTopUp(contractID: "paris", seconds: 7200, note: "PO 1", actor: "cli", now: now)
+        let after = try #require(try here.currentBalances(at: now).balances.first?.1)
+        #expect((after.topUpSeconds, after.availableSeconds, after.remainingSeconds) == (7200, before.availableSeconds + 7200, before.remainingSeconds + 7200))
+        _ = try await there.voidTopUp(id: topUp.id, reason: "typo", actor: "cli", now: now)
+        #expect(try here.currentBalances(at: now).balances.first?.1 == before)
     }
 
     /// The counts of tickets and entries come from rows the triggers keep: they equal counting the tables.

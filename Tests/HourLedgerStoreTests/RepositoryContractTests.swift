@@ -151,6 +151,70 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(try ledger.alertDeliveries().map(\.channel).sorted() == ["followup", "webhook:ops"])
     }
 
+    /// Purchased hours: used after the quota, carried into the next period until used or lapsed, counted in what
+    /// alerts take as available, and voided without being erased. Every refusal names its field.
+    @Test(arguments: Repository.allCases)
+    func topUpsCountAfterTheQuotaMoveAlertsAndAVoidStaysOnRecord(_ repository: Repository) async throws {
+        let ledger = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        let laptop = Self.ticket(1, entity: 1, name: "Laptop")
+        func task(_ id: Int, _ seconds: Int) -> TaskFacts {
+            TaskFacts(id: id, ticketID: 1, date: t0.addingTimeInterval(Double(id)), seconds: seconds, technician: 7, isPrivate: false)
+        }
+        _ = try await ledger.apply([update(laptop, tasks: [task(10, 7200)])], now: t0)
+        try await ledger.settle(now: t0)
+        #expect(try ledger.alerts().map(\.threshold) == [20])
+
+        let bought = try await ledger.addTopUp(contractID: "acme", seconds: 36_000, note: "PO 4711", price: 90_000, expires: CivilDate("2026-12-31"),
+                                               actor: "mia", now: t0)
+        #expect(bought.id > 0 && bought.addedAt == t0 && bought.addedBy == "mia")
+        var november = try #require(try ledger.balance(of: Self.acme, at: t0, now: t0))
+        #expect((november.topUpSeconds, november.availableSeconds, november.remainingSeconds, november.percentUsed) == (36_000, 72_000, 64_800, 10))
+
+        // 37,800 s of 72,000 s is 52.5 %: the 50 % alert fires on what is available, the bought hours included.
+        _ = try await ledger.apply([update(laptop, tasks: [task(10, 7200), task(11, 30_600)], dateMod: "2026-11-11 10:00:00")], now: t0)
+        try await ledger.settle(now: t0)
+        let alerts = try ledger.alerts()
+        #expect(alerts.map(\.threshold).sorted() == [20, 50])
+        #expect(alerts.first { $0.threshold == 50 }?.availableSeconds == 72_000)
+        november = try #require(try ledger.balance(of: Self.acme, at: t0, now: t0))
+        #expect((november.overageSeconds, november.remainingSeconds) == (0, 34_200))
+        // December: the quota again, and what is left of the top-up (usable through 31 December).
+        let december = Date.utc("2026-12-10 09:00:00")
+        let next = try #require(try ledger.balance(of: Self.acme, at: december, now: december))
+        #expect((next.quotaSeconds, next.topUpSeconds, next.availableSeconds) == (36_000, 34_200, 70_200))
+        #expect(next.movements.map { "\($0.kind.rawValue) \($0.originKey) \($0.seconds)" } == ["top_up top-up-\(bought.id) 34200"])
+
+        let voided = try await ledger.voidTopUp(id: bought.id, reason: "booked on the wrong contract", actor: "mia", now: t0)
+        #expect(voided.voidReason == "booked on the wrong contract" && voided.voidedBy == "mia")
+        november = try #require(try ledger.balance(of: Self.acme, at: t0, now: t0))
+        #expect((november.topUpSeconds, november.availableSeconds, november.overageSeconds) == (0, 36_000, 1800))
+        #expect(try ledger.topUps(contractID: "acme").map { "\($0.id) \($0.seconds) \($0.note) \($0.expires?.description ?? "-") \($0.price ?? -1) \($0.voidedAt != nil)" }
+                == ["\(bought.id) 36000 PO 4711 2026-12-31 90000 true"])
+        #expect(try ledger.auditTrail(ticketID: nil, contractID: "acme").filter { $0.entryKey == bought.ref }.map { "\($0.field) \($0.actor) \($0.reason)" }
+                == ["top_up mia PO 4711", "top_up_voided mia booked on the wrong contract"])
+
+        #expect(await refusal { try await ledger.voidTopUp(id: bought.id, reason: "again", actor: "mia", now: self.t0) }! == (.transition, "id"))
+        #expect(await refusal { try await ledger.voidTopUp(id: 999, reason: "x", actor: "mia", now: self.t0) }! == (.unknownTopUp, "id"))
+        #expect(await refusal { try await ledger.addTopUp(contractID: "nope", seconds: 60, note: "x", actor: "mia", now: self.t0) }! == (.unknownContract, "contract"))
+        #expect(await refusal { try await ledger.addTopUp(contractID: "acme", seconds: 0, note: "x", actor: "mia", now: self.t0) }! == (.invalid, "seconds"))
+        #expect(await refusal { try await ledger.addTopUp(contractID: "acme", seconds: 60, note: " ", actor: "mia", now: self.t0) }! == (.invalid, "note"))
+        #expect(await refusal { try await ledger.addTopUp(contractID: "acme", seconds: 60, note: "x", expires: CivilDate("2026-11-09"), actor: "mia",
+                                                          now: self.t0) }! == (.invalid, "expires"))
+        #expect(await refusal { try await ledger.addTopUp(contractID: "acme", seconds: 60, note: "x", price: -1, actor: "mia", now: self.t0) }! == (.invalid, "price"))
+        #expect(try ledger.topUps().count == 1)
+    }
+
+    /// The code and field of the use cases' refusal, nil (and a failed expectation) when `body` is not refused.
+    func refusal(_ body: () async throws -> TopUp) async -> (LedgerError.Code, String)? {
+        do {
+            _ = try await body()
+            Issue.record("not refused")
+            return nil
+        } catch {
+            return (error as? LedgerError).map { ($0.code, $0.field) }
+        }
+    }
+
     /// A sync's batch is read in one pass and its new tasks stored many rows to a statement: a ticket given twice in
     /// one batch must be read again after its first update, and a ticket with more tasks than one statement takes must
     /// lose none. The figures must be those of the same updates applied one at a time.

@@ -13,7 +13,7 @@ public struct PeriodUsage: Sendable, Equatable {
     }
 }
 
-/// One period of a contract's balance: remaining = quota + carried in − used − expired.
+/// One period of a contract's balance: remaining = quota + carried in + top-ups − used − expired.
 public struct BalanceRow: Sendable, Equatable {
     public var contractID: String
     public var periodKey: String
@@ -24,6 +24,8 @@ public struct BalanceRow: Sendable, Equatable {
     public var rawSeconds: Int
     public var entryCount: Int
     public var carriedInSeconds = 0
+    /// Purchased hours usable in this period (see `TopUp`).
+    public var topUpSeconds = 0
     public var expiredSeconds = 0
     public var overageSeconds = 0
     /// Unused hours moved on to the next period when this one closed.
@@ -32,10 +34,10 @@ public struct BalanceRow: Sendable, Equatable {
     public var closed = false
     public var movements: [BlockMovement] = []
 
-    public var availableSeconds: Int { quotaSeconds + carriedInSeconds }
+    public var availableSeconds: Int { quotaSeconds + carriedInSeconds + topUpSeconds }
     /// True when the period holds `instant`.
     public func holds(_ instant: Date) -> Bool { periodStart <= instant && periodEnd.map { instant < $0 } ?? true }
-    public var remainingSeconds: Int { quotaSeconds + carriedInSeconds - usedSeconds - expiredSeconds }
+    public var remainingSeconds: Int { availableSeconds - usedSeconds - expiredSeconds }
     /// Used share of the available hours in percent, to two decimals.
     public var percentUsed: Double {
         availableSeconds > 0 ? (Double(usedSeconds) * 10000 / Double(availableSeconds)).rounded() / 100 : 0
@@ -51,6 +53,7 @@ public struct BalanceRow: Sendable, Equatable {
         self.rawSeconds = rawSeconds
         self.entryCount = entryCount
         carriedInSeconds = statement.carriedInSeconds
+        topUpSeconds = statement.topUpSeconds
         expiredSeconds = statement.expiredSeconds
         overageSeconds = statement.overageSeconds
         carriedOutSeconds = statement.carriedOutSeconds
@@ -62,7 +65,7 @@ public struct BalanceRow: Sendable, Equatable {
     /// Every period of `contract` from its start through the one running at `now`, from the stored totals, with
     /// carry-over and expiry worked out. A stored figure beyond any real one means the ledger row is damaged: that
     /// contract fails, never the rest.
-    public static func statements(of contract: Contract, usage: [String: PeriodUsage], now: Date) throws -> [BalanceRow] {
+    public static func statements(of contract: Contract, usage: [String: PeriodUsage], topUps: [TopUp] = [], now: Date) throws -> [BalanceRow] {
         for (key, figures) in usage.sorted(by: { $0.key < $1.key }) {
             for (column, value) in [("used_seconds", figures.usedSeconds), ("raw_seconds", figures.rawSeconds)]
             where !Bounds.storedSeconds.contains(value) {
@@ -70,7 +73,7 @@ public struct BalanceRow: Sendable, Equatable {
                                     + "figure; the ledger row is damaged (check the entries of that period)")
             }
         }
-        return BlockLedger.statements(for: contract, used: usage.mapValues(\.usedSeconds), now: now).map {
+        return BlockLedger.statements(for: contract, used: usage.mapValues(\.usedSeconds), topUps: topUps, now: now).map {
             BalanceRow(statement: $0, contractID: contract.id, rawSeconds: usage[$0.period.key]?.rawSeconds ?? 0,
                        entryCount: usage[$0.period.key]?.entryCount ?? 0)
         }

@@ -147,8 +147,10 @@ public struct BlockUsageRow: Sendable, Equatable, Codable {
     public var remainingSeconds: Int
     public var carriedOutSeconds: Int
     public var closed: Bool
+    /// Purchased hours usable in the period.
+    public var topUpSeconds: Int
 
-    public init(contractID: String, name: String, mode: Billing.Mode, periodKey: String, quotaSeconds: Int, carriedInSeconds: Int, usedSeconds: Int, overageSeconds: Int, expiredSeconds: Int, remainingSeconds: Int, carriedOutSeconds: Int, closed: Bool) {
+    public init(contractID: String, name: String, mode: Billing.Mode, periodKey: String, quotaSeconds: Int, carriedInSeconds: Int, usedSeconds: Int, overageSeconds: Int, expiredSeconds: Int, remainingSeconds: Int, carriedOutSeconds: Int, closed: Bool, topUpSeconds: Int = 0) {
         self.contractID = contractID
         self.name = name
         self.mode = mode
@@ -161,13 +163,14 @@ public struct BlockUsageRow: Sendable, Equatable, Codable {
         self.remainingSeconds = remainingSeconds
         self.carriedOutSeconds = carriedOutSeconds
         self.closed = closed
+        self.topUpSeconds = topUpSeconds
     }
 
     enum CodingKeys: String, CodingKey {
         case name, mode, closed
         case contractID = "contract_id", periodKey = "period_key", quotaSeconds = "quota_seconds", carriedInSeconds = "carried_in_seconds"
         case usedSeconds = "used_seconds", overageSeconds = "overage_seconds", expiredSeconds = "expired_seconds"
-        case remainingSeconds = "remaining_seconds", carriedOutSeconds = "carried_out_seconds"
+        case remainingSeconds = "remaining_seconds", carriedOutSeconds = "carried_out_seconds", topUpSeconds = "top_up_seconds"
     }
 }
 

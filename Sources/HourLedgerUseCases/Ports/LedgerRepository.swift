@@ -102,6 +102,11 @@ public protocol LedgerReader {
     /// Contracts whose balance changed since they were last settled.
     func dirtyContracts() throws -> Set<String>
     func blockMovements(contractID: String) throws -> [BlockMovement]
+    /// Every top-up of a contract (or of all contracts), voided ones included, in the order they were added.
+    func topUps(contractID: String?) throws -> [TopUp]
+    /// The top-ups of every contract whose balance revision moved after `revision` (see `periodUsage(changedAfter:)`),
+    /// by contract; a changed contract with none maps to an empty list.
+    func topUps(changedAfter revision: Int64) throws -> [String: [TopUp]]
 
     // MARK: Timers
 
@@ -188,6 +193,11 @@ public protocol LedgerWriter: LedgerReader {
     /// Records a carry-over or expiry line; a line already stored with other seconds is revised and says when.
     func saveBlockMovement(contractID: String, _ movement: BlockMovement, at: Date) throws
     func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws
+    /// Stores a new top-up, moves its contract's balance revision and marks it for settling; returns its id.
+    func insertTopUp(_ topUp: TopUp) throws -> Int64
+    /// Voids a live top-up (the same revision and settling as an insert); false when there is none with that id or
+    /// it was already voided.
+    func voidTopUp(id: Int64, at: Date, by: String, reason: String) throws -> Bool
 
     func insertTimer(_ timer: TimerRecord, at: Date) throws -> Int64
     func updateTimer(_ timer: TimerRecord, at: Date) throws
