@@ -156,6 +156,7 @@ public enum BalanceJSON {
             object.key("raw_seconds", &self); int(b.rawSeconds)
             object.key("remaining_seconds", &self); int(b.remainingSeconds)
             object.key("timezone", &self); string(b.timezone)
+            object.key("top_up_seconds", &self); int(b.topUpSeconds)
             object.key("used_seconds", &self); int(b.usedSeconds)
             object.close(&self)
         }

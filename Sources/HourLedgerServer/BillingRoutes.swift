@@ -40,6 +40,41 @@ public enum BillingRoutes {
                 }, format: format)
             }
         }
+        router.get("contracts/{id}/top-ups") { _, context in
+            try await WorkRoutes.handle {
+                try context.caller(atLeast: .manager, for: "top-ups")
+                let contract = try await contract(context.parameters.require("id"), api)
+                return try JSONBody.response(try api.ledger.topUps(contractID: contract.id).map(TopUpBody.init))
+            }
+        }
+        router.post("contracts/{id}/top-ups") { request, context in
+            try await WorkRoutes.handle {
+                let principal = try context.caller(atLeast: .manager, for: "top-ups")
+                let id = try context.parameters.require("id")
+                let body = try await WorkRoutes.decode(TopUpRequest.self, request)
+                guard let seconds = body.hours?.seconds ?? body.seconds?.value, (body.hours == nil) != (body.seconds == nil) else {
+                    throw APIFailure(.badRequest, "give the hours bought as hours (10, 2.5, \"1:30\") or as seconds, one of the two", field: "hours")
+                }
+                let expires = try body.expires.map { text -> CivilDate in
+                    guard let day = CivilDate(text.value) else { throw APIFailure(.badRequest, "expires must be a day, YYYY-MM-DD", field: "expires") }
+                    return day
+                }
+                let topUp = try await api.ledger.addTopUp(contractID: id, seconds: seconds, note: body.note.value, price: body.price?.value,
+                                                          expires: expires, actor: principal.user)
+                return try JSONBody.response(TopUpBody(topUp), status: .created)
+            }
+        }
+        router.post("top-ups/{id}/void") { request, context in
+            try await WorkRoutes.handle {
+                let principal = try context.caller(atLeast: .manager, for: "top-ups")
+                guard let id = Int64(try context.parameters.require("id")) else {
+                    throw APIFailure(.badRequest, "a top-up id is a whole number", field: "id")
+                }
+                let body = try await WorkRoutes.decode(ReasonRequest.self, request)
+                let topUp = try await api.ledger.voidTopUp(id: id, reason: body.reason?.value ?? "", actor: principal.user)
+                return try JSONBody.response(TopUpBody(topUp))
+            }
+        }
         router.get("alerts") { request, context in
             try await WorkRoutes.handle {
                 let contract = request.uri.queryParameters.get("contract").map { String($0) }
@@ -116,6 +151,41 @@ public enum ReportQuery {
             throw APIFailure(.badRequest, "a report spans at most \(Bounds.reportYears) years", field: "from")
         }
         return ReportRange(from: start, to: end)
+    }
+}
+
+/// A top-up as the API shows it; instants in UTC, the expiry as the contract's own day.
+struct TopUpBody: Encodable {
+    var id: Int64
+    var contractID: String
+    var seconds: Int
+    var note: String
+    var price: Int?
+    var expires: String?
+    var addedAt: Date
+    var addedBy: String
+    var voidedAt: Date?
+    var voidedBy: String?
+    var voidReason: String?
+
+    init(_ topUp: TopUp) {
+        id = topUp.id
+        contractID = topUp.contractID
+        seconds = topUp.seconds
+        note = topUp.note
+        price = topUp.price
+        expires = topUp.expires?.description
+        addedAt = topUp.addedAt
+        addedBy = topUp.addedBy
+        voidedAt = topUp.voidedAt
+        voidedBy = topUp.voidedBy
+        voidReason = topUp.voidReason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, seconds, note, price, expires
+        case contractID = "contract_id", addedAt = "added_at", addedBy = "added_by", voidedAt = "voided_at", voidedBy = "voided_by"
+        case voidReason = "void_reason"
     }
 }
 

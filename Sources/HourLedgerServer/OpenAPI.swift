@@ -71,7 +71,8 @@ components:
         period_end: {type: string}
         quota_seconds: {type: integer}
         carried_in_seconds: {type: integer}
-        available_seconds: {type: integer}
+        top_up_seconds: {type: integer, description: purchased hours usable in this period}
+        available_seconds: {type: integer, description: quota + carried in + top-ups}
         used_seconds: {type: integer}
         raw_seconds: {type: integer}
         expired_seconds: {type: integer}
@@ -80,6 +81,20 @@ components:
         percent_used: {type: number}
         entry_count: {type: integer}
         closed: {type: boolean}
+    TopUp:
+      type: object
+      properties:
+        id: {type: integer, format: int64}
+        contract_id: {type: string}
+        seconds: {type: integer}
+        note: {type: string}
+        price: {type: integer, description: "minor units; absent: the hours at the contract's overage rate"}
+        expires: {type: string, format: date, description: "the last day the hours may be used, in the contract's time zone"}
+        added_at: {type: string, format: date-time}
+        added_by: {type: string}
+        voided_at: {type: string, format: date-time}
+        voided_by: {type: string}
+        void_reason: {type: string}
     Timer:
       type: object
       properties:
@@ -217,6 +232,74 @@ paths:
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
+  /api/v1/contracts/{id}/top-ups:
+    get:
+      summary: A block contract's purchased hours, voided ones included (manager role).
+      security: [{bearer: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: Top-ups, oldest first.
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/TopUp"}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Adds purchased hours to a block contract (manager role), used after the period's quota and carried-over hours.
+      description: >-
+        Give `hours` (10, 2.5 or "1:30") or `seconds`, a one-line `note`, and optionally `expires` (YYYY-MM-DD, from
+        today on: the hours lapse when the period holding that day ends) and `price` (minor units).
+      security: [{bearer: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [note]
+              properties:
+                hours: {oneOf: [{type: number}, {type: string}]}
+                seconds: {type: integer}
+                note: {type: string}
+                expires: {type: string, format: date}
+                price: {type: integer}
+      responses:
+        "201":
+          description: The top-up.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/TopUp"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/top-ups/{id}/void:
+    post:
+      summary: Voids a mistaken top-up with a `reason` (manager role); it stays on record and its hours stop counting.
+      security: [{bearer: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, format: int64}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [reason], properties: {reason: {type: string}}}
+      responses:
+        "200":
+          description: The voided top-up.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/TopUp"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
   /api/v1/unmatched:
     get:
       summary: Tickets no contract rule matches, with the reason.

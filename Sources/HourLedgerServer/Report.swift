@@ -11,11 +11,11 @@ public enum Report {
         case "csv":
             // New columns go at the end, so scripts written against earlier versions keep working.
             var out = "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,"
-                + "carried_in_seconds,expired_seconds,overage_seconds,depletes_at\n"
+                + "carried_in_seconds,expired_seconds,overage_seconds,depletes_at,top_up_seconds\n"
             for b in balances {
                 out += [csv(b.id), b.periodStart, b.periodEnd ?? "", "\(b.quotaSeconds)", "\(b.usedSeconds)", "\(b.rawSeconds)",
                         "\(b.remainingSeconds)", "\(b.percentUsed)", "\(b.entryCount)", "\(b.carriedInSeconds)", "\(b.expiredSeconds)",
-                        "\(b.overageSeconds)", b.forecast?.depletesAt.map { isoDate($0) } ?? ""].joined(separator: ",") + "\n"
+                        "\(b.overageSeconds)", b.forecast?.depletesAt.map { isoDate($0) } ?? "", "\(b.topUpSeconds)"].joined(separator: ",") + "\n"
             }
             return out
         default:
@@ -207,12 +207,13 @@ public enum Report {
             let rows = try ledger.blockUsageReport(range: range, contractID: contractID, now: now)
             return shaped(rows, format: format,
                           csvHeader: ["contract_id", "name", "mode", "period_key", "quota_seconds", "carried_in_seconds", "used_seconds", "overage_seconds",
-                                      "expired_seconds", "remaining_seconds", "carried_out_seconds", "closed"],
+                                      "expired_seconds", "remaining_seconds", "carried_out_seconds", "closed", "top_up_seconds"],
                           csvRow: { [csv($0.contractID), csv($0.name), $0.mode.rawValue, $0.periodKey, "\($0.quotaSeconds)", "\($0.carriedInSeconds)",
                                      "\($0.usedSeconds)", "\($0.overageSeconds)", "\($0.expiredSeconds)", "\($0.remainingSeconds)",
-                                     "\($0.carriedOutSeconds)", "\($0.closed)"] },
-                          tableHeader: ["CONTRACT", "PERIOD", "QUOTA", "CARRIED IN", "USED", "OVERAGE", "EXPIRED", "REMAINING", "CARRIED OUT"],
+                                     "\($0.carriedOutSeconds)", "\($0.closed)", "\($0.topUpSeconds)"] },
+                          tableHeader: ["CONTRACT", "PERIOD", "QUOTA", "CARRIED IN", "TOP-UPS", "USED", "OVERAGE", "EXPIRED", "REMAINING", "CARRIED OUT"],
                           tableRow: { [$0.contractID, $0.periodKey + ($0.closed ? "" : "*"), hours($0.quotaSeconds), hours($0.carriedInSeconds),
+                                       hours($0.topUpSeconds),
                                        hours($0.usedSeconds), hours($0.overageSeconds), hours($0.expiredSeconds), hours($0.remainingSeconds),
                                        hours($0.carriedOutSeconds)] })
         }

@@ -54,6 +54,37 @@ struct ReasonRequest: Decodable {
     var note: BodyText?
 }
 
+/// `POST /api/v1/contracts/{id}/top-ups`: `hours` (10, 2.5 or "1:30") or `seconds`, a note, and optionally the last
+/// day the hours may be used and a price in minor units.
+struct TopUpRequest: Decodable {
+    var hours: BodyHours?
+    var seconds: BodyInt?
+    var note: BodyText
+    var expires: BodyText?
+    var price: BodyInt?
+}
+
+/// Hours as a number (2.5) or as text ("2.5", "1:30"), read exactly into whole seconds.
+struct BodyHours: Decodable {
+    let seconds: Int
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text: String
+        if let string = try? container.decode(String.self) {
+            text = string
+        } else if let number = try? container.decode(Decimal.self) {
+            text = "\(number)"
+        } else {
+            throw FieldProblem(decoder, "must be hours: a number such as 2.5 or text such as \"1:30\"")
+        }
+        guard let seconds = HoursText.seconds(parsing: text) else {
+            throw FieldProblem(decoder, "must be hours such as 10, 2.5 or \"1:30\" (a whole number of seconds), got \(text.prefix(40))")
+        }
+        self.seconds = seconds
+    }
+}
+
 /// Text a person typed (a note, a reason, a description): at most 4000 bytes, no control characters but tab and newline.
 struct BodyText: Decodable {
     let value: String

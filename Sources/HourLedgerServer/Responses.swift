@@ -14,21 +14,23 @@ public struct ContractBalance: Sendable, Codable, Equatable {
     public var periodEnd: String?
     public var quotaSeconds: Int
     public var carriedInSeconds: Int
-    /// quota + carried in.
+    /// Purchased hours usable in this period (top-ups added in it and what is left of earlier ones).
+    public var topUpSeconds: Int
+    /// quota + carried in + top-ups.
     public var availableSeconds: Int
     /// Billed seconds, after rounding.
     public var usedSeconds: Int
     public var rawSeconds: Int
     public var expiredSeconds: Int
     public var overageSeconds: Int
-    /// quota + carried in − used − expired; negative in overage.
+    /// available − used − expired; negative in overage.
     public var remainingSeconds: Int
     /// Carried-in hours that expire at the end of this period unless used.
     public var expiringAtEndSeconds: Int
     public var percentUsed: Double
     public var entryCount: Int
     public var closed: Bool
-    /// Carry-overs and expiries booked in this period.
+    /// Carry-overs, top-ups and expiries booked in this period.
     public var movements: [BlockMovement]
     /// When the block runs out at the current burn rate; only for the running period of a block contract. Worked
     /// out as of the start of the minute, so that balances read within one minute are equal and their JSON is kept
@@ -40,6 +42,7 @@ public struct ContractBalance: Sendable, Codable, Equatable {
         case billingMode = "billing_mode", periodKey = "period_key", periodStart = "period_start", periodEnd = "period_end"
         case quotaSeconds = "quota_seconds", carriedInSeconds = "carried_in_seconds", availableSeconds = "available_seconds"
         case usedSeconds = "used_seconds", rawSeconds = "raw_seconds", expiredSeconds = "expired_seconds"
+        case topUpSeconds = "top_up_seconds"
         case overageSeconds = "overage_seconds", remainingSeconds = "remaining_seconds", expiringAtEndSeconds = "expiring_at_end_seconds"
         case percentUsed = "percent_used", entryCount = "entry_count"
     }
@@ -55,6 +58,7 @@ public struct ContractBalance: Sendable, Codable, Equatable {
         periodEnd = row.periodEnd.map { ISOStamp.string($0, in: zone) }
         quotaSeconds = row.quotaSeconds
         carriedInSeconds = row.carriedInSeconds
+        topUpSeconds = row.topUpSeconds
         availableSeconds = row.availableSeconds
         usedSeconds = row.usedSeconds
         rawSeconds = row.rawSeconds

@@ -151,7 +151,7 @@ extension LedgerError {
     /// How the API and the dashboard answer a refusal of the use cases.
     var httpStatus: HTTPResponse.Status {
         switch code {
-        case .unknownTicket, .unknownTimer, .unknownEntry: .notFound
+        case .unknownTicket, .unknownTimer, .unknownEntry, .unknownContract, .unknownTopUp: .notFound
         case .notYours: .forbidden
         case .transition: .conflict
         case .invalid: .badRequest

@@ -14,7 +14,7 @@ struct HourLedger: AsyncParsableCommand {
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
-                      InvoicePreviewCommand.self, AccountingExportCommand.self, ReportCommand.self, OutboxCommand.self])
+                      InvoicePreviewCommand.self, AccountingExportCommand.self, TopUpCommand.self, ReportCommand.self, OutboxCommand.self])
 }
 
 /// Caps malloc's arenas before ArgumentParser's own entry point starts any thread.
@@ -390,6 +390,81 @@ struct EntryCommand: AsyncParsableCommand {
                 let entry = try await ledger.addEntry(NewEntry(ticketID: ticket, technician: technician, startedAt: started, rawSeconds: durationSeconds,
                                                                kind: `internal` ? .internal : .billable, note: description, createdBy: "cli"))
                 print("entry \(entry.id): \(entry.rawSeconds) s raw, \(entry.billedSeconds) s billed on \(entry.contractID ?? "no contract"); write-back queued")
+            } catch let error as LedgerError {
+                throw CLIError(message: error.description)
+            }
+        }
+    }
+}
+
+struct TopUpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topup", abstract: "Add purchased hours to a block contract, list its top-ups, or void a mistaken one.",
+        discussion: "Example: hourledger topup --contract acme-support --hours 10 --note \"PO 4711\" --expires 2027-06-30",
+        subcommands: [Add.self, List.self, VoidTopUp.self], defaultSubcommand: Add.self)
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add purchased hours, used after the period's quota and carried-over hours.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The contract id.") var contract: String
+        @Option(help: "Hours bought: 10, 2.5 or 1:30.") var hours: String
+        @Option(help: "What was bought (a PO number, an order); one line.") var note: String
+        @Option(help: "The last day the hours may be used (YYYY-MM-DD, the contract's time zone); they lapse when that day's period ends.")
+        var expires: String?
+        @Option(help: "The price to invoice, in minor units (9500 for 95.00); default: the hours at the contract's overage rate.")
+        var price: Int?
+
+        func run() async throws {
+            guard let seconds = HoursText.seconds(parsing: hours) else {
+                throw CLIError(message: "--hours must be hours such as 10, 2.5 or 1:30 (a whole number of seconds), got '\(hours)'")
+            }
+            let day = try expires.map { text -> CivilDate in
+                guard let day = CivilDate(text) else { throw CLIError(message: "--expires must be a day, YYYY-MM-DD, got '\(text)'") }
+                return day
+            }
+            let (_, ledger) = try options.ledger()
+            do {
+                let topUp = try await ledger.addTopUp(contractID: contract, seconds: seconds, note: note, price: price, expires: day, actor: "cli")
+                print("top-up \(topUp.id): \(HoursText.precise(topUp.seconds)) h added to \(topUp.contractID)"
+                      + (topUp.expires.map { ", usable through \($0)" } ?? "") + " (\(topUp.note))")
+                if let balance = try ledger.balance(of: ledger.book.contract(contract)!, at: topUp.addedAt) {
+                    print("period \(balance.periodKey): available \(HoursText.precise(balance.availableSeconds)) h, used \(HoursText.precise(balance.usedSeconds)) h, remaining \(HoursText.precise(balance.remainingSeconds)) h")
+                }
+            } catch let error as LedgerError {
+                throw CLIError(message: error.description)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List top-ups, voided ones included.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Only this contract.") var contract: String?
+
+        func run() async throws {
+            let (_, ledger) = try options.ledger()
+            let topUps = try ledger.topUps(contractID: contract)
+            if topUps.isEmpty { print("no top-ups"); return }
+            let formatter = ISO8601DateFormatter()
+            for t in topUps {
+                print("\(t.id)  \(t.contractID)  \(HoursText.precise(t.seconds)) h  added \(formatter.string(from: t.addedAt)) by \(t.addedBy)"
+                      + "  expires \(t.expires?.description ?? "-")  price \(t.price.map(String.init) ?? "-")  \(t.note)"
+                      + (t.voidedAt.map { "  VOIDED \(formatter.string(from: $0)) by \(t.voidedBy ?? "?"): \(t.voidReason ?? "")" } ?? ""))
+            }
+        }
+    }
+
+    struct VoidTopUp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "void", abstract: "Void a mistaken top-up; it stays on record with the reason.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The top-up id.") var id: Int64
+        @Option(help: "Why it is voided.") var reason: String
+
+        func run() async throws {
+            let (_, ledger) = try options.ledger()
+            do {
+                let topUp = try await ledger.voidTopUp(id: id, reason: reason, actor: "cli")
+                print("top-up \(topUp.id) of \(topUp.contractID) voided: \(HoursText.precise(topUp.seconds)) h no longer count")
             } catch let error as LedgerError {
                 throw CLIError(message: error.description)
             }

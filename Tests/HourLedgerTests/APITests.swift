@@ -183,6 +183,6 @@ import Testing
         #expect(rows[0]["quota_seconds"] as? Int == 7200)
         let csv = Report.balances(try store.contractBalances(at: .utc("2026-11-21 12:00:00")).balances, format: "csv")
         #expect(csv.split(separator: "\n").first 
-                == "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,carried_in_seconds,expired_seconds,overage_seconds,depletes_at")
+                == "id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,carried_in_seconds,expired_seconds,overage_seconds,depletes_at,top_up_seconds")
     }
 }

@@ -23,6 +23,123 @@ import Testing
         try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as! [String: Any]
     }
 
+    /// A manager sells ACME five more hours in November, when it is an hour into overage: the top-up covers that hour,
+    /// the balance and alerts count it, and the invoice shows the purchase as its own line, at the overage rate when it
+    /// has no price. Technicians cannot add one; bad input is named.
+    @Test func aTopUpBoughtOverTheAPICoversTheOverageAndIsInvoicedAsAPurchase() async throws {
+        let directory = TemporaryDirectory()
+        let glpi = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await glpi.stop() } }
+        let state = glpi.state
+        state.addTicket(1, name: "Mail server", entity: 1, category: 1, groups: [1])
+        state.addTask(ticket: 1, seconds: 2 * 3600, technician: 7, date: "2026-10-05 09:00:00")
+        let november = state.addTask(ticket: 1, seconds: 10 * 3600, technician: 7, date: "2026-11-03 09:00:00")
+        let overage = state.addTask(ticket: 1, seconds: 5 * 3600, technician: 7, date: "2026-11-20 09:00:00")
+        let config = try ConfigLoader.parse(configYAML(url: glpi.url, database: directory.path + "/l.sqlite", contracts: contracts))
+        let now = Date.utc("2026-11-21 12:00:00")
+        let runtime = try Runtime(configuration: config, clock: WallClock { now })
+        try await runtime.engine.syncOnce(now: now)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let technician = try runtime.ledger.createToken(user: "alice", helpdeskUserID: 7, role: .technician)
+        let app = buildApplication(runtime: runtime)
+
+        try await app.test(.router) { client in
+            func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, body: String? = nil) async throws -> (HTTPResponse.Status, String) {
+                var headers: HTTPFields = [.authorization: "Bearer \(token ?? manager)"]
+                if body != nil { headers[.contentType] = "application/json" }
+                return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+                    ($0.status, String(buffer: $0.body))
+                }
+            }
+            // 14 h available (10 h quota, 4 h carried from October), 15 h used: one hour over, and both alerts fired.
+            var balance = try object(ByteBuffer(string: try await call(.get, "/api/v1/contracts/acme").1))["balance"] as! [String: Any]
+            #expect((balance["overage_seconds"] as? Int, balance["remaining_seconds"] as? Int) == (3600, -3600))
+            #expect(try runtime.ledger.alerts(contractID: "acme").map(\.threshold).sorted() == [80, 100])
+
+            #expect(try await call(.post, "/api/v1/contracts/acme/top-ups", token: technician, body: #"{"hours": 5, "note": "PO 4711"}"#).0 == .forbidden)
+            for (body, field) in [(#"{"hours": "5:7", "note": "PO"}"#, "hours"), (#"{"note": "PO"}"#, "hours"),
+                                  (#"{"hours": 5, "seconds": 18000, "note": "PO"}"#, "hours"), (#"{"hours": 5}"#, "note"),
+                                  (#"{"hours": 5, "note": "PO", "expires": "2026-11-31"}"#, "expires"),
+                                  (#"{"hours": 5, "note": "PO", "expires": "2026-11-20"}"#, "expires")] {
+                let (status, text) = try await call(.post, "/api/v1/contracts/acme/top-ups", body: body)
+                #expect(status == .badRequest && text.contains("\"field\" : \"\(field)\""), "\(body): \(text)")
+            }
+            #expect(try await call(.post, "/api/v1/contracts/beta/top-ups", body: #"{"hours": 5, "note": "PO"}"#).0 == .badRequest)  // payg
+            #expect(try await call(.post, "/api/v1/contracts/nope/top-ups", body: #"{"hours": 5, "note": "PO"}"#).0 == .notFound)
+
+            var (status, text) = try await call(.post, "/api/v1/contracts/acme/top-ups", body: #"{"hours": 5, "note": "PO 4711", "expires": "2027-03-31"}"#)
+            #expect(status == .created)
+            let added = try object(ByteBuffer(string: text))
+            #expect((added["seconds"] as? Int, added["note"] as? String, added["expires"] as? String, added["added_by"] as? String)
+                    == (18000, "PO 4711", "2027-03-31", "boss"))
+            let id = added["id"] as! Int
+
+            // 19 h available now, 15 h used: 4 h left, no overage; 78.9 % is below the 80 % already fired this period.
+            balance = try object(ByteBuffer(string: try await call(.get, "/api/v1/contracts/acme").1))["balance"] as! [String: Any]
+            #expect((balance["top_up_seconds"] as? Int, balance["available_seconds"] as? Int, balance["overage_seconds"] as? Int,
+                     balance["remaining_seconds"] as? Int, balance["percent_used"] as? Double) == (18000, 68400, 0, 14400, 78.95))
+
+            (status, text) = try await call(.get, "/api/v1/invoices/accounting?period=2026-11&contract=acme&format=csv")
+            #expect(text == """
+                customer,contract_id,contract_name,period,description,quantity_hours,unit_price,amount,currency,entry_refs
+                "ACME Corp, Paris",acme,ACME block,2026-11-01,"Block of 14:00 h and 5:00 h purchased, 15:00 h used",15.0000,,900.00,EUR,glpi_task:\(november) glpi_task:\(overage)
+                "ACME Corp, Paris",acme,ACME block,2026-11-01,"Purchased hours: 5:00 h, top-up #\(id) (PO 4711)",5.0000,120.00,600.00,EUR,top-up-\(id)
+
+                """)
+            (status, text) = try await call(.get, "/api/v1/reports/blocks?from=2026-11-01&to=2026-12-01&timezone=Europe/Paris&contract=acme&format=csv")
+            #expect(text.contains("\nacme,ACME block,block,2026-11-01,36000,14400,54000,0,0,14400,0,false,18000\n"), "\(text)")
+
+            // Voided: the hour of overage is back, the line stays on record with who voided it and why.
+            #expect(try await call(.post, "/api/v1/top-ups/\(id)/void", body: #"{}"#).0 == .badRequest)
+            (status, text) = try await call(.post, "/api/v1/top-ups/\(id)/void", body: #"{"reason": "the PO was cancelled"}"#)
+            #expect(status == .ok && text.contains("\"void_reason\" : \"the PO was cancelled\""))
+            #expect(try await call(.post, "/api/v1/top-ups/\(id)/void", body: #"{"reason": "again"}"#).0 == .conflict)
+            balance = try object(ByteBuffer(string: try await call(.get, "/api/v1/contracts/acme").1))["balance"] as! [String: Any]
+            #expect((balance["top_up_seconds"] as? Int, balance["overage_seconds"] as? Int) == (0, 3600))
+            (status, text) = try await call(.get, "/api/v1/contracts/acme/top-ups")
+            let listed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [[String: Any]]
+            #expect(listed.map { "\($0["id"]!) \($0["voided_by"]!)" } == ["\(id) boss"])
+            #expect(try await call(.get, "/api/v1/contracts/acme/top-ups", token: technician).0 == .forbidden)
+        }
+    }
+
+    /// `hourledger topup` from the shell on the daemon's ledger file: added, listed, voided with its reason; bad hours,
+    /// a pay-as-you-go contract and an unknown top-up are refused with a message and change nothing.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
+    func theTopUpCommandAddsListsAndVoids() async throws {
+        let directory = TemporaryDirectory()
+        let glpi = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await glpi.stop() } }
+        let database = directory.path + "/l.sqlite"
+        let config = directory.write("hourledger.yaml", configYAML(url: glpi.url, database: database, contracts: contracts))
+
+        let bad = try await CLI.run(["topup", "--config", config, "--contract", "acme", "--hours", "5:7", "--note", "PO 4711"])
+        #expect(bad.exitedNormally && bad.status != 0 && bad.output.contains("--hours must be hours such as 10, 2.5 or 1:30"), "\(bad.output)")
+        let payg = try await CLI.run(["topup", "--config", config, "--contract", "beta", "--hours", "5", "--note", "PO 4711"])
+        #expect(payg.status != 0 && payg.output.contains("block"), "\(payg.output)")
+
+        let added = try await CLI.run(["topup", "--config", config, "--contract", "acme", "--hours", "2.5", "--note", "PO 4711",
+                                       "--expires", "2099-12-31", "--price", "29000"])
+        // What it prints to stdout, without the log lines (stderr, with a timestamp) that the pipe interleaves.
+        func printed(_ run: CLI.Run) -> [String] { run.output.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("20") } }
+        #expect(added.status == 0, "\(added.output)")
+        #expect(printed(added).first == "top-up 1: 2:30 h added to acme, usable through 2099-12-31 (PO 4711)", "\(added.output)")
+        #expect(printed(added).last?.hasPrefix("period ") == true && added.output.contains("top-up added"), "\(added.output)")
+        let listed = try await CLI.run(["topup", "list", "--config", config, "--contract", "acme"])
+        #expect(listed.output.contains("1  acme  2:30 h  added ") && listed.output.contains(" by cli  expires 2099-12-31  price 29000  PO 4711\n"),
+                "\(listed.output)")
+
+        let unknown = try await CLI.run(["topup", "void", "9", "--config", config, "--reason", "typo"])
+        #expect(unknown.status != 0 && unknown.output.contains("9"), "\(unknown.output)")
+        let voided = try await CLI.run(["topup", "void", "1", "--config", config, "--reason", "wrong customer"])
+        #expect(voided.status == 0 && printed(voided) == ["top-up 1 of acme voided: 2:30 h no longer count"], "\(voided.output)")
+
+        let ledger = try makeLedger(path: database)
+        let kept = try ledger.topUps(contractID: "acme")
+        #expect(kept.map { "\($0.id) \($0.seconds) \($0.price ?? -1) \($0.voidedBy ?? "-") \($0.voidReason ?? "-")" } == ["1 9000 29000 cli wrong customer"])
+        #expect(try ledger.topUps(contractID: "beta").isEmpty)
+    }
+
     @Test func invoicePreviewsAndReportsForEachBillingMode() async throws {
         let directory = TemporaryDirectory()
         let glpi = try await FakeGLPIServer(state: makeFixtureState())
@@ -115,9 +232,9 @@ import Testing
             (status, text) = try await get("/api/v1/reports/blocks?from=2026-10-01&to=2026-12-01&timezone=Europe/Paris&contract=acme&format=csv")
             #expect(status == .ok)
             #expect(text == """
-                contract_id,name,mode,period_key,quota_seconds,carried_in_seconds,used_seconds,overage_seconds,expired_seconds,remaining_seconds,carried_out_seconds,closed
-                acme,ACME block,block,2026-10-01,36000,14400,7200,0,28800,14400,14400,true
-                acme,ACME block,block,2026-11-01,36000,14400,54000,3600,0,-3600,0,false
+                contract_id,name,mode,period_key,quota_seconds,carried_in_seconds,used_seconds,overage_seconds,expired_seconds,remaining_seconds,carried_out_seconds,closed,top_up_seconds
+                acme,ACME block,block,2026-10-01,36000,14400,7200,0,28800,14400,14400,true,0
+                acme,ACME block,block,2026-11-01,36000,14400,54000,3600,0,-3600,0,false,0
 
                 """)
             // Billable against internal per technician.

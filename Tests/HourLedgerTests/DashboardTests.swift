@@ -109,6 +109,61 @@ import Testing
         }
     }
 
+    /// A manager sells a customer ten more hours from the contract's page: the form takes hours as people type them
+    /// and a price in the currency's own decimals, the card shows the purchased hours to everyone who sees the
+    /// contract, only a manager sees the form, and a mistaken top-up is voided with a reason.
+    @Test func aManagerAddsAndVoidsPurchasedHoursOnTheContractPage() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { await setup.glpi.stop() } }
+        let app = buildApplication(runtime: setup.runtime)
+        let ledger = setup.runtime.ledger
+        try await app.test(.router) { client in
+            let manager = Browser(client)
+            #expect(try await manager.signIn("manager.max").status == .seeOther)
+            var page = try await manager.get("/contracts/acme")
+            #expect(page.html.contains(#"id="top-up-form""#) && page.html.contains("No hours were purchased on this contract."))
+            #expect(!page.html.contains(#"class="topup""#))
+            let csrf = try #require(Browser.csrf(page.html))
+
+            // Refused input re-shows the page with the reason, and stores nothing.
+            for fields in [["hours": "ten", "note": "PO 4711"], ["hours": "10"], ["hours": "10", "note": "PO", "price": "600.505"],
+                           ["hours": "10", "note": "PO", "expires": "2026-02-30"]] {
+                page = try await manager.post("/contracts/acme/top-ups", fields.merging(["csrf": csrf]) { a, _ in a })
+                #expect(page.status == .badRequest && page.html.contains(#"id="top-up-form""#), "\(fields)")
+            }
+            #expect(try await manager.post("/contracts/acme/top-ups", ["hours": "10", "note": "PO 4711"]).status == .forbidden)  // no token
+            #expect(try ledger.topUps().isEmpty)
+
+            page = try await manager.post("/contracts/acme/top-ups", ["csrf": csrf, "hours": "10", "note": "PO 4711", "price": "600,50", "expires": ""])
+            #expect(page.headers[.location] == "/contracts/acme?done=topUpAddedNotice")
+            let topUp = try #require(try ledger.topUps(contractID: "acme").first)
+            #expect((topUp.seconds, topUp.note, topUp.price, topUp.expires, topUp.addedBy) == (36_000, "PO 4711", 60_050, nil, "manager.max"))
+            page = try await manager.get("/contracts/acme?done=topUpAddedNotice")
+            #expect(page.html.contains("The purchased hours are added."))
+            // 20 h quota + 10 h bought − 0:45 used (30 min 61 s rounded up to the quarter hour).
+            #expect(page.html.contains(#"<dd class="topup">10:00</dd>"#) && page.html.contains(#"<dd class="remaining">29:15</dd>"#))
+            #expect(page.html.contains(#"<tr data-top-up="\#(topUp.id)">"#))
+
+            // The customer sees the purchased hours on the card, not the form; a technician cannot post one.
+            let carol = Browser(client)
+            _ = try await carol.signIn("customer.carol")
+            let hers = try await carol.get("/contracts/acme")
+            #expect(hers.html.contains(#"<dd class="topup">10:00</dd>"#) && !hers.html.contains("top-up-form"))
+            let alice = Browser(client)
+            _ = try await alice.signIn("tech.alice")
+            let aliceToken = try #require(Browser.csrf(try await alice.get("/contracts/acme").html))
+            #expect(try await alice.post("/contracts/acme/top-ups", ["csrf": aliceToken, "hours": "1", "note": "x"]).status == .notFound)
+
+            #expect(try await manager.post("/contracts/acme/top-ups/\(topUp.id)/void", ["csrf": csrf]).status == .badRequest)
+            page = try await manager.post("/contracts/acme/top-ups/\(topUp.id)/void", ["csrf": csrf, "reason": "PO cancelled"])
+            #expect(page.headers[.location] == "/contracts/acme?done=topUpVoidedNotice")
+            page = try await manager.get("/contracts/acme")
+            #expect(!page.html.contains(#"<dd class="topup">"#) && page.html.contains(#"<dd class="remaining">19:15</dd>"#))
+            #expect(page.html.contains("voided") && page.html.contains("PO cancelled"))
+            #expect(try ledger.topUps().first?.voidReason == "PO cancelled")
+        }
+    }
+
     /// Staff of an MSP see hundreds of contracts: the cards come 24 to a page, in the book's order, with links to
     /// the pages around; a page number out of range shows the nearest page.
     @Test func theCardsComeTwentyFourToAPage() async throws {

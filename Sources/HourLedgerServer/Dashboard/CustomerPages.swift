@@ -101,6 +101,7 @@ enum CustomerPages {
             "percentValue": Int(min(100, max(0, row.percentUsed.rounded()))), "isBlock": contract.billing.mode == .block,
             "billingText": visit.t[contract.billing.mode.rawValue] ?? contract.billing.mode.rawValue,
         ]
+        if row.topUpSeconds > 0 { card["topUp"] = Formats.hours(row.topUpSeconds) }
         if row.expiringAtEndSeconds > 0 { card["expiring"] = Formats.hours(row.expiringAtEndSeconds) }
         if let forecast = balance.forecast, let date = forecast.depletesAt { card["forecast"] = visit.formats.day(date, timeZone: zone) }
         if contract.billing.mode == .block {
@@ -181,6 +182,23 @@ enum CustomerPages {
                  "used": Formats.hours(other.usedSeconds), "available": Formats.hours(other.availableSeconds), "current": other.periodKey == row.periodKey]
             }
             page["hasPeriods"] = all.count > 1
+            if visit.viewer?.isManager == true, contract.billing.mode == .block {
+                let topUps = try visit.dashboard.api.ledger.topUps(contractID: contract.id)
+                page["topUps"] = [
+                    "hasTopUps": !topUps.isEmpty, "currency": contract.billing.currency,
+                    "list": topUps.reversed().map { topUp -> [String: Any] in
+                        var item: [String: Any] = [
+                            "id": topUp.id, "contractID": contract.id, "added": visit.formats.dayAndTime(topUp.addedAt, timeZone: zone),
+                            "hours": Formats.hours(topUp.seconds), "note": topUp.note, "expires": topUp.expires?.description ?? "",
+                        ]
+                        if let voided = topUp.voidedAt {
+                            item["voided"] = visit.formats.day(voided, timeZone: zone)
+                            item["voidReason"] = topUp.voidReason ?? ""
+                        }
+                        return item
+                    },
+                ] as [String: Any]
+            }
             if contract.billing.mode != .unlimited, visit.viewer?.isStaff == true || contract.customersSeeMoney,
                let preview = try visit.dashboard.api.ledger.invoicePreview(contract, at: row.periodStart, now: now) {
                 page["invoice"] = [

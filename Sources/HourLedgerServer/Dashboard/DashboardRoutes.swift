@@ -244,5 +244,5 @@ struct Visit: Sendable {
 extension DashboardStrings {
     /// The message keys a `done=` parameter may name: anything else is ignored, so a link cannot put words on the page.
     static let notices: Set<String> = ["timerStarted", "timerPaused", "timerResumed", "timerStopped", "entryLogged", "entryApproved", "entryRejected",
-                                       "outboxRetried", "outboxDiscarded", "signedOut"]
+                                       "outboxRetried", "outboxDiscarded", "signedOut", "topUpAddedNotice", "topUpVoidedNotice"]
 }

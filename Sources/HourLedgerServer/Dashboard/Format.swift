@@ -55,6 +55,21 @@ public struct Formats: Sendable {
         return formatter.string(from: amount as NSDecimalNumber) ?? "\(amount) \(currency)"
     }
 
+    /// An amount typed in major units (`600`, `600.50`, `600,50`) as integer minor units of `currency`; nil when it is
+    /// not a plain amount with at most the currency's own decimals.
+    public static func minorUnits(parsing text: String, currency: String) -> Int? {
+        let digits = minorDigits(currency)
+        let parts = text.replacingOccurrences(of: ",", with: ".").split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].count <= 12, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let whole = Int(parts[0]) else { return nil }
+        let fraction = parts.count == 2 ? String(parts[1]) : ""
+        guard fraction.count <= digits, parts.count == 1 || !fraction.isEmpty else { return nil }
+        var scale = 1
+        for _ in 0..<digits { scale *= 10 }
+        let padded = fraction + String(repeating: "0", count: digits - fraction.count)
+        return whole * scale + (Int(padded) ?? 0)
+    }
+
     /// Digits of the minor unit (ISO 4217): 0 for the yen, 3 for the dinars, 2 for the rest.
     public static func minorDigits(_ currency: String) -> Int {
         if ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"].contains(currency) {

@@ -37,8 +37,58 @@ enum ManagerPages {
             _ = try await dashboard.api.ledger.discardOutbox(id: id, actor: principal.user, reason: reason, fenceSeconds: dashboard.api.writeFenceSeconds)
             return "outboxDiscarded"
         }
+        // Top-ups are added and voided from the contract's own page, which shows them to managers.
+        pages.post("/contracts/{id}/top-ups") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) {
+                let (_, principal) = try visit.manager()
+                let id = try context.parameters.require("id")
+                let contract = try CustomerPages.visibleContract(visit, id)
+                return try await DashboardRoutes.post(visit, back: "/contracts/\(contract.id)", { form in
+                    try await addTopUp(visit, form, contract: contract, actor: principal.user)
+                }, reshow: { try await CustomerPages.contract($0, id: contract.id) })
+            }
+        }
+        pages.post("/contracts/{id}/top-ups/{topUp}/void") { request, context in
+            let visit = Visit(dashboard, request, context)
+            return try await DashboardRoutes.page(visit) {
+                let (_, principal) = try visit.manager()
+                let contract = try CustomerPages.visibleContract(visit, try context.parameters.require("id"))
+                guard let topUpID = Int64(try context.parameters.require("topUp")),
+                      try dashboard.api.ledger.topUps(contractID: contract.id).contains(where: { $0.id == topUpID }) else { throw PageFailure.notFound }
+                return try await DashboardRoutes.post(visit, back: "/contracts/\(contract.id)", { form in
+                    _ = try await dashboard.api.ledger.voidTopUp(id: topUpID, reason: form["reason"] ?? "", actor: principal.user)
+                    return "topUpVoidedNotice"
+                }, reshow: { try await CustomerPages.contract($0, id: contract.id) })
+            }
+        }
         pages.page("/reports", dashboard) { try await reports($0, csv: false) }
         pages.page("/reports.csv", dashboard) { try await reports($0, csv: true) }
+    }
+
+    /// The top-up form: hours as people type them, a note, an optional last day and price (in major units).
+    static func addTopUp(_ visit: Visit, _ form: FormBody, contract: Contract, actor: String) async throws -> String {
+        let french = visit.language == .fr
+        guard let text = form["hours"], let seconds = HoursText.seconds(parsing: text) else {
+            throw PageFailure(status: .badRequest, key: "badHours",
+                              detail: french ? "Les heures s’écrivent 10, 2.5 ou 1:30." : "Hours are written 10, 2.5 or 1:30.")
+        }
+        let expires = try form["expires"].map { text -> CivilDate in
+            guard let day = CivilDate(text) else {
+                throw PageFailure(status: .badRequest, key: "badDay", detail: french ? "Une date s’écrit AAAA-MM-JJ." : "A day is written YYYY-MM-DD.")
+            }
+            return day
+        }
+        let price = try form["price"].map { text -> Int in
+            guard let minor = Formats.minorUnits(parsing: text, currency: contract.billing.currency) else {
+                throw PageFailure(status: .badRequest, key: "badPrice",
+                                  detail: french ? "Le prix est un montant, par exemple 600 ou 600,50." : "The price is an amount, such as 600 or 600.50.")
+            }
+            return minor
+        }
+        _ = try await visit.dashboard.api.ledger.addTopUp(contractID: contract.id, seconds: seconds, note: form["note"] ?? "", price: price,
+                                                          expires: expires, actor: actor)
+        return "topUpAddedNotice"
     }
 
     static func approvals(_ visit: Visit) throws -> Response {

@@ -84,6 +84,7 @@ enum DashboardTemplates {
     {{#isBlock}}
     <div><dt>{{t.quota}}</dt><dd class="quota">{{quota}}</dd></div>
     <div><dt>{{t.carriedIn}}</dt><dd class="carried">{{carriedIn}}</dd></div>
+    {{#topUp}}<div><dt>{{t.topUp}}</dt><dd class="topup">{{topUp}}</dd></div>{{/topUp}}
     {{/isBlock}}
     <div><dt>{{t.used}}</dt><dd class="used">{{used}}</dd></div>
     {{#isBlock}}
@@ -151,6 +152,26 @@ enum DashboardTemplates {
     <ul class="periods">{{#periods}}<li>{{#current}}<strong>{{label}}</strong>{{/current}}{{^current}}<a href="/contracts/{{contractID}}?period={{key}}">{{label}}</a>{{/current}} · {{used}} / {{available}}</li>{{/periods}}</ul>
     </section>
     {{/hasPeriods}}
+    {{#topUps}}
+    <section aria-labelledby="topups-h">
+    <h2 id="topups-h">{{t.topUps}}</h2>
+    <p>{{t.topUpsHelp}}</p>
+    {{^hasTopUps}}<p>{{t.noTopUps}}</p>{{/hasTopUps}}
+    {{#hasTopUps}}
+    <div class="scroll"><table id="top-ups">
+    <thead><tr><th scope="col">{{t.topUpAdded}}</th><th scope="col" class="num">{{t.hours}}</th><th scope="col">{{t.topUpNote}}</th><th scope="col">{{t.topUpExpires}}</th><th scope="col">{{t.status}}</th></tr></thead>
+    <tbody>{{#list}}<tr data-top-up="{{id}}"><td>{{added}}</td><td class="num">{{hours}}</td><td>{{note}}</td><td>{{expires}}</td><td>{{#voided}}{{t.topUpVoided}} {{voided}}: {{voidReason}}{{/voided}}{{^voided}}<form method="post" action="/contracts/{{contractID}}/top-ups/{{id}}/void">{{> csrf}}<label>{{t.reason}} <input name="reason" required maxlength="500"></label> <button type="submit">{{t.topUpVoid}}</button></form>{{/voided}}</td></tr>{{/list}}</tbody>
+    </table></div>
+    {{/hasTopUps}}
+    <form method="post" action="/contracts/{{id}}/top-ups" id="top-up-form" class="inline">{{> csrf}}
+    <label>{{t.hours}} <input name="hours" required inputmode="decimal" placeholder="10" size="6"></label>
+    <label>{{t.topUpNote}} <input name="note" required maxlength="200" placeholder="PO 4711"></label>
+    <label>{{t.topUpExpires}} <input name="expires" type="date"></label>
+    <label>{{t.topUpPrice}} <input name="price" inputmode="decimal" size="10" placeholder="{{currency}}"></label>
+    <button type="submit">{{t.topUpAdd}}</button>
+    </form>
+    </section>
+    {{/topUps}}
     {{#invoice}}
     <section aria-labelledby="invoice-h">
     <h2 id="invoice-h">{{t.invoicePreview}}</h2>
