@@ -306,6 +306,34 @@ def glpi_scenarios(stack, browser, say):
     assert "Printer in lobby" in browser.open(base + "/unmatched").text()
     say("a manager approves a pending entry, and sees alerts, unmatched tickets, write-backs and reports")
 
+    # The manager sells Customer B five more hours: the card counts them; voided, they are gone but stay on record.
+    def minutes(text):
+        sign = -1 if text.startswith("-") else 1
+        hours, mins = text.lstrip("-").split(":")[:2]
+        return sign * (int(hours) * 60 + int(mins))
+    browser.open(base + "/contracts")
+    before = minutes(card(browser, "beta-2026")["remaining"])
+    assert not browser.css("li.card[data-contract='beta-2026'] dd.topup")
+    browser.open(base + "/contracts/beta-2026")
+    browser.one("#top-up-form input[name=hours]").send_keys("5")
+    browser.one("#top-up-form input[name=note]").send_keys("PO 4711 & <extra>")
+    browser.submit("#top-up-form button[type=submit]", "The purchased hours are added.")
+    rows = browser.css("#top-ups tbody tr[data-top-up]")
+    assert len(rows) == 1 and "5:00" in rows[0].text and "PO 4711 & <extra>" in rows[0].text, [r.text for r in rows]
+    browser.screenshot("manager-top-up")
+    browser.open(base + "/contracts")
+    topped = browser.one("li.card[data-contract='beta-2026']")
+    assert topped.find_element(By.CSS_SELECTOR, "dd.topup").text == "5:00"
+    assert minutes(card(browser, "beta-2026")["remaining"]) == before + 300, (before, card(browser, "beta-2026"))
+    browser.open(base + "/contracts/beta-2026")
+    browser.one("#top-ups tr[data-top-up] input[name=reason]").send_keys("sold to the wrong customer")
+    browser.submit("#top-ups tr[data-top-up] button[type=submit]", "The top-up is voided; it stays on record.")
+    assert "sold to the wrong customer" in browser.one("#top-ups").text
+    browser.open(base + "/contracts")
+    assert not browser.css("li.card[data-contract='beta-2026'] dd.topup")
+    assert minutes(card(browser, "beta-2026")["remaining"]) == before
+    say("a manager adds purchased hours on the contract page, the card counts them, and a void takes them back")
+
 
 def itop_scenarios(stack, browser, french, say):
     base = stack.base
