@@ -9,18 +9,21 @@ public struct TicketFacts: Sendable, Equatable, Codable {
     public var category: Int
     /// Lifecycle on GLPI's scale (1 new … 5 solved, 6 closed); iTop's statuses are mapped onto it.
     public var status: Int
-    /// iTop only: the service, the assigned agent, the ticket's class (UserRequest, Incident) and its ref (R-000042).
+    /// iTop only: the service, the assigned agent and its ref (R-000042).
     public var service: Int
     public var agent: Int
+    /// The ticket's type in the helpdesk's words: iTop's class (UserRequest, Incident), GLPI's type (Incident, Request).
     public var ticketClass: String
     public var ref: String
+    /// What the ticket is about, for reports: GLPI's category (its full name), iTop's service.
+    public var categoryName: String
     /// Contracts whose query rule (iTop OQL) the helpdesk says this ticket satisfies.
     public var queryMatches: [String]
     /// Contracts whose query rule could not be asked this poll and had no earlier answer for this ticket.
     public var queryUnknown: [String] = []
 
     public init(id: Int, name: String = "", entity: Int, groups: [Int], category: Int, status: Int = 1, service: Int = 0, agent: Int = 0,
-                ticketClass: String = "", ref: String = "", queryMatches: [String] = []) {
+                ticketClass: String = "", ref: String = "", categoryName: String = "", queryMatches: [String] = []) {
         self.id = id
         self.name = name
         self.entity = entity
@@ -31,6 +34,7 @@ public struct TicketFacts: Sendable, Equatable, Codable {
         self.agent = agent
         self.ticketClass = ticketClass
         self.ref = ref
+        self.categoryName = categoryName
         self.queryMatches = queryMatches
     }
 }

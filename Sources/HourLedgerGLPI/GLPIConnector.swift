@@ -65,9 +65,9 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         LocalStamp.movedBack(stamp, by: seconds, timeZone: configuration.timeZone)
     }
 
-    /// Columns read from the ticket search: id, name, entity, category, status, date_mod, assigned groups, then the
+    /// Columns read from the ticket search: id, name, entity, category, status, type, date_mod, assigned groups, then the
     /// task summary (number of tasks, total duration, task durations, dates and privacy) that tells whether to re-read tasks.
-    public static let ticketColumns = [2, 1, 80, 7, 12, 19, 8, 28, 45, 96, 97, 92]
+    public static let ticketColumns = [2, 1, 80, 7, 12, 14, 19, 8, 28, 45, 96, 97, 92]
 
     public init(configuration: GLPIConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.glpi")) {
         self.configuration = configuration
@@ -501,6 +501,16 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     }
 
     /// One row of the ticket search, still with names where GLPI gives names.
+    /// GLPI's two ticket types by the names its forms show; anything else is kept as its number.
+    static func typeName(_ type: Int) -> String {
+        switch type {
+        case 1: "Incident"
+        case 2: "Request"
+        case 0: ""
+        default: "type \(type)"
+        }
+    }
+
     public struct SearchRow: Sendable, Equatable {
         public var id: Int
         public var name: String
@@ -508,6 +518,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         public var category: String
         public var groups: [String]
         public var status: Int
+        /// GLPI's ticket type: 1 incident, 2 request (search option 14, raw, as status is).
+        public var type: Int
         public var dateMod: String
         public var taskCount: Int?
         public var taskFingerprint: String?
@@ -522,6 +534,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             category = HTMLEntities.decode(value["7"]?.string ?? "")
             groups = value["8"]?.list.compactMap(\.string).map(HTMLEntities.decode) ?? []
             status = value["12"]?.int ?? 0
+            type = value["14"]?.int ?? 0
             dateMod = value["19"]?.string ?? ""
             taskCount = value["28"]?.int
             if let taskCount {
@@ -587,7 +600,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         guard let entity, let category, let groups else {
             throw HelpdeskError(.malformedResponse, operation: "resolve Ticket \(row.id)", detail: "could not resolve entity, category or groups")
         }
-        return TicketFacts(id: row.id, name: row.name, entity: entity, groups: groups.sorted(), category: category, status: row.status)
+        return TicketFacts(id: row.id, name: row.name, entity: entity, groups: groups.sorted(), category: category, status: row.status,
+                           ticketClass: Self.typeName(row.type), categoryName: TextRules.storable(row.category))
     }
 
     private func refresh(_ kind: DropdownNames.Kind) async throws {

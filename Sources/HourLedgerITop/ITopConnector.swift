@@ -58,7 +58,7 @@ public actor ITopConnector: HelpdeskPort {
     }
 
     /// What the rules and the ledger read of a ticket, and nothing else.
-    public static let ticketFields = "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update"
+    public static let ticketFields = "id,ref,title,status,org_id,team_id,agent_id,service_id,service_name,servicesubcategory_id,last_update"
 
     public init(configuration: ITopConfiguration, http: any HTTPSending, logger: Logger = Logger(label: "hourledger.itop")) {
         self.configuration = configuration
@@ -265,7 +265,7 @@ public actor ITopConnector: HelpdeskPort {
         let facts = TicketFacts(id: object.id, name: TextRules.storable(f["title"]?.string ?? ""), entity: f["org_id"]?.int ?? 0, groups: team == 0 ? [] : [team],
                                 category: f["servicesubcategory_id"]?.int ?? 0, status: status(f["status"]?.string ?? ""),
                                 service: f["service_id"]?.int ?? 0, agent: f["agent_id"]?.int ?? 0, ticketClass: object.itemClass,
-                                ref: f["ref"]?.string ?? "")
+                                ref: f["ref"]?.string ?? "", categoryName: TextRules.storable(f["service_name"]?.string ?? ""))
         // No effort log: a ticket never has helpdesk tasks to read.
         return ChangedTicket(facts: facts, dateMod: dateMod, taskCount: 0, changedAt: LocalStamp.parse(dateMod, timeZone: timeZone))
     }

@@ -647,6 +647,7 @@ final class MemoryTransaction: LedgerWriter {
         for entry in approved(from: from, to: to, contractID: contractID) {
             let ticket = tables.tickets[entry.ticketID]
             var row = rows[entry.ticketID] ?? TicketReportRow(ticketID: entry.ticketID, name: ticket?.facts.name ?? "", contractID: ticket?.contractID,
+                                                              type: ticket?.facts.ticketClass ?? "", category: ticket?.facts.categoryName ?? "",
                                                               time: TimeSplit(), firstWorkedAt: entry.workedAt, lastWorkedAt: entry.workedAt)
             row.time.add(entry.kind, billedSeconds: entry.billedSeconds)
             row.firstWorkedAt = min(row.firstWorkedAt, entry.workedAt)

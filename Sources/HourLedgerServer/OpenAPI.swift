@@ -592,10 +592,10 @@ paths:
         "401": {$ref: "#/components/responses/Error"}
   /api/v1/reports/{kind}:
     get:
-      summary: Technician, contract, ticket or block reports over a date range (manager role).
+      summary: Technician, contract, ticket, type, category, block or untimed-ticket reports over a date range (manager role).
       security: [{bearer: []}]
       parameters:
-        - {name: kind, in: path, required: true, schema: {type: string, enum: [technicians, contracts, tickets, blocks, untimed]}}
+        - {name: kind, in: path, required: true, schema: {type: string, enum: [technicians, contracts, tickets, types, categories, blocks, untimed]}}
         - {name: from, in: query, schema: {type: string, format: date}}
         - {name: to, in: query, schema: {type: string, format: date}}
         - {name: timezone, in: query, schema: {type: string, default: UTC}}

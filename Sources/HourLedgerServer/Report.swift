@@ -169,7 +169,7 @@ public enum Report {
     }
 
     public enum Kind: String, CaseIterable, Sendable {
-        case technicians, contracts, tickets, blocks, untimed
+        case technicians, contracts, tickets, types, categories, blocks, untimed
     }
 
     /// One report over `range`, rendered; the API and `hourledger report` both call this.
@@ -193,10 +193,21 @@ public enum Report {
                           tableRow: { [$0.contractID, $0.periodKey] + splitHours($0.time) + ["\($0.ticketCount)"] })
         case .tickets:
             let rows = try ledger.ticketReport(range: range, contractID: contractID)
-            return shaped(rows, format: format, csvHeader: ["ticket_id", "name", "contract_id"] + splitHeader + ["first_worked_at", "last_worked_at"],
-                          csvRow: { ["\($0.ticketID)", csv($0.name), csv($0.contractID ?? "")] + split($0.time) + [isoDate($0.firstWorkedAt), isoDate($0.lastWorkedAt)] },
-                          tableHeader: ["TICKET", "CONTRACT"] + splitTable + ["NAME"],
-                          tableRow: { ["\($0.ticketID)", $0.contractID ?? "-"] + splitHours($0.time) + [$0.name] })
+            return shaped(rows, format: format,
+                          csvHeader: ["ticket_id", "name", "contract_id"] + splitHeader + ["first_worked_at", "last_worked_at", "type", "category"],
+                          csvRow: { ["\($0.ticketID)", csv($0.name), csv($0.contractID ?? "")] + split($0.time)
+                                    + [isoDate($0.firstWorkedAt), isoDate($0.lastWorkedAt), csv($0.type), csv($0.category)] },
+                          tableHeader: ["TICKET", "CONTRACT"] + splitTable + ["TYPE", "NAME"],
+                          tableRow: { ["\($0.ticketID)", $0.contractID ?? "-"] + splitHours($0.time) + [$0.type.isEmpty ? "-" : $0.type, $0.name] })
+        case .types, .categories:
+            let rows = kind == .types ? try ledger.typeReport(range: range, contractID: contractID)
+                                      : try ledger.categoryReport(range: range, contractID: contractID)
+            let column = kind == .types ? "type" : "category"
+            return shaped(rows, format: format, csvHeader: ["contract_id", column, "ticket_count"] + splitHeader,
+                          csvRow: { [csv($0.contractID ?? ""), csv($0.group), "\($0.ticketCount)"] + split($0.time) },
+                          tableHeader: ["CONTRACT", column.uppercased(), "TICKETS"] + splitTable + ["BILLABLE %"],
+                          tableRow: { [$0.contractID ?? "-", $0.group.isEmpty ? "-" : $0.group, "\($0.ticketCount)"] + splitHours($0.time)
+                                      + [percent($0.time.billableSeconds, of: $0.time.totalSeconds)] })
         case .untimed:
             let rows = try ledger.untimedTicketReport(range: range, contractID: contractID)
             return shaped(rows, format: format, csvHeader: ["ticket_id", "ref", "name", "contract_id", "status", "closed_at"],

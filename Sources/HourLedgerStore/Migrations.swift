@@ -141,6 +141,7 @@ enum Migrations {
         registerKeptFigures(&migrator)
         registerClosedTickets(&migrator)
         registerTopUps(&migrator)
+        registerTicketTypes(&migrator)
         return migrator
     }
 
@@ -382,6 +383,17 @@ extension Migrations {
                 CREATE TRIGGER top_up_revised_on_update AFTER UPDATE ON top_up BEGIN
                     \(revise("NEW.contract_id"))
                 END;
+                """)
+        }
+    }
+
+    /// A ticket's category (GLPI) or service (iTop) by name, for the reports by type and category (the type goes in the
+    /// existing `class` column). The next poll is a full one, so every ticket gets both, not only those that change.
+    static func registerTicketTypes(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v15-ticket-types") { db in
+            try db.execute(sql: """
+                ALTER TABLE ticket ADD COLUMN category_name TEXT NOT NULL DEFAULT '';
+                DELETE FROM sync_state WHERE key = 'helpdesk.high_water';
                 """)
         }
     }

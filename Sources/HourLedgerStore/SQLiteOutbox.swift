@@ -257,7 +257,7 @@ extension SQLiteTransaction {
 
     func ticketTime(from: Date, to: Date, contractID: String?) throws -> [TicketReportRow] {
         try Row.fetchAll(db, sql: """
-            SELECT s.*, COALESCE(t.name, '') AS name, t.contract_id FROM (
+            SELECT s.*, COALESCE(t.name, '') AS name, t.contract_id, COALESCE(t.class, '') AS type, COALESCE(t.category_name, '') AS category FROM (
                 SELECT e.ticket_id, \(Self.sums), MIN(e.worked_at) AS first, MAX(e.worked_at) AS last
                 FROM entry e INDEXED BY entry_report
                 WHERE e.worked_at >= ? AND e.worked_at < ? AND e.approval = 'approved' AND (? IS NULL OR e.contract_id = ?)
@@ -265,7 +265,8 @@ extension SQLiteTransaction {
             ) s LEFT JOIN ticket t ON t.id = s.ticket_id
             ORDER BY s.billable + s.prepaid + s.internal DESC, s.ticket_id
             """, arguments: [seconds(from), seconds(to), contractID, contractID]).map { row in
-            TicketReportRow(ticketID: row["ticket_id"], name: row["name"], contractID: row["contract_id"], time: Self.split(row),
+            TicketReportRow(ticketID: row["ticket_id"], name: row["name"], contractID: row["contract_id"], type: row["type"],
+                            category: row["category"], time: Self.split(row),
                             firstWorkedAt: date(row["first"] as Int), lastWorkedAt: date(row["last"] as Int))
         }
     }

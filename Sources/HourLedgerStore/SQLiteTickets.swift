@@ -19,7 +19,7 @@ extension SQLiteTransaction {
         var facts = TicketFacts(id: row["id"], name: row["name"], entity: row["entity"],
                                 groups: (row["groups"] as String).split(separator: ",").compactMap { Int($0) },
                                 category: row["category"], status: row["status"], service: row["service"], agent: row["agent"],
-                                ticketClass: row["class"], ref: row["ref"],
+                                ticketClass: row["class"], ref: row["ref"], categoryName: row["category_name"],
                                 queryMatches: (row["query_matches"] as String).split(separator: ",").map(String.init))
         facts.queryUnknown = []
         return StoredTicket(facts: facts, dateMod: row["date_mod"], contractID: row["contract_id"], matchReason: row["match_reason"],
@@ -90,18 +90,18 @@ extension SQLiteTransaction {
         let facts = ticket.facts
         try db.run(sql: """
             INSERT OR ROLLBACK INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at,
-                               service, agent, class, ref, query_matches, removed, removed_at, closed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               service, agent, class, ref, query_matches, removed, removed_at, closed_at, category_name)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
                 category = excluded.category, status = excluded.status, date_mod = excluded.date_mod, contract_id = excluded.contract_id,
                 match_reason = excluded.match_reason, task_fingerprint = excluded.task_fingerprint, synced_at = excluded.synced_at,
                 service = excluded.service, agent = excluded.agent, class = excluded.class, ref = excluded.ref,
                 query_matches = excluded.query_matches, removed = excluded.removed, removed_at = excluded.removed_at,
-                closed_at = excluded.closed_at
+                closed_at = excluded.closed_at, category_name = excluded.category_name
             """, arguments: [facts.id, facts.name, facts.entity, facts.groups.map(String.init).joined(separator: ","), facts.category,
                              facts.status, ticket.dateMod, ticket.contractID, ticket.matchReason, ticket.taskFingerprint, seconds(ticket.syncedAt),
                              facts.service, facts.agent, facts.ticketClass, facts.ref, facts.queryMatches.joined(separator: ","),
-                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds)])
+                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds), facts.categoryName])
     }
 
     func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket] {

@@ -122,6 +122,16 @@ extension Ledger {
         try read { try $0.ticketTime(from: range.from, to: range.to, contractID: contractID) }
     }
 
+    /// Time per contract and ticket type (GLPI Incident or Request, iTop UserRequest or Incident) worked inside the range.
+    public func typeReport(range: ReportRange, contractID: String? = nil) throws -> [TicketGroupReportRow] {
+        TicketGroupReportRow.grouping(try ticketReport(range: range, contractID: contractID), by: \.type)
+    }
+
+    /// Time per contract and category (GLPI) or service (iTop) worked inside the range.
+    public func categoryReport(range: ReportRange, contractID: String? = nil) throws -> [TicketGroupReportRow] {
+        TicketGroupReportRow.grouping(try ticketReport(range: range, contractID: contractID), by: \.category)
+    }
+
     /// Tickets solved or closed inside the range with no time logged at all, optionally for one contract.
     public func untimedTicketReport(range: ReportRange, contractID: String? = nil) throws -> [UntimedTicketRow] {
         try read { try $0.untimedTickets(closedFrom: range.from, to: range.to, contractID: contractID) }.map { ticket in

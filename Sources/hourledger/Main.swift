@@ -231,9 +231,9 @@ struct AccountingExportCommand: AsyncParsableCommand {
 }
 
 struct ReportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report", abstract: "Print a report: technicians, contracts, tickets, blocks or untimed.")
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Print a report: technicians, contracts, tickets, types, categories, blocks or untimed.")
     @OptionGroup var options: ConfigOption
-    @Argument(help: "technicians (billable against internal per month), contracts, tickets, blocks (quota, carried in, used, overage, expired) or untimed (tickets solved or closed in the range with no time at all).")
+    @Argument(help: "technicians (billable against internal per month), contracts, tickets, types (per ticket type: GLPI Incident or Request, iTop UserRequest or Incident), categories (per GLPI category or iTop service), blocks (quota, carried in, used, overage, expired) or untimed (tickets solved or closed in the range with no time at all).")
     var kind: String
     @Option(name: .long, help: "First day, YYYY-MM-DD (default: twelve months before --to).")
     var from: String?

@@ -56,6 +56,25 @@ import Testing
         #expect(try again.outboxItems().first?.payload.text == "0:15 h billable: R&D <call>")
     }
 
+    /// A ledger from before the reports by type: its tickets have no category name yet, so the high-water mark is
+    /// dropped and the next poll is a full one that gives every ticket its type and category; nothing else moves.
+    @Test func aVersion14LedgerPollsInFullOnceForTicketTypes() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/v14.sqlite"
+        try await oldLedgerFile(at: path, upTo: "v14-top-ups") { db in
+            try db.execute(sql: """
+                INSERT INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, synced_at)
+                    VALUES (1, 'Laptop', 1, '', 3, 2, '2026-11-20 09:00:00', 'acme', 'contract acme: entity 1', 0);
+                INSERT INTO sync_state(key, value) VALUES ('helpdesk.high_water', '2026-11-20 09:00:00'), ('other', 'kept');
+                """)
+        }
+        let ledger = try sqliteLedger(path: path, contracts: [])
+        #expect(try ledger.state("helpdesk.high_water") == nil)
+        #expect(try ledger.state("other") == "kept")
+        let ticket = try #require(try ledger.read { try $0.ticket(1) })
+        #expect((ticket.facts.categoryName, ticket.facts.category, ticket.contractID) == ("", 3, "acme"))
+    }
+
     /// The look-ups of an incremental poll go through an index, not a scan of every entry.
     @Test func theChangedTasksLookUpsUseAnIndex() throws {
         let queue = try DatabaseQueue()

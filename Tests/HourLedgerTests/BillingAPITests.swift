@@ -103,6 +103,79 @@ import Testing
         }
     }
 
+    /// Where the hours go: per ticket type (GLPI's incident or request) and per category, from the type and the
+    /// category's name that the ticket search returns (the name HTML-encoded, as GLPI stores it), in JSON, CSV and
+    /// table; a ticket whose type changes in GLPI moves at the next poll.
+    @Test func reportsByTicketTypeAndCategoryAreExactToTheSecond() async throws {
+        let directory = TemporaryDirectory()
+        let glpi = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await glpi.stop() } }
+        let state = glpi.state
+        state.addCategory(3, name: "Network & <VPN>")
+        state.addTicket(1, name: "Mail server", entity: 1, category: 1, groups: [1], type: 1)
+        state.addTicket(2, name: "New laptop", entity: 1, category: 3, groups: [1], type: 2)
+        state.addTicket(3, name: "VPN access", entity: 1, category: 3, groups: [1], type: 2)
+        state.addTicket(4, name: "Printer", entity: 2, category: 1, groups: [1], type: 2)
+        state.addTask(ticket: 1, seconds: 7200, technician: 7, date: "2026-11-03 09:00:00")
+        state.addTask(ticket: 2, seconds: 5400, technician: 7, date: "2026-11-04 09:00:00")
+        state.addTask(ticket: 3, seconds: 2700, technician: 8, date: "2026-11-05 09:00:00")
+        state.addTask(ticket: 4, seconds: 1200, technician: 7, date: "2026-11-06 09:00:00")
+        let config = try ConfigLoader.parse(configYAML(url: glpi.url, database: directory.path + "/l.sqlite", contracts: contracts))
+        let now = Date.utc("2026-11-21 12:00:00")
+        let runtime = try Runtime(configuration: config, clock: WallClock { now })
+        try await runtime.engine.syncOnce(now: now)
+        _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: .utc("2026-11-04 10:00:00"), rawSeconds: 1800,
+                                                       kind: .internal, note: "handover", createdBy: "alice"), now: now)
+        let manager = try runtime.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        let app = buildApplication(runtime: runtime)
+        let range = "from=2026-11-01&to=2026-12-01&timezone=Europe/Paris"
+
+        try await app.test(.router) { client in
+            func get(_ uri: String) async throws -> String {
+                try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(manager)"]) { response in
+                    #expect(response.status == .ok, "\(uri)")
+                    return String(buffer: response.body)
+                }
+            }
+            #expect(try await get("/api/v1/reports/types?\(range)&format=csv") == """
+                contract_id,type,ticket_count,billable_seconds,prepaid_seconds,internal_seconds,total_seconds,entry_count
+                acme,Incident,1,7200,0,1800,9000,2
+                acme,Request,2,8100,0,0,8100,2
+                beta,Request,1,1200,0,0,1200,1
+
+                """)
+            #expect(try await get("/api/v1/reports/categories?\(range)&contract=acme&format=csv") == """
+                contract_id,category,ticket_count,billable_seconds,prepaid_seconds,internal_seconds,total_seconds,entry_count
+                acme,Hardware support,1,7200,0,1800,9000,2
+                acme,Network & <VPN>,2,8100,0,0,8100,2
+
+                """)
+            let rows = try JSONSerialization.jsonObject(with: Data(try await get("/api/v1/reports/types?\(range)&contract=beta").utf8)) as! [[String: Any]]
+            #expect(rows.count == 1 && rows[0]["group"] as? String == "Request" && rows[0]["ticket_count"] as? Int == 1)
+            #expect((rows.first?["time"] as? [String: Any])?["billable_seconds"] as? Int == 1200)
+            let tickets = try await get("/api/v1/reports/tickets?\(range)&contract=acme&format=csv")
+            #expect(tickets.hasPrefix("ticket_id,name,contract_id,billable_seconds,prepaid_seconds,internal_seconds,total_seconds,entry_count,"
+                                      + "first_worked_at,last_worked_at,type,category\n"), "\(tickets)")
+            #expect(tickets.contains("\n2,New laptop,acme,5400,0,0,5400,1,2026-11-04T09:00:00Z,2026-11-04T09:00:00Z,Request,Network & <VPN>\n"), "\(tickets)")
+
+            // The VPN ticket was an incident after all: GLPI bumps its date_mod, and the next poll moves its time.
+            state.advance(seconds: 60)
+            state.updateTicket(3) { $0.type = 1 }
+            try await runtime.engine.syncOnce(now: now)
+            #expect(try await get("/api/v1/reports/types?\(range)&contract=acme&format=csv").hasSuffix("""
+                acme,Incident,2,9900,0,1800,11700,3
+                acme,Request,1,5400,0,0,5400,1
+
+                """))
+        }
+        let table = try Report.render(.categories, ledger: runtime.ledger, range: ReportRange(from: .utc("2026-10-31 23:00:00"), to: .utc("2026-11-30 23:00:00")),
+                                      timeZone: TimeZone(identifier: "Europe/Paris")!, contractID: nil, format: "table")
+        let lines = table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(lines.first == "CONTRACT CATEGORY TICKETS BILLABLE PREPAID INTERNAL TOTAL BILLABLE %", "\(table)")
+        #expect(lines.contains("acme Network & <VPN> 2 2:15:00 0:00:00 0:00:00 2:15:00 100.0%"), "\(table)")
+        #expect(lines.contains("beta Hardware support 1 0:20:00 0:00:00 0:00:00 0:20:00 100.0%"), "\(table)")
+    }
+
     /// `hourledger topup` from the shell on the daemon's ledger file: added, listed, voided with its reason; bad hours,
     /// a pay-as-you-go contract and an unknown top-up are refused with a message and change nothing.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))

@@ -388,6 +388,12 @@ import Testing
                 #expect(try await manager.get(page).status == .ok, "\(page)")
             }
             #expect(try await manager.get("/reports?from=2026-13-01").status == .badRequest)
+            // The report by ticket type: the 1:30 logged on ticket 1, an incident in GLPI, under its type.
+            let types = try await manager.get("/reports?kind=types&from=2026-11-01&to=2026-12-01")
+            #expect(types.html.contains("By ticket type"), "\(types.html)")
+            #expect(types.html.contains("<td>Incident</td>"), "\(types.html)")
+            let csvText = try await manager.get("/reports.csv?kind=categories&from=2026-11-01&to=2026-12-01").html
+            #expect(csvText.hasPrefix("contract_id,category,ticket_count,"), "\(csvText)")
         }
     }
 }

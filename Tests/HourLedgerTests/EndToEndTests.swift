@@ -115,7 +115,7 @@ import Testing
         let requests = glpi.requests
         #expect(requests.map { "\($0.method) \($0.target)" } == [
             "GET /apirest.php/initSession",
-            "GET /apirest.php/search/Ticket?forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&forcedisplay[7]=28&forcedisplay[8]=45&forcedisplay[9]=96&forcedisplay[10]=97&forcedisplay[11]=92&sort=19&order=ASC&range=0-999",
+            "GET /apirest.php/search/Ticket?forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=14&forcedisplay[6]=19&forcedisplay[7]=8&forcedisplay[8]=28&forcedisplay[9]=45&forcedisplay[10]=96&forcedisplay[11]=97&forcedisplay[12]=92&sort=19&order=ASC&range=0-999",
             "GET /apirest.php/Entity?range=0-999",
             "GET /apirest.php/ITILCategory?range=0-999",
             "GET /apirest.php/Group?range=0-999",
@@ -134,7 +134,7 @@ import Testing
         // The new task comes with the changed tasks; the ledger's first task plus it give the search's summary of
         // ticket 1 (2 tasks, 660 s), so the ticket needs no read of its own.
         #expect(glpi.requests.map { "\($0.method) \($0.target)" } == [
-            "GET /apirest.php/search/Ticket?criteria[0][field]=19&criteria[0][searchtype]=morethan&criteria[0][value]=2026-11-21 18:31:03&forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=19&forcedisplay[6]=8&forcedisplay[7]=28&forcedisplay[8]=45&forcedisplay[9]=96&forcedisplay[10]=97&forcedisplay[11]=92&sort=19&order=ASC&range=0-999",
+            "GET /apirest.php/search/Ticket?criteria[0][field]=19&criteria[0][searchtype]=morethan&criteria[0][value]=2026-11-21 18:31:03&forcedisplay[0]=2&forcedisplay[1]=1&forcedisplay[2]=80&forcedisplay[3]=7&forcedisplay[4]=12&forcedisplay[5]=14&forcedisplay[6]=19&forcedisplay[7]=8&forcedisplay[8]=28&forcedisplay[9]=45&forcedisplay[10]=96&forcedisplay[11]=97&forcedisplay[12]=92&sort=19&order=ASC&range=0-999",
             // Tasks changed since the same mark, newest first: catches edits the search's summary cannot see.
             "GET /apirest.php/TicketTask?range=0-99&sort=date_mod&order=DESC&expand_dropdowns=false",
         ])

@@ -79,7 +79,7 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
             "UserRequest | \(Self.oql) | 1",
         ])
         let first = try #require(requests.dropFirst().first?.operation)
-        #expect(first["output_fields"] as? String == "id,ref,title,status,org_id,team_id,agent_id,service_id,servicesubcategory_id,last_update")
+        #expect(first["output_fields"] as? String == "id,ref,title,status,org_id,team_id,agent_id,service_id,service_name,servicesubcategory_id,last_update")
         #expect(first["limit"] as? Int == 4)
         #expect(requests.first?.operation?["output_fields"] as? String == "id")
         #expect(requests.last?.operation?["output_fields"] as? String == "id")
@@ -154,6 +154,30 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
 
     /// A first sync stores the tickets of each page while iTop serves the next: here the second page is held until
     /// the first page's tickets are in the ledger (3 s at most). Reading every page before storing any fails this.
+    /// iTop's reports by type are by class (UserRequest, Incident) and by service, whose name `core/get` returns as
+    /// iTop stores it (plain `&`, unlike GLPI).
+    @Test func reportsByClassAndServiceReadTheNamesITopReturns() async throws {
+        let (server, runtime, _) = try await setUp()
+        defer { Task { await server.stop() } }
+        let itop = server.state
+        itop.addService(2, name: "Backup & restore")
+        let incident = itop.addTicket("Incident", title: "Backup failed", org: 2, team: 10, agent: 4, service: 2, subcategory: 0)
+        try await runtime.engine.syncOnce(now: t0)
+        #expect(try runtime.ledger.ticketMatches()[incident.id]?.contractID == "globex")
+        for (ticket, seconds) in [(1, 3600), (3, 1800), (incident.id, 2700)] {
+            _ = try await runtime.ledger.addEntry(NewEntry(ticketID: ticket, technician: 4, startedAt: t0, rawSeconds: seconds, kind: .billable,
+                                                           note: "", createdBy: "dan"), now: t0)
+        }
+        let range = ReportRange(from: .utc("2026-11-01 00:00:00"), to: .utc("2026-12-01 00:00:00"))
+        #expect(try runtime.ledger.typeReport(range: range, contractID: "globex").map { "\($0.group) \($0.ticketCount) \($0.time.billableSeconds)" }
+                == ["UserRequest 2 5400", "Incident 1 2700"])
+        #expect(try runtime.ledger.categoryReport(range: range, contractID: "globex").map { "\($0.group) \($0.ticketCount) \($0.time.billableSeconds)" }
+                == ["Managed Workplace Support 2 5400", "Backup & restore 1 2700"])
+        let csv = try Report.render(.categories, ledger: runtime.ledger, range: range, timeZone: TimeZone(identifier: "UTC")!, contractID: "globex",
+                                    format: "csv")
+        #expect(csv.hasSuffix("\nglobex,Backup & restore,1,2700,0,0,2700,1\n"), "\(csv)")
+    }
+
     @Test func aFirstSyncStoresEachPageWhileTheNextDownloads() async throws {
         let (server, runtime, _) = try await setUp()
         defer { Task { await server.stop() } }

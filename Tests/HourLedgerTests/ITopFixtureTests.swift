@@ -76,7 +76,7 @@ func makeITopFixtureState() throws -> FakeITopState {
         #expect(ITopConnector.total(body) == 6)
         let six = try ITopConnector.objects(body, operation: "x").map { try ITopConnector.ticket($0) }.first { $0.facts.id == 6 }!
         #expect(six.facts == .init(id: 6, name: "Docking station not detecting monitors", entity: 3, groups: [11], category: 2, status: 2, service: 1,
-                                   agent: 4, ticketClass: "UserRequest", ref: "R-000006"))
+                                   agent: 4, ticketClass: "UserRequest", ref: "R-000006", categoryName: "Managed Workplace Support"))
         #expect(six.dateMod == "2026-11-21 19:35:06")
         // Read in the helpdesk's time zone (UTC unless configured), as when it was solved or closed.
         #expect(six.changedAt == .utc("2026-11-21 19:35:06"))

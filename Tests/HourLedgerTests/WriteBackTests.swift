@@ -1,5 +1,6 @@
 import FakeGLPI
 import Foundation
+import GRDB
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerGLPI
@@ -69,6 +70,38 @@ import Testing
         #expect(await runtime.outbox.drain() == 0)
     }
 
+    /// The upgrade to the reports by type drops the high-water mark (migration v15), so the next poll is a full one over
+    /// a ledger that already holds written-back entries and helpdesk tasks: each still counts once, nothing is written
+    /// again, and the ticket gets its type and category.
+    @Test func aFullPollOverAFullLedgerCountsEachTaskOnceAndWritesNothing() async throws {
+        let (server, runtime, directory) = try await setUp()
+        defer { Task { await server.stop() } }
+        let glpi = server.state
+        let contract = runtime.configuration.contracts[0]
+        glpi.addTask(ticket: 1, seconds: 1200, technician: 8, date: "2026-11-20 10:00:00")
+        glpi.advance(seconds: 5)
+        try await runtime.engine.syncOnce()
+        _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call",
+                                                       createdBy: "alice"), now: t0)
+        #expect(await runtime.outbox.drain() == 1)
+        glpi.advance(seconds: 5)
+        try await runtime.engine.syncOnce()
+        let before = try #require(try runtime.ledger.balance(of: contract, at: t0))
+        #expect((before.usedSeconds, before.entryCount) == (1800 + 900, 2))
+
+        try await DatabaseQueue(path: directory.path + "/l.sqlite").write { try $0.execute(sql: "DELETE FROM sync_state WHERE key = 'helpdesk.high_water'") }
+        glpi.clearRequests()
+        try await runtime.engine.syncOnce()
+        #expect(glpi.requests.contains { $0.target.hasPrefix("/apirest.php/search/Ticket?forcedisplay") }, "not a full poll")
+        let after = try #require(try runtime.ledger.balance(of: contract, at: t0))
+        #expect((after.usedSeconds, after.entryCount) == (before.usedSeconds, before.entryCount))
+        #expect(try runtime.ledger.balanceDiscrepancies() == [])
+        #expect(glpi.tasks(ofTicket: 1).count == 2 && createdTasks(glpi).isEmpty)
+        #expect(await runtime.outbox.drain() == 0)
+        let ticket = try #require(try runtime.ledger.ticketReport(range: ReportRange(from: .utc("2026-11-01 00:00:00"), to: .utc("2026-12-01 00:00:00"))).first)
+        #expect((ticket.type, ticket.category) == ("Incident", "Hardware support"))
+    }
+
     @Test func aRetryAfterACrashFindsTheTaskInsteadOfWritingASecond() async throws {
         let (server, runtime, directory) = try await setUp()
         defer { Task { await server.stop() } }
@@ -99,7 +132,9 @@ import Testing
     }
 
     @Test func anOutageDelaysWriteBacksThatThenDrainInOrder() async throws {
-        let (server, runtime, _) = try await setUp(environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "1"])
+        // A 2 s timeout against a 5 s hang: far enough apart that a loaded machine (the whole suite on two cores) still
+        // answers the plain 500 in time and still times out on the hang.
+        let (server, runtime, _) = try await setUp(environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "2"])
         defer { Task { await server.stop() } }
         let glpi = server.state
         var keys: [String] = []
@@ -112,13 +147,13 @@ import Testing
         #expect(await runtime.outbox.drain() == 0)
         var stats = try runtime.ledger.outboxStats(now: t0)
         #expect(stats.depth == 3)
-        #expect(stats.lastError?.contains("serverError") == true)
-        glpi.failNext(1, status: 200, delay: .seconds(3))
+        #expect(stats.lastError?.contains("serverError") == true, "\(stats.lastError ?? "no error")")
+        glpi.failNext(1, status: 200, delay: .seconds(5))
         #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 0)
         stats = try runtime.ledger.outboxStats(now: t0)
-        #expect(stats.lastError?.contains("timed out") == true)
+        #expect(stats.lastError?.contains("timed out") == true, "\(stats.lastError ?? "no error")")
         // GLPI is back: the retry finds nothing written by the timed-out attempt and drains everything in order.
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: .seconds(4))
         #expect(await runtime.outbox.drain(now: { Date().addingTimeInterval(7200) }) == 3)
         let tasks = glpi.tasks(ofTicket: 1)
         #expect(tasks.map(\.seconds) == [900, 1800, 2700])

@@ -115,22 +115,68 @@ public struct TicketReportRow: Sendable, Equatable, Codable {
     public var ticketID: Int
     public var name: String
     public var contractID: String?
+    /// The helpdesk's type (GLPI Incident or Request, iTop UserRequest or Incident) and category (GLPI) or service (iTop).
+    public var type: String
+    public var category: String
     public var time: TimeSplit
     public var firstWorkedAt: Date
     public var lastWorkedAt: Date
 
-    public init(ticketID: Int, name: String, contractID: String?, time: TimeSplit, firstWorkedAt: Date, lastWorkedAt: Date) {
+    public init(ticketID: Int, name: String, contractID: String?, type: String = "", category: String = "", time: TimeSplit, firstWorkedAt: Date,
+                lastWorkedAt: Date) {
         self.ticketID = ticketID
         self.name = name
         self.contractID = contractID
+        self.type = type
+        self.category = category
         self.time = time
         self.firstWorkedAt = firstWorkedAt
         self.lastWorkedAt = lastWorkedAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, time
+        case name, type, category, time
         case ticketID = "ticket_id", contractID = "contract_id", firstWorkedAt = "first_worked_at", lastWorkedAt = "last_worked_at"
+    }
+}
+
+/// Time per contract and ticket type, or per contract and category (GLPI) or service (iTop): where the hours go.
+public struct TicketGroupReportRow: Sendable, Equatable, Codable {
+    public var contractID: String?
+    /// The type or the category; empty for tickets the helpdesk gave none.
+    public var group: String
+    public var ticketCount: Int
+    public var time: TimeSplit
+
+    public init(contractID: String?, group: String, ticketCount: Int, time: TimeSplit) {
+        self.contractID = contractID
+        self.group = group
+        self.ticketCount = ticketCount
+        self.time = time
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case group, time
+        case contractID = "contract_id", ticketCount = "ticket_count"
+    }
+
+    /// Ticket rows summed per contract and `key` (the type or the category), the largest first.
+    public static func grouping(_ tickets: [TicketReportRow], by key: (TicketReportRow) -> String) -> [TicketGroupReportRow] {
+        struct Key: Hashable { var contractID: String?; var group: String }
+        var rows: [Key: TicketGroupReportRow] = [:]
+        for ticket in tickets {
+            let k = Key(contractID: ticket.contractID, group: key(ticket))
+            var row = rows[k] ?? TicketGroupReportRow(contractID: k.contractID, group: k.group, ticketCount: 0, time: TimeSplit())
+            row.ticketCount += 1
+            row.time.billableSeconds += ticket.time.billableSeconds
+            row.time.prepaidSeconds += ticket.time.prepaidSeconds
+            row.time.internalSeconds += ticket.time.internalSeconds
+            row.time.entryCount += ticket.time.entryCount
+            rows[k] = row
+        }
+        return rows.values.sorted {
+            ($0.contractID ?? "~", $1.time.totalSeconds, $0.group) < ($1.contractID ?? "~", $0.time.totalSeconds, $1.group)
+        }
     }
 }
 

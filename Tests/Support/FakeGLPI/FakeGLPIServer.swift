@@ -32,7 +32,7 @@ public final class FakeGLPIServer: Sendable {
 struct FakeGLPIAPI: Sendable {
     let state: FakeGLPIState
 
-    static let searchOptions: Set<Int> = [1, 2, 3, 4, 5, 7, 8, 12, 19, 26, 28, 33, 45, 80, 92, 96, 97, 173, 174, 193]
+    static let searchOptions: Set<Int> = [1, 2, 3, 4, 5, 7, 8, 12, 14, 19, 26, 28, 33, 45, 80, 92, 96, 97, 173, 174, 193]
     static let itemDocs = "view documentation in your browser at http://127.0.0.1:8091/apirest.php/#"
 
     func handle(_ request: Request) async throws -> Response {
@@ -289,6 +289,7 @@ struct FakeGLPIAPI: Sendable {
                     let names = ticket.groups.compactMap { groupNames[$0] }
                     out.raw(names.isEmpty ? "null" : names.count == 1 ? JSON.string(names[0]) : "[" + names.map(JSON.string).joined(separator: ",") + "]")
                 case 12: out.raw("\(ticket.status)")
+                case 14: out.raw("\(ticket.type)")
                 case 19: out.raw(JSON.string(ticket.dateMod))
                 case 28: out.raw("\(taskLists[ticket.id]?.count ?? 0)")
                 case 45: out.raw("\(ticket.actiontimeTyped ?? (taskLists[ticket.id] ?? []).reduce(0) { $0 + $1.seconds })")
@@ -316,6 +317,7 @@ struct FakeGLPIAPI: Sendable {
         case (2, "equals"): return Int(value) == ticket.id
         case (80, "equals"): return Int(value) == ticket.entity
         case (7, "equals"): return Int(value) == ticket.category
+        case (14, "equals"): return Int(value) == ticket.type
         case (8, "equals"): return Int(value).map(ticket.groups.contains) ?? false
         case (12, "equals"):
             switch value {
@@ -395,7 +397,7 @@ struct FakeGLPIAPI: Sendable {
             case "Ticket":
                 guard let t = state.tickets[id] else { return nil }
                 let actiontime = state.actiontime(ofTicket: id)
-                return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(t.name)),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
+                return "{\"id\":\(t.id),\"entities_id\":\(t.entity),\"name\":\(JSON.string(t.name)),\"date_mod\":\(JSON.string(t.dateMod)),\"status\":\(t.status),\"type\":\(t.type),\"itilcategories_id\":\(t.category),\"actiontime\":\(actiontime),\"is_deleted\":\(t.isDeleted ? 1 : 0)}"
             case "TicketTask":
                 return state.tasks[id].map(Self.taskJSON)
             default:

@@ -10,6 +10,8 @@ public final class FakeGLPIState: @unchecked Sendable {
         public var status: Int
         public var groups: [Int]
         public var dateMod: String
+        /// 1 incident, 2 request.
+        public var type = 1
         public var isDeleted = false
         /// A total duration typed on the ticket's form; GLPI puts the sum of the tasks back at the next task write.
         public var actiontimeTyped: Int?
@@ -219,10 +221,11 @@ public final class FakeGLPIState: @unchecked Sendable {
     }
 
     @discardableResult
-    public func addTicket(_ id: Int, name: String, entity: Int, category: Int, groups: [Int], status: Int = 2) -> Ticket {
+    public func addTicket(_ id: Int, name: String, entity: Int, category: Int, groups: [Int], status: Int = 2, type: Int = 1) -> Ticket {
         withLock {
-            let ticket = Ticket(id: id, name: JSON.htmlEncode(name), entity: entity, category: category, status: status, groups: groups,
+            var ticket = Ticket(id: id, name: JSON.htmlEncode(name), entity: entity, category: category, status: status, groups: groups,
                                 dateMod: Self.format(clock))
+            ticket.type = type
             tickets[id] = ticket
             sortedCache = nil
             return ticket

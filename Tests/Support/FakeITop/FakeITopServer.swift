@@ -209,7 +209,8 @@ struct FakeITopAPI: Sendable {
                     "id": "\(t.id)", "finalclass": t.itemClass, "friendlyname": t.ref, "ref": t.ref, "title": t.title, "status": t.status,
                     "operational_status": ["resolved": "resolved", "closed": "closed"][t.status] ?? "ongoing",
                     "org_id": "\(t.org)", "org_name": state.organizations[t.org]?.name ?? "", "team_id": "\(t.team)", "agent_id": "\(t.agent)",
-                    "service_id": "\(t.service)", "servicesubcategory_id": "\(t.subcategory)", "last_update": t.lastUpdate,
+                    "service_id": "\(t.service)", "service_name": state.services[t.service] ?? "", "servicesubcategory_id": "\(t.subcategory)",
+                    "last_update": t.lastUpdate,
                     "request_type": "service_request", "time_spent": "0",
                 ]
                 return (t.itemClass, t.id, row)

@@ -111,6 +111,8 @@ public final class FakeITopState: @unchecked Sendable {
     var persons: [Int: Person] = [6: Person(id: 6, name: "Fischer", firstName: "Lena", org: 2, email: "lena.fischer@globex.example")]
     var tickets: [Int: Ticket] = [:]
     var organizations: [Int: (name: String, code: String, parent: Int)] = [:]
+    /// Service names by id; 1 as recorded (14, 10). A ticket's `service_name` is its service's, "" without one.
+    var services: [Int: String] = [1: "Managed Workplace Support"]
     var changeOps: [ChangeOp] = []
     var nextTicketID = 1
     var nextChange = 1
@@ -156,6 +158,8 @@ public final class FakeITopState: @unchecked Sendable {
 
     public var now: String { withLock { format(clock) } }
     public func advance(seconds: Int) { withLock { clock = clock.addingTimeInterval(TimeInterval(seconds)) } }
+
+    public func addService(_ id: Int, name: String) { withLock { services[id] = name } }
 
     public func addOrganization(_ id: Int, name: String, code: String, parent: Int = 0) {
         withLock { organizations[id] = (name, code, parent) }
