@@ -518,8 +518,9 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         public var category: String
         public var groups: [String]
         public var status: Int
-        /// GLPI's ticket type: 1 incident, 2 request (search option 14, raw, as status is).
-        public var type: Int
+        /// GLPI's ticket type by name (search option 14). Expected raw, 1 incident or 2 request, as status (12) is
+        /// in the recordings; a label, should a GLPI give one, is kept as it reads.
+        public var type: String
         public var dateMod: String
         public var taskCount: Int?
         public var taskFingerprint: String?
@@ -534,7 +535,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             category = HTMLEntities.decode(value["7"]?.string ?? "")
             groups = value["8"]?.list.compactMap(\.string).map(HTMLEntities.decode) ?? []
             status = value["12"]?.int ?? 0
-            type = value["14"]?.int ?? 0
+            type = value["14"]?.int.map(GLPIConnector.typeName) ?? TextRules.storable(HTMLEntities.decode(value["14"]?.string ?? ""))
             dateMod = value["19"]?.string ?? ""
             taskCount = value["28"]?.int
             if let taskCount {
@@ -601,7 +602,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
             throw HelpdeskError(.malformedResponse, operation: "resolve Ticket \(row.id)", detail: "could not resolve entity, category or groups")
         }
         return TicketFacts(id: row.id, name: row.name, entity: entity, groups: groups.sorted(), category: category, status: row.status,
-                           ticketClass: Self.typeName(row.type), categoryName: TextRules.storable(row.category))
+                           ticketClass: row.type, categoryName: TextRules.storable(row.category))
     }
 
     private func refresh(_ kind: DropdownNames.Kind) async throws {

@@ -16,6 +16,20 @@ import Testing
         return HTTPResponse(status: recorded["status"] as! Int, headers: headers, body: Array(body))
     }
 
+    /// A search row's type and category as the reports show them: option 14 raw (1, 2) by name, a label kept as it
+    /// reads, none empty; the category's HTML-encoded name decoded once.
+    @Test func aSearchRowNamesItsTypeAndDecodesItsCategory() throws {
+        func row(_ json: String) throws -> GLPIConnector.SearchRow {
+            try #require(GLPIConnector.SearchRow(try JSONValue.parse(Array(json.utf8))))
+        }
+        #expect(try row(#"{"2": 5, "14": 1, "7": "Network &#38; &#60;VPN&#62;"}"#).type == "Incident")
+        #expect(try row(#"{"2": 5, "14": 2}"#).type == "Request")
+        #expect(try row(#"{"2": 5, "14": "Request"}"#).type == "Request")
+        #expect(try row(#"{"2": 5, "14": 7}"#).type == "type 7")
+        #expect(try row(#"{"2": 5}"#).type == "")
+        #expect(try row(#"{"2": 5, "7": "Network &#38; &#60;VPN&#62;"}"#).category == "Network & <VPN>")
+    }
+
     @Test func everyRecordedResponseParsesOrBecomesATypedError() throws {
         let files = try Fixtures.glpiFiles()
         #expect(files.count >= 70, "fixtures not found at \(Fixtures.root.path)")
