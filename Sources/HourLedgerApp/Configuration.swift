@@ -618,6 +618,35 @@ private struct Reader {
         return result
     }
 
+    /// `glpi_criteria: [{field: 12, searchtype: equals, value: notold}, {link: AND, field: 14, searchtype: equals, value: 2}]`:
+    /// checked here as far as the file can say; GLPI checks the fields at check-config and on reload.
+    mutating func glpiCriteria(_ node: Node, at path: String) -> String? {
+        guard case .sequence(let sequence) = node else {
+            issue(path, node, "must be a list of criteria, each {field, searchtype, value} and, after the first, a link")
+            return nil
+        }
+        var criteria: [GLPICriteria.Criterion] = []
+        for (index, item) in sequence.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let map = mapping(item, at: itemPath, allowed: ["link", "field", "searchtype", "value"]) else { return nil }
+            let field = int(map, "field", at: itemPath, range: 1...100_000)
+            let searchtype = string(map, "searchtype", at: itemPath)
+            let value = string(map, "value", at: itemPath)
+            for (key, given) in [("field", field != nil || map["field"] != nil), ("searchtype", searchtype != nil || map["searchtype"] != nil),
+                                 ("value", value != nil || map["value"] != nil)] where !given {
+                issue("\(itemPath).\(key)", item, "missing")
+            }
+            guard let field, let searchtype, let value else { return nil }
+            criteria.append(GLPICriteria.Criterion(link: string(map, "link", at: itemPath), field: field, searchtype: searchtype, value: value))
+        }
+        do {
+            return try GLPICriteria(criteria: criteria).description
+        } catch {
+            issue(path, node, "\(error)")
+            return nil
+        }
+    }
+
     mutating func contract(_ node: Node, at path: String) -> Contract? {
         let itop = helpdeskKind == .itop
         let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
@@ -652,9 +681,10 @@ private struct Reader {
                         issue("\(matchPath).oql", match["oql"], "\(error)")
                     }
                 }
-            } else if !itop, let match = mapping(matchNode, at: matchPath, allowed: ["groups", "categories"]) {
+            } else if !itop, let match = mapping(matchNode, at: matchPath, allowed: ["groups", "categories", "glpi_criteria"]) {
                 rule.groups = intList(match, "groups", at: matchPath)
                 rule.categories = intList(match, "categories", at: matchPath)
+                if let criteria = match["glpi_criteria"] { rule.query = glpiCriteria(criteria, at: "\(matchPath).glpi_criteria") }
             }
         }
         if itop, entity == nil, map["org"] == nil, rule.entities == nil, !oqlGiven {

@@ -455,8 +455,38 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return totals
     }
 
+    /// The tickets a `glpi_criteria` rule selects, asked of GLPI's search: the rule as one nested group, ANDed with
+    /// date_mod after `since`, or with the ids `among` (OR-linked, 100 to a search). No ids at all asks for ticket 0:
+    /// GLPI checks every field of the rule and answers no rows, which is what check-config and a reload need.
     public func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int> {
-        throw HelpdeskError(.rejected, operation: "query rule", detail: "GLPI has no query language: use entity, groups and categories")
+        let rule: GLPICriteria
+        do {
+            rule = try GLPICriteria(text: query)
+        } catch {
+            throw HelpdeskError(.rejected, operation: "search Ticket (criteria rule)", detail: "the rule \(error)")
+        }
+        var base = rule.parameters(group: 0)
+        if let since {
+            base += [("criteria[1][link]", "AND"), ("criteria[1][field]", "19"), ("criteria[1][searchtype]", "morethan"), ("criteria[1][value]", since)]
+        }
+        let display = [("forcedisplay[0]", "2"), ("sort", "2"), ("order", "ASC")]
+        guard let among else {
+            return Set(try await pages("search/Ticket", query: base + display, operation: "search Ticket (criteria rule)") { body in
+                (body["data"]?.list ?? []).compactMap { $0["2"]?.int }
+            }.rows)
+        }
+        let group = since == nil ? 1 : 2
+        var found = Set<Int>()
+        for ids in among.isEmpty ? [[(String, String)]]([[("criteria[0][field]", "2"), ("criteria[0][searchtype]", "equals"), ("criteria[0][value]", "0")]])
+                                 : Self.idCriteria(among) {
+            let nested = [("criteria[\(group)][link]", "AND")] + ids.map { key, value in
+                (key.replacingOccurrences(of: "criteria[", with: "criteria[\(group)][criteria][", options: .anchored), value)
+            }
+            found.formUnion(try await pages("search/Ticket", query: base + nested + display, operation: "search Ticket (criteria rule)") { body in
+                (body["data"]?.list ?? []).compactMap { $0["2"]?.int }
+            }.rows)
+        }
+        return found
     }
 
     /// The ticket search with the columns rules and task summaries need, sorted by modification date, every page.

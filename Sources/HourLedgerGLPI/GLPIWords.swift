@@ -6,5 +6,5 @@ public typealias GLPIDate = LocalStamp
 
 extension HelpdeskTerms {
     /// GLPI's words for what rules test.
-    public static let glpi = HelpdeskTerms(entity: "entity", group: "group", category: "category", query: "query", entities: "entities")
+    public static let glpi = HelpdeskTerms(entity: "entity", group: "group", category: "category", query: "GLPI criteria", entities: "entities")
 }

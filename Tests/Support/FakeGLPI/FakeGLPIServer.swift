@@ -180,6 +180,56 @@ struct FakeGLPIAPI: Sendable {
         var searchtype: String
         var value: String
         var link: String
+        /// A nested group (`criteria[0][criteria][1][field]=…`), as GLPI's search engine takes them.
+        var children: [Int: Criterion] = [:]
+
+        init(field: Int? = nil, searchtype: String = "contains", value: String = "", link: String = "AND") {
+            self.field = field
+            self.searchtype = searchtype
+            self.value = value
+            self.link = link
+        }
+
+        /// Sets `key` of the criterion at `path` (indices down the nesting).
+        static func set(_ criteria: inout [Int: Criterion], path: ArraySlice<Int>, key: String, value: String) {
+            guard let index = path.first else { return }
+            var criterion = criteria[index] ?? Criterion()
+            if path.count > 1 {
+                set(&criterion.children, path: path.dropFirst(), key: key, value: value)
+            } else {
+                switch key {
+                case "field": criterion.field = Int(value)
+                case "searchtype": criterion.searchtype = value
+                case "value": criterion.value = value
+                case "link": criterion.link = value
+                default: break
+                }
+            }
+            criteria[index] = criterion
+        }
+
+        /// Every criterion that tests a field, nested ones included.
+        static func leaves(_ criteria: [Int: Criterion]) -> [Criterion] {
+            criteria.values.flatMap { $0.children.isEmpty ? [$0] : leaves($0.children) }
+        }
+
+        /// As GLPI's SQL reads the links: AND binds before OR, `NOT` negates its own criterion (the first one's link
+        /// counts only for its NOT).
+        static func evaluate(_ criteria: [Int: Criterion], _ test: (Criterion) -> Bool) -> Bool {
+            var any = false
+            var all = true
+            for (position, criterion) in criteria.keys.sorted().map({ criteria[$0]! }).enumerated() {
+                var hit = criterion.children.isEmpty ? test(criterion) : evaluate(criterion.children, test)
+                if criterion.link.hasSuffix("NOT") { hit = !hit }
+                if position > 0, criterion.link.hasPrefix("OR") {
+                    any = any || all
+                    all = hit
+                } else {
+                    all = all && hit
+                }
+            }
+            return any || all
+        }
     }
 
     func search(itemtype: String, _ query: [(String, String)]) -> Response {
@@ -193,17 +243,16 @@ struct FakeGLPIAPI: Sendable {
         var trash = false
         for (key, value) in query {
             if key.hasPrefix("criteria[") {
+                // criteria[0][field], or nested: criteria[0][criteria][1][field].
                 let pieces = key.split(whereSeparator: { $0 == "[" || $0 == "]" }).map(String.init)
-                guard pieces.count == 3, let index = Int(pieces[1]) else { continue }
-                var criterion = criteria[index] ?? Criterion(field: nil, searchtype: "contains", value: "", link: "AND")
-                switch pieces[2] {
-                case "field": criterion.field = Int(value)
-                case "searchtype": criterion.searchtype = value
-                case "value": criterion.value = value
-                case "link": criterion.link = value
-                default: break
+                var path: [Int] = []
+                var position = 0
+                while position + 1 < pieces.count, pieces[position] == "criteria", let index = Int(pieces[position + 1]) {
+                    path.append(index)
+                    position += 2
                 }
-                criteria[index] = criterion
+                guard !path.isEmpty, position == pieces.count - 1 else { continue }
+                Criterion.set(&criteria, path: path[...], key: pieces[position], value: value)
             } else if key.hasPrefix("forcedisplay["), let column = Int(value) {
                 forced.append(column)
             } else if key == "sort" { sort = value }
@@ -211,7 +260,7 @@ struct FakeGLPIAPI: Sendable {
             else if key == "range" { rangeText = value }
             else if key == "is_deleted" { trash = value == "1" || value == "true" }
         }
-        for criterion in criteria.values where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
+        for criterion in Criterion.leaves(criteria) where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
             return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
         }
         let pageStart = rangeText.split(separator: "-").first.flatMap { Int($0) } ?? 0
@@ -219,7 +268,8 @@ struct FakeGLPIAPI: Sendable {
             state.beforeSearchPage?(state, pageStart)
             var candidates = state.sortedTickets(trash: trash)
             // date_mod > value is the common poll: binary search instead of a scan.
-            if let since = criteria.values.first(where: { $0.field == 19 && $0.searchtype == "morethan" && $0.link == "AND" })?.value {
+            if !criteria.values.contains(where: { $0.link.hasPrefix("OR") }),
+               let since = criteria.values.first(where: { $0.field == 19 && $0.searchtype == "morethan" && $0.link == "AND" })?.value {
                 var low = 0, high = candidates.count
                 while low < high {
                     let mid = (low + high) / 2
@@ -227,18 +277,7 @@ struct FakeGLPIAPI: Sendable {
                 }
                 candidates = Array(candidates[low...])
             }
-            let ordered = criteria.keys.sorted().map { criteria[$0]! }
-            let matched = candidates.filter { ticket in
-                var result = true
-                for (position, criterion) in ordered.enumerated() {
-                    let hit = matches(ticket, criterion)
-                    if position == 0 { result = hit }
-                    else if criterion.link == "OR" { result = result || hit }
-                    else if criterion.link == "AND NOT" { result = result && !hit }
-                    else { result = result && hit }
-                }
-                return result
-            }
+            let matched = criteria.isEmpty ? candidates : candidates.filter { ticket in Criterion.evaluate(criteria) { matches(ticket, $0) } }
             var names: [Int: String] = [:]
             for id in Set(matched.map(\.entity)) { names[id] = state.completename(entity: id) }
             return (matched, names)
