@@ -651,7 +651,7 @@ private struct Reader {
         let itop = helpdeskKind == .itop
         let keys = ["id", "name", itop ? "org" : "entity", "include_subentities", "match", "priority", "quota_hours", "period", "starts", "expires",
                     "timezone", "rounding", "approval", "billing", "currency", "rate", "overage_rate", "block_fee", "invoice_lines",
-                    "rates", "carry_over", "alerts", "visible_to", "customers_see_money", "customer"]
+                    "rates", "carry_over", "alerts", "visible_to", "customers_see_money", "customer"] + (itop ? [] : ["glpi_contract"])
         guard let map = mapping(node, at: path, allowed: keys) else { return nil }
         let id = string(map, "id", at: path)
         if id == nil { issue("\(path).id", node, "missing") }
@@ -687,6 +687,7 @@ private struct Reader {
                 if let criteria = match["glpi_criteria"] { rule.query = glpiCriteria(criteria, at: "\(matchPath).glpi_criteria") }
             }
         }
+        if !itop { rule.linkedContract = int(map, "glpi_contract", at: path, range: 1...Int(Int32.max)) }
         if itop, entity == nil, map["org"] == nil, rule.entities == nil, !oqlGiven {
             issue("\(path).org", node, "missing: give org (the iTop organization id), match.orgs or match.oql, so the contract covers one customer")
         } else if !itop, entity == nil, map["entity"] == nil {

@@ -122,14 +122,23 @@ public struct Runtime: Sendable {
 
     /// Asks the helpdesk to run each contract's query rule (narrowed to no ticket, so it costs nothing): a rule the
     /// helpdesk refuses is reported here, by contract, instead of silently matching nothing later.
-    public func validateQueryRules() async -> [(contractID: String, error: String)] {
-        var problems: [(contractID: String, error: String)] = []
+    /// Each explicit link is read once too (a search by contract): a contract GLPI will not search by is named here.
+    public func validateQueryRules() async -> [(contractID: String, key: String, error: String)] {
+        var problems: [(contractID: String, key: String, error: String)] = []
         for contract in configuration.contracts {
-            guard let query = contract.match.query else { continue }
-            do {
-                _ = try await connector.ticketIDs(matching: query, since: nil, among: [])
-            } catch {
-                problems.append((contract.id, "\(error)"))
+            if let query = contract.match.query {
+                do {
+                    _ = try await connector.ticketIDs(matching: query, since: nil, among: [])
+                } catch {
+                    problems.append((contract.id, configuration.helpdesk.kind == .itop ? "match.oql" : "match.glpi_criteria", "\(error)"))
+                }
+            }
+            if let linked = contract.match.linkedContract {
+                do {
+                    _ = try await connector.ticketsLinked(toContract: linked)
+                } catch {
+                    problems.append((contract.id, "glpi_contract", "\(error)"))
+                }
             }
         }
         return problems

@@ -79,8 +79,11 @@ public struct MatchRule: Sendable, Equatable, Codable {
     public var services: [Int]?
     /// Ticket classes (iTop: UserRequest, Incident).
     public var classes: [String]?
-    /// A query the helpdesk evaluates (iTop OQL); the tickets it selects are kept in step by polling.
+    /// A query the helpdesk evaluates (iTop OQL, GLPI criteria); the tickets it selects are kept in step by polling.
     public var query: String?
+    /// The helpdesk's own contract this one is (a GLPI Contract id): tickets linked to it there count here, whatever
+    /// the other rules say, and go back to the rules when the link is removed.
+    public var linkedContract: Int? = nil
 
     public init(entities: [Int]? = nil, groups: [Int]? = nil, categories: [Int]? = nil, services: [Int]? = nil, classes: [String]? = nil,
                 query: String? = nil) {

@@ -21,6 +21,9 @@ public struct TicketFacts: Sendable, Equatable, Codable {
     public var queryMatches: [String]
     /// Contracts whose query rule could not be asked this poll and had no earlier answer for this ticket.
     public var queryUnknown: [String] = []
+    /// Contracts the ticket is linked to by hand in the helpdesk (GLPI's Ticket_Contract), by HourLedger contract id.
+    /// An explicit link wins over every rule.
+    public var linkedContracts: [String] = []
 
     public init(id: Int, name: String = "", entity: Int, groups: [Int], category: Int, status: Int = 1, service: Int = 0, agent: Int = 0,
                 ticketClass: String = "", ref: String = "", categoryName: String = "", queryMatches: [String] = []) {
@@ -112,6 +115,18 @@ public struct MatchResult: Sendable, Equatable {
 public enum ContractMatcher {
     /// Links a ticket to at most one contract. Contracts are tried in file order; priority then order decide ties.
     public static func match(_ ticket: TicketFacts, contracts: [Contract], entities: EntityTree, terms: HelpdeskTerms) -> MatchResult {
+        let linked = contracts.enumerated().filter { ticket.linkedContracts.contains($0.element.id) && $0.element.match.linkedContract != nil }
+        if let winner = linked.max(by: { a, b in
+            a.element.priority != b.element.priority ? a.element.priority < b.element.priority : a.offset > b.offset
+        }) {
+            // Someone linked the ticket to this contract in the helpdesk: that says more than any rule can.
+            var reason = "contract \(winner.element.id): the ticket is linked to contract \(winner.element.match.linkedContract!) in the helpdesk, "
+                + "which wins over rules"
+            let others = linked.filter { $0.element.id != winner.element.id }.map(\.element.id)
+            if !others.isEmpty { reason += "; also linked to \(others.joined(separator: ", ")), won on priority then file order" }
+            let rejections = contracts.filter { $0.id != winner.element.id }.map { ($0.id, "the ticket is linked to \(winner.element.id) in the helpdesk") }
+            return MatchResult(contractID: winner.element.id, reason: reason, rejections: rejections)
+        }
         var candidates: [(index: Int, contract: Contract, reason: String)] = []
         var rejections: [(contractID: String, reason: String)] = []
         for (index, contract) in contracts.enumerated() {

@@ -455,6 +455,16 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return totals
     }
 
+    /// Search option 193 (the ticket's contracts, through glpi_tickets_contracts) equals the contract id, as recorded
+    /// in search_Ticket_10_by_contract.
+    public func ticketsLinked(toContract id: Int) async throws -> Set<Int> {
+        let query = [("criteria[0][field]", "193"), ("criteria[0][searchtype]", "equals"), ("criteria[0][value]", "\(id)"),
+                     ("forcedisplay[0]", "2"), ("sort", "2"), ("order", "ASC")]
+        return Set(try await pages("search/Ticket", query: query, operation: "search Ticket (linked to contract \(id))") { body in
+            (body["data"]?.list ?? []).compactMap { $0["2"]?.int }
+        }.rows)
+    }
+
     /// The tickets a `glpi_criteria` rule selects, asked of GLPI's search: the rule as one nested group, ANDed with
     /// date_mod after `since`, or with the ids `among` (OR-linked, 100 to a search). No ids at all asks for ticket 0:
     /// GLPI checks every field of the rule and answers no rows, which is what check-config and a reload need.

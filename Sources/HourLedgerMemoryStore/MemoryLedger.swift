@@ -108,6 +108,10 @@ final class MemoryTransaction: LedgerWriter {
 
     func liveTicketIDs() throws -> Set<Int> { Set(tables.tickets.values.filter { $0.removed == nil }.map(\.id)) }
 
+    func linkedTickets() throws -> [StoredTicket] {
+        tables.tickets.values.filter { $0.removed == nil && !$0.facts.linkedContracts.isEmpty }.sorted { $0.id < $1.id }
+    }
+
     func ticketSeconds() throws -> [TicketSeconds] {
         var result: [Int: TicketSeconds] = [:]
         for ticket in tables.tickets.values where ticket.removed == nil {

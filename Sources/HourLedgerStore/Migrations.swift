@@ -142,6 +142,7 @@ enum Migrations {
         registerClosedTickets(&migrator)
         registerTopUps(&migrator)
         registerTicketTypes(&migrator)
+        registerTicketLinks(&migrator)
         return migrator
     }
 
@@ -394,6 +395,17 @@ extension Migrations {
             try db.execute(sql: """
                 ALTER TABLE ticket ADD COLUMN category_name TEXT NOT NULL DEFAULT '';
                 DELETE FROM sync_state WHERE key = 'helpdesk.high_water';
+                """)
+        }
+    }
+
+    /// The HourLedger contracts a ticket is linked to by hand in the helpdesk (comma-separated ids), so a re-match
+    /// from stored tickets keeps the links, and a poll finds the tickets whose link went away.
+    static func registerTicketLinks(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v16-ticket-links") { db in
+            try db.execute(sql: """
+                ALTER TABLE ticket ADD COLUMN linked_contracts TEXT NOT NULL DEFAULT '';
+                CREATE INDEX ticket_linked ON ticket(id) WHERE linked_contracts != '';
                 """)
         }
     }

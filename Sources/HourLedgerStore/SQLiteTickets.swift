@@ -22,6 +22,7 @@ extension SQLiteTransaction {
                                 ticketClass: row["class"], ref: row["ref"], categoryName: row["category_name"],
                                 queryMatches: (row["query_matches"] as String).split(separator: ",").map(String.init))
         facts.queryUnknown = []
+        facts.linkedContracts = (row["linked_contracts"] as String).split(separator: ",").map(String.init)
         return StoredTicket(facts: facts, dateMod: row["date_mod"], contractID: row["contract_id"], matchReason: row["match_reason"],
                             taskFingerprint: row["task_fingerprint"], syncedAt: date(row["synced_at"] as Int),
                             removed: (row["removed"] as String?).flatMap(TicketRemoval.init), removedAt: date(row["removed_at"] as Int?),
@@ -46,6 +47,11 @@ extension SQLiteTransaction {
 
     func liveTickets() throws -> [StoredTicket] {
         try Row.fetchAll(db, sql: "SELECT * FROM ticket WHERE removed IS NULL ORDER BY id").map(Self.ticket)
+    }
+
+    func linkedTickets() throws -> [StoredTicket] {
+        try Row.fetchAll(db, sql: "SELECT * FROM ticket INDEXED BY ticket_linked WHERE linked_contracts != '' AND removed IS NULL ORDER BY id")
+            .map(Self.ticket)
     }
 
     func liveTicketIDs() throws -> Set<Int> {
@@ -90,18 +96,20 @@ extension SQLiteTransaction {
         let facts = ticket.facts
         try db.run(sql: """
             INSERT OR ROLLBACK INTO ticket(id, name, entity, groups, category, status, date_mod, contract_id, match_reason, task_fingerprint, synced_at,
-                               service, agent, class, ref, query_matches, removed, removed_at, closed_at, category_name)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               service, agent, class, ref, query_matches, removed, removed_at, closed_at, category_name, linked_contracts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, entity = excluded.entity, groups = excluded.groups,
                 category = excluded.category, status = excluded.status, date_mod = excluded.date_mod, contract_id = excluded.contract_id,
                 match_reason = excluded.match_reason, task_fingerprint = excluded.task_fingerprint, synced_at = excluded.synced_at,
                 service = excluded.service, agent = excluded.agent, class = excluded.class, ref = excluded.ref,
                 query_matches = excluded.query_matches, removed = excluded.removed, removed_at = excluded.removed_at,
-                closed_at = excluded.closed_at, category_name = excluded.category_name
+                closed_at = excluded.closed_at, category_name = excluded.category_name,
+                linked_contracts = excluded.linked_contracts
             """, arguments: [facts.id, facts.name, facts.entity, facts.groups.map(String.init).joined(separator: ","), facts.category,
                              facts.status, ticket.dateMod, ticket.contractID, ticket.matchReason, ticket.taskFingerprint, seconds(ticket.syncedAt),
                              facts.service, facts.agent, facts.ticketClass, facts.ref, facts.queryMatches.joined(separator: ","),
-                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds), facts.categoryName])
+                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds), facts.categoryName,
+                             facts.linkedContracts.joined(separator: ",")])
     }
 
     func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket] {

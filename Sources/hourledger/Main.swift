@@ -293,10 +293,9 @@ struct CheckConfig: AsyncParsableCommand {
             print("  \(mark) \(check.need)" + (check.detail.isEmpty ? "" : ": \(check.detail)"))
         }
         // Query rules are asked only once the login works, so a wrong password is never reported as a refused rule.
-        let rules = configuration.contracts.filter { $0.match.query != nil }.count
+        let rules = configuration.contracts.filter { $0.match.query != nil || $0.match.linkedContract != nil }.count
         let refused = rules == 0 ? [] : await runtime.validateQueryRules()
-        let ruleKey = configuration.helpdesk.kind == .itop ? "oql" : "glpi_criteria"
-        for problem in refused { print("  REFUSED contracts[\(problem.contractID)].match.\(ruleKey): \(problem.error)") }
+        for problem in refused { print("  REFUSED contracts[\(problem.contractID)].\(problem.key): \(problem.error)") }
         if rules > 0, refused.isEmpty { print("  ok      \(rules) query rule\(rules == 1 ? "" : "s") accepted by the helpdesk") }
         var problems: [String] = []
         if !report.missing.isEmpty { problems.append("\(report.missing.count) right\(report.missing.count == 1 ? "" : "s") missing") }

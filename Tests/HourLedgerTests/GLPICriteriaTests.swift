@@ -133,3 +133,75 @@ import Testing
         #expect(h.runtime.configuration.contracts.first { $0.id == "acme-requests" }?.match.query == Self.rule)
     }
 }
+
+/// Tickets linked by hand to a GLPI contract (Ticket_Contract, search option 193) count on the HourLedger contract
+/// that names it with `glpi_contract`, whatever the rules say; a link added or removed moves the ticket and its hours
+/// at the next poll, though the ticket's date_mod did not move.
+@Suite struct ExplicitLinkTests {
+    let contracts = """
+      - { id: acme, name: ACME, entity: 1, priority: 50, quota_hours: 20, starts: 2026-01-01 }
+      - { id: beta, name: Beta, entity: 2, quota_hours: 20, starts: 2026-01-01 }
+      - { id: acme-project, name: ACME project, entity: 1, glpi_contract: 1, match: { groups: [99] }, quota_hours: 10, starts: 2026-01-01 }
+    """
+
+    @Test func aLinkWinsOverRulesAndALinkAddedOrRemovedMovesTheHours() async throws {
+        let h = try await GLPIHarness.start(contracts: contracts) { glpi in
+            glpi.addTicket(1, name: "Migration", entity: 1, category: 1, groups: [1])
+            glpi.addTicket(2, name: "Beta's part", entity: 2, category: 1, groups: [1])
+            glpi.addTicket(3, name: "Printer", entity: 1, category: 1, groups: [1])
+            glpi.addTask(ticket: 1, seconds: 3600, technician: 7, date: "2026-11-20 09:00:00")
+            glpi.addTask(ticket: 2, seconds: 1200, technician: 7, date: "2026-11-20 10:00:00")
+            glpi.addTask(ticket: 3, seconds: 1800, technician: 7, date: "2026-11-20 11:00:00")
+            glpi.linkContract(1, ticket: 1)
+            glpi.linkContract(1, ticket: 2)
+        }
+        defer { Task { await h.stop() } }
+        #expect(h.glpi.requests.map(\.target).contains(
+            "/apirest.php/search/Ticket?criteria[0][field]=193&criteria[0][searchtype]=equals&criteria[0][value]=1&forcedisplay[0]=2&sort=2&order=ASC&range=0-999"))
+        var matches = try h.runtime.ledger.ticketMatches()
+        #expect(matches.mapValues(\.contractID) == [1: "acme-project", 2: "acme-project", 3: "acme"])
+        #expect(matches[1]?.reason == "contract acme-project: the ticket is linked to contract 1 in the helpdesk, which wins over rules")
+        let at = Date.utc("2026-11-21 00:00:00")
+        func used(_ id: String) throws -> Int? { try h.runtime.ledger.balance(of: h.contracts.first { $0.id == id }!, at: at)?.usedSeconds }
+        #expect(try (used("acme-project"), used("acme"), used("beta")) == (4800, 1800, 0))
+
+        // Linked and unlinked in GLPI an hour later, date_mod untouched (so both tickets are outside the poll's
+        // window): the next poll finds both and moves the hours.
+        h.glpi.advance(seconds: 3600)
+        h.glpi.addTicket(4, name: "Later", entity: 2, category: 1, groups: [1])
+        try await h.runtime.engine.syncOnce()
+        h.glpi.linkContract(1, ticket: 3)
+        h.glpi.linkContract(1, ticket: 1, linked: false)
+        let report = try await h.runtime.engine.syncOnce()
+        #expect(report.ticketsSeen == 1, "the linked tickets were polled again: \(report.ticketsSeen)")  // 4, in the overlap
+        matches = try h.runtime.ledger.ticketMatches()
+        #expect(matches.mapValues(\.contractID) == [1: "acme", 2: "acme-project", 3: "acme-project", 4: "beta"] && report.contractMoves == 2)
+        #expect(try (used("acme-project"), used("acme"), used("beta")) == (3000, 3600, 0))
+        let back = try #require(try h.runtime.ledger.moves(ticketID: 1).last)
+        #expect((back.fromContract, back.toContract, back.rawSeconds) == ("acme-project", "acme", 3600))
+        #expect(back.reason.contains("contract acme: entity 1"), "\(back.reason)")
+
+        // A restart re-matches from the ledger (contracts changed): the links it stored hold.
+        let restarted = try Runtime(configuration: try ConfigLoader.parse(configYAML(url: h.server.url, database: h.directory.path + "/l.sqlite",
+                                                                                      contracts: contracts + "\n  - { id: extra, name: X, entity: 9, quota_hours: 1, starts: 2026-01-01 }")))
+        try await restarted.engine.syncOnce()
+        #expect(try restarted.ledger.ticketMatches().mapValues(\.contractID) == [1: "acme", 2: "acme-project", 3: "acme-project", 4: "beta"])
+    }
+
+    @Test func glpiContractIsAGLPIKeyAndIsBounded() throws {
+        for (contract, message) in [
+            ("{ id: x, name: X, entity: 1, glpi_contract: 0, quota_hours: 1, starts: 2026-01-01 }", "contracts[0].glpi_contract"),
+            ("{ id: x, name: X, entity: 1, glpi_contract: one, quota_hours: 1, starts: 2026-01-01 }", "contracts[0].glpi_contract"),
+        ] {
+            #expect(throws: (any Error).self) { try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite", contracts: "  - " + contract)) }
+            do { _ = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite", contracts: "  - " + contract)) }
+            catch { #expect("\(error)".contains(message), "\(error)") }
+        }
+        let itop = itopConfigYAML(url: "http://127.0.0.1:9", database: "/tmp/u.sqlite",
+                                  contracts: "  - { id: x, name: X, org: 1, glpi_contract: 1, quota_hours: 1, starts: 2026-01-01 }")
+        do {
+            _ = try ConfigLoader.parse(itop)
+            Issue.record("iTop took glpi_contract")
+        } catch { #expect("\(error)".contains("contracts[0].glpi_contract: unknown key"), "\(error)") }
+    }
+}

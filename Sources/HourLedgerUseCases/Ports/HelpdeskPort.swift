@@ -126,6 +126,9 @@ public protocol HelpdeskPort: Sendable {
     /// Ids of the tickets a helpdesk-side query (iTop OQL) selects, narrowed to those modified after `since` and/or to
     /// `among`. A query the helpdesk refuses is an error, never an empty set.
     func ticketIDs(matching query: String, since: String?, among: [Int]?) async throws -> Set<Int>
+    /// Every ticket linked by hand to the helpdesk's contract `id` (GLPI: Ticket_Contract), in full: whether adding or
+    /// removing a link moves the ticket's date_mod is not recorded, so no poll window is trusted to see it.
+    func ticketsLinked(toContract id: Int) async throws -> Set<Int>
     /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
     func tasks(ofTickets ids: [Int]) async throws -> TaskReads
     /// Tasks per page of `taskPage`, or nil where the helpdesk cannot list tasks across tickets (iTop has none).
@@ -295,6 +298,9 @@ extension HelpdeskPort {
         .produced { $0.yield(try await changedTickets(since: since)) }
     }
     public var listsTicketsByPage: Bool { false }
+    public func ticketsLinked(toContract id: Int) async throws -> Set<Int> {
+        throw HelpdeskError(.rejected, operation: "tickets linked to contract \(id)", detail: "this helpdesk has no explicit ticket-contract links")
+    }
     public var taskPageSize: Int? { nil }
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }
     public func taskFingerprint(of tasks: [TaskFacts]) -> String? { nil }

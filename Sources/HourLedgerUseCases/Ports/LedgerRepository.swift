@@ -51,6 +51,8 @@ public protocol LedgerReader {
     func tickets(_ ids: [Int]) throws -> [Int: StoredTicket]
     /// Every ticket still in the helpdesk, by id.
     func liveTickets() throws -> [StoredTicket]
+    /// Live tickets linked by hand to a contract in the helpdesk.
+    func linkedTickets() throws -> [StoredTicket]
     func liveTicketIDs() throws -> Set<Int>
     /// Every ticket still in the helpdesk with its time as the helpdesk should count it, for reconciliation.
     func ticketSeconds() throws -> [TicketSeconds]

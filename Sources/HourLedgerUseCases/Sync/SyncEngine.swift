@@ -302,12 +302,62 @@ public actor SyncEngine {
     /// Query rules the helpdesk refused during the poll in progress, by contract.
     private var refusedRules: [String: String] = [:]
 
+    /// This poll's explicit links, by contract: every ticket linked by hand to each contract's helpdesk contract. Nil
+    /// when no contract names one.
+    private var links: [String: Set<Int>]?
+
+    private func currentLinks() async throws -> [String: Set<Int>]? {
+        var result: [String: Set<Int>] = [:]
+        for contract in contracts {
+            guard let id = contract.match.linkedContract else { continue }
+            do {
+                result[contract.id] = try await connector.ticketsLinked(toContract: id)
+            } catch let error as HelpdeskError where error.kind != .authentication {
+                throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contract.id)", code: error.code, detail: error.detail,
+                                    requestNeverSent: error.requestNeverSent)
+            }
+        }
+        return result.isEmpty ? nil : result
+    }
+
+    private func markLinks(_ facts: inout [TicketFacts]) {
+        guard let links else { return }
+        for index in facts.indices {
+            facts[index].linkedContracts = contracts.filter { links[$0.id]?.contains(facts[index].id) == true }.map(\.id)
+        }
+    }
+
+    /// Tickets whose links changed without the ticket being polled (a link may leave date_mod alone) are matched
+    /// again from what the ledger holds, and move with their hours.
+    private func applyLinkChanges(entities: EntityTree, now: Date, report: inout SyncReport) async throws {
+        guard let links else { return }
+        let linkedNow = links.values.reduce(into: Set<Int>()) { $0.formUnion($1) }
+        var candidates = try ledger.read { try $0.linkedTickets() }
+        let known = Set(candidates.map(\.id))
+        candidates += try ledger.read { try $0.tickets(Array(linkedNow.subtracting(known))) }.values.filter { $0.removed == nil }
+        var updates: [TicketUpdate] = []
+        for ticket in candidates {
+            var facts = ticket.facts
+            facts.linkedContracts = contracts.filter { links[$0.id]?.contains(ticket.id) == true }.map(\.id)
+            guard facts.linkedContracts != ticket.facts.linkedContracts else { continue }
+            updates.append(TicketUpdate(ticket: facts, dateMod: ticket.dateMod,
+                                        match: ContractMatcher.match(facts, contracts: contracts, entities: entities, terms: connector.profile.terms),
+                                        tasks: nil, taskFingerprint: nil))
+        }
+        guard !updates.isEmpty else { return }
+        for outcome in try await ledger.apply(updates, now: now) where outcome.movedFrom != outcome.movedTo {
+            report.contractMoves += 1
+        }
+        logger.info("explicit links changed", metadata: ["tickets": "\(updates.count)"])
+    }
+
     private func performSync(now: Date) async throws -> SyncReport {
         let started = ContinuousClock.now
         defer { progressBox.withLock { $0.progress = nil } }
         let requestsBefore = await connector.requestCount()
         var report = SyncReport()
         refusedRules = [:]
+        links = try await currentLinks()
         try await rematchIfContractsChanged(now: now, report: &report)
 
         let previousHighWater = try ledger.state(Self.highWaterKey)
@@ -435,6 +485,7 @@ public actor SyncEngine {
                 }
             }
         }
+        try await applyLinkChanges(entities: entities, now: now, report: &report)
         if let newHighWater, newHighWater != previousHighWater { try ledger.setState(Self.highWaterKey, newHighWater) }
         if !hints.isEmpty { try await ledger.clearHints(hints) }
         // Failures are kept by ticket and reported; the high-water mark may move on, since they are read by id.
@@ -546,6 +597,7 @@ public actor SyncEngine {
     private func markQueryMatches(_ facts: inout [TicketFacts], since: String? = nil, among: [Int]? = nil) async throws {
         guard !facts.isEmpty else { return try mark(&facts, []) }
         try mark(&facts, try await ruleSelections(since: since, among: among))
+        markLinks(&facts)
     }
 
     /// Each query rule's answer: the tickets it selects, or nil when the helpdesk refused it (noted in `refusedRules`).

@@ -357,6 +357,7 @@ struct FakeGLPIAPI: Sendable {
         case (80, "equals"): return Int(value) == ticket.entity
         case (7, "equals"): return Int(value) == ticket.category
         case (14, "equals"): return Int(value) == ticket.type
+        case (193, "equals"): return Int(value).map { state.contractLinks[ticket.id]?.contains($0) ?? false } ?? false
         case (8, "equals"): return Int(value).map(ticket.groups.contains) ?? false
         case (12, "equals"):
             switch value {

@@ -81,6 +81,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     var entities: [Int: (name: String, parent: Int?)] = [0: ("Root entity", nil)]
     var groups: [Int: String] = [:]
     var categories: [Int: String] = [:]
+    /// Ticket id → the contracts it is linked to (Ticket_Contract).
+    var contractLinks: [Int: Set<Int>] = [:]
     var tickets: [Int: Ticket] = [:]
     var tasks: [Int: Task] = [:] { didSet { taskOrder = [:] } }
     /// Every task sorted by a `getItems` sort key, kept until a task changes: GLPI sorts with an index.
@@ -264,6 +266,14 @@ public final class FakeGLPIState: @unchecked Sendable {
     }
 
     /// Edits a ticket as a technician would in GLPI's UI; date_mod moves to now.
+    /// Links a ticket to a GLPI contract (Ticket_Contract), or removes the link. The ticket's date_mod is left alone:
+    /// the recordings do not say that a link moves it, so the daemon must not count on it.
+    public func linkContract(_ contract: Int, ticket: Int, linked: Bool = true) {
+        withLock {
+            if linked { contractLinks[ticket, default: []].insert(contract) } else { contractLinks[ticket]?.remove(contract) }
+        }
+    }
+
     public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
         withLock {
             guard var ticket = tickets[id] else { return }
