@@ -151,6 +151,25 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(try ledger.alertDeliveries().map(\.channel).sorted() == ["followup", "webhook:ops"])
     }
 
+    /// A ticket's explicit links, type and category survive the store, and the linked ones are found without a scan
+    /// of every ticket: what a poll diffs the helpdesk's links against.
+    @Test(arguments: Repository.allCases)
+    func linksTypesAndCategoriesAreKeptWithTheTicket(_ repository: Repository) async throws {
+        let ledger = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        var linked = Self.ticket(1, entity: 1, name: "Linked")
+        linked.linkedContracts = ["beta", "acme"]
+        linked.ticketClass = "Request"
+        linked.categoryName = "Network & <VPN>"
+        _ = try await ledger.apply([update(linked, tasks: []), update(Self.ticket(2, entity: 1), tasks: [])], now: t0)
+        let found = try ledger.read { try $0.linkedTickets() }
+        #expect(found.map(\.id) == [1])
+        let facts = try #require(found.first?.facts)
+        #expect((facts.linkedContracts, facts.ticketClass, facts.categoryName) == (["beta", "acme"], "Request", "Network & <VPN>"))
+        linked.linkedContracts = []
+        _ = try await ledger.apply([update(linked, tasks: nil, dateMod: "2026-11-11 09:00:00")], now: t0)
+        #expect(try ledger.read { try $0.linkedTickets() }.isEmpty)
+    }
+
     /// Purchased hours: used after the quota, carried into the next period until used or lapsed, counted in what
     /// alerts take as available, and voided without being erased. Every refusal names its field.
     @Test(arguments: Repository.allCases)
