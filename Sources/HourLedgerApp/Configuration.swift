@@ -723,7 +723,9 @@ private struct Reader {
             if let maxHours { carryOver = CarryOverPolicy(maxSeconds: Int((maxHours * 3600).rounded()), expiresAfterPeriods: expiresAfter) }
         }
         var thresholds: [Int] = []
-        if let alertsNode = map["alerts"], let alerts = mapping(alertsNode, at: "\(path).alerts", allowed: ["thresholds"]) {
+        var alertUntimed = false
+        if let alertsNode = map["alerts"], let alerts = mapping(alertsNode, at: "\(path).alerts", allowed: ["thresholds", "untimed"]) {
+            alertUntimed = bool(alerts, "untimed", at: "\(path).alerts") ?? false
             thresholds = intList(alerts, "thresholds", at: "\(path).alerts") ?? []
             for (index, value) in thresholds.enumerated() where !(1...1000).contains(value) {
                 issue("\(path).alerts.thresholds[\(index)]", alertsNode, "must be a percentage from 1 to 1000, got \(value)")
@@ -747,6 +749,7 @@ private struct Reader {
                                 approvalRequired: approval == "required", billing: billing, carryOver: carryOver, alertThresholds: thresholds.sorted())
         contract.visibleTo = audience
         contract.customersSeeMoney = seeMoney
+        contract.alertUntimed = alertUntimed
         contract.customer = customer
         return contract
     }

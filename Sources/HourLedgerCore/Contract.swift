@@ -24,6 +24,8 @@ public struct Contract: Sendable, Equatable, Codable {
     public var carryOver: CarryOverPolicy?
     /// Percentages of the available hours at which an alert fires, once per period each.
     public var alertThresholds: [Int]
+    /// An alert, once per ticket, when one of the contract's tickets is solved or closed with no time logged at all.
+    public var alertUntimed: Bool = false
     /// Who besides staff sees the contract on the dashboard; nil means the people of its own entity or organisation.
     public var visibleTo: Audience? = nil
     /// Customers see the money (rates, invoice preview), not only hours.

@@ -33,6 +33,24 @@ struct AlertMessage: Encodable {
     }
 }
 
+/// The webhook body of an alert about a ticket solved or closed with no time.
+struct UntimedMessage: Encodable {
+    var event = "hourledger.untimed_ticket"
+    var alertID: Int64
+    var contract: [String: String]
+    var ticketID: Int
+    var ref: String
+    var name: String
+    var status: String
+    var closedAt: Date
+    var firedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case event, contract, ref, name, status
+        case alertID = "alert_id", ticketID = "ticket_id", closedAt = "closed_at", firedAt = "fired_at"
+    }
+}
+
 extension Ledger {
     /// Brings carry-over lines and alerts up to date for contracts whose balance changed; with `all`, for every
     /// contract, which is how a period rolls over even when nothing was logged (or the daemon was down at midnight).
@@ -55,6 +73,7 @@ extension Ledger {
                 }
                 try Self.recordMovements(tx, contract: contract, rows: rows, now: now)
                 settlement.fired += try Self.fireAlerts(tx, contract: contract, rows: rows, channels: channels, now: now)
+                settlement.fired += try Self.fireUntimedAlerts(tx, contract: contract, rows: rows, channels: channels, now: now)
             }
             try tx.resetDirtyContracts(keeping: settlement.failures.map(\.contractID))
             return settlement
@@ -129,6 +148,41 @@ extension Ledger {
                 _ = try tx.insertAlertDelivery(AlertDelivery(alertID: alert.id, channel: AlertDelivery.followupChannel, ticketID: ticket,
                                                              payload: followupText(alert: alert, contract: contract, remaining: row.remainingSeconds,
                                                                                    forecast: forecast),
+                                                             nextAttemptAt: now, createdAt: now))
+            }
+            fired.append(alert)
+        }
+        return fired
+    }
+
+    /// One alert per ticket of the contract solved or closed in the running period with no time at all (no entry
+    /// holding a second, no timer open): to the webhooks, and as a private followup asking its technicians to log
+    /// the time. The rollover tick settles every contract each minute, so it fires within a minute of the poll.
+    static func fireUntimedAlerts(_ tx: any LedgerWriter, contract: Contract, rows: [BalanceRow], channels: AlertChannels,
+                                  now: Date) throws -> [AlertRecord] {
+        guard contract.alertUntimed, let row = rows.first(where: { $0.periodStart <= now && ($0.periodEnd.map { now < $0 } ?? true) }) else { return [] }
+        var fired: [AlertRecord] = []
+        let firedAt = Date(timeIntervalSince1970: TimeInterval(Int(now.timeIntervalSince1970)))
+        for ticket in try tx.untimedTickets(closedFrom: row.periodStart, to: firedAt.addingTimeInterval(1), contractID: contract.id) {
+            var alert = AlertRecord(contractID: contract.id, periodKey: AlertRecord.untimedKey(ticketID: ticket.id), threshold: 0, firedAt: firedAt,
+                                    usedSeconds: 0, availableSeconds: 0, usedBasisPoints: 0, depletesAt: nil, ticketID: ticket.id)
+            guard let id = try tx.insertAlert(alert) else { continue }
+            alert.id = id
+            let status = ticket.facts.status == 5 ? "solved" : "closed"
+            let message = UntimedMessage(alertID: id, contract: ["id": contract.id, "name": contract.name], ticketID: ticket.id, ref: ticket.facts.ref,
+                                         name: ticket.facts.name, status: status, closedAt: ticket.closedAt ?? ticket.syncedAt, firedAt: firedAt)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            let body = String(decoding: try encoder.encode(message), as: UTF8.self)
+            for webhook in channels.webhooks {
+                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: id, channel: AlertDelivery.webhookChannel(webhook), ticketID: nil,
+                                                             payload: body, nextAttemptAt: now, createdAt: now))
+            }
+            if channels.followup {
+                let text = "This ticket was \(status) with no time logged on contract \(contract.name) (\(contract.id)). "
+                    + "If work was done, log it so it is counted; if there was none, nothing needs doing."
+                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: id, channel: AlertDelivery.followupChannel, ticketID: ticket.id, payload: text,
                                                              nextAttemptAt: now, createdAt: now))
             }
             fired.append(alert)

@@ -205,4 +205,66 @@ final class WebhookReceiver: Sendable {
         #expect(stats.failed == 1 && stats.pending == 0 && stats.lastError == "webhook 'ops' answered HTTP 500")
         #expect(receiver.deliveries.count == 5)
     }
+
+    /// `alerts: { untimed: true }`: a ticket solved or closed with no time logged fires one alert, to the webhook and
+    /// as a private followup in that ticket, through concurrent settles, a restart, and the ticket reopened and closed
+    /// again; a ticket with time fires none.
+    @Test func aTicketClosedWithNoTimeAlertsOnceToTheWebhookAndTheTicket() async throws {
+        let directory = TemporaryDirectory()
+        let glpi = try await FakeGLPIServer(state: makeFixtureState())
+        let receiver = try await WebhookReceiver()
+        defer { Task { await glpi.stop(); await receiver.stop() } }
+        let state = glpi.state
+        state.setClock(.utc("2026-11-21 09:00:00"))
+        state.addTicket(1, name: "Server down", entity: 1, category: 1, groups: [1])
+        state.addTicket(2, name: "Password reset & <unlock>", entity: 1, category: 1, groups: [1])
+        state.addTask(ticket: 1, seconds: 1800, date: "2026-11-21 08:00:00")
+        let configuration = try ConfigLoader.parse(configYAML(url: glpi.url, database: directory.path + "/ledger.sqlite", contracts: """
+              - { id: acme, name: ACME block, entity: 1, quota_hours: 10, starts: 2026-01-01, alerts: { untimed: true } }
+            """) + """
+
+            alerts:
+              followup: true
+              webhooks:
+                - { name: ops, url: "\(receiver.url)", secret: \(secret) }
+            """)
+        #expect(configuration.contracts.first?.alertUntimed == true)
+        let a = try Runtime(configuration: configuration)
+        let b = try Runtime(configuration: configuration)
+        try await a.engine.syncOnce(now: now)
+        try await a.engine.settle(all: true, now: now)
+        #expect(try a.ledger.alerts().isEmpty)
+
+        state.setClock(.utc("2026-11-21 10:00:00"))
+        state.updateTicket(1) { $0.status = 5 }
+        state.updateTicket(2) { $0.status = 5 }
+        try await concurrentSyncs([a, b])
+        // The minute's rollover tick settles every contract, from both processes at once.
+        async let fromA = a.engine.settle(all: true, now: now)
+        async let fromB = b.engine.settle(all: true, now: now)
+        _ = try await (fromA, fromB)
+        let alerts = try a.ledger.alerts()
+        #expect(alerts.map { "\($0.periodKey) \($0.ticketID ?? 0) \($0.threshold)" } == ["untimed:2 2 0"])
+
+        #expect(await a.alerts.deliverDue(now: { now }) == 2)
+        let body = try JSONSerialization.jsonObject(with: Data(try #require(receiver.deliveries.first).body)) as! [String: Any]
+        #expect((body["event"] as? String, body["ticket_id"] as? Int, body["name"] as? String, body["status"] as? String, body["closed_at"] as? String)
+                == ("hourledger.untimed_ticket", 2, "Password reset & <unlock>", "solved", "2026-11-21T10:00:00Z"))
+        let followup = try #require(state.followups(ofTicket: 2).first)
+        #expect(followup.isPrivate && followup.content.contains("This ticket was solved with no time logged on contract ACME block (acme)"), "\(followup.content)")
+        #expect(state.followups(ofTicket: 1).isEmpty)
+
+        // Reopened, closed again, the daemon restarted: still that one alert.
+        state.setClock(.utc("2026-11-21 10:30:00"))
+        state.updateTicket(2) { $0.status = 2 }
+        try await a.engine.syncOnce(now: now)
+        state.setClock(.utc("2026-11-21 11:00:00"))
+        state.updateTicket(2) { $0.status = 6 }
+        let restarted = try Runtime(configuration: configuration)
+        try await restarted.engine.syncOnce(now: now)
+        try await restarted.engine.settle(all: true, now: now)
+        #expect(try restarted.ledger.alerts().count == 1)
+        #expect(await restarted.alerts.deliverDue(now: { now.addingTimeInterval(3600) }) == 0)
+        #expect(receiver.deliveries.count == 1 && state.followups(ofTicket: 2).count == 1)
+    }
 }

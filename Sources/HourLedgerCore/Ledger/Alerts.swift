@@ -34,6 +34,12 @@ public struct AlertRecord: Sendable, Equatable, Codable {
         case contractID = "contract_id", periodKey = "period_key", firedAt = "fired_at", usedSeconds = "used_seconds"
         case availableSeconds = "available_seconds", usedBasisPoints = "used_basis_points", depletesAt = "depletes_at", ticketID = "ticket_id"
     }
+
+    /// An alert about a ticket solved or closed with no time (`alerts: { untimed: true }`) takes the alert table's
+    /// once-only key with this in place of a period, so it fires once per ticket, whoever settles first.
+    public static func untimedKey(ticketID: Int) -> String { "untimed:\(ticketID)" }
+
+    public var isUntimed: Bool { periodKey.hasPrefix("untimed:") }
 }
 
 /// One delivery of an alert: to a webhook, or as a private followup in the helpdesk.

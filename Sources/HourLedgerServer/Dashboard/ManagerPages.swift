@@ -115,6 +115,12 @@ enum ManagerPages {
             "alerts": list.map { alert -> [String: Any] in
                 let contract = ledger.book.contract(alert.contractID)
                 let zone = contract?.calendar.timeZone ?? visit.dashboard.settings.timeZone
+                if alert.isUntimed {
+                    // One ticket closed with no time: no period, no percentage.
+                    return ["date": visit.formats.dayAndTime(alert.firedAt, timeZone: zone), "contractID": alert.contractID,
+                            "contract": contract?.name ?? alert.contractID, "period": "#\(alert.ticketID ?? 0)", "threshold": visit.t["untimedAlert"]!,
+                            "used": "-", "forecast": ""]
+                }
                 return ["date": visit.formats.dayAndTime(alert.firedAt, timeZone: zone), "contractID": alert.contractID,
                         "contract": contract?.name ?? alert.contractID, "period": alert.periodKey, "threshold": "\(alert.threshold) %",
                         "used": "\(Formats.hours(alert.usedSeconds)) / \(Formats.hours(alert.availableSeconds))",
