@@ -263,6 +263,8 @@ final class MemoryTransaction: LedgerWriter {
         return usage
     }
 
+    func markUnsettled(contractID: String) throws { tables.dirty.insert(contractID) }
+
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
         revise(change.contractID)
         let key = MemoryTables.BalanceKey(contractID: change.contractID, periodKey: change.periodKey)

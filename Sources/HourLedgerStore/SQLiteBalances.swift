@@ -36,6 +36,10 @@ extension SQLiteTransaction {
         return usage
     }
 
+    func markUnsettled(contractID: String) throws {
+        try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [contractID])
+    }
+
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws {
         try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [change.contractID])
         if let period = change.period, let quota = change.quotaSeconds {

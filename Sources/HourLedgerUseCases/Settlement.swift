@@ -136,20 +136,9 @@ extension Ledger {
                                        percentUsed: Double(basisPoints) / 100, usedSeconds: row.usedSeconds,
                                        availableSeconds: row.availableSeconds, remainingSeconds: row.remainingSeconds, forecast: forecast,
                                        firedAt: alert.firedAt, ticketID: ticket)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            let body = String(decoding: try encoder.encode(message), as: UTF8.self)
-            for webhook in channels.webhooks {
-                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: alert.id, channel: AlertDelivery.webhookChannel(webhook), ticketID: nil,
-                                                             payload: body, nextAttemptAt: now, createdAt: now))
-            }
-            if channels.followup, let ticket {
-                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: alert.id, channel: AlertDelivery.followupChannel, ticketID: ticket,
-                                                             payload: followupText(alert: alert, contract: contract, remaining: row.remainingSeconds,
-                                                                                   forecast: forecast),
-                                                             nextAttemptAt: now, createdAt: now))
-            }
+            try enqueue(tx, alertID: alert.id, message: message, channels: channels,
+                        followup: ticket.map { ($0, followupText(alert: alert, contract: contract, remaining: row.remainingSeconds, forecast: forecast)) },
+                        now: now)
             fired.append(alert)
         }
         return fired
@@ -157,7 +146,7 @@ extension Ledger {
 
     /// One alert per ticket of the contract solved or closed in the running period with no time at all (no entry
     /// holding a second, no timer open): to the webhooks, and as a private followup asking its technicians to log
-    /// the time. The rollover tick settles every contract each minute, so it fires within a minute of the poll.
+    /// the time. The poll that sees a ticket closed marks its contract unsettled, so it fires with that poll.
     static func fireUntimedAlerts(_ tx: any LedgerWriter, contract: Contract, rows: [BalanceRow], channels: AlertChannels,
                                   now: Date) throws -> [AlertRecord] {
         guard contract.alertUntimed, let row = rows.first(where: { $0.periodStart <= now && ($0.periodEnd.map { now < $0 } ?? true) }) else { return [] }
@@ -171,23 +160,30 @@ extension Ledger {
             let status = ticket.facts.status == 5 ? "solved" : "closed"
             let message = UntimedMessage(alertID: id, contract: ["id": contract.id, "name": contract.name], ticketID: ticket.id, ref: ticket.facts.ref,
                                          name: ticket.facts.name, status: status, closedAt: ticket.closedAt ?? ticket.syncedAt, firedAt: firedAt)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            let body = String(decoding: try encoder.encode(message), as: UTF8.self)
-            for webhook in channels.webhooks {
-                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: id, channel: AlertDelivery.webhookChannel(webhook), ticketID: nil,
-                                                             payload: body, nextAttemptAt: now, createdAt: now))
-            }
-            if channels.followup {
-                let text = "This ticket was \(status) with no time logged on contract \(contract.name) (\(contract.id)). "
-                    + "If work was done, log it so it is counted; if there was none, nothing needs doing."
-                _ = try tx.insertAlertDelivery(AlertDelivery(alertID: id, channel: AlertDelivery.followupChannel, ticketID: ticket.id, payload: text,
-                                                             nextAttemptAt: now, createdAt: now))
-            }
+            let text = "This ticket was \(status) with no time logged on contract \(contract.name) (\(contract.id)). "
+                + "If work was done, log it so it is counted; if there was none, nothing needs doing."
+            try enqueue(tx, alertID: id, message: message, channels: channels, followup: (ticket.id, text), now: now)
             fired.append(alert)
         }
         return fired
+    }
+
+    /// Queues an alert's deliveries in the same transaction that recorded it: the JSON body to each webhook, and the
+    /// followup's words to its ticket when followups are on.
+    static func enqueue(_ tx: any LedgerWriter, alertID: Int64, message: some Encodable, channels: AlertChannels, followup: (ticketID: Int, text: String)?,
+                        now: Date) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let body = String(decoding: try encoder.encode(message), as: UTF8.self)
+        for webhook in channels.webhooks {
+            _ = try tx.insertAlertDelivery(AlertDelivery(alertID: alertID, channel: AlertDelivery.webhookChannel(webhook), ticketID: nil,
+                                                         payload: body, nextAttemptAt: now, createdAt: now))
+        }
+        if channels.followup, let followup {
+            _ = try tx.insertAlertDelivery(AlertDelivery(alertID: alertID, channel: AlertDelivery.followupChannel, ticketID: followup.ticketID,
+                                                         payload: followup.text, nextAttemptAt: now, createdAt: now))
+        }
     }
 
     /// The marker an alert's followup carries, so a retry finds an already-written followup.

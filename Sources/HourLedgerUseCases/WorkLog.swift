@@ -316,6 +316,7 @@ extension Ledger {
 
     static func apply(_ deltas: BalanceDeltas, _ tx: any LedgerWriter) throws {
         for change in deltas.effective { try tx.applyBalanceChange(change) }
+        for contractID in deltas.touched { try tx.markUnsettled(contractID: contractID) }
     }
 
     static func enqueueCreate(_ tx: any LedgerWriter, _ work: WorkEntry, contract: Contract?, category: Int?, now: Date) throws {

@@ -97,8 +97,13 @@ public struct BalanceDeltas: Sendable {
     }
 
     public private(set) var changes: [Key: Change] = [:]
+    /// Contracts to settle after the write though no figure moved: a ticket of theirs was just solved or closed, and
+    /// the untimed alert should look at it now, not at the next minute's tick.
+    public private(set) var touched: Set<String> = []
 
     public init() {}
+
+    public mutating func touch(_ contractID: String) { touched.insert(contractID) }
 
     /// Takes a stored entry out of its period, if it counted there.
     public mutating func remove(_ entry: LedgerEntry) {

@@ -190,6 +190,8 @@ public protocol LedgerWriter: LedgerReader {
     /// Applies a balance change to its period (creating the period row when the change knows the period) and marks
     /// the contract for settling.
     func applyBalanceChange(_ change: BalanceDeltas.Change) throws
+    /// Has the next settle look at this contract, though its figures did not move.
+    func markUnsettled(contractID: String) throws
     /// After settling: only `contractIDs` stay marked (those that could not be settled).
     func resetDirtyContracts(keeping contractIDs: [String]) throws
     /// Records a carry-over or expiry line; a line already stored with other seconds is revised and says when.

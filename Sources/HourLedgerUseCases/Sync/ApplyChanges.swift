@@ -78,6 +78,7 @@ extension Ledger {
         try tx.saveTicket(StoredTicket(facts: ticket, dateMod: update.dateMod, contractID: contract?.id, matchReason: update.match.reason,
                                        taskFingerprint: update.tasks == nil ? stored?.taskFingerprint : update.taskFingerprint, syncedAt: now,
                                        closedAt: closedAt))
+        if closedAt != nil, stored?.closedAt == nil, let contract, contract.alertUntimed { deltas.touch(contract.id) }
         if let closedAt, stored?.closedAt == nil {
             for var timer in running.removeValue(forKey: ticket.id) ?? [] {
                 guard let paused = timer.state.pausingForClosedTicket(closedAt: closedAt) else { continue }
