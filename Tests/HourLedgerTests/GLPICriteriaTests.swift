@@ -188,6 +188,30 @@ import Testing
         #expect(try restarted.ledger.ticketMatches().mapValues(\.contractID) == [1: "acme", 2: "acme-project", 3: "acme-project", 4: "beta"])
     }
 
+    /// A link search GLPI refuses (no READ on contracts: the contract option is not there) is named in /status and
+    /// check-config, and affects only its own contract: its tickets keep their stored links, and the poll goes on.
+    @Test func aRefusedLinkSearchKeepsTheStoredLinksAndOnlyItsContractIsAffected() async throws {
+        let h = try await GLPIHarness.start(contracts: contracts) { glpi in
+            glpi.addTicket(1, name: "Migration", entity: 1, category: 1, groups: [1])
+            glpi.addTask(ticket: 1, seconds: 3600, technician: 7, date: "2026-11-20 09:00:00")
+            glpi.linkContract(1, ticket: 1)
+        }
+        defer { Task { await h.stop() } }
+        #expect(try h.runtime.ledger.ticketMatches()[1]?.contractID == "acme-project")
+        h.glpi.denyRight("Contract")
+        h.glpi.advance(seconds: 60)
+        h.glpi.updateTicket(1) { $0.name = "Migration, phase 2" }
+        h.glpi.addTicket(2, name: "Printer", entity: 1, category: 1, groups: [1])
+        let report = try await h.runtime.engine.syncOnce()
+        #expect(report.ticketsSeen == 2)
+        let matches = try h.runtime.ledger.ticketMatches()
+        #expect(matches[1]?.contractID == "acme-project" && matches[2]?.contractID == "acme")
+        let failure = try #require(await h.runtime.engine.status.ruleFailures.first)
+        #expect(failure.contractID == "acme-project" && failure.error.contains("Bad field ID"), "\(failure.error)")
+        let problems = await h.runtime.validateQueryRules()
+        #expect(problems.map { "\($0.contractID) \($0.key)" } == ["acme-project glpi_contract"])
+    }
+
     @Test func glpiContractIsAGLPIKeyAndIsBounded() throws {
         for (contract, message) in [
             ("{ id: x, name: X, entity: 1, glpi_contract: 0, quota_hours: 1, starts: 2026-01-01 }", "contracts[0].glpi_contract"),

@@ -303,27 +303,40 @@ public actor SyncEngine {
     private var refusedRules: [String: String] = [:]
 
     /// This poll's explicit links, by contract: every ticket linked by hand to each contract's helpdesk contract. Nil
-    /// when no contract names one.
+    /// when no contract names one. A contract whose links the helpdesk refused this poll is in `unknownLinks`: its
+    /// tickets keep the links the ledger holds, and nothing else is affected (as with a refused query rule).
     private var links: [String: Set<Int>]?
+    private var unknownLinks: Set<String> = []
 
     private func currentLinks() async throws -> [String: Set<Int>]? {
         var result: [String: Set<Int>] = [:]
+        unknownLinks = []
         for contract in contracts {
             guard let id = contract.match.linkedContract else { continue }
             do {
                 result[contract.id] = try await connector.ticketsLinked(toContract: id)
+            } catch let error as HelpdeskError where error.concernsOneTicket {
+                let named = HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contract.id)", code: error.code, detail: error.detail)
+                refusedRules[contract.id] = "\(named)"
+                unknownLinks.insert(contract.id)
             } catch let error as HelpdeskError where error.kind != .authentication {
                 throw HelpdeskError(error.kind, operation: "\(error.operation) of contract \(contract.id)", code: error.code, detail: error.detail,
                                     requestNeverSent: error.requestNeverSent)
             }
         }
-        return result.isEmpty ? nil : result
+        return result.isEmpty && unknownLinks.isEmpty ? nil : result
     }
 
-    private func markLinks(_ facts: inout [TicketFacts]) {
-        guard let links else { return }
+    /// The contracts a ticket is linked to: as the helpdesk says this poll, or as stored where it could not say.
+    private func linkedContracts(of id: Int, stored: [String]) -> [String] {
+        contracts.filter { unknownLinks.contains($0.id) ? stored.contains($0.id) : links?[$0.id]?.contains(id) == true }.map(\.id)
+    }
+
+    private func markLinks(_ facts: inout [TicketFacts]) throws {
+        guard links != nil else { return }
+        let stored = unknownLinks.isEmpty ? [:] : try ledger.read { try $0.tickets(facts.map(\.id)) }.mapValues(\.facts.linkedContracts)
         for index in facts.indices {
-            facts[index].linkedContracts = contracts.filter { links[$0.id]?.contains(facts[index].id) == true }.map(\.id)
+            facts[index].linkedContracts = linkedContracts(of: facts[index].id, stored: stored[facts[index].id] ?? [])
         }
     }
 
@@ -338,7 +351,7 @@ public actor SyncEngine {
         var updates: [TicketUpdate] = []
         for ticket in candidates {
             var facts = ticket.facts
-            facts.linkedContracts = contracts.filter { links[$0.id]?.contains(ticket.id) == true }.map(\.id)
+            facts.linkedContracts = linkedContracts(of: ticket.id, stored: ticket.facts.linkedContracts)
             guard facts.linkedContracts != ticket.facts.linkedContracts else { continue }
             updates.append(TicketUpdate(ticket: facts, dateMod: ticket.dateMod,
                                         match: ContractMatcher.match(facts, contracts: contracts, entities: entities, terms: connector.profile.terms),
@@ -597,7 +610,7 @@ public actor SyncEngine {
     private func markQueryMatches(_ facts: inout [TicketFacts], since: String? = nil, among: [Int]? = nil) async throws {
         guard !facts.isEmpty else { return try mark(&facts, []) }
         try mark(&facts, try await ruleSelections(since: since, among: among))
-        markLinks(&facts)
+        try markLinks(&facts)
     }
 
     /// Each query rule's answer: the tickets it selects, or nil when the helpdesk refused it (noted in `refusedRules`).

@@ -260,7 +260,11 @@ struct FakeGLPIAPI: Sendable {
             else if key == "range" { rangeText = value }
             else if key == "is_deleted" { trash = value == "1" || value == "true" }
         }
-        for criterion in Criterion.leaves(criteria) where criterion.field.map({ !Self.searchOptions.contains($0) }) ?? true {
+        // Without READ on contracts the Ticket search has no contract option (193): GLPI adds it only for those who
+        // may see contracts, so asking for it is a bad field.
+        let contractsHidden = state.withLock { state.deniedItemtypes.contains("Contract") }
+        for criterion in Criterion.leaves(criteria)
+        where criterion.field.map({ !Self.searchOptions.contains($0) || ($0 == 193 && contractsHidden) }) ?? true {
             return Self.error(400, "ERROR", "Bad field ID in search criteria; \(Self.itemDocs)ERROR")
         }
         let pageStart = rangeText.split(separator: "-").first.flatMap { Int($0) } ?? 0
