@@ -68,6 +68,34 @@ import Testing
         return Setup(glpi: glpi, runtime: runtime, directory: directory)
     }
 
+    /// The Alerts page names an alert about a ticket closed with no time as such, with its ticket, not as "0 %".
+    @Test func theAlertsPageNamesATicketClosedWithNoTime() async throws {
+        let setup = try await Self.setUp(contracts: Self.contracts.replacingOccurrences(of: """
+                quota_hours: 10
+                period: monthly
+                starts: 2026-01-01
+            """, with: """
+                quota_hours: 10
+                period: monthly
+                starts: 2026-01-01
+                alerts: { untimed: true }
+            """))
+        defer { Task { await setup.glpi.stop() } }
+        #expect(setup.runtime.configuration.contracts.first { $0.id == "beta" }?.alertUntimed == true)
+        setup.glpi.state.addTicket(6, name: "Mailbox full", entity: 2, category: 1, groups: [1])
+        _ = try await setup.runtime.engine.syncOnce()
+        setup.glpi.state.advance(seconds: 60)
+        setup.glpi.state.updateTicket(6) { $0.status = 6 }
+        _ = try await setup.runtime.engine.syncOnce()
+        #expect(try setup.runtime.ledger.alerts().map(\.periodKey) == ["untimed:6"])
+        try await buildApplication(runtime: setup.runtime).test(.router) { client in
+            let manager = Browser(client)
+            _ = try await manager.signIn("manager.max")
+            let page = try await manager.get("/alerts")
+            #expect(page.html.contains("closed with no time") && page.html.contains("#6") && !page.html.contains("0 %"), "\(page.html)")
+        }
+    }
+
     /// A browser's cookie jar over `app.test(.router)`.
     final class Browser: @unchecked Sendable {
         var cookies: [String: String] = [:]
