@@ -583,8 +583,9 @@ paths:
     get:
       summary: Fired contract alerts and their deliveries.
       description: |
-        A threshold alert has the period's key and its threshold. An alert about a ticket solved or closed with no time
-        (`alerts: { untimed: true }`) has `period_key` `untimed:<ticket id>`, threshold 0 and the ticket in `ticket_id`.
+        Each alert has `kind`: `threshold` (the period's key and its threshold) or `untimed`, a ticket solved or closed
+        with no time (`alerts: { untimed: true }`), with `period_key` `untimed:<ticket id>`, threshold 0 and the ticket in
+        `ticket_id`.
       security: [{bearer: []}]
       parameters:
         - {name: contract, in: query, schema: {type: string}}

@@ -4,8 +4,10 @@ import Foundation
 import HourLedgerUseCases
 import HourLedgerApp
 import HourLedgerCore
+import HourLedgerServer
 import HourLedgerStore
 import Hummingbird
+import HummingbirdTesting
 import Logging
 import Testing
 
@@ -254,6 +256,15 @@ final class WebhookReceiver: Sendable {
         let followup = try #require(state.followups(ofTicket: 2).first)
         #expect(followup.isPrivate && followup.content.contains("This ticket was solved with no time logged on contract ACME block (acme)"), "\(followup.content)")
         #expect(state.followups(ofTicket: 1).isEmpty)
+        // The API says what kind of alert it is.
+        let manager = try a.ledger.createToken(user: "boss", helpdeskUserID: 2, role: .manager)
+        try await buildApplication(runtime: a).test(.router) { client in
+            try await client.execute(uri: "/api/v1/alerts", method: .get, headers: [.authorization: "Bearer \(manager)"]) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#""kind" : "untimed""#) && text.contains(#""period_key" : "untimed:2""#) && !text.contains(#""kind" : "threshold""#),
+                        "\(text)")
+            }
+        }
 
         // Reopened, closed again, the daemon restarted: still that one alert.
         state.setClock(.utc("2026-11-21 10:30:00"))

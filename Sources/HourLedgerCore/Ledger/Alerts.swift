@@ -40,6 +40,25 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     public static func untimedKey(ticketID: Int) -> String { "untimed:\(ticketID)" }
 
     public var isUntimed: Bool { periodKey.hasPrefix("untimed:") }
+
+    private enum KindKey: String, CodingKey { case kind }
+
+    /// As stored, plus `kind` (`threshold` or `untimed`), so a reader need not know the key's convention.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(contractID, forKey: .contractID)
+        try c.encode(periodKey, forKey: .periodKey)
+        try c.encode(threshold, forKey: .threshold)
+        try c.encode(firedAt, forKey: .firedAt)
+        try c.encode(usedSeconds, forKey: .usedSeconds)
+        try c.encode(availableSeconds, forKey: .availableSeconds)
+        try c.encode(usedBasisPoints, forKey: .usedBasisPoints)
+        try c.encodeIfPresent(depletesAt, forKey: .depletesAt)
+        try c.encodeIfPresent(ticketID, forKey: .ticketID)
+        var kind = encoder.container(keyedBy: KindKey.self)
+        try kind.encode(isUntimed ? "untimed" : "threshold", forKey: .kind)
+    }
 }
 
 /// One delivery of an alert: to a webhook, or as a private followup in the helpdesk.
