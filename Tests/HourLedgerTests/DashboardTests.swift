@@ -171,6 +171,9 @@ import Testing
             // 20 h quota + 10 h bought − 0:45 used (30 min 61 s rounded up to the quarter hour).
             #expect(page.html.contains(#"<dd class="topup">10:00</dd>"#) && page.html.contains(#"<dd class="remaining">29:15</dd>"#))
             #expect(page.html.contains(#"<tr data-top-up="\#(topUp.id)">"#))
+            // No expiry: the table says how long the hours last, under headers of its own (not the form's labels).
+            #expect(page.html.contains(#"<td class="num">10:00</td><td>PO 4711</td><td>until used</td>"#), "\(page.html)")
+            #expect(page.html.contains(#"<th scope="col">Bought</th><th scope="col">Usable through</th>"#))
 
             // The customer sees the purchased hours on the card, not the form; a technician cannot post one.
             let carol = Browser(client)

@@ -189,7 +189,7 @@ enum CustomerPages {
                     "list": topUps.reversed().map { topUp -> [String: Any] in
                         var item: [String: Any] = [
                             "id": topUp.id, "contractID": contract.id, "added": visit.formats.dayAndTime(topUp.addedAt, timeZone: zone),
-                            "hours": Formats.hours(topUp.seconds), "note": topUp.note, "expires": topUp.expires?.description ?? "",
+                            "hours": Formats.hours(topUp.seconds), "note": topUp.note, "expires": topUp.expires?.description ?? visit.t["topUpNoExpiry"]!,
                         ]
                         if let voided = topUp.voidedAt {
                             item["voided"] = visit.formats.day(voided, timeZone: zone)

@@ -43,7 +43,7 @@ enum DashboardStrings {
         "burnTitle": "Hours used over the period", "open": "open-ended", "helpdesk": "Helpdesk", "billing": "Billing",
         "topUp": "Purchased", "topUps": "Purchased hours", "topUpsHelp": "Hours sold on top of the block. They are used after the period's quota and carried-over hours, and stay usable until used or until the period holding their last day ends.",
         "topUpAdded": "Added", "topUpNote": "What was bought (PO, order)", "topUpExpires": "Usable through (optional)", "topUpPrice": "Price (optional; default: the hours at the overage rate)",
-        "topUpAdd": "Add the hours", "topUpVoid": "Void", "topUpVoided": "voided", "noTopUps": "No hours were purchased on this contract.",
+        "topUpWhat": "Bought", "topUpUsableThrough": "Usable through", "topUpNoExpiry": "until used", "topUpAdd": "Add the hours", "topUpVoid": "Void", "topUpVoided": "voided", "noTopUps": "No hours were purchased on this contract.",
         "topUpAddedNotice": "The purchased hours are added.", "topUpVoidedNotice": "The top-up is voided; it stays on record.",
     ]
 
@@ -88,7 +88,7 @@ enum DashboardStrings {
         "ticketsReport": "Tickets", "blocksReport": "Forfaits", "untimedReport": "Clos sans temps", "typesReport": "Par type de ticket", "categoriesReport": "Par catégorie ou service", "untimedAlert": "clos sans temps", "burnTitle": "Heures consommées sur la période", "open": "sans fin", "helpdesk": "Helpdesk", "billing": "Facturation",
         "topUp": "Achetées", "topUps": "Heures achetées", "topUpsHelp": "Heures vendues en plus du forfait. Elles servent après le quota de la période et les heures reportées, et restent utilisables jusqu’à épuisement ou jusqu’à la fin de la période de leur dernier jour.",
         "topUpAdded": "Ajoutées le", "topUpNote": "Objet de l’achat (bon de commande)", "topUpExpires": "Utilisables jusqu’au (facultatif)", "topUpPrice": "Prix (facultatif ; par défaut, les heures au taux de dépassement)",
-        "topUpAdd": "Ajouter les heures", "topUpVoid": "Annuler", "topUpVoided": "annulé", "noTopUps": "Aucune heure achetée sur ce contrat.",
+        "topUpWhat": "Achat", "topUpUsableThrough": "Utilisables jusqu’au", "topUpNoExpiry": "jusqu’à épuisement", "topUpAdd": "Ajouter les heures", "topUpVoid": "Annuler", "topUpVoided": "annulé", "noTopUps": "Aucune heure achetée sur ce contrat.",
         "topUpAddedNotice": "Les heures achetées sont ajoutées.", "topUpVoidedNotice": "L’achat est annulé ; il reste dans l’historique.",
     ]) { $1 }
 }

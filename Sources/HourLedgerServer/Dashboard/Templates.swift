@@ -159,7 +159,7 @@ enum DashboardTemplates {
     {{^hasTopUps}}<p>{{t.noTopUps}}</p>{{/hasTopUps}}
     {{#hasTopUps}}
     <div class="scroll"><table id="top-ups">
-    <thead><tr><th scope="col">{{t.topUpAdded}}</th><th scope="col" class="num">{{t.hours}}</th><th scope="col">{{t.topUpNote}}</th><th scope="col">{{t.topUpExpires}}</th><th scope="col">{{t.status}}</th></tr></thead>
+    <thead><tr><th scope="col">{{t.topUpAdded}}</th><th scope="col" class="num">{{t.hours}}</th><th scope="col">{{t.topUpWhat}}</th><th scope="col">{{t.topUpUsableThrough}}</th><th scope="col">{{t.status}}</th></tr></thead>
     <tbody>{{#list}}<tr data-top-up="{{id}}"><td>{{added}}</td><td class="num">{{hours}}</td><td>{{note}}</td><td>{{expires}}</td><td>{{#voided}}{{t.topUpVoided}} {{voided}}: {{voidReason}}{{/voided}}{{^voided}}<form method="post" action="/contracts/{{contractID}}/top-ups/{{id}}/void">{{> csrf}}<label>{{t.reason}} <input name="reason" required maxlength="500"></label> <button type="submit">{{t.topUpVoid}}</button></form>{{/voided}}</td></tr>{{/list}}</tbody>
     </table></div>
     {{/hasTopUps}}
