@@ -362,16 +362,17 @@ func itopConfigYAML(url: String, database: String, contracts: String, extraHelpd
         #expect(gets(server.state) == ["Ticket | SELECT Ticket WHERE id = 5 | 1", "UserRequest | 5 | 1"])
         #expect(try restarted.ledger.outboxStats(now: t0).depth == 0)
 
-        // iTop applies a write and then hangs past the client's timeout: the retry finds the note by its marker.
+        // iTop applies a write and then hangs past the client's timeout: the retry finds the note by its marker. A 3 s
+        // timeout against an 8 s hang, so a loaded machine still gets the write in before the timeout.
         let slow = try Runtime(configuration: try ConfigLoader.parse(
-            itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: Self.contracts), environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "1"]))
+            itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: Self.contracts), environment: ["HOURLEDGER_HELPDESK_TIMEOUT_SECONDS": "3"]))
         _ = try await slow.ledger.addEntry(NewEntry(ticketID: 5, technician: 2, startedAt: t0, rawSeconds: 600, kind: .billable, note: "call back",
                                                    createdBy: "alice"), now: t0)
-        server.state.setDelayAfterWrite(.seconds(2))
+        server.state.setDelayAfterWrite(.seconds(8))
         #expect(await slow.outbox.drain() == 0)
         #expect(server.state.privateLog(of: 5).count == 2)
         server.state.setDelayAfterWrite(.zero)
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(6))
         #expect(await slow.outbox.drain(now: { Date().addingTimeInterval(3600) }) == 1)
         #expect(server.state.privateLog(of: 5).count == 2)
         #expect(try slow.ledger.outboxStats(now: t0).depth == 0)
