@@ -61,6 +61,38 @@ import Testing
         #expect(try JSONValue.parse(groups.body).array?.last?["name"]?.string == "Ops &#38; &#60;Support&#62; \"Ä\"")
     }
 
+    /// The fake answers search_Ticket_10's request (tickets linked to contract 1, with column 193) as GLPI did: the same
+    /// tickets, the contract's name in 193, the same Content-Range; and a name search matches the stored, encoded form.
+    @Test func theFakeAnswersTheContractSearchAsRecorded() async throws {
+        let state = makeFixtureState()
+        state.addTicket(1, name: "Laptop does not boot", entity: 1, category: 1, groups: [1])
+        state.addTicket(2, name: "Printer jam on floor 2", entity: 1, category: 1, groups: [2])
+        state.addTicket(3, name: "Install accounting software", entity: 1, category: 2, groups: [1])
+        state.addTicket(4, name: "R&D <lab> access", entity: 1, category: 2, groups: [1])
+        state.linkContract(1, ticket: 1)
+        state.linkContract(1, ticket: 3)
+        let server = try await FakeGLPIServer(state: state)
+        defer { Task { await server.stop() } }
+        let client = CurlHTTPClient()
+        let login = try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", state.appToken),
+                                                                                                    ("Authorization", "user_token \(state.userToken)")]))
+        let token = try GLPIConnector.decode(login, operation: "x")["session_token"]!.string!
+        func get(_ path: String) async throws -> HourLedgerHTTPClient.HTTPResponse {
+            try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + path, headers: [("App-Token", state.appToken), ("Session-Token", token)]))
+        }
+        let fixture = try Fixtures.glpi("search_Ticket_10_by_contract.json")
+        let answer = try await get(((fixture["request"] as! [String: Any])["path"] as! String).replacingOccurrences(of: "/apirest.php", with: ""))
+        let recorded = try FixtureReplayTests.response(fixture)
+        #expect(answer.status == recorded.status && answer.header("Content-Range") == recorded.header("Content-Range"))
+        let fake = try #require(try JSONValue.parse(answer.body)["data"]?.list)
+        let real = try #require(try JSONValue.parse(recorded.body)["data"]?.list)
+        #expect(Set(fake.compactMap { $0["2"]?.int }) == Set(real.compactMap { $0["2"]?.int }))
+        #expect(fake.allSatisfy { $0["193"]?.string == "Support Hours 2026 - Customer A" })
+        // name contains "R&D": GLPI encodes the value as it encodes what it stores, so the encoded name matches.
+        let byName = try await get("/search/Ticket?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=r%26d%20%3Clab&forcedisplay[0]=2")
+        #expect(try JSONValue.parse(byName.body)["data"]?.list.compactMap { $0["2"]?.int } == [4])
+    }
+
     /// Tickets whose entity, group, category and title hold &, < or >: matched with no extra reads, an idle poll is one
     /// request, and people see the names decoded once in the API, the reports and CSV.
     @Test func encodedNamesAreRecognisedAndShownDecoded() async throws {

@@ -305,6 +305,7 @@ struct FakeGLPIAPI: Sendable {
         // Like GLPI: the default display columns (name, entity) come along with the forced ones.
         var columns = [1, 80]
         for column in forced where !columns.contains(column) { columns.append(column) }
+        let (contractLinks, contractNames) = state.withLock { (state.contractLinks, state.contractNames) }
         let (groupNames, categoryNames, taskLists) = state.withLock { () -> ([Int: String], [Int: String], [Int: [FakeGLPIState.Task]]) in
             var lists: [Int: [FakeGLPIState.Task]] = [:]
             if !Set(columns).isDisjoint(with: [28, 45, 92, 96, 97]) {
@@ -333,6 +334,8 @@ struct FakeGLPIAPI: Sendable {
                     out.raw(names.isEmpty ? "null" : names.count == 1 ? JSON.string(names[0]) : "[" + names.map(JSON.string).joined(separator: ",") + "]")
                 case 12: out.raw("\(ticket.status)")
                 case 14: out.raw("\(ticket.type)")
+                // The linked contracts' names, stored encoded (search_Ticket_10): null without one, a list for several.
+                case 193: out.raw(multi((contractLinks[ticket.id] ?? []).sorted().map { contractNames[$0] ?? "" }))
                 case 19: out.raw(JSON.string(ticket.dateMod))
                 case 28: out.raw("\(taskLists[ticket.id]?.count ?? 0)")
                 case 45: out.raw("\(ticket.actiontimeTyped ?? (taskLists[ticket.id] ?? []).reduce(0) { $0 + $1.seconds })")
@@ -370,6 +373,13 @@ struct FakeGLPIAPI: Sendable {
             case "all": return true
             default: return Int(value) == ticket.status
             }
+        // LIKE '%value%' on what GLPI stores: the name HTML-encoded, and GLPI encodes the search value the same way.
+        case (1, "contains"), (1, "notcontains"):
+            let hit = ticket.name.lowercased().contains(JSON.htmlEncode(value).lowercased())
+            return criterion.searchtype == "contains" ? hit : !hit
+        case (7, "contains"), (7, "notcontains"):
+            let hit = (state.categories[ticket.category] ?? "").lowercased().contains(JSON.htmlEncode(value).lowercased())
+            return criterion.searchtype == "contains" ? hit : !hit
         case (_, "contains"): return true
         default:
             // GLPI answers an unknown search type with 200 and no rows.

@@ -83,6 +83,8 @@ public final class FakeGLPIState: @unchecked Sendable {
     var categories: [Int: String] = [:]
     /// Ticket id → the contracts it is linked to (Ticket_Contract).
     var contractLinks: [Int: Set<Int>] = [:]
+    /// The recorded contracts' names, as GLPI stores them.
+    var contractNames: [Int: String] = [1: "Support Hours 2026 - Customer A", 2: "Support Hours 2026 - Customer B"]
     var tickets: [Int: Ticket] = [:]
     var tasks: [Int: Task] = [:] { didSet { taskOrder = [:] } }
     /// Every task sorted by a `getItems` sort key, kept until a task changes: GLPI sorts with an index.
