@@ -130,7 +130,7 @@ public struct Runtime: Sendable {
                 do {
                     _ = try await connector.ticketIDs(matching: query, since: nil, among: [])
                 } catch {
-                    problems.append((contract.id, configuration.helpdesk.kind == .itop ? "match.oql" : "match.glpi_criteria", "\(error)"))
+                    problems.append((contract.id, "match." + configuration.helpdesk.kind.queryRuleKey, "\(error)"))
                 }
             }
             if let linked = contract.match.linkedContract {
@@ -351,4 +351,9 @@ extension HelpdeskSettings {
 public func openLedger(_ configuration: HourLedgerConfiguration, clock: WallClock = .system) throws -> Ledger {
     Ledger(repository: try SQLiteLedger(path: configuration.databasePath), profile: configuration.helpdesk.profile,
            book: ContractBook(configuration.contracts, alertChannels: Runtime.channels(configuration.alerts)), clock: clock)
+}
+
+extension HelpdeskKind {
+    /// The config key of a contract's query rule on this helpdesk, for messages that name it.
+    var queryRuleKey: String { self == .itop ? "oql" : "glpi_criteria" }
 }

@@ -59,7 +59,7 @@ public actor ConfigReloader: Service {
             do {
                 _ = try await runtime.connector.ticketIDs(matching: query, since: nil, among: [])
             } catch let error as HelpdeskError where error.concernsOneTicket {
-                refused.append("contracts[\(contract.id)].match.\(runtime.configuration.helpdesk.kind == .itop ? "oql" : "glpi_criteria"): \(error)")
+                refused.append("contracts[\(contract.id)].match.\(runtime.configuration.helpdesk.kind.queryRuleKey): \(error)")
             } catch {
                 logger.warning("reload: the new query rule could not be checked now; it is checked at the next poll",
                                metadata: ["contract": "\(contract.id)", "error": "\(error)"])

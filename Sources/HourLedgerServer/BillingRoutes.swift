@@ -44,7 +44,7 @@ public enum BillingRoutes {
             try await WorkRoutes.handle {
                 try context.caller(atLeast: .manager, for: "top-ups")
                 let contract = try await contract(context.parameters.require("id"), api)
-                return try JSONBody.response(try api.ledger.topUps(contractID: contract.id).map(TopUpBody.init))
+                return try JSONBody.response(try api.ledger.topUps(contractID: contract.id))
             }
         }
         router.post("contracts/{id}/top-ups") { request, context in
@@ -61,7 +61,7 @@ public enum BillingRoutes {
                 }
                 let topUp = try await api.ledger.addTopUp(contractID: id, seconds: seconds, note: body.note.value, price: body.price?.value,
                                                           expires: expires, actor: principal.user)
-                return try JSONBody.response(TopUpBody(topUp), status: .created)
+                return try JSONBody.response(topUp, status: .created)
             }
         }
         router.post("top-ups/{id}/void") { request, context in
@@ -72,7 +72,7 @@ public enum BillingRoutes {
                 }
                 let body = try await WorkRoutes.decode(ReasonRequest.self, request)
                 let topUp = try await api.ledger.voidTopUp(id: id, reason: body.reason?.value ?? "", actor: principal.user)
-                return try JSONBody.response(TopUpBody(topUp))
+                return try JSONBody.response(topUp)
             }
         }
         router.get("alerts") { request, context in
@@ -151,41 +151,6 @@ public enum ReportQuery {
             throw APIFailure(.badRequest, "a report spans at most \(Bounds.reportYears) years", field: "from")
         }
         return ReportRange(from: start, to: end)
-    }
-}
-
-/// A top-up as the API shows it; instants in UTC, the expiry as the contract's own day.
-struct TopUpBody: Encodable {
-    var id: Int64
-    var contractID: String
-    var seconds: Int
-    var note: String
-    var price: Int?
-    var expires: String?
-    var addedAt: Date
-    var addedBy: String
-    var voidedAt: Date?
-    var voidedBy: String?
-    var voidReason: String?
-
-    init(_ topUp: TopUp) {
-        id = topUp.id
-        contractID = topUp.contractID
-        seconds = topUp.seconds
-        note = topUp.note
-        price = topUp.price
-        expires = topUp.expires?.description
-        addedAt = topUp.addedAt
-        addedBy = topUp.addedBy
-        voidedAt = topUp.voidedAt
-        voidedBy = topUp.voidedBy
-        voidReason = topUp.voidReason
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, seconds, note, price, expires
-        case contractID = "contract_id", addedAt = "added_at", addedBy = "added_by", voidedAt = "voided_at", voidedBy = "voided_by"
-        case voidReason = "void_reason"
     }
 }
 

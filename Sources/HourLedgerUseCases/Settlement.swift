@@ -116,7 +116,7 @@ extension Ledger {
 
     static func fireAlerts(_ tx: any LedgerWriter, contract: Contract, rows: [BalanceRow], channels: AlertChannels, now: Date) throws -> [AlertRecord] {
         guard !contract.alertThresholds.isEmpty,
-              let row = rows.first(where: { $0.periodStart <= now && ($0.periodEnd.map { now < $0 } ?? true) }),
+              let row = running(rows, at: now),
               row.availableSeconds > 0
         else { return [] }
         var fired: [AlertRecord] = []
@@ -149,7 +149,7 @@ extension Ledger {
     /// the time. The poll that sees a ticket closed marks its contract unsettled, so it fires with that poll.
     static func fireUntimedAlerts(_ tx: any LedgerWriter, contract: Contract, rows: [BalanceRow], channels: AlertChannels,
                                   now: Date) throws -> [AlertRecord] {
-        guard contract.alertUntimed, let row = rows.first(where: { $0.periodStart <= now && ($0.periodEnd.map { now < $0 } ?? true) }) else { return [] }
+        guard contract.alertUntimed, let row = running(rows, at: now) else { return [] }
         var fired: [AlertRecord] = []
         let firedAt = Date(timeIntervalSince1970: TimeInterval(Int(now.timeIntervalSince1970)))
         for ticket in try tx.untimedTickets(closedFrom: row.periodStart, to: firedAt.addingTimeInterval(1), contractID: contract.id) {
@@ -166,6 +166,11 @@ extension Ledger {
             fired.append(alert)
         }
         return fired
+    }
+
+    /// The period running at `now`, where alerts fire.
+    static func running(_ rows: [BalanceRow], at now: Date) -> BalanceRow? {
+        rows.first { $0.periodStart <= now && ($0.periodEnd.map { now < $0 } ?? true) }
     }
 
     /// Queues an alert's deliveries in the same transaction that recorded it: the JSON body to each webhook, and the

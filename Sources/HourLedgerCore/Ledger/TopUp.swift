@@ -4,7 +4,7 @@ import Foundation
 /// line: usable from the period it was added in, after that period's quota and carried-over hours, and kept from period
 /// to period until used or until the period holding its expiry day ends. A line is never edited; a mistaken one is
 /// voided with a reason and stays on record.
-public struct TopUp: Sendable, Equatable {
+public struct TopUp: Sendable, Equatable, Encodable {
     public var id: Int64
     public var contractID: String
     public var seconds: Int
@@ -33,6 +33,28 @@ public struct TopUp: Sendable, Equatable {
         self.voidedAt = voidedAt
         self.voidedBy = voidedBy
         self.voidReason = voidReason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, seconds, note, price, expires
+        case contractID = "contract_id", addedAt = "added_at", addedBy = "added_by", voidedAt = "voided_at", voidedBy = "voided_by"
+        case voidReason = "void_reason"
+    }
+
+    /// As the API shows it: the expiry as the contract's own day, `YYYY-MM-DD`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(contractID, forKey: .contractID)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(note, forKey: .note)
+        try c.encodeIfPresent(price, forKey: .price)
+        try c.encodeIfPresent(expires?.description, forKey: .expires)
+        try c.encode(addedAt, forKey: .addedAt)
+        try c.encode(addedBy, forKey: .addedBy)
+        try c.encodeIfPresent(voidedAt, forKey: .voidedAt)
+        try c.encodeIfPresent(voidedBy, forKey: .voidedBy)
+        try c.encodeIfPresent(voidReason, forKey: .voidReason)
     }
 
     /// The name its movements and invoice line carry: `top-up-<id>`.
