@@ -81,6 +81,8 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     /// A timer running longer than this in one stretch is paused and flagged for review.
     public var maxRunningTimerSeconds: Int
     public var contracts: [Contract]
+    /// Terms for the helpdesk's own contracts (`helpdesk_contracts`): each one they cover is a contract here too.
+    public var helpdeskContracts = HelpdeskContractTerms()
     /// Where contract alerts are sent.
     public var alerts: AlertSettings = AlertSettings()
     /// Which helpdesk profiles (or logins) are managers and technicians on the dashboard.
@@ -407,7 +409,7 @@ private struct Reader {
             issue("(file)", nil, "the file is empty")
             return nil
         }
-        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "alerts", "contracts", "roles", "dashboard"])
+        let top = mapping(root, at: "", allowed: ["helpdesk", "database", "http", "log", "timers", "alerts", "contracts", "helpdesk_contracts", "roles", "dashboard"])
         let helpdeskNode = top?["helpdesk"]
         if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
         let helpdesk = self.helpdesk(helpdeskNode)
@@ -426,6 +428,7 @@ private struct Reader {
         let timers = mapping(top?["timers"], at: "timers", allowed: ["max_running_hours"])
         let maxRunningHours = int(timers, "max_running_hours", at: "timers", section: "timers", range: 1...168) ?? 10
         let contracts = self.contracts(top?["contracts"])
+        let helpdeskContracts = self.helpdeskContracts(top?["helpdesk_contracts"])
         let alerts = self.alerts(top?["alerts"])
         let roles = self.roles(top?["roles"])
         let dashboard = self.dashboard(top?["dashboard"])
@@ -435,6 +438,7 @@ private struct Reader {
                                                     maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
         configuration.roles = roles
         configuration.dashboard = dashboard
+        configuration.helpdeskContracts = helpdeskContracts
         return configuration
     }
 
@@ -616,6 +620,68 @@ private struct Reader {
             result.append(contract)
         }
         return result
+    }
+
+    /// `helpdesk_contracts: {by_id: {2: terms}, by_type: {"Prepaid support hours": terms}, default: terms}`: the terms
+    /// of the helpdesk's own contracts. Terms are a contract's keys without those the helpdesk's contract gives.
+    mutating func helpdeskContracts(_ node: Node?) -> HelpdeskContractTerms {
+        let path = "helpdesk_contracts"
+        guard let node, let map = mapping(node, at: path, allowed: ["by_id", "by_type", "default"]) else { return HelpdeskContractTerms() }
+        var result = HelpdeskContractTerms()
+        if let fallback = map["default"] { result.fallback = terms(fallback, at: "\(path).default") }
+        for (section, isID) in [("by_type", false), ("by_id", true)] {
+            guard let sectionNode = map[section] else { continue }
+            guard case .mapping(let entries) = sectionNode else {
+                issue("\(path).\(section)", sectionNode, isID ? "must map helpdesk contract ids to their terms" : "must map contract type names to their terms")
+                continue
+            }
+            for (key, value) in entries {
+                let name = key.string ?? ""
+                let entryPath = "\(path).\(section).\(name)"
+                if isID {
+                    guard let id = Int(name), (1...Int(Int32.max)).contains(id) else {
+                        issue(entryPath, key, "must be a helpdesk contract id (a positive number)")
+                        continue
+                    }
+                    if result.byID[id] != nil { issue(entryPath, key, "duplicate contract id") }
+                    if let terms = terms(value, at: entryPath) { result.byID[id] = terms }
+                } else {
+                    guard !name.isEmpty, name.count <= 255 else {
+                        issue(entryPath, key, "must be a contract type's name, as the helpdesk shows it")
+                        continue
+                    }
+                    if result.byType[name] != nil { issue(entryPath, key, "duplicate contract type") }
+                    if let terms = terms(value, at: entryPath) { result.byType[name] = terms }
+                }
+            }
+        }
+        if result.isEmpty, issues.allSatisfy({ !$0.path.hasPrefix(path) }) {
+            issue(path, node, "gives no terms: add by_id, by_type or default")
+        }
+        return result
+    }
+
+    /// One set of terms, read as a contract whose id, scope and start the helpdesk fills in later.
+    mutating func terms(_ node: Node, at path: String) -> HelpdeskContractTerms.Terms? {
+        let fromHelpdesk = ["id", "name", "entity", "org", "include_subentities", "starts", "expires", "glpi_contract"]
+        guard case .mapping(let given) = node else {
+            issue(path, node, "must be a mapping of contract terms (quota_hours, period, rounding, billing…)")
+            return nil
+        }
+        var pairs: [(Node, Node)] = []
+        var refused = false
+        for (key, value) in given {
+            if let name = key.string, fromHelpdesk.contains(name) {
+                issue("\(path).\(name)", key, "comes from the helpdesk's contract; terms give hours, period, rounding, billing and alerts")
+                refused = true
+                continue
+            }
+            pairs.append((key, value))
+        }
+        pairs += [(Node("id"), Node("terms")), (Node(helpdeskKind == .itop ? "org" : "entity"), Node("0")), (Node("starts"), Node("2000-01-01"))]
+        guard let template = contract(.mapping(Node.Mapping(pairs)), at: path), !refused else { return nil }
+        let periodGiven = given.contains { $0.key.string == "period" }
+        return HelpdeskContractTerms.Terms(template: template, period: periodGiven ? template.period : nil)
     }
 
     /// `glpi_criteria: [{field: 12, searchtype: equals, value: notold}, {link: AND, field: 14, searchtype: equals, value: 2}]`:

@@ -70,8 +70,12 @@ public struct Runtime: Sendable {
         let helpdesk = Self.connector(settings, timeZone: timeZone, http: client, logger: logger)
         connector = helpdesk
         signIn = helpdesk
-        ledger = Ledger(repository: self.repository, profile: connector.profile,
-                        book: ContractBook(configuration.contracts, alertChannels: Self.channels(configuration.alerts)), clock: clock, logger: logger)
+        ledger = Ledger(repository: self.repository, profile: connector.profile, book: contractBook(configuration), clock: clock, logger: logger)
+        do {
+            try ledger.loadHelpdeskContracts()
+        } catch {
+            logger.error("\(error)")
+        }
         engine = SyncEngine(connector: connector, ledger: ledger, overlapSeconds: settings.overlapSeconds,
                             deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
         deliveries = DeliveryRecorder(ledger: ledger, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) })
@@ -349,8 +353,16 @@ extension HelpdeskSettings {
 
 /// The ledger of `configuration` with its use cases, for commands that neither poll nor deliver.
 public func openLedger(_ configuration: HourLedgerConfiguration, clock: WallClock = .system) throws -> Ledger {
-    Ledger(repository: try SQLiteLedger(path: configuration.databasePath), profile: configuration.helpdesk.profile,
-           book: ContractBook(configuration.contracts, alertChannels: Runtime.channels(configuration.alerts)), clock: clock)
+    let ledger = Ledger(repository: try SQLiteLedger(path: configuration.databasePath), profile: configuration.helpdesk.profile,
+                        book: contractBook(configuration), clock: clock)
+    try ledger.loadHelpdeskContracts()
+    return ledger
+}
+
+/// The config's contracts and the terms for the helpdesk's; the helpdesk's contracts themselves come from the ledger.
+func contractBook(_ configuration: HourLedgerConfiguration) -> ContractBook {
+    ContractBook(configuration.contracts, alertChannels: Runtime.channels(configuration.alerts), terms: configuration.helpdeskContracts,
+                 helpdesk: configuration.helpdesk.kind)
 }
 
 extension HelpdeskKind {

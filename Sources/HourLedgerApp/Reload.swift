@@ -74,7 +74,7 @@ public actor ConfigReloader: Service {
         let restartNeeded = Self.restartOnlyChanges(from: current, to: next)
         // Old values stay redacted too: a rotated-out secret is still a secret.
         LogRedactor.shared.set(next.secretValues + current.secretValues)
-        await runtime.engine.updateContracts(next.contracts, alertChannels: Runtime.channels(next.alerts))
+        await runtime.engine.updateContracts(next.contracts, alertChannels: Runtime.channels(next.alerts), terms: next.helpdeskContracts)
         webhooks.current = Runtime.webhookSettings(next.helpdesk)
         current = next
         logger.notice("config reloaded", metadata: [

@@ -465,6 +465,54 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         }.rows)
     }
 
+    /// Every contract the daemon may see (getItems_Contract), trashed ones left out as getItems leaves them out.
+    /// Read twice: with raw ids for the entity, and with `expand_dropdowns` for the contract type's name, which is what
+    /// the terms are keyed by; the two are joined by contract id. A template (`is_template`) is not a contract.
+    public func helpdeskContracts() async throws -> [HelpdeskContract] {
+        let operation = "getItems Contract"
+        let raw = try await pages("Contract", query: [], operation: operation) { body in
+            try (body.array ?? []).map { try Self.contract($0, operation: operation) }
+        }.rows
+        let typeNames = try await pages("Contract", query: [("expand_dropdowns", "true")], operation: operation) { body in
+            (body.array ?? []).compactMap { item -> (Int, String)? in
+                guard let id = item["id"]?.int else { return nil }
+                return (id, TextRules.storable(HTMLEntities.decode(item["contracttypes_id"]?.string ?? "")))
+            }
+        }.rows
+        let names = Dictionary(typeNames, uniquingKeysWith: { a, _ in a })
+        return raw.compactMap { found in
+            guard var contract = found else { return nil }
+            contract.typeName = names[contract.id] ?? ""
+            return contract
+        }
+    }
+
+    /// One raw Contract item; nil for a template. Begin date, duration and periodicity are checked where they enter.
+    nonisolated static func contract(_ item: JSONValue, operation: String) throws -> HelpdeskContract? {
+        guard let id = item["id"]?.int, id > 0 else {
+            throw HelpdeskError(.malformedResponse, operation: operation, detail: "a contract without a numeric id")
+        }
+        if item["is_template"]?.int == 1 { return nil }
+        func bounded(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            let value = item[key]?.int ?? 0
+            guard range.contains(value) else {
+                throw HelpdeskError(.malformedResponse, operation: operation, detail: "contract \(id) has \(key) \(value)")
+            }
+            return value
+        }
+        let duration = try bounded("duration", 0...1200)
+        let periodicity = try bounded("periodicity", 0...1200)
+        let renewal = try bounded("renewal", 0...9)
+        let begins = item["begin_date"]?.string.flatMap { CivilDate(String($0.prefix(10))) }
+        // Tacit renewal (1) renews the contract for another term by itself: it runs until it is ended in GLPI.
+        // Without it, or with express renewal (2), it ends after `duration` months; a duration of 0 has no end.
+        let ends = begins.flatMap { begins in duration == 0 || renewal == 1 ? nil : begins.adding(months: duration).dayBefore }
+        return HelpdeskContract(id: id, name: TextRules.storable(HTMLEntities.decode(item["name"]?.string ?? "")),
+                                number: TextRules.storable(HTMLEntities.decode(item["num"]?.string ?? "")), typeName: "",
+                                scope: try bounded("entities_id", 0...Int(Int32.max)), includeSubentities: item["is_recursive"]?.int == 1,
+                                begins: begins, ends: ends, periodMonths: periodicity)
+    }
+
     /// The tickets a `glpi_criteria` rule selects, asked of GLPI's search: the rule as one nested group, ANDed with
     /// date_mod after `since`, or with the ids `among` (OR-linked, 100 to a search). No ids at all asks for ticket 0:
     /// GLPI checks every field of the rule and answers no rows, which is what check-config and a reload need.

@@ -288,6 +288,30 @@ public actor ITopConnector: HelpdeskPort {
         return Set(result.objects.map(\.id))
     }
 
+    /// Every CustomerContract with its organisation, dates, status, type and services (20, 22). iTop keeps
+    /// `obsolete` contracts: they are listed as not in force.
+    public func helpdeskContracts() async throws -> [HelpdeskContract] {
+        let operation = "core/get CustomerContract"
+        let result = try await get("CustomerContract", key: "SELECT CustomerContract",
+                                   fields: "id,name,org_id,contracttype_name,status,start_date,end_date,billing_frequency,services_list", what: operation)
+        return try result.objects.sorted { $0.id < $1.id }.map { try Self.contract($0, operation: operation) }
+    }
+
+    static func contract(_ object: Object, operation: String) throws -> HelpdeskContract {
+        let fields = object.fields
+        guard let org = fields["org_id"]?.int, (0...Int(Int32.max)).contains(org) else {
+            throw HelpdeskError(.malformedResponse, operation: operation, detail: "contract \(object.id) without a numeric org_id")
+        }
+        // AttributeDate 'Y-m-d'; an empty date is none.
+        func day(_ key: String) -> CivilDate? { fields[key]?.string.flatMap { CivilDate(String($0.prefix(10))) } }
+        let months = ["monthly": 1, "quarterly": 3, "yearly": 12, "annually": 12, "annual": 12][fields["billing_frequency"]?.string?.lowercased() ?? ""]
+        let services = (fields["services_list"]?.list ?? []).compactMap { $0["service_id"]?.int }.filter { $0 > 0 }
+        return HelpdeskContract(id: object.id, name: TextRules.storable(fields["name"]?.string ?? ""),
+                                typeName: TextRules.storable(fields["contracttype_name"]?.string ?? ""), scope: org,
+                                services: Array(Set(services)).sorted(), begins: day("start_date"), ends: day("end_date"), periodMonths: months,
+                                inForce: fields["status"]?.string != "obsolete")
+    }
+
     /// Organizations and their parents, for contracts that include sub-organizations.
     public func entityTree() async throws -> EntityTree {
         let result = try await get("Organization", key: "SELECT Organization", fields: "id,parent_id", what: "core/get Organization")

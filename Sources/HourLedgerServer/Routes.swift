@@ -177,7 +177,7 @@ public enum LedgerRoutes {
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
                             pollIntervalSeconds: api.pollInterval, lastError: sync.lastError,
                             consecutiveFailures: sync.consecutiveFailures, lastSync: sync.lastReport, ruleErrors: sync.ruleFailures,
-                            syncProgress: sync.progress),
+                            syncProgress: sync.progress, helpdeskContracts: sync.helpdeskContracts),
             ticketsSeen: counts.tickets, unmatchedTickets: counts.unmatched, entries: counts.entries,
             failingTickets: try api.ledger.ticketFailures(limit: 50),
             outbox: try api.ledger.outboxStats(now: now),
@@ -208,9 +208,12 @@ struct StatusBody: Codable {
         var ruleErrors: [ContractFailure]
         /// While a long poll (a first sync) runs: its phase, done of total, rate and time left.
         var syncProgress: SyncProgress?
+        /// The helpdesk's own contracts, when the config gives terms for them: how many it lists, which are billed.
+        var helpdeskContracts: HelpdeskContractsStatus?
         enum CodingKeys: String, CodingKey {
             case kind, url, reachable
             case syncProgress = "sync_progress"
+            case helpdeskContracts = "helpdesk_contracts"
             case ruleErrors = "rule_errors"
             case lastSuccessfulPoll = "last_successful_poll", lastAttempt = "last_attempt", pollLagSeconds = "poll_lag_seconds"
             case pollIntervalSeconds = "poll_interval_seconds", lastError = "last_error", consecutiveFailures = "consecutive_failures"

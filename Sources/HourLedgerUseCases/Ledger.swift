@@ -3,30 +3,76 @@ import HourLedgerCore
 import Logging
 import Synchronization
 
-/// The contracts in force and where alerts go. A reload replaces them as a whole; every use case reads them here.
+/// The contracts in force and where alerts go: the config file's, then those built from the helpdesk's own contracts
+/// by the config's `helpdesk_contracts` terms (a config contract of the same id wins). A reload replaces the config
+/// part and the terms; a poll replaces what the helpdesk lists. Every use case reads the contracts here.
 public final class ContractBook: Sendable {
-    private let state: Mutex<(contracts: [Contract], channels: AlertChannels, version: Int)>
+    private struct State {
+        var configured: [Contract]
+        var terms: HelpdeskContractTerms
+        var known: [KnownHelpdeskContract]
+        var channels: AlertChannels
+        var version = 0
+        var contracts: [Contract] = []
+        var skipped: [(id: Int, reason: String)] = []
+    }
+    private let state: Mutex<State>
+    /// `glpi` or `itop`: the prefix of the ids of contracts built from the helpdesk's.
+    public let helpdeskPrefix: String
 
-    public init(_ contracts: [Contract], alertChannels: AlertChannels = AlertChannels()) {
-        state = Mutex((contracts, alertChannels, 0))
+    public init(_ contracts: [Contract], alertChannels: AlertChannels = AlertChannels(), terms: HelpdeskContractTerms = .init(),
+                known: [KnownHelpdeskContract] = [], helpdesk: HelpdeskKind = .glpi) {
+        helpdeskPrefix = helpdesk.rawValue
+        var initial = State(configured: contracts, terms: terms, known: known, channels: alertChannels)
+        Self.build(&initial, prefix: helpdeskPrefix)
+        state = Mutex(initial)
     }
 
     public var contracts: [Contract] { state.withLock { $0.contracts } }
-    /// Grows with every `replace`: a reader that kept something worked out from the contracts knows it is current.
+    /// Grows with every change of the contracts: a reader that kept something worked out from them knows it is current.
     public var version: Int { state.withLock { $0.version } }
     public var alertChannels: AlertChannels { state.withLock { $0.channels } }
+    public var terms: HelpdeskContractTerms { state.withLock { $0.terms } }
+    /// The helpdesk's contracts as last read, with the day each was seen ended.
+    public var knownHelpdeskContracts: [KnownHelpdeskContract] { state.withLock { $0.known } }
+    /// Helpdesk contracts that are not billed here, and why (no terms for their type, no start date…).
+    public var skippedHelpdeskContracts: [(id: Int, reason: String)] { state.withLock { $0.skipped } }
 
     public func contract(_ id: String?) -> Contract? {
         guard let id else { return nil }
         return state.withLock { $0.contracts.first { $0.id == id } }
     }
 
-    public func replace(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
+    /// The config part, on start and on reload; the terms too when given.
+    public func replace(_ contracts: [Contract], alertChannels: AlertChannels? = nil, terms: HelpdeskContractTerms? = nil) {
         state.withLock { state in
-            state.contracts = contracts
-            state.version += 1
+            state.configured = contracts
+            if let terms { state.terms = terms }
             if let alertChannels { state.channels = alertChannels }
+            Self.build(&state, prefix: helpdeskPrefix)
+            state.version += 1
         }
+    }
+
+    /// The helpdesk's contracts as a poll read them. True when the contracts in force changed.
+    @discardableResult
+    public func replaceHelpdeskContracts(_ known: [KnownHelpdeskContract]) -> Bool {
+        state.withLock { state in
+            guard state.known != known else { return false }
+            let before = state.contracts
+            state.known = known
+            Self.build(&state, prefix: helpdeskPrefix)
+            guard state.contracts != before else { return false }
+            state.version += 1
+            return true
+        }
+    }
+
+    private static func build(_ state: inout State, prefix: String) {
+        let built: (contracts: [Contract], skipped: [(id: Int, reason: String)]) = state.terms.isEmpty ? ([], []) : state.terms.contracts(from: state.known, prefix: prefix, linked: prefix == "glpi")
+        let configuredIDs = Set(state.configured.map(\.id))
+        state.contracts = state.configured + built.contracts.filter { !configuredIDs.contains($0.id) }
+        state.skipped = built.skipped
     }
 }
 

@@ -129,6 +129,8 @@ public protocol HelpdeskPort: Sendable {
     /// Every ticket linked by hand to the helpdesk's contract `id` (GLPI: Ticket_Contract), in full: whether adding or
     /// removing a link moves the ticket's date_mod is not recorded, so no poll window is trusted to see it.
     func ticketsLinked(toContract id: Int) async throws -> Set<Int>
+    /// The helpdesk's own contracts (GLPI `Contract`, iTop `CustomerContract`), every one the daemon may see.
+    func helpdeskContracts() async throws -> [HelpdeskContract]
     /// Every task of each ticket, keyed by ticket id; a ticket whose tasks cannot be read is a failure of its own.
     func tasks(ofTickets ids: [Int]) async throws -> TaskReads
     /// Tasks per page of `taskPage`, or nil where the helpdesk cannot list tasks across tickets (iTop has none).
@@ -300,6 +302,9 @@ extension HelpdeskPort {
     public var listsTicketsByPage: Bool { false }
     public func ticketsLinked(toContract id: Int) async throws -> Set<Int> {
         throw HelpdeskError(.rejected, operation: "tickets linked to contract \(id)", detail: "this helpdesk has no explicit ticket-contract links")
+    }
+    public func helpdeskContracts() async throws -> [HelpdeskContract] {
+        throw HelpdeskError(.rejected, operation: "list contracts", detail: "this helpdesk adapter does not read contracts")
     }
     public var taskPageSize: Int? { nil }
     public func taskPage(_ number: Int) async throws -> TaskPage { TaskPage(tasks: [], failures: [], total: 0) }

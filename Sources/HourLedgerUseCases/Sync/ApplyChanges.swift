@@ -170,6 +170,15 @@ extension Ledger {
             if previousContract != contract?.id { for entry in own { try move(entry) } }
         } else if previousContract != contract?.id {
             for entry in all { try move(entry) }
+        } else if let contract {
+            // Same contract, perhaps new terms (a reload, a contract changed in the helpdesk: rounding, dates,
+            // period): an entry that would now be placed otherwise is placed again, as a re-read task would be.
+            for entry in all {
+                var candidate = entry
+                candidate.place(EntryPlacement.place(rawSeconds: entry.rawSeconds, workedAt: entry.workedAt, kind: entry.kind, on: contract,
+                                                     occasion: .moved(entry.approval), periods: periods))
+                if !Self.sameFacts(candidate, entry) { try move(entry) }
+            }
         }
         return outcome
     }

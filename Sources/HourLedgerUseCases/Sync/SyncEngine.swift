@@ -52,6 +52,25 @@ public struct SyncStatus: Sendable, Codable, Equatable {
     public var ruleFailures: [ContractFailure] = []
     /// How far the poll in progress has come, while a long one (a first sync) runs.
     public var progress: SyncProgress?
+    /// The helpdesk's own contracts, when the config gives terms for them.
+    public var helpdeskContracts: HelpdeskContractsStatus?
+}
+
+/// What the last poll made of the helpdesk's contracts.
+public struct HelpdeskContractsStatus: Sendable, Codable, Equatable {
+    /// Contracts the helpdesk listed at the last read that answered.
+    public var listed: Int
+    /// HourLedger contracts built from them, ended ones included.
+    public var billed: [String]
+    /// Those not billed here, and why (by helpdesk contract id).
+    public var notBilled: [ContractFailure]
+    /// Why the last read failed; the contracts as last read stay in force meanwhile.
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case listed, billed, error
+        case notBilled = "not_billed"
+    }
 }
 
 /// A long poll's progress, in `/status` and the log: what it is doing, how much of it is done, how fast, how long left.
@@ -115,6 +134,8 @@ public actor SyncEngine {
     static let lastSuccessKey = "sync.last_success"
     static let censusKey = "census.last"
     static let censusMarkKey = "census.mark"
+    /// The helpdesk's contracts as last read, with the day each was seen ended (JSON of `[KnownHelpdeskContract]`).
+    public static let helpdeskContractsKey = "helpdesk.contracts"
 
     public init(connector: any HelpdeskPort, ledger: Ledger, overlapSeconds: Int = 120, deletionCheckSeconds: Int = 600,
                 logger: Logger = Logger(label: "hourledger.sync")) {
@@ -129,8 +150,8 @@ public actor SyncEngine {
     }
 
     /// Replaces the contract list and alert channels; stored tickets are re-matched on the next sync.
-    public func updateContracts(_ contracts: [Contract], alertChannels: AlertChannels? = nil) {
-        ledger.book.replace(contracts, alertChannels: alertChannels)
+    public func updateContracts(_ contracts: [Contract], alertChannels: AlertChannels? = nil, terms: HelpdeskContractTerms? = nil) {
+        ledger.book.replace(contracts, alertChannels: alertChannels, terms: terms)
     }
 
     /// Brings carry-over lines and alerts up to date (see `Ledger.settle`).
@@ -299,6 +320,41 @@ public actor SyncEngine {
         return found
     }
 
+    /// Reads the helpdesk's contracts when the config gives terms for them: one added, changed or ended there is in
+    /// the book from this poll on, and the re-match that follows moves tickets with their hours. A refused or failed
+    /// read leaves the contracts as last read in force and says so in `/status`; it does not stop the poll.
+    private func refreshHelpdeskContracts(now: Date) async throws {
+        let book = ledger.book
+        guard !book.terms.isEmpty else {
+            syncStatus.helpdeskContracts = nil
+            return
+        }
+        var status = syncStatus.helpdeskContracts ?? HelpdeskContractsStatus(listed: 0, billed: [], notBilled: [])
+        do {
+            let listed = try await connector.helpdeskContracts()
+            let known = KnownHelpdeskContract.merge(book.knownHelpdeskContracts, listed: listed, now: now)
+            if known != book.knownHelpdeskContracts {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                try ledger.setState(Self.helpdeskContractsKey, String(decoding: try encoder.encode(known), as: UTF8.self))
+                if book.replaceHelpdeskContracts(known) {
+                    logger.notice("helpdesk contracts changed", metadata: ["listed": "\(listed.count)"])
+                }
+            }
+            status.listed = listed.count
+            status.error = nil
+        } catch let error as HelpdeskError where error.kind != .authentication && error.kind != .unreachable {
+            status.error = "\(error)"
+            logger.warning("could not read the helpdesk's contracts; those last read stay in force", metadata: ["error": "\(error)"])
+        }
+        let prefix = book.helpdeskPrefix
+        status.billed = book.contracts.map(\.id).filter { $0.hasPrefix(prefix + "-") }
+        status.notBilled = book.skippedHelpdeskContracts.map {
+            ContractFailure(contractID: HelpdeskContractTerms.contractID($0.id, prefix: prefix), error: $0.reason)
+        }
+        syncStatus.helpdeskContracts = status
+    }
+
     /// Query rules the helpdesk refused during the poll in progress, by contract.
     private var refusedRules: [String: String] = [:]
 
@@ -370,6 +426,7 @@ public actor SyncEngine {
         let requestsBefore = await connector.requestCount()
         var report = SyncReport()
         refusedRules = [:]
+        try await refreshHelpdeskContracts(now: now)
         links = try await currentLinks()
         try await rematchIfContractsChanged(now: now, report: &report)
 
@@ -724,5 +781,18 @@ public actor SyncEngine {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? encoder.encode(contracts)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
+
+extension Ledger {
+    /// Puts the helpdesk's contracts, as the last poll read them, in the book: for commands that do not poll (the
+    /// CLI sees the contracts `serve` sees) and for a daemon before its first poll.
+    public func loadHelpdeskContracts() throws {
+        guard !book.terms.isEmpty, let text = try state(SyncEngine.helpdeskContractsKey), !text.isEmpty else { return }
+        do {
+            book.replaceHelpdeskContracts(try JSONDecoder().decode([KnownHelpdeskContract].self, from: Data(text.utf8)))
+        } catch {
+            throw DamagedLedger(description: "the helpdesk contracts kept in the ledger cannot be read (\(error)); the next poll reads them again")
+        }
     }
 }

@@ -434,6 +434,21 @@ struct FakeGLPIAPI: Sendable {
                 return state.categories.keys.sorted().map { id in
                     "{\"id\":\(id),\"entities_id\":0,\"is_recursive\":1,\"name\":\(JSON.string(state.categories[id]!)),\"completename\":\(JSON.string(state.categories[id]!))}"
                 }
+            case "Contract":
+                // getItems_Contract: trashed contracts are left out unless is_deleted=true (apirest.md), templates are
+                // listed. expand_dropdowns gives names instead of ids, the entity's completename with `&#62;` too.
+                let expand = query.contains { $0 == ("expand_dropdowns", "true") }
+                let deleted = query.contains { $0 == ("is_deleted", "true") }
+                return state.contracts.values.filter { $0.isDeleted == deleted && visible.contains($0.entity) }.sorted { $0.id < $1.id }.map { c in
+                    let entity = expand ? JSON.string(state.completename(entity: c.entity).replacingOccurrences(of: " > ", with: " &#62; ")) : "\(c.entity)"
+                    let type = expand ? JSON.string(state.contractTypes[c.type] ?? "") : "\(c.type)"
+                    return "{\"id\":\(c.id),\"entities_id\":\(entity),\"is_recursive\":\(c.isRecursive ? 1 : 0),\"name\":\(JSON.string(c.name)),"
+                        + "\"num\":\(JSON.string(c.number)),\"contracttypes_id\":\(type),\"locations_id\":0,\"begin_date\":\(c.begins.map(JSON.string) ?? "null"),"
+                        + "\"duration\":\(c.months),\"notice\":0,\"periodicity\":\(c.periodicity),\"billing\":\(c.periodicity),\"comment\":\(JSON.string(c.comment)),"
+                        + "\"accounting_number\":\(JSON.string(c.accountingNumber)),\"is_deleted\":\(c.isDeleted ? 1 : 0),\"max_links_allowed\":0,\"alert\":0,"
+                        + "\"renewal\":\(c.renewal),\"template_name\":null,\"is_template\":\(c.isTemplate ? 1 : 0),\"states_id\":0,"
+                        + "\"date_mod\":\(JSON.string(c.dateMod)),\"date_creation\":\(JSON.string(c.dateMod))}"
+                }
             default:
                 return []
             }

@@ -55,6 +55,40 @@ public final class FakeGLPIState: @unchecked Sendable {
         }
     }
 
+    /// A GLPI Contract: entity, begin date, duration and periodicity in months, renewal (0 none, 1 tacit, 2 express).
+    public struct Contract: Sendable {
+        public var id: Int
+        public var entity: Int
+        public var isRecursive = false
+        public var name: String
+        public var number: String
+        public var type: Int
+        public var begins: String?
+        public var months: Int
+        public var periodicity: Int
+        public var renewal: Int
+        public var comment = ""
+        public var accountingNumber = ""
+        public var isDeleted = false
+        public var isTemplate = false
+        public var dateMod = "2026-11-21 18:33:02"
+
+        public init(id: Int, entity: Int, name: String, number: String = "", type: Int, begins: String?, months: Int, periodicity: Int,
+                    renewal: Int, comment: String = "", accountingNumber: String = "") {
+            self.id = id
+            self.entity = entity
+            self.name = name
+            self.number = number
+            self.type = type
+            self.begins = begins
+            self.months = months
+            self.periodicity = periodicity
+            self.renewal = renewal
+            self.comment = comment
+            self.accountingNumber = accountingNumber
+        }
+    }
+
     /// An ITILFollowup on a ticket.
     public struct Followup: Sendable, Equatable {
         public var id: Int
@@ -83,8 +117,16 @@ public final class FakeGLPIState: @unchecked Sendable {
     var categories: [Int: String] = [:]
     /// Ticket id → the contracts it is linked to (Ticket_Contract).
     var contractLinks: [Int: Set<Int>] = [:]
-    /// The recorded contracts' names, as GLPI stores them.
-    var contractNames: [Int: String] = [1: "Support Hours 2026 - Customer A", 2: "Support Hours 2026 - Customer B"]
+    /// GLPI's Contract items, names stored encoded; 1 and 2 as recorded (getItems_Contract).
+    var contracts: [Int: Contract] = [
+        1: Contract(id: 1, entity: 1, name: "Support Hours 2026 - Customer A", number: "CT-A-2026", type: 1, begins: "2026-01-01", months: 12,
+                    periodicity: 1, renewal: 1, comment: "hours_budget=40", accountingNumber: "ACC-A"),
+        2: Contract(id: 2, entity: 2, name: "Support Hours 2026 - Customer B", number: "CT-B-2026", type: 1, begins: "2026-03-01", months: 6,
+                    periodicity: 3, renewal: 2, comment: "hours_budget=20", accountingNumber: "ACC-B"),
+    ]
+    /// Contract types (ContractType 1 as recorded).
+    var contractTypes: [Int: String] = [1: "Prepaid support hours"]
+    var contractNames: [Int: String] { contracts.mapValues(\.name) }
     var tickets: [Int: Ticket] = [:]
     var tasks: [Int: Task] = [:] { didSet { taskOrder = [:] } }
     /// Every task sorted by a `getItems` sort key, kept until a task changes: GLPI sorts with an index.
@@ -275,6 +317,40 @@ public final class FakeGLPIState: @unchecked Sendable {
             if linked { contractLinks[ticket, default: []].insert(contract) } else { contractLinks[ticket]?.remove(contract) }
         }
     }
+
+    /// Adds or replaces a contract as GLPI's form would: its name stored encoded.
+    public func putContract(_ contract: Contract) {
+        withLock {
+            var stored = contract
+            stored.name = JSON.htmlEncode(contract.name)
+            stored.number = JSON.htmlEncode(contract.number)
+            stored.dateMod = Self.format(clock)
+            contracts[contract.id] = stored
+        }
+    }
+
+    /// Edits a contract (its name is re-encoded when it changes).
+    public func updateContract(_ id: Int, _ change: (inout Contract) -> Void) {
+        withLock {
+            guard var contract = contracts[id] else { return }
+            let before = contract.name
+            change(&contract)
+            if contract.name != before { contract.name = JSON.htmlEncode(contract.name) }
+            contract.dateMod = Self.format(clock)
+            contracts[id] = contract
+        }
+    }
+
+    /// Deletes a contract for good, with its ticket links.
+    public func purgeContract(_ id: Int) {
+        withLock {
+            contracts[id] = nil
+            for ticket in contractLinks.keys { contractLinks[ticket]?.remove(id) }
+        }
+    }
+
+    /// Adds a contract type.
+    public func addContractType(_ id: Int, name: String) { withLock { contractTypes[id] = JSON.htmlEncode(name) } }
 
     public func updateTicket(_ id: Int, _ change: (inout Ticket) -> Void) {
         withLock {

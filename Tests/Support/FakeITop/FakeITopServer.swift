@@ -63,6 +63,9 @@ struct FakeITopAPI: Sendable {
         "Organization": ["name", "code", "status", "parent_id", "parent_name", "deliverymodel_id", "friendlyname"],
         "User": ["login", "contactid", "org_id", "profile_list", "status", "friendlyname"],
         "Person": ["name", "first_name", "org_id", "org_name", "email", "friendlyname"],
+        "CustomerContract": ["name", "org_id", "organization_name", "provider_id", "provider_name", "contracttype_id", "contracttype_name", "status",
+                             "start_date", "end_date", "cost", "cost_currency", "cost_unit", "billing_frequency", "description", "services_list",
+                             "contacts_list", "documents_list", "functionalcis_list", "providercontracts_list", "finalclass", "friendlyname"],
         "CMDBChangeOp": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "finalclass", "friendlyname"],
         "CMDBChangeOpSetAttributeCaseLog": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "attcode", "lastentry", "finalclass",
                                             "friendlyname"],
@@ -227,6 +230,13 @@ struct FakeITopAPI: Sendable {
                                        "org_name": state.organizations[person.org]?.name ?? "", "email": person.email,
                                        "friendlyname": "\(person.firstName) \(person.name)"])
             }
+        case "CustomerContract":
+            return state.customerContracts.values.map { c in
+                ("CustomerContract", c.id, ["id": "\(c.id)", "name": c.name, "org_id": "\(c.org)", "organization_name": state.organizations[c.org]?.name ?? "",
+                                            "provider_id": "1", "provider_name": "Acme Managed Services", "contracttype_id": "43",
+                                            "contracttype_name": c.typeName, "status": c.status, "start_date": c.start, "end_date": c.end,
+                                            "billing_frequency": c.billingFrequency, "finalclass": "CustomerContract", "friendlyname": c.name])
+            }
         case "Organization":
             return state.organizations.map { id, org in
                 (itemClass, id, ["id": "\(id)", "name": org.name, "code": org.code, "status": "active", "parent_id": "\(org.parent)",
@@ -268,6 +278,16 @@ struct FakeITopAPI: Sendable {
             }
             return ["entries": entries]
         }
+        if field == "services_list", found.itemClass == "CustomerContract" {
+            // 20: one lnkCustomerContractToService per service, ids as strings.
+            let contract = state.customerContracts[found.id]
+            return (contract?.services ?? []).map { service -> [String: Any] in
+                let name = state.services[service] ?? ""
+                return ["service_id": "\(service)", "service_name": name, "sla_id": "0", "sla_name": "",
+                        "friendlyname": "\(contract?.name ?? "") / \(name)", "service_id_friendlyname": name, "sla_id_friendlyname": ""]
+            }
+        }
+        if ["contacts_list", "documents_list", "functionalcis_list", "providercontracts_list"].contains(field) { return [Any]() }
         if field == "profile_list", found.itemClass == "UserLocal" {
             // 74: each link as iTop lists it, ids as strings.
             let ids = ["Administrator": 1, "Portal user": 2, "Configuration Manager": 3, "Service Desk Agent": 4, "Support Agent": 5,

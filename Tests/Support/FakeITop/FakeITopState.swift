@@ -48,6 +48,32 @@ public final class FakeITopState: @unchecked Sendable {
         }
     }
 
+    /// A CustomerContract as recorded (20, 22): dates 'Y-m-d' or empty, status implementation|production|obsolete.
+    public struct CustomerContract: Sendable, Equatable {
+        public var id: Int
+        public var name: String
+        public var org: Int
+        public var typeName: String
+        public var status: String
+        public var start: String
+        public var end: String
+        public var billingFrequency: String
+        public var services: [Int]
+
+        public init(id: Int, name: String, org: Int, typeName: String = "Prepaid hours block", status: String = "production", start: String,
+                    end: String, billingFrequency: String = "monthly", services: [Int]) {
+            self.id = id
+            self.name = name
+            self.org = org
+            self.typeName = typeName
+            self.status = status
+            self.start = start
+            self.end = end
+            self.billingFrequency = billingFrequency
+            self.services = services
+        }
+    }
+
     public struct CaseLogEntry: Sendable, Equatable {
         public var date: String
         public var userLogin: String
@@ -114,6 +140,12 @@ public final class FakeITopState: @unchecked Sendable {
     /// Service names by id; 1 as recorded (14, 10). A ticket's `service_name` is its service's, "" without one.
     var services: [Int: String] = [1: "Managed Workplace Support"]
     var changeOps: [ChangeOp] = []
+    /// 1 and 2 as recorded (20).
+    var customerContracts: [Int: CustomerContract] = [
+        1: CustomerContract(id: 1, name: "Globex - Workplace support 2026", org: 2, start: "2026-01-01", end: "2026-12-31", services: [1]),
+        2: CustomerContract(id: 2, name: "Initech - 100h support block", org: 3, start: "2026-06-01", end: "2027-05-31", billingFrequency: "yearly",
+                            services: [1]),
+    ]
     var nextTicketID = 1
     var nextChange = 1
     var clock: Date
@@ -158,6 +190,9 @@ public final class FakeITopState: @unchecked Sendable {
 
     public var now: String { withLock { format(clock) } }
     public func advance(seconds: Int) { withLock { clock = clock.addingTimeInterval(TimeInterval(seconds)) } }
+
+    /// Adds, replaces (same id) or, with nil, deletes a CustomerContract.
+    public func putCustomerContract(_ id: Int, _ contract: CustomerContract?) { withLock { customerContracts[id] = contract } }
 
     public func addService(_ id: Int, name: String) { withLock { services[id] = name } }
 
