@@ -488,13 +488,13 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     }
 
     /// One raw Contract item; nil for a template. Begin date, duration and periodicity are checked where they enter.
-    nonisolated static func contract(_ item: JSONValue, operation: String) throws -> HelpdeskContract? {
+    public nonisolated static func contract(_ item: JSONValue, operation: String) throws -> HelpdeskContract? {
         guard let id = item["id"]?.int, id > 0 else {
             throw HelpdeskError(.malformedResponse, operation: operation, detail: "a contract without a numeric id")
         }
         if item["is_template"]?.int == 1 { return nil }
-        func bounded(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
-            let value = item[key]?.int ?? 0
+        func bounded(_ key: String, _ range: ClosedRange<Int>, required: Bool = false) throws -> Int {
+            let value = item[key]?.int ?? (required ? -1 : 0)
             guard range.contains(value) else {
                 throw HelpdeskError(.malformedResponse, operation: operation, detail: "contract \(id) has \(key) \(value)")
             }
@@ -509,7 +509,7 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         let ends = begins.flatMap { begins in duration == 0 || renewal == 1 ? nil : begins.adding(months: duration).dayBefore }
         return HelpdeskContract(id: id, name: TextRules.storable(HTMLEntities.decode(item["name"]?.string ?? "")),
                                 number: TextRules.storable(HTMLEntities.decode(item["num"]?.string ?? "")), typeName: "",
-                                scope: try bounded("entities_id", 0...Int(Int32.max)), includeSubentities: item["is_recursive"]?.int == 1,
+                                scope: try bounded("entities_id", 0...Int(Int32.max), required: true), includeSubentities: item["is_recursive"]?.int == 1,
                                 begins: begins, ends: ends, periodMonths: periodicity)
     }
 

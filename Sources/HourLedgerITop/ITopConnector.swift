@@ -297,7 +297,7 @@ public actor ITopConnector: HelpdeskPort {
         return try result.objects.sorted { $0.id < $1.id }.map { try Self.contract($0, operation: operation) }
     }
 
-    static func contract(_ object: Object, operation: String) throws -> HelpdeskContract {
+    public static func contract(_ object: Object, operation: String) throws -> HelpdeskContract {
         let fields = object.fields
         guard let org = fields["org_id"]?.int, (0...Int(Int32.max)).contains(org) else {
             throw HelpdeskError(.malformedResponse, operation: operation, detail: "contract \(object.id) without a numeric org_id")

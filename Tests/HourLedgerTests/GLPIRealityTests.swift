@@ -93,6 +93,45 @@ import Testing
         #expect(try JSONValue.parse(byName.body)["data"]?.list.compactMap { $0["2"]?.int } == [4])
     }
 
+    /// The fake lists contracts as getItems_Contract recorded them (names with expand_dropdowns, the entity's
+    /// completename with an encoded separator), and raw as getItem_Contract; the connector reads both as GLPI's.
+    @Test func theFakeListsContractsAsRecorded() async throws {
+        let state = makeFixtureState()
+        let server = try await FakeGLPIServer(state: state)
+        defer { Task { await server.stop() } }
+        let client = CurlHTTPClient()
+        let login = try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", state.appToken),
+                                                                                                    ("Authorization", "user_token \(state.userToken)")]))
+        let token = try GLPIConnector.decode(login, operation: "x")["session_token"]!.string!
+        func get(_ path: String) async throws -> HourLedgerHTTPClient.HTTPResponse {
+            try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + path, headers: [("App-Token", state.appToken), ("Session-Token", token)]))
+        }
+        let keys = ["id", "entities_id", "is_recursive", "name", "num", "contracttypes_id", "begin_date", "duration", "periodicity", "renewal",
+                    "is_deleted", "is_template", "comment", "accounting_number"]
+        let fixture = try Fixtures.glpi("getItems_Contract.json")
+        let answer = try await get(((fixture["request"] as! [String: Any])["path"] as! String).replacingOccurrences(of: "/apirest.php", with: ""))
+        let recorded = try FixtureReplayTests.response(fixture)
+        #expect(answer.status == recorded.status && answer.header("Content-Range") == recorded.header("Content-Range")
+            && answer.header("Accept-Range") == recorded.header("Accept-Range"))
+        let fake = try #require(try JSONValue.parse(answer.body).array)
+        let real = try #require(try JSONValue.parse(recorded.body).array)
+        #expect(fake.count == real.count)
+        for (f, r) in zip(fake, real) {
+            for key in keys { #expect(f[key] == r[key], "\(key): \(String(describing: f[key])) against \(String(describing: r[key]))") }
+        }
+        let single = try FixtureReplayTests.response(try Fixtures.glpi("getItem_Contract.json"))
+        let rawOne = try #require(try JSONValue.parse(try await get("/Contract?range=0-999").body).array?.first)
+        let recordedOne = try JSONValue.parse(single.body)
+        for key in keys { #expect(rawOne[key] == recordedOne[key], "\(key)") }
+        let parsed = try #require(try GLPIConnector.contract(recordedOne, operation: "x"))
+        #expect(parsed == HelpdeskContract(id: 1, name: "Support Hours 2026 - Customer A", number: "CT-A-2026", typeName: "", scope: 1,
+                                           begins: CivilDate("2026-01-01"), ends: nil, periodMonths: 1))
+        // Without READ on contracts: 403 ERROR_RIGHT_MISSING, as error_16 recorded for getItem.
+        state.setProfile(FakeGLPIState.documentedProfile.merging(["contract": 0]) { $1 })
+        let refused = try await get("/Contract?range=0-999")
+        #expect(refused.status == 403 && (try? JSONValue.parse(refused.body))?.array?.first?.string == "ERROR_RIGHT_MISSING")
+    }
+
     /// Tickets whose entity, group, category and title hold &, < or >: matched with no extra reads, an idle poll is one
     /// request, and people see the names decoded once in the API, the reports and CSV.
     @Test func encodedNamesAreRecognisedAndShownDecoded() async throws {

@@ -3,6 +3,7 @@ import FakeITop
 import Foundation
 import HourLedgerApp
 import HourLedgerCore
+import HourLedgerITop
 import HourLedgerUseCases
 import Testing
 
@@ -225,6 +226,17 @@ import Testing
         #expect(ledger.book.contract("itop-2")?.expires == CivilDate("2026-11-22"))
         #expect(try ledger.ticketMatches().filter { $0.key <= 3 }.allSatisfy { $0.value.contractID == "itop-1" })
         #expect(ledger.book.contract("itop-1")?.match.services == [1, 2])
+    }
+
+    @Test func theRecordedCustomerContractsReadAsTheyAre() throws {
+        let body = try ITopConnector.decode(try ITopFixtureTests.response(try Fixtures.itop("20-get-customercontracts.json")), operation: "x")
+        let contracts = try ITopConnector.objects(body, operation: "x").map { try ITopConnector.contract($0, operation: "x") }.sorted { $0.id < $1.id }
+        #expect(contracts == [
+            HelpdeskContract(id: 1, name: "Globex - Workplace support 2026", typeName: "Prepaid hours block", scope: 2, services: [1],
+                             begins: CivilDate("2026-01-01"), ends: CivilDate("2026-12-31"), periodMonths: 1),
+            HelpdeskContract(id: 2, name: "Initech - 100h support block", typeName: "Prepaid hours block", scope: 3, services: [1],
+                             begins: CivilDate("2026-06-01"), ends: CivilDate("2027-05-31"), periodMonths: 12),
+        ])
     }
 
     @Test func periodsAndEndsFromTheHelpdeskDates() {

@@ -65,7 +65,9 @@ struct FakeITopAPI: Sendable {
         "Person": ["name", "first_name", "org_id", "org_name", "email", "friendlyname"],
         "CustomerContract": ["name", "org_id", "organization_name", "provider_id", "provider_name", "contracttype_id", "contracttype_name", "status",
                              "start_date", "end_date", "cost", "cost_currency", "cost_unit", "billing_frequency", "description", "services_list",
-                             "contacts_list", "documents_list", "functionalcis_list", "providercontracts_list", "finalclass", "friendlyname"],
+                             "contacts_list", "documents_list", "functionalcis_list", "providercontracts_list", "finalclass", "friendlyname",
+                             "org_id_friendlyname", "org_id_obsolescence_flag", "contracttype_id_friendlyname", "provider_id_friendlyname",
+                             "provider_id_obsolescence_flag"],
         "CMDBChangeOp": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "finalclass", "friendlyname"],
         "CMDBChangeOpSetAttributeCaseLog": ["change", "date", "userinfo", "user_id", "objclass", "objkey", "attcode", "lastentry", "finalclass",
                                             "friendlyname"],
@@ -235,7 +237,9 @@ struct FakeITopAPI: Sendable {
                 ("CustomerContract", c.id, ["id": "\(c.id)", "name": c.name, "org_id": "\(c.org)", "organization_name": state.organizations[c.org]?.name ?? "",
                                             "provider_id": "1", "provider_name": "Acme Managed Services", "contracttype_id": "43",
                                             "contracttype_name": c.typeName, "status": c.status, "start_date": c.start, "end_date": c.end,
-                                            "billing_frequency": c.billingFrequency, "finalclass": "CustomerContract", "friendlyname": c.name])
+                                            "billing_frequency": c.billingFrequency, "finalclass": "CustomerContract", "friendlyname": c.name,
+                                            "org_id_friendlyname": state.organizations[c.org]?.name ?? "", "contracttype_id_friendlyname": c.typeName,
+                                            "provider_id_friendlyname": "Acme Managed Services"])
             }
         case "Organization":
             return state.organizations.map { id, org in
