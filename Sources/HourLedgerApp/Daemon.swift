@@ -148,6 +148,16 @@ public struct Runtime: Sendable {
         return problems
     }
 
+    /// The contracts the config's `helpdesk_contracts` terms make of what the helpdesk lists now, and why the others
+    /// are not billed: what check-config shows before a daemon relies on it.
+    public func previewHelpdeskContracts() async throws -> (contracts: [Contract], skipped: [(id: Int, reason: String)], listed: Int) {
+        let listed = try await connector.helpdeskContracts()
+        let known = KnownHelpdeskContract.merge([], listed: listed, now: Date())
+        let built = configuration.helpdeskContracts.contracts(from: known, prefix: configuration.helpdesk.kind.rawValue,
+                                                              linked: configuration.helpdesk.kind == .glpi)
+        return (built.contracts, built.skipped, listed.count)
+    }
+
     /// The helpdesk URL as safe to show: no user info, no query string.
     public var publicHelpdeskURL: String {
         guard var components = URLComponents(string: configuration.helpdesk.url) else { return "(invalid url)" }

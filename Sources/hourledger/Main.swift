@@ -298,6 +298,22 @@ struct CheckConfig: AsyncParsableCommand {
         for problem in refused { print("  REFUSED contracts[\(problem.contractID)].\(problem.key): \(problem.error)") }
         if rules > 0, refused.isEmpty { print("  ok      \(rules) query rule\(rules == 1 ? "" : "s") accepted by the helpdesk") }
         var problems: [String] = []
+        if !configuration.helpdeskContracts.isEmpty {
+            do {
+                let preview = try await runtime.previewHelpdeskContracts()
+                print("  ok      the helpdesk lists \(preview.listed) contract\(preview.listed == 1 ? "" : "s"); \(preview.contracts.count) billed here:")
+                for contract in preview.contracts {
+                    let hours = Double(contract.quotaSeconds) / 3600
+                    print("          \(contract.id) \"\(contract.name)\": \(configuration.helpdesk.profile.terms.entity) \(contract.entity ?? 0), "
+                          + "\(contract.starts) to \(contract.expires?.description ?? "open end"), \(contract.period.rawValue), "
+                          + "\(hours == hours.rounded() ? String(Int(hours)) : String(hours)) h, \(contract.billing.mode.rawValue)")
+                }
+                for skipped in preview.skipped { print("          not billed: contract \(skipped.id): \(skipped.reason)") }
+            } catch {
+                print("  REFUSED helpdesk_contracts: the helpdesk's contracts could not be read: \(error)")
+                problems.append("the helpdesk's contracts could not be read")
+            }
+        }
         if !report.missing.isEmpty { problems.append("\(report.missing.count) right\(report.missing.count == 1 ? "" : "s") missing") }
         if !refused.isEmpty { problems.append("\(refused.count) of \(rules) query rules refused") }
         guard problems.isEmpty else { throw CLIError(message: problems.joined(separator: ", ") + "; see README, section Helpdesk rights") }

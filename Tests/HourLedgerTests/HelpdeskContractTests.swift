@@ -144,6 +144,44 @@ import Testing
         #expect(try h.runtime.ledger.balance(of: h.runtime.ledger.book.contract("glpi-1")!, at: Date.utc("2026-11-21 00:00:00"))?.usedSeconds == 3600)
     }
 
+    /// The real CLI: check-config shows what the terms make of GLPI's contracts; `balances` (a process that does not
+    /// poll) sees the contracts the last poll read, from the ledger.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
+    func checkConfigShowsTheHelpdeskContractsAndTheCLISeesThem() async throws {
+        let h = try await GLPIHarness.start(contracts: Self.glpiTerms) { glpi in
+            glpi.addTicket(1, name: "Laptop", entity: 1, category: 1, groups: [1])
+            glpi.addTask(ticket: 1, seconds: 3000, technician: 7, date: Self.today(hour: 0))
+            glpi.putContract(.init(id: 4, entity: 1, name: "Half-yearly", type: 3, begins: "2026-01-01", months: 12, periodicity: 6, renewal: 1))
+            glpi.addContractType(3, name: "Other")
+        }
+        defer { Task { await h.stop() } }
+        let file = h.directory.write("hourledger.yaml", configYAML(url: h.server.url, database: h.directory.path + "/l.sqlite", contracts: Self.glpiTerms))
+        let check = try await CLI.run(["check-config", "--config", file])
+        #expect(check.exitedNormally && check.status == 0, "\(check.output)")
+        #expect(check.output.contains("ok      the helpdesk lists 3 contracts; 2 billed here:"), "\(check.output)")
+        #expect(check.output.contains("glpi-1 \"Support Hours 2026 - Customer A\": entity 1, 2026-01-01 to open end, monthly, 40 h, block"), "\(check.output)")
+        #expect(check.output.contains("glpi-2 \"Support Hours 2026 - Customer B\": entity 2, 2026-03-01 to 2026-08-31, quarterly, 20 h, block"))
+        #expect(check.output.contains("not billed: contract 4: no terms for it: add helpdesk_contracts.by_id.4 or by_type \"Other\""))
+        let balances = try await CLI.run(["balances", "--config", file, "--format", "csv"])
+        #expect(balances.exitedNormally && balances.status == 0, "\(balances.output)")
+        let rows = balances.output.split(separator: "\n").map(String.init)
+        let glpi1 = try #require(rows.first { $0.hasPrefix("glpi-1,") }, "\(balances.output)")
+        #expect(glpi1.contains(",144000,3600,"), "\(glpi1)")  // 40 h quota, 3000 s rounded up to 3600
+        // Without READ on contracts, check-config says so and fails.
+        h.glpi.setProfile(FakeGLPIState.documentedProfile.merging(["contract": 0]) { $1 })
+        let refused = try await CLI.run(["check-config", "--config", file])
+        #expect(refused.exitedNormally && refused.status != 0)
+        #expect(refused.output.contains("REFUSED helpdesk_contracts: the helpdesk's contracts could not be read"), "\(refused.output)")
+    }
+
+    /// A task time earlier today (UTC), so that it falls in the running period whatever the date.
+    static func today(hour: Int) -> String {
+        let formatter = DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date()) + String(format: " %02d:00:00", hour)
+    }
+
     @Test func theTermsAreCheckedWhereTheyEnter() throws {
         for (section, message) in [
             ("helpdesk_contracts:\n  by_type:\n    \"Prepaid support hours\": { quota_hours: 40, entity: 1 }",
