@@ -221,6 +221,8 @@ private struct Reader {
     var issues: [ConfigIssue] = []
     /// Contract rules use the helpdesk's own keys, so the kind is read first.
     var helpdeskKind = HelpdeskKind.glpi
+    /// Contracts of the file declared as an iTop CustomerContract (`itop_contract: 3`): terms by that contract's id.
+    var declared: [(itopID: Int, terms: HelpdeskContractTerms.Terms, path: String)] = []
 
     init(environment: [String: String], baseDirectory: String) {
         self.environment = environment
@@ -611,6 +613,14 @@ private struct Reader {
         var seen: [String: Int] = [:]
         for (index, item) in sequence.enumerated() {
             let path = "contracts[\(index)]"
+            if helpdeskKind == .itop, case .mapping(let given) = item, given.contains(where: { $0.key.string == "itop_contract" }) {
+                if let (itopID, terms) = declaredITopContract(given, at: path), let id = terms.id {
+                    if let first = seen[id] { issue("\(path).id", item, "duplicate contract id '\(id)' (first at contracts[\(first)])") }
+                    seen[id] = index
+                    declared.append((itopID, terms, path))
+                }
+                continue
+            }
             guard let contract = contract(item, at: path) else { continue }
             if let first = seen[contract.id] {
                 issue("\(path).id", item, "duplicate contract id '\(contract.id)' (first at contracts[\(first)])")
@@ -626,8 +636,12 @@ private struct Reader {
     /// of the helpdesk's own contracts. Terms are a contract's keys without those the helpdesk's contract gives.
     mutating func helpdeskContracts(_ node: Node?) -> HelpdeskContractTerms {
         let path = "helpdesk_contracts"
-        guard let node, let map = mapping(node, at: path, allowed: ["by_id", "by_type", "default"]) else { return HelpdeskContractTerms() }
         var result = HelpdeskContractTerms()
+        for (itopID, terms, declaredAt) in declared {
+            if result.byID[itopID] != nil { issue("\(declaredAt).itop_contract", nil, "iTop contract \(itopID) is declared twice") }
+            result.byID[itopID] = terms
+        }
+        guard let node, let map = mapping(node, at: path, allowed: ["by_id", "by_type", "default"]) else { return result }
         if let fallback = map["default"] { result.fallback = terms(fallback, at: "\(path).default") }
         for (section, isID) in [("by_type", false), ("by_id", true)] {
             guard let sectionNode = map[section] else { continue }
@@ -643,7 +657,7 @@ private struct Reader {
                         issue(entryPath, key, "must be a helpdesk contract id (a positive number)")
                         continue
                     }
-                    if result.byID[id] != nil { issue(entryPath, key, "duplicate contract id") }
+                    if result.byID[id] != nil { issue(entryPath, key, "duplicate contract id (or declared by itop_contract in contracts)") }
                     if let terms = terms(value, at: entryPath) { result.byID[id] = terms }
                 } else {
                     guard !name.isEmpty, name.count <= 255 else {
@@ -655,10 +669,37 @@ private struct Reader {
                 }
             }
         }
-        if result.isEmpty, issues.allSatisfy({ !$0.path.hasPrefix(path) }) {
+        if map.isEmpty, issues.allSatisfy({ !$0.path.hasPrefix(path) }) {
             issue(path, node, "gives no terms: add by_id, by_type or default")
         }
         return result
+    }
+
+    /// `- { id: globex, itop_contract: 1, quota_hours: 40 }`: the file names the contract and gives its terms; iTop's
+    /// CustomerContract 1 gives its organisation, services and dates. Returns the iTop id and the terms, which carry
+    /// the HourLedger id.
+    mutating func declaredITopContract(_ given: Node.Mapping, at path: String) -> (Int, HelpdeskContractTerms.Terms)? {
+        var rest: [(Node, Node)] = []
+        var id: String?
+        var itopID: Int?
+        for (key, value) in given {
+            switch key.string {
+            case "id":
+                id = value.string
+            case "itop_contract":
+                itopID = value.int.flatMap { (1...Int(Int32.max)).contains($0) ? $0 : nil }
+                if itopID == nil { issue("\(path).itop_contract", value, "must be an iTop CustomerContract id (a positive number)") }
+            default:
+                rest.append((key, value))
+            }
+        }
+        guard let id, !id.isEmpty, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            issue("\(path).id", nil, "missing, or not only letters, digits, '-', '_' or '.'")
+            return nil
+        }
+        guard let itopID, var terms = terms(.mapping(Node.Mapping(rest)), at: path) else { return nil }
+        terms.id = id
+        return (itopID, terms)
     }
 
     /// One set of terms, read as a contract whose id, scope and start the helpdesk fills in later.

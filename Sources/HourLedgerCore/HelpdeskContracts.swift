@@ -77,10 +77,14 @@ public struct HelpdeskContractTerms: Sendable, Equatable {
     public struct Terms: Sendable, Equatable {
         public var template: Contract
         public var period: PeriodKind?
+        /// The HourLedger id, when the file declares the contract by name (`itop_contract: 3` on a contract of the
+        /// file); otherwise `glpi-<id>` or `itop-<id>`.
+        public var id: String?
 
-        public init(template: Contract, period: PeriodKind?) {
+        public init(template: Contract, period: PeriodKind?, id: String? = nil) {
             self.template = template
             self.period = period
+            self.id = id
         }
     }
 
@@ -132,7 +136,7 @@ public struct HelpdeskContractTerms: Sendable, Equatable {
                 }
             }
             var contract = terms.template
-            contract.id = Self.contractID(source.id, prefix: prefix)
+            contract.id = terms.id ?? Self.contractID(source.id, prefix: prefix)
             contract.name = source.name.isEmpty ? contract.id : source.name
             contract.entity = source.scope
             contract.includeSubentities = source.includeSubentities

@@ -15,6 +15,7 @@ public final class ContractBook: Sendable {
         var version = 0
         var contracts: [Contract] = []
         var skipped: [(id: Int, reason: String)] = []
+        var built: [String] = []
     }
     private let state: Mutex<State>
     /// `glpi` or `itop`: the prefix of the ids of contracts built from the helpdesk's.
@@ -35,6 +36,8 @@ public final class ContractBook: Sendable {
     public var terms: HelpdeskContractTerms { state.withLock { $0.terms } }
     /// The helpdesk's contracts as last read, with the day each was seen ended.
     public var knownHelpdeskContracts: [KnownHelpdeskContract] { state.withLock { $0.known } }
+    /// The ids of the contracts in force that were built from the helpdesk's.
+    public var helpdeskContractIDs: [String] { state.withLock { $0.built } }
     /// Helpdesk contracts that are not billed here, and why (no terms for their type, no start date…).
     public var skippedHelpdeskContracts: [(id: Int, reason: String)] { state.withLock { $0.skipped } }
 
@@ -71,7 +74,9 @@ public final class ContractBook: Sendable {
     private static func build(_ state: inout State, prefix: String) {
         let built: (contracts: [Contract], skipped: [(id: Int, reason: String)]) = state.terms.isEmpty ? ([], []) : state.terms.contracts(from: state.known, prefix: prefix, linked: prefix == "glpi")
         let configuredIDs = Set(state.configured.map(\.id))
-        state.contracts = state.configured + built.contracts.filter { !configuredIDs.contains($0.id) }
+        let fromHelpdesk = built.contracts.filter { !configuredIDs.contains($0.id) }
+        state.contracts = state.configured + fromHelpdesk
+        state.built = fromHelpdesk.map(\.id)
         state.skipped = built.skipped
     }
 }

@@ -266,6 +266,41 @@ import Testing
         #expect(ledger.book.contract("itop-1")?.match.services == [1, 2])
     }
 
+    /// One iTop contract declared in the file by its id: the file names it and gives its terms, iTop its organisation,
+    /// services and dates. The others have no terms and are named as not billed.
+    @Test func anITopContractDeclaredInTheFileByItsID() async throws {
+        let directory = TemporaryDirectory()
+        let state = try makeITopFixtureState()
+        let server = try await FakeITopServer(state: state)
+        defer { Task { await server.stop() } }
+        let contracts = "  - { id: globex, itop_contract: 1, quota_hours: 40, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }"
+        let runtime = try Runtime(configuration: ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: contracts)))
+        try await runtime.engine.syncOnce(now: Date.utc("2026-11-21 09:00:00"))
+        #expect(runtime.ledger.contracts.map(\.id) == ["globex"])
+        let globex = try #require(runtime.ledger.book.contract("globex"))
+        #expect(globex.name == "Globex - Workplace support 2026" && globex.entity == 2 && globex.match.services == [1] && globex.quotaSeconds == 144_000)
+        #expect(globex.expires == CivilDate("2026-12-31"))
+        #expect(try runtime.ledger.ticketMatches().mapValues(\.contractID) == [1: "globex", 2: "globex", 3: "globex", 4: nil, 5: nil, 6: nil])
+        let status = try #require(await runtime.engine.status.helpdeskContracts)
+        #expect(status.billed == ["globex"] && status.notBilled.map(\.contractID) == ["itop-2"])
+
+        for (contract, message) in [
+            ("{ id: g, itop_contract: 0, quota_hours: 1 }", "contracts[0].itop_contract: must be an iTop CustomerContract id"),
+            ("{ id: g, itop_contract: 1, org: 2, quota_hours: 1 }", "contracts[0].org: comes from the helpdesk's contract"),
+            ("{ itop_contract: 1, quota_hours: 1 }", "contracts[0].id: missing"),
+        ] {
+            do {
+                _ = try ConfigLoader.parse(itopConfigYAML(url: "http://127.0.0.1:9", database: "/tmp/u.sqlite", contracts: "  - " + contract))
+                Issue.record("took \(contract)")
+            } catch { #expect("\(error)".contains(message), "\(error)") }
+        }
+        do {
+            _ = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite",
+                                                  contracts: "  - { id: g, entity: 1, itop_contract: 1, quota_hours: 1, starts: 2026-01-01 }"))
+            Issue.record("GLPI took itop_contract")
+        } catch { #expect("\(error)".contains("contracts[0].itop_contract: unknown key"), "\(error)") }
+    }
+
     @Test func theRecordedCustomerContractsReadAsTheyAre() throws {
         let body = try ITopConnector.decode(try ITopFixtureTests.response(try Fixtures.itop("20-get-customercontracts.json")), operation: "x")
         let contracts = try ITopConnector.objects(body, operation: "x").map { try ITopConnector.contract($0, operation: "x") }.sorted { $0.id < $1.id }

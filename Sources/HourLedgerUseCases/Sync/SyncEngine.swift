@@ -348,7 +348,7 @@ public actor SyncEngine {
             logger.warning("could not read the helpdesk's contracts; those last read stay in force", metadata: ["error": "\(error)"])
         }
         let prefix = book.helpdeskPrefix
-        status.billed = book.contracts.map(\.id).filter { $0.hasPrefix(prefix + "-") }
+        status.billed = book.helpdeskContractIDs
         status.notBilled = book.skippedHelpdeskContracts.map {
             ContractFailure(contractID: HelpdeskContractTerms.contractID($0.id, prefix: prefix), error: $0.reason)
         }
