@@ -472,15 +472,19 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         let operation = "getItems Contract"
         let raw = try await pages("Contract", query: [], operation: operation) { body in
             try (body.array ?? []).map { try Self.contract($0, operation: operation) }
-        }.rows
+        }
         let typeNames = try await pages("Contract", query: [("expand_dropdowns", "true")], operation: operation) { body in
             (body.array ?? []).compactMap { item -> (Int, String)? in
                 guard let id = item["id"]?.int else { return nil }
                 return (id, TextRules.storable(HTMLEntities.decode(item["contracttypes_id"]?.string ?? "")))
             }
-        }.rows
-        let names = Dictionary(typeNames, uniquingKeysWith: { a, _ in a })
-        return raw.compactMap { found in
+        }
+        // A contract missing from the list is taken as ended: a list that moved while it was paged says nothing.
+        guard raw.stable, typeNames.stable else {
+            throw HelpdeskError(.serverError, operation: operation, detail: "the contract list changed while it was read; it is read again at the next poll")
+        }
+        let names = Dictionary(typeNames.rows, uniquingKeysWith: { a, _ in a })
+        return raw.rows.compactMap { found in
             guard var contract = found else { return nil }
             contract.typeName = names[contract.id] ?? ""
             return contract

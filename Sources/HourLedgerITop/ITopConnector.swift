@@ -294,6 +294,10 @@ public actor ITopConnector: HelpdeskPort {
         let operation = "core/get CustomerContract"
         let result = try await get("CustomerContract", key: "SELECT CustomerContract",
                                    fields: "id,name,org_id,contracttype_name,status,start_date,end_date,billing_frequency,services_list", what: operation)
+        // A contract missing from the list is taken as ended: a list that moved while it was paged says nothing.
+        guard result.stable else {
+            throw HelpdeskError(.serverError, operation: operation, detail: "the contract list changed while it was read; it is read again at the next poll")
+        }
         return try result.objects.sorted { $0.id < $1.id }.map { try Self.contract($0, operation: operation) }
     }
 

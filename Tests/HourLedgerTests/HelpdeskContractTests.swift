@@ -301,6 +301,32 @@ import Testing
         } catch { #expect("\(error)".contains("contracts[0].itop_contract: unknown key"), "\(error)") }
     }
 
+    /// A contract list that moved while it was paged (a contract deleted between two pages) ends nothing: the
+    /// contracts as last read stay in force and /status says why.
+    @Test func aContractListThatMovedWhileItWasPagedEndsNothing() async throws {
+        let directory = TemporaryDirectory()
+        let state = try makeITopFixtureState()
+        for id in 3...6 {
+            state.putCustomerContract(id, .init(id: id, name: "Other \(id)", org: 1, start: "2026-01-01", end: "", services: []))
+        }
+        let server = try await FakeITopServer(state: state)
+        defer { Task { await server.stop() } }
+        let terms = "  []\nhelpdesk_contracts:\n  default: { quota_hours: 10 }"
+        let runtime = try Runtime(configuration: ConfigLoader.parse(itopConfigYAML(url: server.url, database: directory.path + "/l.sqlite", contracts: terms)))
+        try await runtime.engine.syncOnce(now: Date.utc("2026-11-21 09:00:00"))
+        #expect(runtime.ledger.contracts.count == 6)
+        // Before page 2 of the CustomerContract read (page size 4), contract 6 is deleted.
+        state.beforePage = { state, page in if page == 2 { state.putCustomerContract(6, nil) } }
+        state.advance(seconds: 60)
+        _ = try await runtime.engine.syncOnce(now: Date.utc("2026-11-22 09:00:00"))
+        let status = try #require(await runtime.engine.status.helpdeskContracts)
+        #expect(status.error?.contains("the contract list changed while it was read") == true, "\(status.error ?? "-")")
+        #expect(runtime.ledger.contracts.allSatisfy { $0.expires == nil || $0.expires! > CivilDate("2026-11-22")! }, "nothing ended")
+        state.beforePage = nil
+        _ = try await runtime.engine.syncOnce(now: Date.utc("2026-11-23 09:00:00"))
+        #expect(runtime.ledger.book.contract("itop-6")?.expires == CivilDate("2026-11-23"), "read in full, the deletion ends it")
+    }
+
     @Test func theRecordedCustomerContractsReadAsTheyAre() throws {
         let body = try ITopConnector.decode(try ITopFixtureTests.response(try Fixtures.itop("20-get-customercontracts.json")), operation: "x")
         let contracts = try ITopConnector.objects(body, operation: "x").map { try ITopConnector.contract($0, operation: "x") }.sorted { $0.id < $1.id }
