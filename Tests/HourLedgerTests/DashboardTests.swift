@@ -329,6 +329,29 @@ import Testing
         }
     }
 
+    /// A contract kept in GLPI: its customer sees it under GLPI's name, counted by the terms of the config, and not the
+    /// other customer's.
+    @Test func aCustomerSeesTheirContractKeptInGLPI() async throws {
+        let setup = try await Self.setUp(contracts: """
+              []
+            helpdesk_contracts:
+              by_type:
+                "Prepaid support hours": { quota_hours: 20, rounding: { increment_minutes: 15, mode: up } }
+            """)
+        defer { Task { await setup.glpi.stop() } }
+        let app = buildApplication(runtime: setup.runtime)
+        try await app.test(.router) { client in
+            let browser = Browser(client)
+            #expect(try await browser.signIn("customer.carol").status == .seeOther)
+            let page = try await browser.get("/contracts")
+            #expect(page.html.contains(#"data-contract="glpi-1""#) && page.html.contains("Support Hours 2026 - Customer A"))
+            #expect(page.html.contains(#"<dd class="used">0:45</dd>"#) && page.html.contains(#"<dd class="remaining">19:15</dd>"#))
+            #expect(!page.html.contains("Customer B") && !page.html.contains("glpi-2"))
+            #expect(try await browser.get("/contracts/glpi-1").html.contains("Laptop &amp; &lt;dock&gt; broken"))
+            #expect(try await browser.get("/contracts/glpi-2").status == .notFound)
+        }
+    }
+
     @Test func aWrongPasswordGetsTheGenericErrorAndAttemptsAreLimited() async throws {
         let setup = try await Self.setUp()
         defer { Task { await setup.glpi.stop() } }
