@@ -127,6 +127,7 @@ let package = Package(
             dependencies: [
                 "HourLedgerApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

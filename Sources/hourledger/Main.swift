@@ -14,7 +14,8 @@ struct HourLedger: AsyncParsableCommand {
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
-                      InvoicePreviewCommand.self, AccountingExportCommand.self, TopUpCommand.self, ReportCommand.self, OutboxCommand.self])
+                      InvoicePreviewCommand.self, AccountingExportCommand.self, TopUpCommand.self, ReportCommand.self, OutboxCommand.self,
+                      StatementCommand.self])
 }
 
 /// Caps malloc's arenas before ArgumentParser's own entry point starts any thread.
