@@ -61,6 +61,18 @@ import Testing
         #expect(try JSONValue.parse(groups.body).array?.last?["name"]?.string == "Ops &#38; &#60;Support&#62; \"Ä\"")
     }
 
+    /// A GLPI session on the fake through the real libcurl client: a GET of a path under apirest.php.
+    static func session(_ server: FakeGLPIServer) async throws -> @Sendable (String) async throws -> HourLedgerHTTPClient.HTTPResponse {
+        let state = server.state
+        let client = CurlHTTPClient()
+        let login = try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", state.appToken),
+                                                                                                    ("Authorization", "user_token \(state.userToken)")]))
+        let token = try GLPIConnector.decode(login, operation: "x")["session_token"]!.string!
+        return { path in
+            try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + path, headers: [("App-Token", state.appToken), ("Session-Token", token)]))
+        }
+    }
+
     /// The fake answers search_Ticket_10's request (tickets linked to contract 1, with column 193) as GLPI did: the same
     /// tickets, the contract's name in 193, the same Content-Range; and a name search matches the stored, encoded form.
     @Test func theFakeAnswersTheContractSearchAsRecorded() async throws {
@@ -73,13 +85,7 @@ import Testing
         state.linkContract(1, ticket: 3)
         let server = try await FakeGLPIServer(state: state)
         defer { Task { await server.stop() } }
-        let client = CurlHTTPClient()
-        let login = try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", state.appToken),
-                                                                                                    ("Authorization", "user_token \(state.userToken)")]))
-        let token = try GLPIConnector.decode(login, operation: "x")["session_token"]!.string!
-        func get(_ path: String) async throws -> HourLedgerHTTPClient.HTTPResponse {
-            try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + path, headers: [("App-Token", state.appToken), ("Session-Token", token)]))
-        }
+        let get = try await Self.session(server)
         let fixture = try Fixtures.glpi("search_Ticket_10_by_contract.json")
         let answer = try await get(((fixture["request"] as! [String: Any])["path"] as! String).replacingOccurrences(of: "/apirest.php", with: ""))
         let recorded = try FixtureReplayTests.response(fixture)
@@ -99,13 +105,7 @@ import Testing
         let state = makeFixtureState()
         let server = try await FakeGLPIServer(state: state)
         defer { Task { await server.stop() } }
-        let client = CurlHTTPClient()
-        let login = try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + "/initSession", headers: [("App-Token", state.appToken),
-                                                                                                    ("Authorization", "user_token \(state.userToken)")]))
-        let token = try GLPIConnector.decode(login, operation: "x")["session_token"]!.string!
-        func get(_ path: String) async throws -> HourLedgerHTTPClient.HTTPResponse {
-            try await client.send(HourLedgerHTTPClient.HTTPRequest(url: server.url + path, headers: [("App-Token", state.appToken), ("Session-Token", token)]))
-        }
+        let get = try await Self.session(server)
         let keys = ["id", "entities_id", "is_recursive", "name", "num", "contracttypes_id", "begin_date", "duration", "periodicity", "renewal",
                     "is_deleted", "is_template", "comment", "accounting_number"]
         let fixture = try Fixtures.glpi("getItems_Contract.json")

@@ -182,6 +182,14 @@ import Testing
         return formatter.string(from: Date()) + String(format: " %02d:00:00", hour)
     }
 
+    /// The file is refused, with `message` among its errors.
+    static func expectRefused(_ yaml: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try ConfigLoader.parse(yaml)
+            Issue.record("took a file that should be refused for \(message)", sourceLocation: sourceLocation)
+        } catch { #expect("\(error)".contains(message), "\(error)", sourceLocation: sourceLocation) }
+    }
+
     @Test func theTermsAreCheckedWhereTheyEnter() throws {
         for (section, message) in [
             ("helpdesk_contracts:\n  by_type:\n    \"Prepaid support hours\": { quota_hours: 40, entity: 1 }",
@@ -192,10 +200,7 @@ import Testing
             ("helpdesk_contracts: {}", "helpdesk_contracts: gives no terms"),
             ("helpdesk_contracts:\n  by_name: {}", "helpdesk_contracts.by_name: unknown key"),
         ] {
-            do {
-                _ = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite", contracts: "  []\n" + section))
-                Issue.record("took \(section)")
-            } catch { #expect("\(error)".contains(message), "\(error)") }
+            Self.expectRefused(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite", contracts: "  []\n" + section), message)
         }
     }
 
@@ -289,16 +294,11 @@ import Testing
             ("{ id: g, itop_contract: 1, org: 2, quota_hours: 1 }", "contracts[0].org: comes from the helpdesk's contract"),
             ("{ itop_contract: 1, quota_hours: 1 }", "contracts[0].id: missing"),
         ] {
-            do {
-                _ = try ConfigLoader.parse(itopConfigYAML(url: "http://127.0.0.1:9", database: "/tmp/u.sqlite", contracts: "  - " + contract))
-                Issue.record("took \(contract)")
-            } catch { #expect("\(error)".contains(message), "\(error)") }
+            Self.expectRefused(itopConfigYAML(url: "http://127.0.0.1:9", database: "/tmp/u.sqlite", contracts: "  - " + contract), message)
         }
-        do {
-            _ = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite",
-                                                  contracts: "  - { id: g, entity: 1, itop_contract: 1, quota_hours: 1, starts: 2026-01-01 }"))
-            Issue.record("GLPI took itop_contract")
-        } catch { #expect("\(error)".contains("contracts[0].itop_contract: unknown key"), "\(error)") }
+        Self.expectRefused(configYAML(url: "http://127.0.0.1:9/apirest.php", database: "/tmp/u.sqlite",
+                                      contracts: "  - { id: g, entity: 1, itop_contract: 1, quota_hours: 1, starts: 2026-01-01 }"),
+                           "contracts[0].itop_contract: unknown key")
     }
 
     /// A contract list that moved while it was paged (a contract deleted between two pages) ends nothing: the
