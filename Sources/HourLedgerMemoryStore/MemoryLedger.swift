@@ -30,6 +30,7 @@ public final class MemoryLedger: LedgerRepository, @unchecked Sendable {
             try checkOpen()
             let transaction = MemoryTransaction(tables)
             let result = try body(transaction)
+            try transaction.flushBook()
             tables = transaction.tables
             return result
         }
@@ -68,6 +69,7 @@ struct MemoryTables {
     var hints: [Int: TicketHint] = [:]
     var failures: [Int: TicketFailureRecord] = [:]
     var tokens: [String: Token] = [:]
+    var books: [BookRecord] = []
     /// The last id handed out per table: ids are never reused, as with SQLite's AUTOINCREMENT.
     var lastID: [String: Int64] = [:]
 
@@ -86,8 +88,24 @@ func seconds(_ date: Date) -> Int { Int(date.timeIntervalSince1970) }
 /// One transaction: a private copy of the tables.
 final class MemoryTransaction: LedgerWriter {
     var tables: MemoryTables
+    /// This transaction's changes to the books, chained in at its end.
+    let book = BookBuffer()
 
     init(_ tables: MemoryTables) { self.tables = tables }
+
+    func flushBook() throws {
+        try book.flush(at: Date(), head: { try self.bookHead(contractID: $0) }, append: { record in
+            var stored = record
+            stored.id = tables.nextID("book_record")
+            tables.books.append(stored)
+        })
+    }
+
+    func allEntries() throws -> [LedgerEntry] { entriesByID }
+    func bookRecords() throws -> [BookRecord] { tables.books }
+    func bookHead(contractID: String) throws -> (seq: Int, hash: String)? {
+        tables.books.last { $0.contractID == contractID }.map { ($0.seq, $0.hash) }
+    }
 
     // MARK: Sync state, tickets, moves
 
@@ -163,6 +181,7 @@ final class MemoryTransaction: LedgerWriter {
         var move = move
         move.at = whole(move.at)
         tables.moves.append(move)
+        BookChange.noteMove(move, in: book)
     }
 
     func moves(ticketID: Int) throws -> [ContractMove] { tables.moves.filter { $0.ticketID == ticketID } }
@@ -226,6 +245,7 @@ final class MemoryTransaction: LedgerWriter {
         stored.workedAt = whole(entry.workedAt)
         stored.updatedAt = whole(entry.updatedAt)
         tables.entries[stored.id] = stored
+        book.note(.entry(stored), contract: stored.contractID)
         return stored.id
     }
 
@@ -238,9 +258,13 @@ final class MemoryTransaction: LedgerWriter {
         stored.workedAt = whole(entry.workedAt)
         stored.updatedAt = whole(entry.updatedAt)
         tables.entries[entry.id] = stored
+        book.note(.entry(stored), contract: stored.contractID)
     }
 
-    func deleteEntry(id: Int64) throws { tables.entries[id] = nil }
+    func deleteEntry(id: Int64) throws {
+        guard let old = tables.entries.removeValue(forKey: id) else { return }
+        book.note(.deleted(old), contract: old.contractID)
+    }
 
     func setRemoteTaskID(_ taskID: Int, entryKey: String) throws {
         for (id, entry) in tables.entries where entry.key == entryKey { tables.entries[id]?.remoteTaskID = taskID }
@@ -326,11 +350,14 @@ final class MemoryTransaction: LedgerWriter {
     }
 
     func saveBlockMovement(contractID: String, _ movement: BlockMovement, at: Date) throws {
-        tables.movements[.init(contractID: contractID, periodKey: movement.periodKey, kind: movement.kind, originKey: movement.originKey)] = movement
+        let key = MemoryTables.MovementKey(contractID: contractID, periodKey: movement.periodKey, kind: movement.kind, originKey: movement.originKey)
+        if tables.movements[key] != movement { book.note(.movement(movement), contract: contractID) }
+        tables.movements[key] = movement
     }
 
     func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws {
-        tables.movements[.init(contractID: contractID, periodKey: movement.periodKey, kind: movement.kind, originKey: movement.originKey)] = nil
+        let key = MemoryTables.MovementKey(contractID: contractID, periodKey: movement.periodKey, kind: movement.kind, originKey: movement.originKey)
+        if tables.movements.removeValue(forKey: key) != nil { book.note(.movementDeleted(movement), contract: contractID) }
     }
 
     func topUps(contractID: String?) throws -> [TopUp] {
@@ -352,6 +379,7 @@ final class MemoryTransaction: LedgerWriter {
         stored.addedAt = whole(topUp.addedAt)
         tables.topUps[stored.id] = stored
         revise(topUp.contractID)
+        book.note(.topUp(stored), contract: stored.contractID)
         return stored.id
     }
 
@@ -362,6 +390,7 @@ final class MemoryTransaction: LedgerWriter {
         topUp.voidReason = reason
         tables.topUps[id] = topUp
         revise(topUp.contractID)
+        book.note(.topUpVoided(topUp), contract: topUp.contractID)
         return true
     }
 

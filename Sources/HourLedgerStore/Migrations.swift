@@ -143,6 +143,7 @@ enum Migrations {
         registerTopUps(&migrator)
         registerTicketTypes(&migrator)
         registerTicketLinks(&migrator)
+        registerBooks(&migrator)
         return migrator
     }
 
@@ -406,6 +407,25 @@ extension Migrations {
             try db.execute(sql: """
                 ALTER TABLE ticket ADD COLUMN linked_contracts TEXT NOT NULL DEFAULT '';
                 CREATE INDEX ticket_linked ON ticket(id) WHERE linked_contracts != '';
+                """)
+        }
+    }
+
+    static func registerBooks(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v17-books") { db in
+            // Tamper-evident books: each contract's changes, one record per transaction, each holding the hash of
+            // the one before it. Filled by the stores, in the transaction that makes the change.
+            try db.execute(sql: """
+                CREATE TABLE book_record (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    contract_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    content TEXT NOT NULL,
+                    previous_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    UNIQUE (contract_id, seq)
+                );
                 """)
         }
     }

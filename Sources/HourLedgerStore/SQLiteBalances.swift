@@ -103,6 +103,11 @@ extension SQLiteTransaction {
     }
 
     func saveBlockMovement(contractID: String, _ movement: BlockMovement, at now: Date) throws {
+        let stored = try db.rows(sql: "SELECT seconds, reason FROM block_movement WHERE contract_id = ? AND period_key = ? AND kind = ? AND origin_key = ?",
+                                 arguments: [contractID, movement.periodKey, movement.kind.rawValue, movement.originKey]).first
+        if stored.map({ ($0["seconds"] as Int, $0["reason"] as String) != (movement.seconds, movement.reason) }) ?? true {
+            book.note(.movement(movement), contract: contractID)
+        }
         try db.run(sql: """
             INSERT INTO block_movement(contract_id, period_key, kind, origin_key, seconds, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(contract_id, period_key, kind, origin_key) DO UPDATE SET seconds = excluded.seconds, reason = excluded.reason,
@@ -141,7 +146,10 @@ extension SQLiteTransaction {
             INSERT INTO top_up(contract_id, seconds, note, price, expires, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?)
             """, arguments: [topUp.contractID, topUp.seconds, topUp.note, topUp.price, topUp.expires?.description, seconds(topUp.addedAt),
                              topUp.addedBy])
-        return db.lastInsertedRowID
+        var stored = topUp
+        stored.id = db.lastInsertedRowID
+        book.note(.topUp(stored), contract: stored.contractID)
+        return stored.id
     }
 
     func voidTopUp(id: Int64, at: Date, by: String, reason: String) throws -> Bool {
@@ -149,12 +157,14 @@ extension SQLiteTransaction {
         else { return false }
         try db.run(sql: "INSERT OR IGNORE INTO ledger_dirty(contract_id) VALUES (?)", arguments: [contractID])
         try db.run(sql: "UPDATE top_up SET voided_at = ?, voided_by = ?, void_reason = ? WHERE id = ?", arguments: [seconds(at), by, reason, id])
+        if let voided = try topUps(contractID: contractID).first(where: { $0.id == id }) { book.note(.topUpVoided(voided), contract: contractID) }
         return true
     }
 
     func deleteBlockMovement(contractID: String, _ movement: BlockMovement) throws {
         try db.run(sql: "DELETE FROM block_movement WHERE contract_id = ? AND period_key = ? AND kind = ? AND origin_key = ?",
                    arguments: [contractID, movement.periodKey, movement.kind.rawValue, movement.originKey])
+        if db.changesCount > 0 { book.note(.movementDeleted(movement), contract: contractID) }
     }
 }
 

@@ -57,6 +57,25 @@ public final class SQLiteLedger: LedgerRepository {
     public init(writer: any DatabaseWriter) throws {
         self.writer = writer
         try Migrations.migrator.migrate(writer)
+        try writer.write { db in try Self.openBooks(db) }
+    }
+
+    /// The body, then this transaction's changes chained into the books, in the same transaction.
+    private static func transact<T>(_ db: Database, _ body: (any LedgerWriter) throws -> T) throws -> T {
+        let transaction = SQLiteTransaction(db: db)
+        let value = try body(transaction)
+        try transaction.flushBook()
+        return value
+    }
+
+    /// A ledger from before the books (version 17) gets one opening record per contract holding every entry as it
+    /// stands, so `verify` checks it from then on.
+    static func openBooks(_ db: Database) throws {
+        guard try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM book_record)") == 0,
+              try Int.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM entry)") == 1 else { return }
+        let transaction = SQLiteTransaction(db: db)
+        for entry in try transaction.allEntries() { transaction.book.note(.entry(entry), contract: entry.contractID) }
+        try transaction.flushBook()
     }
 
     public func read<T>(_ body: (any LedgerReader) throws -> T) throws -> T {
@@ -64,12 +83,12 @@ public final class SQLiteLedger: LedgerRepository {
     }
 
     public func write<T>(_ body: (any LedgerWriter) throws -> T) throws -> T {
-        try Self.mapped { try writer.write { db in try body(SQLiteTransaction(db: db)) } }
+        try Self.mapped { try writer.write { db in try Self.transact(db, body) } }
     }
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
         do {
-            return try await writer.write { db in try body(SQLiteTransaction(db: db)) }
+            return try await writer.write { db in try Self.transact(db, body) }
         } catch {
             throw Self.unavailable(error) ?? error
         }
@@ -107,6 +126,31 @@ public final class SQLiteLedger: LedgerRepository {
 /// One transaction's view of the ledger: the SQL behind each repository operation.
 struct SQLiteTransaction: LedgerWriter {
     let db: Database
+    /// This transaction's changes to the books, chained in at its end.
+    let book = BookBuffer()
+
+    func flushBook() throws {
+        try book.flush(at: Date(), head: { try bookHead(contractID: $0) }, append: { record in
+            try db.run(sql: "INSERT INTO book_record(contract_id, seq, at, content, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [record.contractID, record.seq, record.at, record.content, record.previousHash, record.hash])
+        })
+    }
+
+    func bookHead(contractID: String) throws -> (seq: Int, hash: String)? {
+        try db.rows(sql: "SELECT seq, hash FROM book_record WHERE contract_id = ? ORDER BY seq DESC LIMIT 1", arguments: [contractID]).first
+            .map { ($0["seq"], $0["hash"]) }
+    }
+
+    func bookRecords() throws -> [BookRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM book_record ORDER BY id").map {
+            BookRecord(id: $0["id"], contractID: $0["contract_id"], seq: $0["seq"], at: $0["at"], content: $0["content"],
+                       previousHash: $0["previous_hash"], hash: $0["hash"])
+        }
+    }
+
+    func allEntries() throws -> [LedgerEntry] {
+        try Row.fetchAll(db, sql: "SELECT * FROM entry ORDER BY id").map(Self.entry)
+    }
 }
 
 extension Database {

@@ -125,6 +125,7 @@ extension SQLiteTransaction {
     func insertMove(_ move: ContractMove) throws {
         try db.run(sql: "INSERT INTO contract_move(ticket_id, from_contract, to_contract, raw_seconds, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
                    arguments: [move.ticketID, move.fromContract, move.toContract, move.rawSeconds, seconds(move.at), move.reason])
+        BookChange.noteMove(move, in: book)
     }
 
     func moves(ticketID: Int) throws -> [ContractMove] {
@@ -258,6 +259,10 @@ extension SQLiteTransaction {
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         if entry.source == .hourledger { try db.run(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id]) }
+        var stored = entry
+        stored.id = id
+        if entry.source == .hourledger { stored.sourceID = Int(id) }
+        book.note(.entry(stored), contract: stored.contractID)
         return id
     }
 
@@ -272,6 +277,7 @@ extension SQLiteTransaction {
             try db.run(sql: Self.insertEntrySQLs[rows - 1], arguments: StatementArguments(values))
             start += rows
         }
+        for entry in entries { book.note(.entry(entry), contract: entry.contractID) }
     }
 
     func updateEntry(_ entry: LedgerEntry) throws {
@@ -282,10 +288,13 @@ extension SQLiteTransaction {
             """, arguments: [entry.contractID, entry.periodKey, seconds(entry.workedAt), entry.rawSeconds, entry.billedSeconds, entry.rounding,
                              entry.technician, entry.isPrivate, entry.content, seconds(entry.updatedAt), entry.kind.rawValue, entry.note,
                              entry.remoteTaskID, entry.approval.rawValue, entry.taskCategory, entry.id])
+        book.note(.entry(entry), contract: entry.contractID)
     }
 
     func deleteEntry(id: Int64) throws {
+        guard let old = try db.rows(sql: "SELECT * FROM entry WHERE id = ?", arguments: [id]).first.map(Self.entry) else { return }
         try db.run(sql: "DELETE FROM entry WHERE id = ?", arguments: [id])
+        book.note(.deleted(old), contract: old.contractID)
     }
 
     func setRemoteTaskID(_ taskID: Int, entryKey: String) throws {

@@ -52,9 +52,18 @@ public struct Statement: Sendable, Equatable, Codable {
     public var generatedAt: String
     public var lines: [Line]
     public var totals: Totals
+    /// The contract's books when the statement was written: their last record's position and hash, which
+    /// `hourledger verify` on the ledger recomputes.
+    public var booksHead: BooksHead?
+
+    public struct BooksHead: Sendable, Equatable, Codable {
+        public var seq: Int
+        public var hash: String
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, customer, closed, lines, totals
+        case booksHead = "books_head"
         case contractID = "contract_id", contractName = "contract_name", periodKey = "period_key", periodStart = "period_start"
         case periodEnd = "period_end", timeZone = "time_zone", generatedAt = "generated_at"
     }
@@ -79,6 +88,7 @@ public struct Statement: Sendable, Equatable, Codable {
             out += "\(field(line.ref)),\(line.ticketID),\(field(line.ticket)),\(line.workedAt),\(line.technician),\(line.kind),\(line.billedSeconds)\n"
         }
         let t = totals
+        out += "# books_head seq=\(booksHead?.seq ?? 0) hash=\(booksHead?.hash ?? "-")\n"
         out += "# totals quota_seconds=\(t.quotaSeconds) carried_in_seconds=\(t.carriedInSeconds) top_up_seconds=\(t.topUpSeconds) "
             + "used_seconds=\(t.usedSeconds) raw_seconds=\(t.rawSeconds) remaining_seconds=\(t.remainingSeconds) overage_seconds=\(t.overageSeconds) "
             + "entry_count=\(t.entryCount)\n"
@@ -211,11 +221,14 @@ extension Ledger {
             Statement.Line(ref: $0.ref, ticketID: $0.ticketID, ticket: $0.ticketName, workedAt: ISOStamp.string($0.workedAt, in: zone),
                            technician: $0.technician, kind: $0.kind.rawValue, billedSeconds: $0.billedSeconds)
         }
-        return Statement(contractID: contract.id, contractName: contract.name, customer: contract.customer ?? contract.name, periodKey: row.periodKey,
+        let head = try read { try $0.bookHead(contractID: contract.id) }
+        var statement = Statement(contractID: contract.id, contractName: contract.name, customer: contract.customer ?? contract.name, periodKey: row.periodKey,
                          periodStart: ISOStamp.string(row.periodStart, in: zone), periodEnd: row.periodEnd.map { ISOStamp.string($0, in: zone) },
                          timeZone: contract.timeZone, closed: row.closed, generatedAt: ISOStamp.string(now, in: .gmt), lines: lines,
                          totals: .init(quotaSeconds: row.quotaSeconds, carriedInSeconds: row.carriedInSeconds, topUpSeconds: row.topUpSeconds,
                                        usedSeconds: row.usedSeconds, rawSeconds: row.rawSeconds, remainingSeconds: row.remainingSeconds,
                                        overageSeconds: row.overageSeconds, entryCount: row.entryCount))
+        statement.booksHead = head.map { Statement.BooksHead(seq: $0.seq, hash: $0.hash) }
+        return statement
     }
 }

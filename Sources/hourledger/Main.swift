@@ -15,7 +15,7 @@ struct HourLedger: AsyncParsableCommand {
         version: HourLedgerVersion.current,
         subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
                       InvoicePreviewCommand.self, AccountingExportCommand.self, TopUpCommand.self, ReportCommand.self, OutboxCommand.self,
-                      StatementCommand.self])
+                      StatementCommand.self, VerifyCommand.self])
 }
 
 /// Caps malloc's arenas before ArgumentParser's own entry point starts any thread.

@@ -62,6 +62,24 @@ struct StatementCommand: AsyncParsableCommand {
     }
 }
 
+/// `hourledger verify`: the books' chains recomputed, and the ledger's entries against them.
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Recompute the books' hash chains and check every entry against them; names the first broken link.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let (_, ledger) = try options.ledger()
+        let report = try ledger.verifyBooks()
+        for problem in report.problems { print("BROKEN \(problem)") }
+        guard report.problems.isEmpty else {
+            throw CLIError(message: "the books do not verify: \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")")
+        }
+        print("the books verify: \(report.contracts) chain\(report.contracts == 1 ? "" : "s"), \(report.records) records, "
+              + "\(report.entries) entries as the books say")
+    }
+}
+
 private func wrap<T>(_ work: () throws -> T) throws -> T {
     do { return try work() } catch let error as StatementError { throw CLIError(message: error.description) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HourLedgerApp
 import HourLedgerCore
 import HourLedgerUseCases
+import GRDB
 import Testing
 
 /// `hourledger statement`: a period's lines and totals signed with Ed25519 (swift-crypto); `statement verify` checks
@@ -38,6 +39,11 @@ import Testing
         // Lines in the contract's time zone, oldest first, to the second; totals as the balance has them.
         #expect(text.contains(#""lines":[{"billed_seconds":900,"kind":"billable","ref":"glpi_task:3","technician":8,"ticket":"Laptop & <dock>","ticket_id":1,"worked_at":"2026-11-01T00:30:00+01:00"}"#), "\(text)")
         #expect(text.contains(#""totals":{"carried_in_seconds":0,"entry_count":3,"overage_seconds":0,"quota_seconds":72000,"raw_seconds":3361,"remaining_seconds":67500,"top_up_seconds":0,"used_seconds":4500}"#))
+        // The books' head of the contract, as `hourledger verify` recomputes it.
+        let books = try await CLI.run(["verify", "--config", file])
+        #expect(books.status == 0 && books.output.contains("the books verify: 1 chain,"), "\(books.output)")
+        let head = try #require(try h.runtime.ledger.read { try $0.bookHead(contractID: "acme") })
+        #expect(text.contains(#""books_head":{"hash":"\#(head.hash)","seq":\#(head.seq)}"#), "\(text)")
         let verify = try await CLI.run(["statement", "verify", d.path + "/acme-2026-11.json", "--public-key", d.path + "/statement.pub"])
         #expect(verify.status == 0 && verify.output.contains("OK, signed by the given key: contract acme, period 2026-11-01, 3 lines, 4500 s used"),
                 "\(verify.output)")
@@ -69,6 +75,14 @@ import Testing
         _ = try await CLI.run(["statement", "keygen", "--private-key", d.path + "/other.key", "--public-key", d.path + "/other.pub"])
         let other = try await CLI.run(["statement", "verify", d.path + "/acme-2026-11.json", "--public-key", d.path + "/other.pub"])
         #expect(other.status != 0 && other.output.contains("names another signing key"), "\(other.output)")
+        // A hand edit in the ledger file: `hourledger verify` names the entry and fails.
+        try await h.runtime.ledger.sqlite.writer.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE entry SET billed_seconds = 3600 WHERE source = 'helpdesk_task' AND source_id = 1")
+        }
+        let tampered = try await CLI.run(["verify", "--config", file])
+        #expect(tampered.exitedNormally && tampered.status != 0)
+        #expect(tampered.output.contains("BROKEN entry helpdesk_task:1 (ticket 1) was changed outside HourLedger: billed_seconds 3600 in the ledger, 2700 in the books"),
+                "\(tampered.output)")
         let bad = try await CLI.run(["statement", "--config", file, "--contract", "acme", "--period", "2025-01", "--key", d.path + "/statement.key"])
         #expect(bad.status != 0 && bad.output.contains("contract acme has no period '2025-01'"), "\(bad.output)")
     }

@@ -71,6 +71,12 @@ public protocol LedgerReader {
     /// The entries of many tickets at once, by ticket, each in id order: a sync's batch reads them in one pass.
     func entries(ticketIDs: [Int]) throws -> [Int: [LedgerEntry]]
     func entry(key: String) throws -> LedgerEntry?
+    /// Every entry, by id: for `verify`.
+    func allEntries() throws -> [LedgerEntry]
+    /// Every record of the books, by id (see `BookRecord`).
+    func bookRecords() throws -> [BookRecord]
+    /// A contract's last record of the books ("" for what belongs to no contract).
+    func bookHead(contractID: String) throws -> (seq: Int, hash: String)?
     /// Entries read from helpdesk tasks, by task id.
     func helpdeskTaskEntries(taskIDs: [Int]) throws -> [Int: LedgerEntry]
     /// Of these helpdesk task ids, the ones HourLedger wrote itself (an entry's remote task).
