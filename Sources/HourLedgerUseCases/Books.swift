@@ -34,7 +34,85 @@ public struct BookChange: Sendable, Equatable, Codable {
         case workedAt = "worked_at"
     }
 
+    public init(op: Op, ref: String, ticket: Int? = nil, contract: String? = nil, period: String? = nil, workedAt: Int? = nil, raw: Int? = nil,
+                billed: Int? = nil, kind: String? = nil, approval: String? = nil, technician: Int? = nil, detail: String? = nil) {
+        self.op = op
+        self.ref = ref
+        self.ticket = ticket
+        self.contract = contract
+        self.period = period
+        self.workedAt = workedAt
+        self.raw = raw
+        self.billed = billed
+        self.kind = kind
+        self.approval = approval
+        self.technician = technician
+        self.detail = detail
+    }
+
     public static func ref(of entry: LedgerEntry) -> String { "\(entry.source.rawValue):\(entry.sourceID)" }
+
+    /// The changes as a JSON array, keys sorted, absent values left out: what JSONEncoder with sorted keys would
+    /// write, by hand, because a first sync writes a million of them (JSONEncoder made it a third slower).
+    public static func json(_ changes: [BookChange]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(changes.count * 160)
+        for (index, change) in changes.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            change.appendJSON(to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func appendJSON(to out: inout [UInt8]) {
+        var first = true
+        func key(_ name: StaticString) {
+            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            out.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { out.append(contentsOf: $0) }
+            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        }
+        func string(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            out.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), byte])
+                case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                default: out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        func int(_ name: StaticString, _ value: Int?) {
+            guard let value else { return }
+            key(name)
+            out.append(contentsOf: String(value).utf8)
+        }
+        string("approval", approval)
+        int("billed", billed)
+        string("contract", contract)
+        string("detail", detail)
+        string("kind", kind)
+        string("op", op.rawValue)
+        string("period", period)
+        int("raw", raw)
+        string("ref", ref)
+        int("technician", technician)
+        int("ticket", ticket)
+        int("worked_at", workedAt)
+        out.append(UInt8(ascii: "}"))
+    }
 
     public static func entry(_ entry: LedgerEntry) -> BookChange {
         BookChange(op: .entry, ref: ref(of: entry), ticket: entry.ticketID, contract: entry.contractID, period: entry.periodKey,
@@ -123,11 +201,9 @@ public final class BookBuffer {
     /// Appends one record per contract touched: `head` gives a contract's last (seq, hash), `append` stores a record.
     public func flush(at now: Date, head: (String) throws -> (seq: Int, hash: String)?, append: (BookRecord) throws -> Void) throws {
         guard !changes.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let at = Int(now.timeIntervalSince1970)
         for contract in order {
-            let content = String(decoding: try encoder.encode(changes[contract]!), as: UTF8.self)
+            let content = BookChange.json(changes[contract]!)
             let previous = try head(contract)
             let seq = (previous?.seq ?? 0) + 1
             let previousHash = previous?.hash ?? BookRecord.genesisHash

@@ -38,6 +38,22 @@ import Testing
         }
     }
 
+    /// The hand-written JSON of the books is the text JSONEncoder with sorted keys writes, quotes, backslashes and
+    /// control characters included, and it reads back as what was written.
+    @Test func theBooksJSONIsWhatJSONEncoderWrites() throws {
+        let changes = [
+            BookChange(op: .entry, ref: "helpdesk_task:1", ticket: 1, contract: "acme", period: "2026-11-01", workedAt: 1_795_000_000, raw: 61,
+                       billed: 900, kind: "billable", approval: "approved", technician: 7),
+            BookChange(op: .move, ref: "ticket:2", ticket: 2, contract: nil, raw: -5, detail: "from \"a\" to b\\c:\n\ttab\r\u{8}\u{c} \u{1}\u{1f}é 💡 </x>"),
+            BookChange(op: .topUpVoided, ref: "top_up:3", contract: "ä&<b>"),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let expected = String(decoding: try encoder.encode(changes), as: UTF8.self)
+        #expect(BookChange.json(changes) == expected, "\(BookChange.json(changes))\n\(expected)")
+        #expect(try JSONDecoder().decode([BookChange].self, from: Data(BookChange.json(changes).utf8)) == changes)
+    }
+
     /// A row edited by hand in SQLite (through its own connection, as `sqlite3` would) is named by `verify`.
     @Test func aHandEditedRowIsNamed() async throws {
         for tamper in Tamper.allCases {
