@@ -161,6 +161,22 @@ public enum StatementSignature {
         return Verified(contractID: contract, periodKey: period, lines: lines, usedSeconds: used)
     }
 
+    /// Whether the books head a JSON statement names is still the record it was in its contract's chain: a chain
+    /// rewritten after the statement was handed out no longer holds it.
+    public static func headProblems(_ file: [UInt8], file name: String, records: [BookRecord]) throws -> [String] {
+        let (body, _, _) = try split(file)
+        guard file.starts(with: Array(jsonPrefix.utf8)), let statement = try? JSONDecoder().decode(Statement.self, from: Data(body)) else {
+            throw StatementError("\(name) is not a signed JSON statement")
+        }
+        guard let head = statement.booksHead else { return [] }
+        let record = records.first { $0.contractID == statement.contractID && $0.seq == head.seq }
+        guard record?.hash == head.hash else {
+            return ["\(name): its books head (contract \(statement.contractID), record #\(head.seq), \(head.hash.prefix(12))…) is not in the chain: "
+                    + "the books were rewritten after the statement was written"]
+        }
+        return []
+    }
+
     /// The signed bytes, the signer's public key and the signature, as the file frames them.
     static func split(_ file: [UInt8]) throws -> ([UInt8], String, String) {
         let prefix = Array(jsonPrefix.utf8)

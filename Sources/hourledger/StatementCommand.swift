@@ -67,10 +67,18 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Recompute the books' hash chains and check every entry against them; names the first broken link.")
     @OptionGroup var options: ConfigOption
+    @Option(help: "A signed JSON statement whose books head must still be in its contract's chain (repeatable).") var statement: [String] = []
 
     func run() async throws {
         let (_, ledger) = try options.ledger()
-        let report = try ledger.verifyBooks()
+        var report = try ledger.verifyBooks()
+        if !statement.isEmpty {
+            let records = try ledger.read { try $0.bookRecords() }
+            for file in statement {
+                guard let data = FileManager.default.contents(atPath: file) else { throw CLIError(message: "cannot read \(file)") }
+                report.problems += try wrap { try StatementSignature.headProblems(Array(data), file: file, records: records) }
+            }
+        }
         for problem in report.problems { print("BROKEN \(problem)") }
         guard report.problems.isEmpty else {
             throw CLIError(message: "the books do not verify: \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")")

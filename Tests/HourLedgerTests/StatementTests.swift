@@ -75,6 +75,8 @@ import Testing
         _ = try await CLI.run(["statement", "keygen", "--private-key", d.path + "/other.key", "--public-key", d.path + "/other.pub"])
         let other = try await CLI.run(["statement", "verify", d.path + "/acme-2026-11.json", "--public-key", d.path + "/other.pub"])
         #expect(other.status != 0 && other.output.contains("names another signing key"), "\(other.output)")
+        // The statement's head is in the chain; rewritten (record 1 re-hashed), it no longer is.
+        #expect(try await CLI.run(["verify", "--config", file, "--statement", d.path + "/acme-2026-11.json"]).status == 0)
         // A hand edit in the ledger file: `hourledger verify` names the entry and fails.
         try await h.runtime.ledger.sqlite.writer.writeWithoutTransaction { db in
             try db.execute(sql: "UPDATE entry SET billed_seconds = 3600 WHERE source = 'helpdesk_task' AND source_id = 1")
@@ -83,6 +85,12 @@ import Testing
         #expect(tampered.exitedNormally && tampered.status != 0)
         #expect(tampered.output.contains("BROKEN entry helpdesk_task:1 (ticket 1) was changed outside HourLedger: billed_seconds 3600 in the ledger, 2700 in the books"),
                 "\(tampered.output)")
+        try await h.runtime.ledger.sqlite.writer.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE book_record SET hash = 'ab' || substr(hash, 3) WHERE contract_id = 'acme' AND seq = \(head.seq)")
+        }
+        let rewritten = try await CLI.run(["verify", "--config", file, "--statement", d.path + "/acme-2026-11.json"])
+        #expect(rewritten.status != 0 && rewritten.output.contains("acme-2026-11.json: its books head (contract acme, record #\(head.seq)"),
+                "\(rewritten.output)")
         let bad = try await CLI.run(["statement", "--config", file, "--contract", "acme", "--period", "2025-01", "--key", d.path + "/statement.key"])
         #expect(bad.status != 0 && bad.output.contains("contract acme has no period '2025-01'"), "\(bad.output)")
     }
