@@ -152,10 +152,10 @@ public struct Runtime: Sendable {
     /// are not billed: what check-config shows before a daemon relies on it.
     public func previewHelpdeskContracts() async throws -> (contracts: [Contract], skipped: [(id: Int, reason: String)], listed: Int) {
         let listed = try await connector.helpdeskContracts()
-        let known = KnownHelpdeskContract.merge([], listed: listed, now: Date())
-        let built = configuration.helpdeskContracts.contracts(from: known, prefix: configuration.helpdesk.kind.rawValue,
-                                                              linked: configuration.helpdesk.kind == .glpi)
-        return (built.contracts, built.skipped, listed.count)
+        // A book of the helpdesk's contracts alone, built as the daemon's own is.
+        let book = ContractBook([], terms: configuration.helpdeskContracts, known: KnownHelpdeskContract.merge([], listed: listed, now: Date()),
+                                helpdesk: configuration.helpdesk.kind)
+        return (book.contracts, book.skippedHelpdeskContracts, listed.count)
     }
 
     /// The helpdesk URL as safe to show: no user info, no query string.
