@@ -86,7 +86,11 @@ import Testing
         #expect(tampered.output.contains("BROKEN entry helpdesk_task:1 (ticket 1) was changed outside HourLedger: billed_seconds 3600 in the ledger, 2700 in the books"),
                 "\(tampered.output)")
         try await h.runtime.ledger.sqlite.writer.writeWithoutTransaction { db in
-            try db.execute(sql: "UPDATE book_record SET hash = 'ab' || substr(hash, 3) WHERE contract_id = 'acme' AND seq = \(head.seq)")
+            // Two other first characters whatever the hash began with (1 hash in 256 begins with "ab").
+            try db.execute(sql: """
+                UPDATE book_record SET hash = (CASE WHEN substr(hash, 1, 2) = 'ab' THEN 'cd' ELSE 'ab' END) || substr(hash, 3)
+                WHERE contract_id = 'acme' AND seq = \(head.seq)
+                """)
         }
         let rewritten = try await CLI.run(["verify", "--config", file, "--statement", d.path + "/acme-2026-11.json"])
         #expect(rewritten.status != 0 && rewritten.output.contains("acme-2026-11.json: its books head (contract acme, record #\(head.seq)"),
