@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Domain core: contracts, matching rules, periods, rounding. No I/O.
@@ -36,6 +37,18 @@ let package = Package(
             dependencies: [
                 "HourLedgerCore", "HourLedgerUseCases",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        // The ledger repository on PostgreSQL (PostgresNIO): SQL only, for several daemons on one database.
+        .target(
+            name: "HourLedgerPostgres",
+            dependencies: [
+                "HourLedgerCore", "HourLedgerUseCases",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -108,7 +121,7 @@ let package = Package(
         .target(
             name: "HourLedgerApp",
             dependencies: [
-                "HourLedgerCore", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerITop", "HourLedgerHTTPClient",
+                "HourLedgerCore", "HourLedgerStore", "HourLedgerPostgres", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerITop", "HourLedgerHTTPClient",
                 "HourLedgerServer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -187,6 +200,8 @@ let package = Package(
         ),
         // Helpers every test target shares: scratch directories, UTC instants.
         .target(name: "TestKit", path: "Tests/Support/TestKit", swiftSettings: strict),
+        // A PostgreSQL 15 server of the tests' own, started once per test process in a temporary directory.
+        .target(name: "PostgresTestServer", dependencies: ["HourLedgerPostgres"], path: "Tests/Support/PostgresTestServer", swiftSettings: strict),
         // The pure core: rounding, periods, matching, billing, timers. No I/O, runs in a second.
         .testTarget(
             name: "HourLedgerCoreTests",
@@ -197,7 +212,7 @@ let package = Package(
         .testTarget(
             name: "HourLedgerStoreTests",
             dependencies: [
-                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerStore", "HourLedgerMemoryStore", "TestKit",
+                "HourLedgerCore", "HourLedgerUseCases", "HourLedgerStore", "HourLedgerMemoryStore", "HourLedgerPostgres", "PostgresTestServer", "TestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -228,6 +243,7 @@ let package = Package(
             name: "HourLedgerTests",
             dependencies: [
                 "HourLedgerApp", "HourLedgerUseCases", "HourLedgerMemoryStore", "HourLedgerHelpdeskKit", "TestKit", "AppTestKit", "HourLedgerGLPI", "HourLedgerITop", "FakeGLPI", "FakeITop", "FaultProxy",
+                "HourLedgerPostgres", "PostgresTestServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,8 +1,10 @@
 import Foundation
 import GRDB
 import HourLedgerCore
+import HourLedgerPostgres
 import HourLedgerStore
 import HourLedgerUseCases
+import PostgresTestServer
 import TestKit
 import Testing
 
@@ -67,6 +69,21 @@ import Testing
             try await store.writer.writeWithoutTransaction { db in try db.execute(sql: sql) }
             let problems = try ledger.verifyBooks().problems
             #expect(problems.first?.contains(tamper.named) == true, "\(tamper): \(problems)")
+        }
+    }
+
+    /// The same edits by hand in PostgreSQL (as `psql` would, outside any ledger transaction) are named the same way.
+    @Test func aRowEditedByHandInPostgreSQLIsNamed() async throws {
+        for tamper in Tamper.allCases {
+            let store = try PostgresLedger(location: PostgresTestServer.start().freshLocation())
+            let ledger = Ledger(repository: store, profile: testProfile,
+                                book: ContractBook([RepositoryContractTests.acme, RepositoryContractTests.beta]), clock: WallClock { Date.utc("2026-11-10 09:00:00") })
+            try await month(ledger)
+            #expect(try ledger.verifyBooks().problems == [])
+            try store.withWritingSession { try $0.script(tamper.sql) }
+            let problems = try ledger.verifyBooks().problems
+            #expect(problems.first?.contains(tamper.named) == true, "\(tamper): \(problems)")
+            try store.close()
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HourLedgerCore
+import HourLedgerPostgres
 @testable import HourLedgerStore
 import HourLedgerUseCases
 import TestKit
@@ -102,5 +103,13 @@ import Testing
         // Statement journals in memory (2), not in a temporary file written page by page.
         #expect(try ledger.writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
         try ledger.close()
+    }
+}
+
+/// PostgreSQL's schema is kept in step with SQLite's: together its migrations stand for every SQLite migration, in
+/// SQLite's order, so a ledger copied between them is at the same version on both.
+@Suite struct PostgresSchemaTests {
+    @Test func postgresMigrationsStandForEverySQLiteMigration() {
+        #expect(HourLedgerPostgres.PostgresSchema.sqliteMigrations == Migrations.migrator.migrations)
     }
 }

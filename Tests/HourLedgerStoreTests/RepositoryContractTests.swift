@@ -1,14 +1,17 @@
 import Foundation
 import HourLedgerCore
 import HourLedgerMemoryStore
+import HourLedgerPostgres
 import HourLedgerStore
 import HourLedgerUseCases
+import PostgresTestServer
 import TestKit
 import Testing
 
-/// Every ledger repository. A new store (PostgreSQL next) joins this list and must pass every test below.
+/// Every ledger repository. A new store joins this list and must pass every test below. PostgreSQL runs on a real
+/// server of the tests' own (`PostgresTestServer`), each test in a schema of its own.
 enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite, memory
+    case sqlite, memory, postgres
 
     var testDescription: String { rawValue }
 
@@ -16,6 +19,7 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         switch self {
         case .sqlite: try SQLiteLedger.inMemory()
         case .memory: MemoryLedger()
+        case .postgres: try PostgresLedger(location: PostgresTestServer.start().freshLocation())
         }
     }
 
