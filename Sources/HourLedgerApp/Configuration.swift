@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerPostgres
 import HourLedgerGLPI
 import HourLedgerITop
 import HourLedgerServer
@@ -70,7 +71,10 @@ public struct HelpdeskSettings: Sendable, Equatable {
 
 public struct HourLedgerConfiguration: Sendable, Equatable {
     public var helpdesk: HelpdeskSettings
+    /// The SQLite ledger's file (`database.path`), unless `postgres` is set.
     public var databasePath: String
+    /// The ledger on PostgreSQL (`database: { kind: postgres, url, password_file }`) instead of SQLite.
+    public var postgres: PostgresLocation? = nil
     public var httpHost: String
     public var httpPort: Int
     /// Connections beyond this are answered 503 and closed.
@@ -93,6 +97,7 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var secretValues: [String] {
         var values = helpdesk.webhookSecrets + alerts.webhooks.compactMap(\.secret?.value)
         if let appToken = helpdesk.appToken { values.append(appToken.value) }
+        if let password = postgres?.password { values.append(password) }
         switch helpdesk.credentials {
         case .userToken(let token): values.append(token.value)
         case .password(_, let password): values.append(password.value)
@@ -156,7 +161,7 @@ public enum ConfigLoader {
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
                      "deletion_check_seconds", "sign_in_lookup", "task_page_size", "reconcile_every_hours"],
-        "database": ["path"],
+        "database": ["path", "kind", "url", "password_file"],
         "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
         "timers": ["max_running_hours"],
@@ -375,6 +380,35 @@ private struct Reader {
         return result
     }
 
+    /// `database: { kind: postgres, url: postgres://USER@HOST:PORT/DB?schema=S&sslmode=M, password_file: FILE }`; the
+    /// password may instead come from `HOURLEDGER_DATABASE_PASSWORD`, never from the URL.
+    mutating func postgres(_ database: [String: Node]?) -> PostgresLocation? {
+        let kind = string(database, "kind", at: "database", section: "database") ?? "sqlite"
+        switch kind {
+        case "sqlite":
+            for key in ["url", "password_file"] where database?[key] != nil {
+                issue("database.\(key)", database?[key], "is a PostgreSQL setting: add kind: postgres, or remove it")
+            }
+            return nil
+        case "postgres":
+            if database?["path"] != nil { issue("database.path", database?["path"], "is SQLite's file; a PostgreSQL ledger has a url") }
+            guard let url = string(database, "url", at: "database", section: "database") else {
+                issue("database.url", database?["kind"], "kind postgres needs url: postgres://USER@HOST:PORT/DATABASE")
+                return nil
+            }
+            let password = secret(database, "password", at: "database", section: "database", environmentName: "HOURLEDGER_DATABASE_PASSWORD")
+            do {
+                return try PostgresLocation(url: url, password: password?.value)
+            } catch {
+                issue("database.url", database?["url"], "\(error)")
+                return nil
+            }
+        default:
+            issue("database.kind", database?["kind"], "must be sqlite or postgres, not \(kind)")
+            return nil
+        }
+    }
+
     /// A secret given inline (`key`) or by file (`key_file`), never both.
     mutating func secret(_ map: [String: Node]?, _ key: String, at path: String, section: String? = "helpdesk",
                          environmentName: String? = nil) -> Secret? {
@@ -415,8 +449,9 @@ private struct Reader {
         let helpdeskNode = top?["helpdesk"]
         if helpdeskNode == nil { issue("helpdesk", root, "missing section") }
         let helpdesk = self.helpdesk(helpdeskNode)
-        let database = mapping(top?["database"], at: "database", allowed: ["path"])
+        let database = mapping(top?["database"], at: "database", allowed: ConfigLoader.overridable["database"]!)
         let databasePath = string(database, "path", at: "database", section: "database") ?? "/var/lib/hourledger/ledger.sqlite"
+        let postgres = self.postgres(database)
         let http = mapping(top?["http"], at: "http", allowed: ConfigLoader.overridable["http"]!)
         let host = string(http, "host", at: "http", section: "http") ?? "127.0.0.1"
         let port = int(http, "port", at: "http", section: "http", range: 0...65535) ?? 8470
@@ -435,7 +470,7 @@ private struct Reader {
         let roles = self.roles(top?["roles"])
         let dashboard = self.dashboard(top?["dashboard"])
         guard let helpdesk else { return nil }
-        var configuration = HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, httpHost: host, httpPort: port,
+        var configuration = HourLedgerConfiguration(helpdesk: helpdesk, databasePath: databasePath, postgres: postgres, httpHost: host, httpPort: port,
                                                     maxConnections: maxConnections, idleTimeoutSeconds: idleTimeout, logLevel: level,
                                                     maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
         configuration.roles = roles

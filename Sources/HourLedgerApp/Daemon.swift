@@ -1,5 +1,6 @@
 import Foundation
 import HourLedgerCore
+import HourLedgerPostgres
 import HourLedgerHTTPClient
 import HourLedgerGLPI
 import HourLedgerITop
@@ -47,7 +48,7 @@ public struct Runtime: Sendable {
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         self.configuration = configuration
         self.logger = logger
-        self.repository = try repository ?? SQLiteLedger(path: configuration.databasePath)
+        self.repository = try repository ?? openRepository(configuration)
         LogRedactor.shared.set(configuration.secretValues)
         registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
@@ -272,7 +273,7 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
         logger: runtime.logger))
     runtime.logger.info("hourledger starting", metadata: [
         "version": "\(HourLedgerVersion.current)", "helpdesk": "\(runtime.publicHelpdeskURL)",
-        "database": "\(runtime.configuration.databasePath)", "contracts": "\(runtime.configuration.contracts.count)",
+        "database": "\(runtime.configuration.ledgerDescription)", "contracts": "\(runtime.configuration.contracts.count)",
         "listen": "\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)",
     ])
     do {
@@ -363,10 +364,25 @@ extension HelpdeskSettings {
 
 /// The ledger of `configuration` with its use cases, for commands that neither poll nor deliver.
 public func openLedger(_ configuration: HourLedgerConfiguration, clock: WallClock = .system) throws -> Ledger {
-    let ledger = Ledger(repository: try SQLiteLedger(path: configuration.databasePath), profile: configuration.helpdesk.profile,
+    let ledger = Ledger(repository: try openRepository(configuration), profile: configuration.helpdesk.profile,
                         book: contractBook(configuration), clock: clock)
     try ledger.loadHelpdeskContracts()
     return ledger
+}
+
+/// The configured store: SQLite's file, or PostgreSQL (its errors in the operator's words, as SQLite's are).
+public func openRepository(_ configuration: HourLedgerConfiguration) throws -> any LedgerRepository {
+    guard let location = configuration.postgres else { return try SQLiteLedger(path: configuration.databasePath) }
+    do {
+        return try PostgresLedger(location: location)
+    } catch {
+        throw StoreError(description: "cannot open the ledger on \(location.description): \(error)")
+    }
+}
+
+/// Where the ledger is, for logs and `/status`: the file, or the server without its password.
+extension HourLedgerConfiguration {
+    public var ledgerDescription: String { postgres?.description ?? databasePath }
 }
 
 /// The config's contracts and the terms for the helpdesk's; the helpdesk's contracts themselves come from the ledger.

@@ -6,6 +6,8 @@ import HourLedgerUseCases
 /// Why the ledger file could not be opened, in one line for the operator.
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// The ledger on SQLite (GRDB), in WAL mode. Every use-case transaction is one SQLite transaction.

@@ -4,6 +4,7 @@ import HourLedgerApp
 import HourLedgerHTTPClient
 import HourLedgerCore
 import HourLedgerServer
+import HourLedgerPostgres
 import HourLedgerStore
 import HourLedgerUseCases
 import Logging
@@ -13,7 +14,7 @@ struct HourLedger: AsyncParsableCommand {
         commandName: "hourledger",
         abstract: "Keeps a helpdesk's contract hours in its own ledger.",
         version: HourLedgerVersion.current,
-        subcommands: [Serve.self, Sync.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
+        subcommands: [Serve.self, Sync.self, Migrate.self, Reconcile.self, Balances.self, Unmatched.self, CheckConfig.self, Token.self, TimerCommand.self, EntryCommand.self, Audit.self,
                       InvoicePreviewCommand.self, AccountingExportCommand.self, TopUpCommand.self, ReportCommand.self, OutboxCommand.self,
                       StatementCommand.self, VerifyCommand.self])
 }
@@ -62,9 +63,12 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// The ledger's owner lock, for commands that poll or deliver (`serve`, `sync`): held until the process exits.
-    func ownLedger(_ configuration: HourLedgerConfiguration, command: String) throws -> LedgerLock {
+    func ownLedger(_ configuration: HourLedgerConfiguration, command: String) throws -> AnyObject {
         do {
+            if let location = configuration.postgres { return try PostgresOwnership(location: location, command: command) }
             return try LedgerLock(databasePath: configuration.databasePath, command: command)
+        } catch let busy as PostgresOwnership.Busy {
+            throw CLIError(message: busy.description)
         } catch let busy as LedgerLock.Busy {
             throw CLIError(message: busy.description)
         } catch let error as StoreError {
@@ -151,6 +155,34 @@ struct Reconcile: AsyncParsableCommand {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a whole SQLite ledger into the configured (empty) PostgreSQL ledger and prove the copy exact.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .customLong("from-sqlite"), help: "The SQLite ledger file to copy (stop the daemon that owns it first).")
+    var fromSQLite: String
+
+    func run() async throws {
+        let configuration = try options.load()
+        let report: LedgerMigration.Report
+        do {
+            report = try LedgerMigration.fromSQLite(path: fromSQLite, configuration: configuration)
+        } catch let busy as LedgerLock.Busy {
+            throw CLIError(message: busy.description)
+        } catch let error as StoreError {
+            throw CLIError(message: error.description)
+        }
+        print("copied \(fromSQLite) into \(configuration.ledgerDescription)")
+        for table in report.tables { print("  \(table.name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(table.source) -> \(table.target)") }
+        print("compared \(report.periodsCompared) contract periods and \(report.entriesCompared) entries; books: \(report.books.records) records "
+              + "of \(report.books.contracts) contracts")
+        for difference in report.differences { print("DIFFERENT \(difference)") }
+        for problem in report.books.problems { print("BROKEN \(problem)") }
+        guard report.isExact else { throw CLIError(message: "the copy is not exact: do not point the daemon at it") }
+        print("exact: every count, balance, top-up and entry is the same, and the copy's books verify")
+    }
 }
 
 struct Balances: AsyncParsableCommand {

@@ -1,0 +1,153 @@
+import FakeGLPI
+import Foundation
+import HourLedgerApp
+import HourLedgerCore
+import HourLedgerPostgres
+import HourLedgerUseCases
+import PostgresTestServer
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon and the CLI on a PostgreSQL ledger (a real server of the tests' own), configured as an operator would:
+/// `database: { kind: postgres, url, password_file }`.
+@Suite(.serialized) struct PostgresDaemonTests {
+    let contracts = "  - { id: acme, name: ACME, entity: 1, quota_hours: 20, starts: 2026-01-01 }"
+
+    /// The config of `OwnershipTests`, with the ledger on PostgreSQL and its password in a file.
+    func yaml(url: String, directory: TemporaryDirectory, location: PostgresLocation) -> String {
+        let passwordFile = directory.write("db-password", (location.password ?? "") + "\n")
+        return configYAML(url: url, database: "unused", contracts: contracts).replacingOccurrences(of: "  path: unused", with: """
+              kind: postgres
+              url: postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)?schema=\(location.schema)&sslmode=disable
+              password_file: \(passwordFile)
+            """)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
+    func aDaemonOnPostgreSQLSyncsWritesBackOnceAndASecondIsRefusedUntilTheFirstIsKilled() async throws {
+        let location = try PostgresTestServer.start().freshLocation()
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(1, name: "Laptop & dock", entity: 1, category: 1, groups: [1])
+        server.state.addTask(ticket: 1, seconds: 1500, technician: 7, date: HelpdeskContractTests.today(hour: 0))
+        let yaml = yaml(url: server.url, directory: directory, location: location)
+        let config = directory.write("hourledger.yaml", yaml)
+        // The config never shows the password, and check-config opens the ledger.
+        #expect(!yaml.contains(location.password ?? "-"))
+        let check = try await CLI.run(["check-config", "--config", config])
+        #expect(check.exitedNormally && check.status == 0, "\(check.output)")
+
+        // One sync, then a write-back queued by a technician through the CLI's own ledger.
+        let sync = try await CLI.run(["sync", "--once", "--config", config])
+        #expect(sync.exitedNormally && sync.status == 0, "\(sync.output)")
+        let configuration = try ConfigLoader.parse(yaml)
+        let ledger = try openLedger(configuration)
+        _ = try await ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date().addingTimeInterval(-3600), rawSeconds: 600,
+                                               kind: .billable, note: "on site", createdBy: "alice"), now: Date())
+        let log = directory.path + "/first.log"
+        let first = try CrashSafetyTests.Daemon(config: config, log: log)
+        defer { if first.process.isRunning { first.process.signal(SIGKILL) } }
+        for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let second = try await CLI.run(["serve", "--config", config])
+        #expect(second.exitedNormally && second.status != 0)
+        #expect(second.output.contains("is in use by hourledger serve (pid \(first.process.pid)"), "\(second.output)")
+        #expect(!second.output.contains(location.password ?? "-"))
+        for _ in 0..<100 where server.state.tasks(ofTicket: 1).count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(server.state.tasks(ofTicket: 1).count == 2)
+
+        // The balance, to the second, read by another process: 1500 s read and 600 s logged, each rounded as the
+        // contract says (none: 2100 s).
+        let balances = try await CLI.run(["balances", "--config", config, "--format", "csv"])
+        let acme = try #require(balances.output.split(separator: "\n").first { $0.hasPrefix("acme,") }, "\(balances.output)")
+        #expect(acme.contains(",72000,2100,"), "\(acme)")
+        #expect(try ledger.verifyBooks().problems == [])
+
+        // Killed, the first lets go of the ledger at once (the server ends its session); the next one writes nothing again.
+        first.process.signal(SIGKILL)
+        first.process.waitUntilExit()
+        let again = try CrashSafetyTests.Daemon(config: config, log: directory.path + "/again.log")
+        try await Task.sleep(for: .seconds(2))
+        #expect(again.process.isRunning)
+        await again.stop()
+        #expect(server.state.tasks(ofTicket: 1).count == 2)
+    }
+
+    /// A SQLite ledger with a working month in it (synced tasks, an entry of HourLedger's own with its write-back
+    /// waiting, a top-up, a token, the books) copied by the real CLI: every count, balance and entry the same, the
+    /// books verify, and the daemon's CLI reads the same balances from PostgreSQL as from the file.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary)))
+    func migrateFromSQLiteCopiesEverythingAndProvesIt() async throws {
+        let location = try PostgresTestServer.start().freshLocation()
+        let directory = TemporaryDirectory()
+        let server = try await FakeGLPIServer(state: makeFixtureState())
+        defer { Task { await server.stop() } }
+        server.state.addTicket(1, name: "Laptop & <dock>", entity: 1, category: 1, groups: [1])
+        server.state.addTicket(2, name: "Printer", entity: 1, category: 1, groups: [1])
+        server.state.addTask(ticket: 1, seconds: 1500, technician: 7, date: HelpdeskContractTests.today(hour: 0))
+        server.state.addTask(ticket: 2, seconds: 61, technician: 8, date: HelpdeskContractTests.today(hour: 0))
+        let sqliteYAML = configYAML(url: server.url, database: directory.path + "/ledger.sqlite", contracts: contracts)
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(sqliteYAML))
+        try await runtime.engine.syncOnce()
+        _ = try await runtime.ledger.addEntry(NewEntry(ticketID: 1, technician: 7, startedAt: Date().addingTimeInterval(-600), rawSeconds: 600,
+                                                      kind: .billable, note: "on site", createdBy: "alice"), now: Date())
+        _ = try await runtime.ledger.addTopUp(contractID: "acme", seconds: 7200, note: "PO 4711", actor: "max", now: Date())
+        try runtime.repository.close()
+        let sqliteConfig = directory.write("sqlite.yaml", sqliteYAML)
+        let postgresConfig = directory.write("postgres.yaml", yaml(url: server.url, directory: directory, location: location))
+        _ = try await CLI.run(["token", "create", "--config", sqliteConfig, "--user", "max", "--role", "manager", "--helpdesk-user-id", "3"])
+
+        let migrate = try await CLI.run(["migrate", "--config", postgresConfig, "--from-sqlite", directory.path + "/ledger.sqlite"])
+        #expect(migrate.exitedNormally && migrate.status == 0, "\(migrate.output)")
+        #expect(migrate.output.contains("exact: every count, balance, top-up and entry is the same"), "\(migrate.output)")
+        #expect(migrate.output.contains("entry              3 -> 3"), "\(migrate.output)")
+        #expect(migrate.output.contains("outbox             1 -> 1"), "\(migrate.output)")
+        let fromFile = try await CLI.run(["balances", "--config", sqliteConfig, "--format", "csv"])
+        let fromPostgres = try await CLI.run(["balances", "--config", postgresConfig, "--format", "csv"])
+        #expect(fromPostgres.status == 0 && fromPostgres.output == fromFile.output, "\(fromFile.output)\n\(fromPostgres.output)")
+        #expect(fromPostgres.output.contains(",72000,2161,2161,77039,"), "\(fromPostgres.output)")  // 20 h + 2 h topped up; 1500 + 61 + 600 s
+        let verify = try await CLI.run(["verify", "--config", postgresConfig])
+        #expect(verify.status == 0, "\(verify.output)")
+
+        // A second copy into the same ledger is refused and changes nothing.
+        let again = try await CLI.run(["migrate", "--config", postgresConfig, "--from-sqlite", directory.path + "/ledger.sqlite"])
+        #expect(again.status != 0 && again.output.contains("is not empty"), "\(again.output)")
+        #expect(try await CLI.run(["balances", "--config", postgresConfig, "--format", "csv"]).output == fromFile.output)
+        // The daemon on PostgreSQL delivers the write-back that was waiting in the file, once.
+        let daemon = try CrashSafetyTests.Daemon(config: postgresConfig, log: directory.path + "/daemon.log")
+        defer { if daemon.process.isRunning { daemon.process.signal(SIGKILL) } }
+        for _ in 0..<100 where server.state.tasks(ofTicket: 1).count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        await daemon.stop()
+        #expect(server.state.tasks(ofTicket: 1).count == 2)
+    }
+
+    @Test func theDatabaseSettingsAreCheckedWhereTheyEnter() throws {
+        func refused(_ database: String) -> String {
+            let yaml = configYAML(url: "http://127.0.0.1:9", database: "unused", contracts: contracts)
+                .replacingOccurrences(of: "  path: unused", with: database)
+            do {
+                _ = try ConfigLoader.parse(yaml)
+                return ""
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refused("  kind: postgres\n  url: postgres://u:secret@db/ledger").contains("holds a password"))
+        #expect(refused("  kind: postgres").contains("kind postgres needs url"))
+        #expect(refused("  kind: postgres\n  url: mysql://db/x").contains("must look like postgres://"))
+        #expect(refused("  kind: postgres\n  url: postgres://u@db/ledger?schema=Robert');DROP").contains("schema must be a lower-case SQL name"))
+        #expect(refused("  kind: oracle").contains("must be sqlite or postgres"))
+        #expect(refused("  url: postgres://u@db/ledger").contains("is a PostgreSQL setting"))
+        #expect(refused("  kind: postgres\n  url: postgres://u@db/ledger\n  password_file: /nonexistent/x").contains("cannot read secret file"))
+        let parsed = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9", database: "unused", contracts: contracts)
+            .replacingOccurrences(of: "  path: unused", with: "  kind: postgres\n  url: postgres://hl@db.example:6432/ledger?schema=msp"),
+            environment: ["HOURLEDGER_DATABASE_PASSWORD": "from-env"])
+        #expect(parsed.postgres == PostgresLocation(host: "db.example", port: 6432, user: "hl", password: "from-env", database: "ledger",
+                                                    schema: "msp", tls: .prefer))
+        #expect(parsed.secretValues.contains("from-env"))
+    }
+}
