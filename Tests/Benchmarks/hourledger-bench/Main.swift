@@ -8,7 +8,9 @@ import HourLedgerUseCases
 /// Times a full sync against a GLPI-shaped loopback server, and, in the same run, a bare libcurl download of the
 /// same pages with the same concurrency: the ratio is HourLedger's own cost over the transport's.
 ///
-///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4]
+///   hourledger-bench [--tickets 100000] [--tasks-per-ticket 10] [--concurrency 4] [--postgres postgres://USER@HOST:PORT/DB]
+///     (--postgres: the first sync into a PostgreSQL ledger too, each in a new schema, the password from
+///     HOURLEDGER_DATABASE_PASSWORD)
 ///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
 ///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
 ///   hourledger-bench itop [--tickets 20000]
@@ -90,6 +92,42 @@ import HourLedgerUseCases
                      sync.reconcile.drifts))
         print(String(format: "  its requests replayed : %8.2f s", sync.reconcile.replay))
         print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
+        if let index = arguments.firstIndex(of: "--postgres"), index + 1 < arguments.count {
+            let database = "{ kind: postgres, url: \"\(arguments[index + 1])?schema=bench_\(getpid())&sslmode=disable\" }"
+            let onPostgres = try await firstSync(url: url, concurrency: concurrency, database: database)
+            print(String(format: "first sync, PostgreSQL: %8.2f s  (%d entries; %.2f the SQLite sync's time, %.2f the download's)",
+                         onPostgres.seconds, onPostgres.entries, onPostgres.seconds / sync.seconds, onPostgres.seconds / baseline.seconds))
+        }
+    }
+
+    /// The first sync alone, into the given `database:` section.
+    static func firstSync(url: String, concurrency: Int, database: String) async throws -> (seconds: Double, entries: Int) {
+        let yaml = """
+        helpdesk: { kind: glpi, url: "\(url)", app_token: fixture-app-token, user_token: fixture-user-token, concurrency: \(concurrency) }
+        database: \(database)
+        log: { level: warning }
+        contracts:
+        \(benchContracts)
+        """
+        let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml, environment: ProcessInfo.processInfo.environment))
+        let start = ContinuousClock.now
+        _ = try await runtime.engine.syncOnce()
+        let elapsed = seconds(ContinuousClock.now - start)
+        let entries = try runtime.ledger.counts().entries
+        try runtime.repository.close()
+        return (elapsed, entries)
+    }
+
+    static var benchContracts: String {
+        var contracts = ""
+        for entity in 1...10 {
+            contracts += """
+              - { id: customer-\(entity), entity: \(entity), include_subentities: true, match: { categories: [1, 2, 3, 4, 5, 6, 7, 8] },
+                  quota_hours: 400, period: monthly, starts: 2026-01-01, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }
+
+            """
+        }
+        return contracts
     }
 
     static func login(_ client: CurlHTTPClient, _ url: String) async throws -> [(String, String)] {
@@ -144,14 +182,7 @@ import HourLedgerUseCases
     {
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var contracts = ""
-        for entity in 1...10 {
-            contracts += """
-              - { id: customer-\(entity), entity: \(entity), include_subentities: true, match: { categories: [1, 2, 3, 4, 5, 6, 7, 8] },
-                  quota_hours: 400, period: monthly, starts: 2026-01-01, timezone: Europe/Paris, rounding: { increment_minutes: 15, mode: up } }
-
-            """
-        }
+        let contracts = benchContracts
         let yaml = """
         helpdesk: { kind: glpi, url: "\(url)", app_token: fixture-app-token, user_token: fixture-user-token, concurrency: \(concurrency) }
         database: { path: "\(directory)/ledger.sqlite" }
