@@ -171,15 +171,9 @@ extension SQLiteTransaction {
 // MARK: Timers and audit
 
 extension SQLiteTransaction {
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    static func json(_ value: some Encodable) throws -> String { try StoredJSON.encode(value) }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
-    }
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try StoredJSON.decode(type, text) }
 
     func timers(where clause: String, _ arguments: StatementArguments = []) throws -> [TimerRecord] {
         try Row.fetchAll(db, sql: "SELECT * FROM timer WHERE \(clause) ORDER BY id", arguments: arguments).map { row in
