@@ -108,7 +108,17 @@ import Glibc
         #expect(migrate.output.contains("outbox             1 -> 1"), "\(migrate.output)")
         let fromFile = try await CLI.run(["balances", "--config", sqliteConfig, "--format", "csv"])
         let fromPostgres = try await CLI.run(["balances", "--config", postgresConfig, "--format", "csv"])
-        #expect(fromPostgres.status == 0 && fromPostgres.output == fromFile.output, "\(fromFile.output)\n\(fromPostgres.output)")
+        // Every column the same but the forecast, which moves with the clock between two runs, not with the ledger.
+        func ledgerColumns(_ csv: String) -> [[Substring]] {
+            csv.split(separator: "\n").map { line in
+                var columns = line.split(separator: ",", omittingEmptySubsequences: false)
+                if columns.count > 12 { columns.remove(at: 12) }
+                return columns
+            }
+        }
+        #expect(fromPostgres.output.hasPrefix("id,period_start,period_end,quota_seconds,used_seconds,raw_seconds,remaining_seconds,percent_used,entry_count,carried_in_seconds,expired_seconds,overage_seconds,depletes_at,"))
+        #expect(fromPostgres.status == 0 && ledgerColumns(fromPostgres.output) == ledgerColumns(fromFile.output),
+                "\(fromFile.output)\n\(fromPostgres.output)")
         #expect(fromPostgres.output.contains(",72000,2161,2161,77039,"), "\(fromPostgres.output)")  // 20 h + 2 h topped up; 1500 + 61 + 600 s
         let verify = try await CLI.run(["verify", "--config", postgresConfig])
         #expect(verify.status == 0, "\(verify.output)")
@@ -116,7 +126,7 @@ import Glibc
         // A second copy into the same ledger is refused and changes nothing.
         let again = try await CLI.run(["migrate", "--config", postgresConfig, "--from-sqlite", directory.path + "/ledger.sqlite"])
         #expect(again.status != 0 && again.output.contains("is not empty"), "\(again.output)")
-        #expect(try await CLI.run(["balances", "--config", postgresConfig, "--format", "csv"]).output == fromFile.output)
+        #expect(ledgerColumns(try await CLI.run(["balances", "--config", postgresConfig, "--format", "csv"]).output) == ledgerColumns(fromFile.output))
         // The daemon on PostgreSQL delivers the write-back that was waiting in the file, once.
         let daemon = try CrashSafetyTests.Daemon(config: postgresConfig, log: directory.path + "/daemon.log")
         defer { if daemon.process.isRunning { daemon.process.signal(SIGKILL) } }
