@@ -238,10 +238,7 @@ final class MemoryTransaction: LedgerWriter {
            tables.entries.values.contains(where: { $0.source == entry.source && $0.sourceID == entry.sourceID }) {
             throw LedgerStoreError("an entry of \(entry.source.rawValue) \(entry.sourceID) is already stored")
         }
-        var stored = entry
-        stored.id = tables.nextID("entry")
-        // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
-        if stored.source == .hourledger { stored.sourceID = Int(stored.id) }
+        var stored = entry.stored(as: tables.nextID("entry"))
         stored.workedAt = whole(entry.workedAt)
         stored.updatedAt = whole(entry.updatedAt)
         tables.entries[stored.id] = stored

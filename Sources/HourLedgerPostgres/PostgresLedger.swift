@@ -350,8 +350,6 @@ public struct Row {
             }
         }
     }
-
-    public func has(_ name: String) -> Bool { cells.contains(name) }
 }
 
 /// Whole seconds since 1970, as every instant is stored.

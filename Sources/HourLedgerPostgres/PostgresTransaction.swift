@@ -311,9 +311,7 @@ struct PostgresTransaction: LedgerWriter {
         }
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         if entry.source == .hourledger { try run("UPDATE entry SET source_id = id WHERE id = \(id)") }
-        var stored = entry
-        stored.id = id
-        if entry.source == .hourledger { stored.sourceID = Int(id) }
+        let stored = entry.stored(as: id)
         book.note(.entry(stored), contract: stored.contractID)
         return id
     }

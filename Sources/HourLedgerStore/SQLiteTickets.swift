@@ -259,9 +259,7 @@ extension SQLiteTransaction {
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         if entry.source == .hourledger { try db.run(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id]) }
-        var stored = entry
-        stored.id = id
-        if entry.source == .hourledger { stored.sourceID = Int(id) }
+        let stored = entry.stored(as: id)
         book.note(.entry(stored), contract: stored.contractID)
         return id
     }

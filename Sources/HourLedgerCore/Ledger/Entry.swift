@@ -228,3 +228,14 @@ public struct AuditRecord: Sendable, Equatable, Codable {
         case entryKey = "entry_key", ticketID = "ticket_id", contractID = "contract_id", oldValue = "old_value", newValue = "new_value"
     }
 }
+
+extension LedgerEntry {
+    /// The entry as a store keeps it under the row id `id`: HourLedger's own entries take that id as their source
+    /// id, which keeps (source, source id) unique for them as the helpdesk's task id does for read tasks.
+    public func stored(as id: Int64) -> LedgerEntry {
+        var stored = self
+        stored.id = id
+        if source == .hourledger { stored.sourceID = Int(id) }
+        return stored
+    }
+}
