@@ -75,6 +75,9 @@ public struct HourLedgerConfiguration: Sendable, Equatable {
     public var databasePath: String
     /// The ledger on PostgreSQL (`database: { kind: postgres, url, password_file }`) instead of SQLite.
     public var postgres: PostgresLocation? = nil
+    /// How long a leader's lease on a shared (PostgreSQL) ledger lasts unrenewed: a paused or cut-off leader is taken
+    /// over this long after its last renewal; a killed one at once.
+    public var leaseSeconds = 6
     public var httpHost: String
     public var httpPort: Int
     /// Connections beyond this are answered 503 and closed.
@@ -161,7 +164,7 @@ public enum ConfigLoader {
                      "connect_timeout_seconds", "timeout_seconds", "page_size", "concurrency", "task_category", "classes",
                      "webhook_secret", "webhook_secret_file", "webhook_max_age_seconds", "webhook_max_body_bytes", "write_grace_seconds",
                      "deletion_check_seconds", "sign_in_lookup", "task_page_size", "reconcile_every_hours"],
-        "database": ["path", "kind", "url", "password_file"],
+        "database": ["path", "kind", "url", "password_file", "lease_seconds"],
         "http": ["host", "port", "max_connections", "idle_timeout_seconds"],
         "log": ["level"],
         "timers": ["max_running_hours"],
@@ -386,7 +389,7 @@ private struct Reader {
         let kind = string(database, "kind", at: "database", section: "database") ?? "sqlite"
         switch kind {
         case "sqlite":
-            for key in ["url", "password_file"] where database?[key] != nil {
+            for key in ["url", "password_file", "lease_seconds"] where database?[key] != nil {
                 issue("database.\(key)", database?[key], "is a PostgreSQL setting: add kind: postgres, or remove it")
             }
             return nil
@@ -474,6 +477,7 @@ private struct Reader {
                                                     maxConnections: maxConnections, idleTimeoutSeconds: idleTimeout, logLevel: level,
                                                     maxRunningTimerSeconds: maxRunningHours * 3600, contracts: contracts, alerts: alerts)
         configuration.roles = roles
+        configuration.leaseSeconds = int(database, "lease_seconds", at: "database", section: "database", range: 3...120) ?? 6
         configuration.dashboard = dashboard
         configuration.helpdeskContracts = helpdeskContracts
         return configuration

@@ -41,6 +41,8 @@ public struct Runtime: Sendable {
     public let deliveries: DeliveryRecorder
     /// The listener's connection cap and request-head timeout.
     public let connections: ConnectionLimits
+    /// This process's part in a shared ledger: `single` on a SQLite file, leader or standby on PostgreSQL.
+    public let leadership: LeadershipStatus
 
     public init(configuration: HourLedgerConfiguration, repository: (any LedgerRepository)? = nil, http: (any HTTPSending)? = nil, logger: Logger? = nil,
                 clock: WallClock = .system) throws {
@@ -49,6 +51,7 @@ public struct Runtime: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.repository = try repository ?? openRepository(configuration)
+        leadership = LeadershipStatus(role: self.repository is any LeaderLeases && configuration.postgres != nil ? .standby : .single)
         LogRedactor.shared.set(configuration.secretValues)
         registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
@@ -80,12 +83,12 @@ public struct Runtime: Sendable {
         engine = SyncEngine(connector: connector, ledger: ledger, overlapSeconds: settings.overlapSeconds,
                             deletionCheckSeconds: settings.deletionCheckSeconds, logger: logger)
         deliveries = DeliveryRecorder(ledger: ledger, replayWindow: { [webhooks] in .seconds(webhooks.current.maxAgeSeconds) })
-        outbox = OutboxWorker(ledger: ledger, helpdesk: connector, fenceSeconds: settings.writeFenceSeconds, logger: logger)
+        outbox = OutboxWorker(ledger: ledger, helpdesk: connector, fenceSeconds: configuration.writeFenceSeconds, logger: logger)
         // Alert webhooks get a client of their own: their timeouts are theirs, not the helpdesk's.
         alerts = AlertSender(ledger: ledger, helpdesk: connector,
                              webhooks: AlertWebhookClient(http: http ?? CurlHTTPClient(configuration: HTTPClientConfiguration())),
                              targets: Self.targets(configuration.alerts), maxAttempts: configuration.alerts.maxAttempts,
-                             fenceSeconds: settings.writeFenceSeconds, logger: logger)
+                             fenceSeconds: configuration.writeFenceSeconds, logger: logger)
     }
 
     static func connector(_ settings: HelpdeskSettings, timeZone: TimeZone, http: any HTTPSending, logger: Logger) -> any HelpdeskPort & HelpdeskSignIn {
@@ -177,7 +180,8 @@ public func buildRouter(runtime: Runtime, startedAt: Date = Date()) -> Router<Le
     let context = LedgerAPIContext(
         ledger: runtime.ledger, engine: runtime.engine, helpdeskKind: runtime.configuration.helpdesk.kind,
         helpdeskURL: runtime.publicHelpdeskURL, pollInterval: runtime.configuration.helpdesk.pollIntervalSeconds,
-        startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.helpdesk.writeFenceSeconds)
+        startedAt: startedAt, version: HourLedgerVersion.current, writeFenceSeconds: runtime.configuration.writeFenceSeconds,
+        leadership: runtime.leadership)
     LedgerRoutes.register(on: router, context: context)
     // Every route under /api/v1 needs a token: the middleware checks it once and puts the principal in the context.
     let api = router.group("/api/v1").add(middleware: TokenAuthentication(api: context))
@@ -266,8 +270,29 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
                                   TimerCap(ledger: runtime.ledger, maxRunningSeconds: runtime.configuration.maxRunningTimerSeconds, logger: runtime.logger),
                                   ScheduledReconciliation(engine: runtime.engine, everyHours: runtime.configuration.helpdesk.reconcileEveryHours,
                                                           logger: runtime.logger)]
+    // On a shared ledger the workers run only while this process leads; it stands by, serving the API, meanwhile.
+    let leading: [any Service]
+    var watch: (any ChangeWatch)?
+    if runtime.leadership.snapshot.role == .standby, let leases = runtime.repository as? any LeaderLeases {
+        leading = [LeaderElection(leases: leases, holder: LeaderElection.holderName(command: "serve"), leaseSeconds: runtime.configuration.leaseSeconds,
+                                  workers: workers, status: runtime.leadership, heartbeat: runtime.heartbeat, logger: runtime.logger)]
+        // What the other processes queue (a webhook's hint, an entry's write-back) wakes this one's workers too.
+        if let feed = runtime.repository as? any LedgerChangeFeed {
+            let ledger = runtime.ledger
+            watch = try feed.watchChanges { change in
+                switch change {
+                case .hints: ledger.hintsArrived.signal()
+                case .outbox: ledger.outboxQueued.signal()
+                case .alerts: ledger.alertsFired.signal()
+                }
+            }
+        }
+    } else {
+        leading = workers
+    }
+    defer { watch?.stop() }
     let group = ServiceGroup(configuration: .init(
-        services: workers.map { .init(service: GatedService($0, gate: listening)) }
+        services: leading.map { .init(service: GatedService($0, gate: listening)) }
             + [.init(service: reloader), .init(service: app), .init(service: watchdog)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: runtime.logger))
@@ -289,6 +314,23 @@ public func runDaemon(runtime: Runtime, configPath: String, notifier: SystemdNot
     runtime.logger.notice("stopped: store closed")
 }
 
+extension Runtime {
+    /// Runs `body` as the leader of a shared ledger (`hourledger sync`), refused with `LeaderBusy` while a daemon
+    /// leads it; on a SQLite file, whose owner lock the command already holds, it just runs.
+    public func leadingOnce<T: Sendable>(command: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard leadership.snapshot.role == .standby, let leases = repository as? any LeaderLeases else { return try await body() }
+        let election = LeaderElection(leases: leases, holder: LeaderElection.holderName(command: command), leaseSeconds: configuration.leaseSeconds,
+                                      workers: [], status: leadership, heartbeat: heartbeat, logger: logger)
+        return try await election.leadOnce(body)
+    }
+}
+
+extension HourLedgerConfiguration {
+    /// How long after an attempt a write-back may still land: the helpdesk's timeout and grace, and on a shared
+    /// ledger the lease too (a leader may send up to a lease after its last renewal, see `LeaderLeases`).
+    public var writeFenceSeconds: Int { helpdesk.writeFenceSeconds + (postgres == nil ? 0 : leaseSeconds) }
+}
+
 /// Why the daemon could not run, in one line for the operator.
 public struct DaemonError: Error, CustomStringConvertible {
     public let description: String
@@ -301,6 +343,12 @@ extension Runtime {
         let last = sync.lastSuccess.map { "last poll ok \($0.formatted(.iso8601))" } ?? "no successful poll yet"
         let failing = sync.consecutiveFailures > 0 ? ", \(sync.consecutiveFailures) failed in a row" : ""
         let outbox = (try? ledger.outboxStats().depth).map { ", outbox \($0)" } ?? ""
+        let role = leadership.snapshot
+        switch role.role {
+        case .single: break
+        case .leader: return "leader (term \(role.term ?? 0)), \(configuration.helpdesk.kind.rawValue): \(last)\(failing)\(outbox)"
+        case .standby: return "standby (leader: \(role.lease?.holder ?? "none yet")), outbox \((try? ledger.outboxStats().depth) ?? 0)"
+        }
         return "\(configuration.helpdesk.kind.rawValue): \(last)\(failing)\(outbox)"
     }
 }

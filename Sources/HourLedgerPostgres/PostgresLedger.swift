@@ -90,7 +90,12 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
     private var idleReaders: [Session] = []
     private let readerSlots = DispatchSemaphore(value: 8)
     private let writeQueue = DispatchQueue(label: "hourledger.postgres.writer")
-    private let closed = NIOLockedValueBox(false)
+    let closed = NIOLockedValueBox(false)
+    /// The lease's own connection (`LeaderLeases`): a renewal never waits behind a long write of this process.
+    let leaseLock = NIOLock()
+    var leaseSession: Session?
+    /// Tells this process's own notifications from the others'.
+    let instance = UUID().uuidString
 
     /// The advisory lock's first key: HourLedger's ledger writes (the second key is the schema's hash).
     static let writeLockClass = 0x484C_0001
@@ -106,6 +111,7 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
                 try session.transaction("BEGIN") {
                     try session.execute("SELECT pg_advisory_xact_lock(\(unescaped: String(Self.writeLockClass)), hashtext(current_schema()))")
                     try PostgresSchema.migrate(session)
+                    try PostgresSchema.createLease(session)
                     try PostgresTransaction.openBooks(session)
                 }
             }
@@ -130,6 +136,7 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
                     let transaction = PostgresTransaction(session: session)
                     let value = try body(transaction)
                     try transaction.flushBook()
+                    try transaction.notifyChanges(channel: changeChannel, from: instance)
                     return value
                 }
             }
@@ -151,6 +158,7 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         closed.withLockedValue { $0 = true }
         let sessions: [Session] = writerLock.withLock { defer { writer = nil }; return writer.map { [$0] } ?? [] }
             + idleLock.withLock { defer { idleReaders = [] }; return idleReaders }
+            + leaseLock.withLock { defer { leaseSession = nil }; return leaseSession.map { [$0] } ?? [] }
         for session in sessions { session.close() }
     }
 
@@ -189,8 +197,7 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         }
     }
 
-    private func connect() throws -> Session {
-        guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
+    func connectionConfiguration(timeout: TimeAmount) throws -> PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                              password: location.password, database: location.database, tls: .disable)
         switch location.tls {
@@ -198,12 +205,19 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         case .prefer: configuration.tls = .prefer(try .init(configuration: .clientDefault))
         case .require: configuration.tls = .require(try .init(configuration: .clientDefault))
         }
-        configuration.options.connectTimeout = .seconds(10)
-        let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: Self.connectionIDs.withLockedValue { $0 += 1; return $0 },
-                                                        logger: logger).wait()
+        configuration.options.connectTimeout = timeout
+        return configuration
+    }
+
+    /// A new connection with the schema as search path. `timeout` bounds both the connect and each statement's wait
+    /// for a lock (the lease's connection gives up in seconds, so a leader learns in time that it cannot renew).
+    func connect(timeout: TimeAmount = .seconds(10), lockTimeout: String = "30s", statementTimeout: String = "300s") throws -> Session {
+        guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
+        let connection = try PostgresConnection.connect(on: group.next(), configuration: try connectionConfiguration(timeout: timeout),
+                                                        id: Self.connectionIDs.withLockedValue { $0 += 1; return $0 }, logger: logger).wait()
         let session = Session(connection: connection, logger: logger)
         do {
-            try setUp(session)
+            try setUp(session, lockTimeout: lockTimeout, statementTimeout: statementTimeout)
         } catch {
             session.close()
             throw error
@@ -211,19 +225,19 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         return session
     }
 
-    private func setUp(_ session: Session) throws {
+    private func setUp(_ session: Session, lockTimeout: String, statementTimeout: String) throws {
         try session.execute(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(location.schema)"))
         try session.execute(PostgresQuery(unsafeSQL: "SET search_path TO \(location.schema)"))
         // A write that waits longer than this for the lock or a row is refused rather than hanging its caller.
-        try session.execute("SET lock_timeout = '30s'")
-        try session.execute("SET statement_timeout = '300s'")
+        try session.execute(PostgresQuery(unsafeSQL: "SET lock_timeout = '\(lockTimeout)'"))
+        try session.execute(PostgresQuery(unsafeSQL: "SET statement_timeout = '\(statementTimeout)'"))
     }
 
-    private static let connectionIDs = NIOLockedValueBox(0)
+    static let connectionIDs = NIOLockedValueBox(0)
 
     // MARK: Errors
 
-    private static func mapped<T>(_ body: () throws -> T) throws -> T {
+    static func mapped<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch { throw unavailable(error) ?? described(error) }
     }
 
@@ -358,40 +372,3 @@ func seconds(_ date: Date) -> Int { Int(date.timeIntervalSince1970) }
 func date(_ seconds: Int) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 
 func date(_ seconds: Int?) -> Date? { seconds.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
-
-/// One process polls and delivers for a PostgreSQL ledger at a time, as `LedgerLock` keeps it for a SQLite file: a
-/// session-level advisory lock on a connection of its own, released by the server when that connection ends (the
-/// process exits or is killed). The connection's `application_name` names the holder, so a refused start can say who.
-public final class PostgresOwnership: @unchecked Sendable {
-    static let ownerLockClass = 0x484C_0002
-    private let ledger: PostgresLedger
-
-    public struct Busy: Error, CustomStringConvertible {
-        public let ledger: String
-        public let holder: String
-        public var description: String {
-            "the ledger \(ledger) is in use by \(holder.isEmpty ? "another process" : holder); one process may poll and deliver for a "
-                + "ledger at a time: stop it first, or give this one its own database or schema"
-        }
-    }
-
-    public init(location: PostgresLocation, command: String) throws {
-        ledger = try PostgresLedger(location: location)
-        let name = "hourledger \(command) (pid \(getpid()) on \(ProcessInfo.processInfo.hostName))"
-        let key = "\(Self.ownerLockClass), hashtext(current_schema())"
-        try ledger.withWritingSession { session in
-            try session.execute("SELECT set_config('application_name', \(String(name.prefix(63))), false)")
-            let taken = try session.rows(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(key)) AS taken")).first
-            guard try taken?["taken"] as Bool? == true else {
-                let holder = try session.rows(PostgresQuery(unsafeSQL: """
-                    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = \(Self.ownerLockClass)::oid
-                      AND l.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND l.objsubid = 2
-                    """)).first.map { try $0["application_name"] as String } ?? ""
-                throw Busy(ledger: location.description, holder: holder)
-            }
-        }
-    }
-
-    deinit { try? ledger.close() }
-}

@@ -59,6 +59,7 @@ extension PostgresTransaction {
     }
 
     func insertOutboxItem(_ item: OutboxItem) throws -> Int64 {
+        note(.outbox)
         let payload = try Self.json(item.payload)
         guard let id: Int64 = try one("""
             INSERT INTO outbox(entry_key, action, ticket_id, payload, attempts, failures, next_attempt_at, last_error, in_doubt_since, parked_at,
@@ -72,6 +73,7 @@ extension PostgresTransaction {
     }
 
     func updateOutboxItem(_ item: OutboxItem) throws {
+        note(.outbox)
         try run("""
             UPDATE outbox SET attempts = \(item.attempts), failures = \(item.failures), next_attempt_at = \(seconds(item.nextAttemptAt)),
                 last_error = \(item.lastError), in_doubt_since = \(item.inDoubtSince.map(seconds)), parked_at = \(item.parkedAt.map(seconds)),
@@ -136,6 +138,7 @@ extension PostgresTransaction {
     }
 
     func insertAlertDelivery(_ delivery: AlertDelivery) throws -> Int64 {
+        note(.alerts)
         guard let id: Int64 = try one("""
             INSERT INTO alert_delivery(alert_id, channel, ticket_id, payload, attempts, next_attempt_at, last_error, created_at, done_at, failed_at,
                                        in_doubt_since)
@@ -175,6 +178,7 @@ extension PostgresTransaction {
     }
 
     func addHint(ticketID: Int, at now: Date) throws {
+        note(.hints)
         try run("""
             INSERT INTO ticket_hint(ticket_id, received_at, count) VALUES (\(ticketID), \(seconds(now)), 1)
             ON CONFLICT(ticket_id) DO UPDATE SET count = ticket_hint.count + 1

@@ -9,6 +9,8 @@ struct PostgresTransaction: LedgerWriter {
     let session: Session
     /// This transaction's changes to the books, chained in at its end.
     let book = BookBuffer()
+    /// The kinds of work this transaction queued for the leader (a webhook hint, a write-back, an alert).
+    let notes = ChangeNotes()
 
     func run(_ query: PostgresQuery) throws { try session.execute(query) }
     func changes(_ query: PostgresQuery) throws -> Int { try session.execute(query) }

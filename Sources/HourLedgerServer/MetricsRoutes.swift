@@ -52,6 +52,11 @@ final class LedgerGauges: Sendable {
         gauge("hourledger_alert_deliveries_pending", "Alert deliveries not yet sent.").set(Double(deliveries.pending))
         gauge("hourledger_alert_deliveries_failed", "Alert deliveries that gave up.").set(Double(deliveries.failed))
         gauge("hourledger_webhook_hints_pending", "Webhook hints waiting for a sync.").set(Double(counts.pendingHints))
+        let leadership = api.leadership.snapshot
+        gauge("hourledger_leader", "1 while this process runs the poller and the outbox (always, on a SQLite ledger); 0 while it stands by.")
+            .set(leadership.role == .standby ? 0.0 : 1.0)
+        gauge("hourledger_leader_term", "The lease's term as this process last saw it (0 on a SQLite ledger).").set(Double(leadership.lease?.term ?? 0))
+        gauge("hourledger_leader_takeovers", "How often this process took the lead since it started.").set(Double(leadership.takeovers))
         gauge("hourledger_poll_consecutive_failures", "Polls failed in a row.").set(Double(sync.consecutiveFailures))
         gauge("hourledger_last_successful_poll_timestamp_seconds", "Unix time of the last successful poll (0 before the first).")
             .set(sync.lastSuccess?.timeIntervalSince1970 ?? 0)

@@ -17,12 +17,16 @@ public struct LedgerAPIContext: Sendable {
     public var writeFenceSeconds: Int
     /// Where long reads run, off the threads `/healthz` and the webhooks need.
     public var reads: ReadPool
+    /// This process's part in a shared ledger: a standby does not poll, so its health does not ask for fresh polls.
+    public var leadership: LeadershipStatus
     /// The balances' JSON as the contract list and `/status` last wrote it.
     public let balanceJSON = BalanceJSON.Kept()
 
     public init(ledger: Ledger, engine: SyncEngine, helpdeskKind: HelpdeskKind, helpdeskURL: String, pollInterval: Int,
-                startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, reads: ReadPool = .shared) {
+                startedAt: Date = Date(), version: String, writeFenceSeconds: Int = 120, reads: ReadPool = .shared,
+                leadership: LeadershipStatus = LeadershipStatus()) {
         self.reads = reads
+        self.leadership = leadership
         self.writeFenceSeconds = writeFenceSeconds
         self.ledger = ledger
         self.engine = engine
@@ -147,12 +151,13 @@ public enum LedgerRoutes {
         if let failure = api.ledger.checkWritable() {
             problems.append("store cannot write since \(ISO8601DateFormatter().string(from: failure.since)): \(failure.reason)")
         }
-        // Unhealthy once the helpdesk has not been read for three poll intervals (or never, after three failures).
+        // Unhealthy once the helpdesk has not been read for three poll intervals (or never, after three failures);
+        // a standby does not read it, and is healthy while its store is.
         let stale = max(3 * api.pollInterval, 180)
-        if let last = status.lastSuccess {
+        if api.leadership.leads, let last = status.lastSuccess {
             let age = api.clock().timeIntervalSince(last)
             if age > Double(stale) { problems.append("no successful poll for \(Int(age)) s") }
-        } else if status.consecutiveFailures >= 3 {
+        } else if api.leadership.leads, status.consecutiveFailures >= 3 {
             problems.append("helpdesk never reached: \(status.lastError ?? "unknown error")")
         }
         return try JSONBody.response(Health(ok: problems.isEmpty, problems: problems), status: problems.isEmpty ? .ok : .serviceUnavailable)
@@ -172,6 +177,7 @@ public enum LedgerRoutes {
         return (StatusBody(
             version: api.version,
             uptimeSeconds: Int(now.timeIntervalSince(api.startedAt)),
+            leadership: api.leadership.snapshot,
             helpdesk: .init(kind: api.helpdeskKind.rawValue, url: api.helpdeskURL, reachable: sync.reachable,
                             lastSuccessfulPoll: sync.lastSuccess, lastAttempt: sync.lastAttempt,
                             pollLagSeconds: sync.lastSuccess.map { Int(now.timeIntervalSince($0)) },
@@ -222,6 +228,8 @@ struct StatusBody: Codable {
     }
     var version: String
     var uptimeSeconds: Int
+    /// `single`, `leader` or `standby`, with the lease as this process last saw it.
+    var leadership: LeadershipStatus.Snapshot
     var helpdesk: Helpdesk
     var ticketsSeen: Int
     var unmatchedTickets: Int
@@ -240,7 +248,7 @@ struct StatusBody: Codable {
         var deliveries: AlertDeliveryStats
     }
     enum CodingKeys: String, CodingKey {
-        case version, helpdesk, entries, contracts, outbox, alerts
+        case version, helpdesk, entries, contracts, outbox, alerts, leadership
         case uptimeSeconds = "uptime_seconds", ticketsSeen = "tickets_seen", unmatchedTickets = "unmatched_tickets"
         case contractErrors = "contract_errors", parkedWriteBacks = "parked_write_backs", failingTickets = "failing_tickets"
     }

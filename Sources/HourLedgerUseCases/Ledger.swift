@@ -166,9 +166,14 @@ public final class Ledger: Sendable {
     }
 
     /// One write transaction off the caller's thread; a storage failure is noted in `health`.
+    /// Inside a leader's work (`Ledger.fence`), the transaction first checks that its term still leads.
     func write<T: Sendable>(_ body: @escaping @Sendable (any LedgerWriter) throws -> T) async throws -> T {
+        let fence = Self.fence
         do {
-            let value = try await repository.write(body)
+            let value = try await repository.write { tx in
+                try fence?.check(tx)
+                return try body(tx)
+            }
             health.noteSuccess()
             return value
         } catch let error as LedgerUnavailable {
@@ -179,8 +184,12 @@ public final class Ledger: Sendable {
 
     /// The same, blocking the caller: for the CLI and short writes.
     func writeNow<T>(_ body: (any LedgerWriter) throws -> T) throws -> T {
-        try noting {
-            let value = try repository.write(body)
+        let fence = Self.fence
+        return try noting {
+            let value = try repository.write { tx in
+                try fence?.check(tx)
+                return try body(tx)
+            }
             health.noteSuccess()
             return value
         }

@@ -62,13 +62,12 @@ struct ConfigOption: ParsableArguments {
         }
     }
 
-    /// The ledger's owner lock, for commands that poll or deliver (`serve`, `sync`): held until the process exits.
-    func ownLedger(_ configuration: HourLedgerConfiguration, command: String) throws -> AnyObject {
+    /// The SQLite file's owner lock, for commands that poll or deliver (`serve`, `sync`): held until the process
+    /// exits. A PostgreSQL ledger has none: its processes share it, and its lease says which of them leads.
+    func ownLedger(_ configuration: HourLedgerConfiguration, command: String) throws -> AnyObject? {
+        guard configuration.postgres == nil else { return nil }
         do {
-            if let location = configuration.postgres { return try PostgresOwnership(location: location, command: command) }
             return try LedgerLock(databasePath: configuration.databasePath, command: command)
-        } catch let busy as PostgresOwnership.Busy {
-            throw CLIError(message: busy.description)
         } catch let busy as LedgerLock.Busy {
             throw CLIError(message: busy.description)
         } catch let error as StoreError {
@@ -110,11 +109,14 @@ struct Sync: AsyncParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let runtime = try options.runtime(configuration)
         do {
-            let report = try await runtime.engine.syncOnce()
+            let report = try await runtime.leadingOnce(command: "sync") { try await runtime.engine.syncOnce() }
             await runtime.connector.close()
             print("synced: \(report.ticketsSeen) tickets changed, tasks read for \(report.ticketsWithTasksRead), "
                 + "entries +\(report.entriesAdded) ~\(report.entriesUpdated) -\(report.entriesDeleted), "
                 + "\(report.contractMoves) contract moves, \(report.requests) requests in \(String(format: "%.2f", report.seconds)) s")
+        } catch let busy as LeaderBusy {
+            await runtime.connector.close()
+            throw CLIError(message: busy.description)
         } catch {
             await runtime.connector.close()
             throw CLIError(message: "sync failed: \(error)")

@@ -59,10 +59,15 @@ public actor AlertSender: Service {
                     continue
                 }
                 try await ledger.updateAlertDelivery(delivery.id) { $0.attempt(at: now()) }
+                try Ledger.fence?.checkSending()
                 try await deliver(delivery, now: now())
                 try await ledger.updateAlertDelivery(delivery.id) { $0.complete(at: now()) }
                 delivered += 1
                 logger.info("alert delivered", metadata: ["alert": "\(delivery.alertID)", "channel": "\(delivery.channel)"])
+            } catch let lost as LeadershipLost {
+                // The new leader delivers it: after the fence it looks the followup up before writing it again.
+                logger.notice("alert delivery left to the new leader", metadata: ["alert": "\(delivery.alertID)", "reason": "\(lost)"])
+                return delivered
             } catch {
                 let attempts = delivery.attempts + 1
                 let retryAt = attempts >= maxAttempts ? nil : now().addingTimeInterval(Backoff.delivery.delay(failures: attempts).timeInterval)

@@ -94,6 +94,10 @@ public actor OutboxWorker: Service {
                     break
                 }
                 ended += 1
+            } catch let lost as LeadershipLost {
+                // Another process leads now; it finds this record in doubt and waits its fence out before looking.
+                logger.notice("write-back left to the new leader", metadata: ["outbox": "\(item.id)", "reason": "\(lost)"])
+                return ended
             } catch let error as HelpdeskError where error.isPermanentRefusal {
                 try? await ledger.parkOutbox(item.id, error: "\(error)", now: now())
                 logger.warning("write-back refused by the helpdesk and parked; its ticket's later write-backs wait, the others go on",
@@ -124,6 +128,7 @@ public actor OutboxWorker: Service {
             }
             guard try ledger.entryExists(key: item.entryKey) else { return .cancelled }
             guard try await ledger.markOutboxAttempt(item.id, now: now()) else { return .ended }
+            try Ledger.fence?.checkSending()
             return .written(try await helpdesk.createTask(NewHelpdeskTask(ticketID: item.ticketID, seconds: item.payload.seconds,
                                                                          note: HelpdeskNote(marker: marker, text: item.payload.text),
                                                                          technician: item.payload.technician, date: item.payload.date,
@@ -138,6 +143,7 @@ public actor OutboxWorker: Service {
             }
             // Both are idempotent: setting the same fields twice, or deleting a task already gone, changes nothing.
             guard try await ledger.markOutboxAttempt(item.id, now: now()) else { return .ended }
+            try Ledger.fence?.checkSending()
             if item.action == .delete {
                 try await helpdesk.deleteTask(id: taskID)
             } else {
@@ -164,6 +170,7 @@ public actor OutboxWorker: Service {
         case .delete: text = "withdrawn: entry \(item.entryKey) no longer counts" + item.payload.changeNote
         }
         guard try await ledger.markOutboxAttempt(item.id, now: now()) else { return .ended }
+        try Ledger.fence?.checkSending()
         _ = try await helpdesk.createNote(ticketID: item.ticketID, HelpdeskNote(marker: marker, text: text))
         return .written(nil)
     }

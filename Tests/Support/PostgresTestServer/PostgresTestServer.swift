@@ -90,7 +90,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// A port the kernel just handed out and took back.
-    private static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
