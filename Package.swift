@@ -185,7 +185,7 @@ let package = Package(
         .executableTarget(
             name: "hourledger-bench",
             dependencies: ["HourLedgerApp", "HourLedgerServer", "HourLedgerStore", "HourLedgerUseCases", "HourLedgerGLPI", "HourLedgerHelpdeskKit", "FakeGLPI", "FakeITop",
-                           "HourLedgerHTTPClient",
+                           "HourLedgerHTTPClient", "HourLedgerPostgres",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Tests/Benchmarks/hourledger-bench",

@@ -97,6 +97,7 @@ public actor ConfigReloader: Service {
         if oldHelpdesk != newHelpdesk { changed.append("helpdesk") }
         if old.databasePath != new.databasePath { changed.append("database.path") }
         if old.postgres != new.postgres { changed.append("database.url") }
+        if old.leaseSeconds != new.leaseSeconds { changed.append("database.lease_seconds") }
         if old.httpHost != new.httpHost || old.httpPort != new.httpPort { changed.append("http") }
         if old.logLevel != new.logLevel { changed.append("log.level") }
         if old.maxRunningTimerSeconds != new.maxRunningTimerSeconds { changed.append("timers.max_running_hours") }

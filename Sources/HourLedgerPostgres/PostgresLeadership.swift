@@ -107,7 +107,7 @@ extension PostgresLedger: LeaderLeases {
     private func withLease<T>(_ body: (Session) throws -> T) throws -> T {
         try leaseLock.withLock {
             guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
-            let session = try leaseSession ?? connect(timeout: .seconds(3), lockTimeout: "5s", statementTimeout: "5s")
+            let session = try leaseSession ?? connect(timeout: .seconds(2), lockTimeoutSeconds: 2, statementTimeoutSeconds: 2)
             leaseSession = session
             do {
                 return try body(session)

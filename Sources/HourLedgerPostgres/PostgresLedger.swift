@@ -211,13 +211,17 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
 
     /// A new connection with the schema as search path. `timeout` bounds both the connect and each statement's wait
     /// for a lock (the lease's connection gives up in seconds, so a leader learns in time that it cannot renew).
-    func connect(timeout: TimeAmount = .seconds(10), lockTimeout: String = "30s", statementTimeout: String = "300s") throws -> Session {
+    func connect(timeout: TimeAmount = .seconds(10), lockTimeoutSeconds: Int = 30, statementTimeoutSeconds: Int = 300) throws -> Session {
         guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
-        let connection = try PostgresConnection.connect(on: group.next(), configuration: try connectionConfiguration(timeout: timeout),
-                                                        id: Self.connectionIDs.withLockedValue { $0 += 1; return $0 }, logger: logger).wait()
-        let session = Session(connection: connection, logger: logger)
+        let loop = group.next()
+        let connecting = PostgresConnection.connect(on: loop, configuration: try connectionConfiguration(timeout: timeout),
+                                                    id: Self.connectionIDs.withLockedValue { $0 += 1; return $0 }, logger: logger)
+        // The TCP connect has its own timeout; this bounds the whole handshake, which a server cut off mid-way never
+        // answers. A connection that comes up after all is closed at once.
+        let connection = try Session.within(timeout + timeout, on: loop, connecting, late: { let closing: EventLoopFuture<Void> = $0.close(); _ = closing }, what: "connecting")
+        let session = Session(connection: connection, logger: logger, queryTimeout: .seconds(Int64(statementTimeoutSeconds + min(5, statementTimeoutSeconds))))
         do {
-            try setUp(session, lockTimeout: lockTimeout, statementTimeout: statementTimeout)
+            try setUp(session, lockTimeoutSeconds: lockTimeoutSeconds, statementTimeoutSeconds: statementTimeoutSeconds)
         } catch {
             session.close()
             throw error
@@ -225,12 +229,12 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         return session
     }
 
-    private func setUp(_ session: Session, lockTimeout: String, statementTimeout: String) throws {
+    private func setUp(_ session: Session, lockTimeoutSeconds: Int, statementTimeoutSeconds: Int) throws {
         try session.execute(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(location.schema)"))
         try session.execute(PostgresQuery(unsafeSQL: "SET search_path TO \(location.schema)"))
         // A write that waits longer than this for the lock or a row is refused rather than hanging its caller.
-        try session.execute(PostgresQuery(unsafeSQL: "SET lock_timeout = '\(lockTimeout)'"))
-        try session.execute(PostgresQuery(unsafeSQL: "SET statement_timeout = '\(statementTimeout)'"))
+        try session.execute(PostgresQuery(unsafeSQL: "SET lock_timeout = '\(lockTimeoutSeconds)s'"))
+        try session.execute(PostgresQuery(unsafeSQL: "SET statement_timeout = '\(statementTimeoutSeconds)s'"))
     }
 
     static let connectionIDs = NIOLockedValueBox(0)
@@ -285,11 +289,35 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
 public final class Session: @unchecked Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// How long a statement may wait for its answer: the server's `statement_timeout` and a margin. An answer that
+    /// never comes (the server cut off by the network) fails the call then, and the connection is dropped.
+    let queryTimeout: TimeAmount
     private(set) var isBroken = false
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, logger: Logger, queryTimeout: TimeAmount = .seconds(305)) {
         self.connection = connection
         self.logger = logger
+        self.queryTimeout = queryTimeout
+    }
+
+    /// `future`'s value, or a timeout error after `timeout`; a value that comes too late is handed to `late`.
+    static func within<T: Sendable>(_ timeout: TimeAmount, on loop: any EventLoop, _ future: EventLoopFuture<T>,
+                                    late: @escaping @Sendable (T) -> Void = { _ in }, what: String) throws -> T {
+        let promise = loop.makePromise(of: T.self)
+        let settled = NIOLockedValueBox(false)
+        func settle() -> Bool { settled.withLockedValue { done in defer { done = true }; return !done } }
+        let timer = loop.scheduleTask(in: timeout) {
+            if settle() { promise.fail(LedgerUnavailable(reason: "the database did not answer in time", detail: "\(what): no answer within \(timeout)")) }
+        }
+        future.whenComplete { result in
+            timer.cancel()
+            guard settle() else {
+                if case .success(let value) = result { late(value) }
+                return
+            }
+            promise.completeWith(result)
+        }
+        return try promise.futureResult.wait()
     }
 
     func close() { _ = try? connection.close().wait() }
@@ -338,7 +366,13 @@ public final class Session: @unchecked Sendable {
 
     private func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
         do {
-            return try connection.query(query, logger: logger).wait()
+            return try Self.within(queryTimeout, on: connection.eventLoop, connection.query(query, logger: logger), what: "a statement")
+        } catch let error as LedgerUnavailable {
+            // The answer may still come, on a connection nobody reads any more: it is closed.
+            isBroken = true
+            let closing: EventLoopFuture<Void> = connection.close()
+            _ = closing
+            throw error
         } catch let error as PSQLError where error.code != .server {
             isBroken = true
             throw error

@@ -160,11 +160,20 @@ import Glibc
         #expect(refused("  kind: oracle").contains("must be sqlite or postgres"))
         #expect(refused("  url: postgres://u@db/ledger").contains("is a PostgreSQL setting"))
         #expect(refused("  kind: postgres\n  url: postgres://u@db/ledger\n  password_file: /nonexistent/x").contains("cannot read secret file"))
+        #expect(refused("  kind: postgres\n  url: postgres://u@db/ledger\n  lease_seconds: 1").contains("database.lease_seconds"))
+        #expect(refused("  kind: postgres\n  url: postgres://u@db/ledger\n  lease_seconds: 121").contains("database.lease_seconds"))
+        #expect(refused("  path: /tmp/x.sqlite\n  lease_seconds: 6").contains("is a PostgreSQL setting"))
         let parsed = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9", database: "unused", contracts: contracts)
             .replacingOccurrences(of: "  path: unused", with: "  kind: postgres\n  url: postgres://hl@db.example:6432/ledger?schema=msp"),
             environment: ["HOURLEDGER_DATABASE_PASSWORD": "from-env"])
         #expect(parsed.postgres == PostgresLocation(host: "db.example", port: 6432, user: "hl", password: "from-env", database: "ledger",
                                                     schema: "msp", tls: .prefer))
         #expect(parsed.secretValues.contains("from-env"))
+        #expect(parsed.leaseSeconds == 6 && parsed.writeFenceSeconds == parsed.helpdesk.writeFenceSeconds + 6)
+        // The unit's HOURLEDGER_DATABASE_PATH does not get in the way of a PostgreSQL ledger: one unit file for both.
+        let shared = try ConfigLoader.parse(configYAML(url: "http://127.0.0.1:9", database: "unused", contracts: contracts)
+            .replacingOccurrences(of: "  path: unused", with: "  kind: postgres\n  url: postgres://hl@db.example/ledger\n  lease_seconds: 10"),
+            environment: ["HOURLEDGER_DATABASE_PATH": "/var/lib/hourledger/ledger.sqlite"])
+        #expect(shared.postgres?.host == "db.example" && shared.leaseSeconds == 10)
     }
 }

@@ -133,8 +133,7 @@ public actor LeaderElection: Service {
                         status.follow(nil, now: Date())
                         return
                     }
-                    logger.warning("no longer leading: the workers stopped; standing by", metadata: ["term": "\(lease.term)", "reason": "\(why)"])
-                    status.follow(nil, now: Date())
+                    logger.notice("the workers stopped", metadata: ["term": "\(lease.term)", "reason": "\(why)"])
                 }
             } catch {
                 status.failed("\(error)")
@@ -187,7 +186,12 @@ public actor LeaderElection: Service {
                 }
             }
             let why = await keepLease(fence)
-            if !Task.isShuttingDownGracefully { group.cancelAll() }
+            if !Task.isShuttingDownGracefully {
+                // Said at once: a worker stuck in a call to an unreachable store may take a while to end.
+                status.follow(nil, now: Date())
+                logger.warning("no longer leading: the workers stop; standing by", metadata: ["term": "\(fence.term)", "reason": "\(why)"])
+                group.cancelAll()
+            }
             await group.waitForAll()
             return why
         }

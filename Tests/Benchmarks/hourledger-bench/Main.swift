@@ -12,7 +12,7 @@ import HourLedgerUseCases
 ///     (--postgres: the first sync into a PostgreSQL ledger too, each in a new schema, the password from
 ///     HOURLEDGER_DATABASE_PASSWORD)
 ///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
-///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
+///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2] [--postgres postgres://USER@HOST:PORT/DB]
 ///   hourledger-bench itop [--tickets 20000]
 @main struct Bench {
     static func main() async throws {
@@ -27,7 +27,9 @@ import HourLedgerUseCases
         let tasksPerTicket = option("--tasks-per-ticket", 10)
         let concurrency = option("--concurrency", 4)
         if arguments.dropFirst().first == "webhooks" {
-            try await WebhookBench.run(duration: option("--duration", 10), connections: option("--connections", 64), threads: option("--threads", 2))
+            let postgres = arguments.firstIndex(of: "--postgres").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+            try await WebhookBench.run(duration: option("--duration", 10), connections: option("--connections", 64), threads: option("--threads", 2),
+                                       postgres: postgres)
             return
         }
         if arguments.dropFirst().first == "reports" {

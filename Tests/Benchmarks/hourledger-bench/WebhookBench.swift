@@ -4,12 +4,16 @@ import HourLedgerApp
 import HourLedgerGLPI
 import HourLedgerServer
 import HourLedgerCore
+import HourLedgerPostgres
 import HourLedgerStore
 import ServiceLifecycle
 
 /// Signed GLPI 11 webhooks against the real HTTP stack and a real ledger file, driven by wrk on loopback.
 ///
-///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2]
+///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2] [--postgres postgres://USER@HOST:PORT/DB]
+///
+/// With `--postgres` the signed run is repeated on a PostgreSQL ledger (a new schema; the password from
+/// HOURLEDGER_DATABASE_PASSWORD), the same HTTP stack in front.
 ///
 /// Each delivery is distinct (its own task id and signature), about 3 KB like GLPI's TicketTask payloads, and spread
 /// over 5,000 tickets. In the same run wrk sends the same bodies unsigned, which the endpoint refuses before any
@@ -17,7 +21,7 @@ import ServiceLifecycle
 enum WebhookBench {
     static let secret = "0123456789abcdefghijABCDEFGHIJ0123456789"
 
-    static func run(duration: Int, connections: Int, threads: Int) async throws {
+    static func run(duration: Int, connections: Int, threads: Int, postgres: String? = nil) async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
             print("wrk is not installed: apt-get install -y wrk")
             return
@@ -61,6 +65,25 @@ enum WebhookBench {
         }
         try await served.stop(runtime)
 
+        var onPostgres: (result: Wrk.Result, stored: Int)?
+        if let postgres {
+            let database = "{ kind: postgres, url: \"\(postgres)?schema=webhooks_\(getpid())&sslmode=disable\" }"
+            let pgConfig = try ServedApp.configuration(
+                directory: directory, helpdesk: "  webhook_secret_file: \(secretFile)", logLevel: "error",
+                contracts: "  - {id: alpha, name: Alpha, entity: 1, quota_hours: 40, period: monthly, starts: 2026-01-01, timezone: UTC}",
+                database: database)
+            let pgRuntime = try Runtime(configuration: pgConfig)
+            let pgServed = try await ServedApp(pgRuntime)
+            print("signed, PostgreSQL ledger: the same, each hint committed in PostgreSQL before the 200 ...")
+            let result = try wrk(url: "http://127.0.0.1:\(pgServed.port)/webhooks/glpi", script: script, signed: true, duration: duration,
+                                 connections: connections, threads: threads)
+            let count = try (pgRuntime.repository as! PostgresLedger).withWritingSession { session in
+                try session.rows("SELECT COUNT(*)::bigint AS n FROM webhook_delivery").first.map { try $0["n"] as Int64 } ?? 0
+            }
+            try await pgServed.stop(pgRuntime)
+            onPostgres = (result, Int(count))
+        }
+
         print("""
 
             webhook benchmark: \(duration) s per run, wrk -t\(threads) -c\(connections), loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores shared by wrk and the server
@@ -70,10 +93,15 @@ enum WebhookBench {
             |---|---|---|---|---|
             | baseline (unsigned, refused) | \(baseline.rate) | \(baseline.p50) | \(baseline.p99) | \(baseline.non2xx) of \(baseline.requests) |
             | signed deliveries | \(signed.rate) | \(signed.p50) | \(signed.p99) | \(signed.non2xx) of \(signed.requests) |
+            \(onPostgres.map { "| signed, PostgreSQL ledger | \($0.result.rate) | \($0.result.p50) | \($0.result.p99) | \($0.result.non2xx) of \($0.result.requests) |" } ?? "")
 
             ledger after the signed run: \(stored.0) delivery signatures, \(stored.1) tickets hinted, \(stored.2) hints folded in
             every 2xx is a committed signature: \(stored.0 >= signed.requests - signed.non2xx ? "yes" : "NO") (\(signed.requests - signed.non2xx) 2xx counted by wrk; up to \(connections) more were answered as wrk stopped)
             """)
+        if let onPostgres {
+            let answered = onPostgres.result.requests - onPostgres.result.non2xx
+            print("PostgreSQL: \(onPostgres.stored) delivery signatures stored; every 2xx committed: \(onPostgres.stored >= answered ? "yes" : "NO") (\(answered) 2xx)")
+        }
     }
 
     /// CPU per delivery of each step the endpoint takes, measured alone, to say what limits the rate.

@@ -45,15 +45,14 @@ struct ServedApp {
     /// A daemon's configuration for a benchmark: a helpdesk that never answers (nothing syncs), the ledger file in
     /// `directory`, a free port, and these contracts (YAML list items) and extra helpdesk lines.
     static func configuration(directory: String, url: String = "http://127.0.0.1:9/apirest.php", helpdesk extra: String = "", logLevel: String,
-                              contracts: String) throws -> HourLedgerConfiguration {
+                              contracts: String, database: String? = nil) throws -> HourLedgerConfiguration {
         try ConfigLoader.parse("""
             helpdesk:
               kind: glpi
               url: \(url)
               user_token: bench
             \(extra)
-            database:
-              path: \(directory)/ledger.sqlite
+            database: \(database ?? "{ path: \(directory)/ledger.sqlite }")
             http:
               host: 127.0.0.1
               port: 0
