@@ -152,7 +152,7 @@ paths:
         "503": {description: "Not healthy: the problems are listed."}
   /status:
     get:
-      summary: What ops watch - helpdesk reachability, poll lag, outbox, alerts, balances.
+      summary: What ops watch - this process's role (leader, standby or single), helpdesk reachability, poll lag, outbox, alerts, balances.
       responses:
         "200": {description: Status document.}
   /metrics:
@@ -161,7 +161,8 @@ paths:
       description: |
         Counters `hourledger_polls_total{outcome}`, `hourledger_helpdesk_requests_total{helpdesk,outcome}`,
         `hourledger_webhooks_total{helpdesk,outcome}`; histogram `hourledger_helpdesk_request_duration_seconds`;
-        gauges for the outbox, entries, alerts, pending hints and, per contract, available, used, remaining and
+        gauges for the outbox, entries, alerts, pending hints, this process's role (`hourledger_leader`,
+        `hourledger_leader_term`, `hourledger_leader_takeovers`) and, per contract, available, used, remaining and
         overage seconds.
       responses:
         "200":

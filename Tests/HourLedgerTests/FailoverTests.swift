@@ -301,7 +301,8 @@ func waited(_ limit: Duration = .seconds(30), _ condition: () async throws -> Bo
             let live = cluster.daemons.filter { member in member.process.isRunning && ContinuousClock.now - member.startedAt > .seconds(3) }
             if let member = live.randomElement(using: &rng), await cluster.webhook(member, ticket: ticket) { hooked.append(ticket) } else { refusedHooks += 1 }
 
-            try await Task.sleep(for: .milliseconds(Int.random(in: 200...2500, using: &rng)))
+            // Mostly short terms; every fifth one long enough for fences to pass and backlogs to drain under the faults.
+            try await Task.sleep(for: .milliseconds(round % 5 == 4 ? Int.random(in: 6000...12_000, using: &rng) : Int.random(in: 200...2500, using: &rng)))
             guard let leader = cluster.leader() else {
                 _ = await waited(.seconds(15)) { cluster.leader() != nil }
                 continue
@@ -332,6 +333,8 @@ func waited(_ limit: Duration = .seconds(30), _ condition: () async throws -> Bo
         }
 
         // The faults stop; the last leader delivers what is left, fences included.
+        let delivered = writes.withLock { $0.values.reduce(0, +) }
+        let waiting = (try? ledger.outboxStats(now: Date()).depth) ?? -1
         calm.withLock { $0 = true }
         let drained = await waited(.seconds(120)) {
             guard (try? ledger.outboxStats(now: Date()).depth) == 0 else { return false }
@@ -359,7 +362,8 @@ func waited(_ limit: Duration = .seconds(30), _ condition: () async throws -> Bo
         }
         let figures = writes.withLock { $0 }
         print("failover soak: \(Self.rounds) rounds (\(kills) kill -9, \(pauses) SIGSTOP), \(entries.count) entries, "
-              + "\(hooked.count) webhooks accepted (\(refusedHooks) not), \(figures.values.reduce(0, +)) helpdesk writes, faults "
+              + "\(hooked.count) webhooks accepted (\(refusedHooks) not), \(figures.values.reduce(0, +)) helpdesk writes (\(delivered) under faults, "
+              + "\(waiting) write-backs waiting when the faults stopped), faults "
               + figures.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
               + ", takeover after kill -9 \(spread(takeovers[false])), after SIGSTOP \(spread(takeovers[true])), "
               + "\(duplicates) duplicates, \(lost) lost, \(unapplied.count) webhooks unapplied, "
