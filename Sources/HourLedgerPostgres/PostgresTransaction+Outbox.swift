@@ -185,6 +185,28 @@ extension PostgresTransaction {
             """)
     }
 
+    /// One statement for the whole batch: a webhook burst costs a round trip per commit, not two per delivery.
+    func rememberSignatures(_ signatures: [String], at now: Date) throws -> [Bool] {
+        guard !signatures.isEmpty else { return [] }
+        let stored = Set(try rows("""
+            INSERT INTO webhook_delivery(signature, received_at)
+            SELECT DISTINCT s, \(seconds(now))::bigint FROM unnest(\(signatures)::text[]) AS s
+            ON CONFLICT DO NOTHING RETURNING signature
+            """).map { try $0["signature"] as String })
+        var seen = Set<String>()
+        return signatures.map { stored.contains($0) && seen.insert($0).inserted }
+    }
+
+    func addHints(ticketIDs: [Int], at now: Date) throws {
+        guard !ticketIDs.isEmpty else { return }
+        note(.hints)
+        try run("""
+            INSERT INTO ticket_hint(ticket_id, received_at, count)
+            SELECT t, \(seconds(now))::bigint, COUNT(*) FROM unnest(\(ticketIDs)::bigint[]) AS t GROUP BY t
+            ON CONFLICT(ticket_id) DO UPDATE SET count = ticket_hint.count + EXCLUDED.count
+            """)
+    }
+
     func clearHint(_ hint: TicketHint) throws {
         try run("DELETE FROM ticket_hint WHERE ticket_id = \(hint.ticketID) AND count = \(hint.count)")
     }

@@ -434,6 +434,28 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(try store.read { try $0.pendingHints(limit: 10) }.map(\.ticketID) == [9])
     }
 
+    /// A webhook burst stored in one go: replays (of earlier deliveries, or twice in the batch) are told apart in order,
+    /// and each ticket's hint counts every fresh delivery.
+    @Test(arguments: Repository.allCases)
+    func aBatchOfDeliveriesIsRememberedAsOneByOneWouldBe(_ repository: Repository) throws {
+        let store = try repository.make()
+        try store.write { tx throws in
+            #expect(try tx.rememberSignature("old", at: t0))
+            #expect(try tx.rememberSignatures(["a", "old", "b", "a", "c"], at: t0.addingTimeInterval(10)) == [true, false, true, false, true])
+            #expect(try tx.rememberSignatures([], at: t0) == [])
+            try tx.addHint(ticketID: 4, at: t0)
+            try tx.addHints(ticketIDs: [9, 4, 9, 9], at: t0.addingTimeInterval(10))
+            try tx.addHints(ticketIDs: [], at: t0)
+        }
+        #expect(try store.read { try $0.pendingHints(limit: 10) }
+                == [TicketHint(ticketID: 4, receivedAt: t0, count: 2), TicketHint(ticketID: 9, receivedAt: t0.addingTimeInterval(10), count: 3)])
+        // Forgotten by age like the ones remembered one by one.
+        try store.write { tx throws in
+            try tx.forgetSignatures(before: t0.addingTimeInterval(5))
+            #expect(try tx.rememberSignatures(["old", "a"], at: t0.addingTimeInterval(20)) == [true, false])
+        }
+    }
+
     @Test(arguments: Repository.allCases)
     func failingTicketsAndTokens(_ repository: Repository) throws {
         let store = try repository.make()

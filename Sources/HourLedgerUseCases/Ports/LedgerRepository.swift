@@ -231,6 +231,11 @@ public protocol LedgerWriter: LedgerReader {
     func forgetSignatures(before: Date) throws
     /// Adds a hint for the ticket, or counts one more on the hint waiting.
     func addHint(ticketID: Int, at: Date) throws
+    /// The same for many deliveries, in as few statements as the store can: per signature, in order, whether it was
+    /// new (a signature twice in the list is new the first time only).
+    func rememberSignatures(_ signatures: [String], at: Date) throws -> [Bool]
+    /// One hint per ticket id in the list, counted as many times as it is listed.
+    func addHints(ticketIDs: [Int], at: Date) throws
     /// Drops the hint if it was not hinted again since it was read (its count is unchanged).
     func clearHint(_ hint: TicketHint) throws
 
@@ -264,5 +269,13 @@ extension LedgerReader {
 extension LedgerWriter {
     public func insertEntries(_ entries: [LedgerEntry]) throws {
         for entry in entries { _ = try insertEntry(entry) }
+    }
+
+    public func rememberSignatures(_ signatures: [String], at now: Date) throws -> [Bool] {
+        try signatures.map { try rememberSignature($0, at: now) }
+    }
+
+    public func addHints(ticketIDs: [Int], at now: Date) throws {
+        for id in ticketIDs { try addHint(ticketID: id, at: now) }
     }
 }

@@ -9,16 +9,9 @@ extension Ledger {
         let now = now ?? clock.now()
         let fresh = try await write { tx -> [Bool] in
             try tx.forgetSignatures(before: forgetBefore)
-            var fresh: [Bool] = []
-            fresh.reserveCapacity(deliveries.count)
-            for delivery in deliveries {
-                if let signature = delivery.signature, try !tx.rememberSignature(signature, at: now) {
-                    fresh.append(false)
-                    continue
-                }
-                try tx.addHint(ticketID: delivery.ticketID, at: now)
-                fresh.append(true)
-            }
+            var remembered = try tx.rememberSignatures(deliveries.compactMap(\.signature), at: now).makeIterator()
+            let fresh = deliveries.map { delivery in delivery.signature == nil || remembered.next() == true }
+            try tx.addHints(ticketIDs: zip(deliveries, fresh).filter(\.1).map(\.0.ticketID), at: now)
             return fresh
         }
         if fresh.contains(true) { hintsArrived.signal() }
