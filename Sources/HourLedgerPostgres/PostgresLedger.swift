@@ -18,11 +18,15 @@ public struct PostgresLocation: Sendable, Equatable {
     public var schema: String
     /// `require` refuses a server without TLS; `disable` speaks plain TCP (loopback, a private network).
     public var tls: TLSMode
+    /// The CA certificates (PEM) the server's certificate must chain to (`sslrootcert`), for a private CA; without it,
+    /// the system's trust store. The server's name (or IP address) must match its certificate either way.
+    public var caFile: String?
 
     public enum TLSMode: String, Sendable { case disable, prefer, require }
 
     public init(host: String, port: Int = 5432, user: String, password: String?, database: String, schema: String = "public",
-                tls: TLSMode = .prefer) {
+                tls: TLSMode = .prefer, caFile: String? = nil) {
+        self.caFile = caFile
         self.host = host
         self.port = port
         self.user = user
@@ -45,7 +49,7 @@ public struct PostgresLocation: Sendable, Equatable {
         guard !database.isEmpty, !database.contains("/") else { throw PostgresConfigError("database.url names no database: \(url)") }
         let port = components.port ?? 5432
         guard (1...65_535).contains(port) else { throw PostgresConfigError("database.url's port \(port) is out of range") }
-        var schema = "public", tls = TLSMode.prefer
+        var schema = "public", tls = TLSMode.prefer, caFile: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "schema":
@@ -58,12 +62,21 @@ public struct PostgresLocation: Sendable, Equatable {
                     throw PostgresConfigError("database.url's sslmode must be disable, prefer or require, not \(item.value ?? "")")
                 }
                 tls = mode
+            case "sslrootcert":
+                guard let value = item.value, value.hasPrefix("/") else {
+                    throw PostgresConfigError("database.url's sslrootcert must be an absolute path to a PEM file, not \(item.value ?? "")")
+                }
+                guard FileManager.default.isReadableFile(atPath: value) else {
+                    throw PostgresConfigError("database.url's sslrootcert \(value) cannot be read")
+                }
+                caFile = value
             default:
-                throw PostgresConfigError("database.url: unknown parameter \(item.name) (known: schema, sslmode)")
+                throw PostgresConfigError("database.url: unknown parameter \(item.name) (known: schema, sslmode, sslrootcert)")
             }
         }
+        if caFile != nil, tls == .disable { throw PostgresConfigError("database.url: sslrootcert needs sslmode prefer or require") }
         self.init(host: host, port: port, user: components.user ?? "hourledger", password: password, database: database, schema: schema,
-                  tls: tls)
+                  tls: tls, caFile: caFile)
     }
 
     /// For logs and `/status`: never the password.
@@ -200,10 +213,12 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
     func connectionConfiguration(timeout: TimeAmount) throws -> PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                              password: location.password, database: location.database, tls: .disable)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = location.caFile { tls.trustRoots = .file(caFile) }
         switch location.tls {
         case .disable: break
-        case .prefer: configuration.tls = .prefer(try .init(configuration: .clientDefault))
-        case .require: configuration.tls = .require(try .init(configuration: .clientDefault))
+        case .prefer: configuration.tls = .prefer(try .init(configuration: tls))
+        case .require: configuration.tls = .require(try .init(configuration: tls))
         }
         configuration.options.connectTimeout = timeout
         return configuration
@@ -263,7 +278,8 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
             return LedgerUnavailable(reason: "the database cannot be reached", detail: "\(error)")
         }
         guard let error = error as? PSQLError else { return nil }
-        let detail = error.serverInfo?[.message] ?? "\(error.code)"
+        // A refused TLS handshake says why (an unknown CA, a name that does not match) only in the underlying error.
+        let detail = error.serverInfo?[.message] ?? error.underlying.map { "\(error.code): \(String(describing: $0))" } ?? "\(error.code)"
         switch error.code {
         case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
             return LedgerUnavailable(reason: "the database cannot be reached", detail: detail)

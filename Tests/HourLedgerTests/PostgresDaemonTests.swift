@@ -177,3 +177,36 @@ import Glibc
         #expect(shared.postgres?.host == "db.example" && shared.leaseSeconds == 10)
     }
 }
+
+/// TLS to PostgreSQL, against the test server's certificate from a CA of the tests' own (as a private CA is).
+@Suite struct PostgresTLSTests {
+    @Test func aPrivateCAIsTrustedWhenNamedAndAServerItDidNotSignIsRefused() throws {
+        let server = try PostgresTestServer.start()
+        let ca = try #require(server.caFile, "openssl could not make the test CA")
+        let location = server.freshLocation()
+        let url = "postgres://\(location.user)@127.0.0.1:\(location.port)/\(location.database)?schema=\(location.schema)&sslmode=require&sslrootcert=\(ca)"
+        let trusted = try PostgresLocation(url: url, password: location.password)
+        #expect(trusted.caFile == ca && trusted.tls == .require)
+        let ledger = try PostgresLedger(location: trusted)
+        let ssl = try ledger.withWritingSession { try $0.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") }
+        #expect(try ssl.first?["ssl"] as Bool? == true)
+        try ledger.write { try $0.setState("tls.check", "ok") }
+        #expect(try ledger.read { try $0.state("tls.check") } == "ok")
+
+        // Without the CA the system's trust store does not know the server: refused, and the message says why.
+        let untrusted = try PostgresLocation(url: url.replacingOccurrences(of: "&sslrootcert=\(ca)", with: ""), password: location.password)
+        do {
+            _ = try PostgresLedger(location: untrusted)
+            Issue.record("a server signed by an unknown CA was trusted")
+        } catch {
+            #expect("\(error)".lowercased().contains("certificate"), "\(error)")
+        }
+        // sslrootcert without TLS, or a file that is not there, is refused where it enters.
+        #expect(throws: PostgresConfigError.self) {
+            try PostgresLocation(url: url.replacingOccurrences(of: "sslmode=require", with: "sslmode=disable"), password: nil)
+        }
+        #expect(throws: PostgresConfigError.self) {
+            try PostgresLocation(url: url.replacingOccurrences(of: ca, with: "/nonexistent/ca.pem"), password: nil)
+        }
+    }
+}

@@ -12,6 +12,8 @@ public final class PostgresTestServer: Sendable {
     public let port: Int
     public let password = "hourledger-test-password"
     public let directory: String
+    /// The CA that signed the server's TLS certificate (for 127.0.0.1); nil when openssl could not make one.
+    public let caFile: String?
     private let schemas = SchemaCounter()
 
     /// The server, started at first use; the error says what is missing when it cannot start.
@@ -42,8 +44,12 @@ public final class PostgresTestServer: Sendable {
         try Self.shell("\(prefix)'\(bin)/initdb' -D '\(data)' -U postgres --pwfile='\(passwordFile)' --auth-local=trust --auth-host=scram-sha-256 "
                        + "-E UTF8 --locale=C.UTF-8 >'\(base)/initdb.log' 2>&1")
         port = try Self.freePort()
+        // TLS with a certificate of a CA of the tests' own, for 127.0.0.1: what a server with a private CA looks like.
+        // The server takes plain connections too, as most do.
+        caFile = try? Self.makeCertificates(in: base, owner: asRoot ? "postgres" : nil)
+        let tls = caFile == nil ? "" : " -c ssl=on -c ssl_cert_file='\(base)/server.crt' -c ssl_key_file='\(base)/server.key'"
         let options = "-c listen_addresses=127.0.0.1 -p \(port) -k '\(base)' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            + "-c max_connections=200 -c shared_buffers=64MB"
+            + "-c max_connections=200 -c shared_buffers=64MB" + tls
         // The watchdog: the server runs while this process does, then stops and its directory goes.
         let script = base + "/watchdog.sh"
         try """
@@ -70,6 +76,17 @@ public final class PostgresTestServer: Sendable {
         }
         let log = (try? String(contentsOfFile: base + "/server.log", encoding: .utf8)) ?? ""
         throw PostgresTestServerError(description: "PostgreSQL did not start within 60 s: \(log.suffix(2000))")
+    }
+
+    /// A CA, and a server certificate it signed for 127.0.0.1; returns the CA's file.
+    static func makeCertificates(in base: String, owner: String?) throws -> String {
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: base + "/san.ext", atomically: true, encoding: .utf8)
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+        try shell("cd '\(base)' && openssl req -x509 \(key) -days 3 -subj '/CN=HourLedger test CA' -keyout ca.key -out ca.crt >tls.log 2>&1 "
+                  + "&& openssl req \(key) -subj '/CN=127.0.0.1' -keyout server.key -out server.csr >>tls.log 2>&1 "
+                  + "&& openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3 -extfile san.ext -out server.crt >>tls.log 2>&1 "
+                  + "&& chmod 600 server.key" + (owner.map { " && chown \($0) server.key server.crt ca.crt" } ?? ""))
+        return base + "/ca.crt"
     }
 
     static func binDirectory() -> String? {
