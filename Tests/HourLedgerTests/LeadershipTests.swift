@@ -5,7 +5,9 @@ import HourLedgerCore
 import HourLedgerHTTPClient
 import HourLedgerPostgres
 import HourLedgerUseCases
+import Logging
 import PostgresTestServer
+import TestKit
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -134,5 +136,39 @@ import Glibc
         // The sync led for its run and let go afterwards.
         #expect(try leases.currentLease()?.holder.hasPrefix("hourledger sync (pid ") == true)
         #expect(try claim(leases, "next", seconds: 60)?.term == lease.term + 2)
+    }
+}
+
+/// A lease store that cannot be reached, counting the tries.
+final class UnreachableLeases: LeaderLeases, @unchecked Sendable {
+    let tries = Locked(0)
+    func claimLease(holder: String, seconds: Int, now: Date) throws -> LeaseClaim {
+        tries.withLock { $0 += 1 }
+        throw LedgerUnavailable(reason: "the database cannot be reached", detail: "connection refused")
+    }
+    func renewLease(term: Int64, seconds: Int) throws -> Bool { false }
+    func releaseLease(term: Int64) throws {}
+    func currentLease() throws -> LeaderLease? { nil }
+}
+
+@Suite struct StandbyOutageTests {
+    /// While the database is down a standby keeps trying every `retry`, stays a standby with the reason in /status,
+    /// and says so in the journal once, not at every try.
+    @Test func aStandbyWhoseDatabaseIsDownKeepsTryingAndSaysSoOnce() async throws {
+        let lines = Locked<[String]>([])
+        var logger = Logger(label: "test") { label in JournalLogHandler(label: label, journal: false) { line in lines.withLock { $0.append(line) } } }
+        logger.logLevel = .info
+        let leases = UnreachableLeases()
+        let status = LeadershipStatus(role: .standby)
+        let election = LeaderElection(leases: leases, holder: "test", leaseSeconds: 3, retry: .milliseconds(20), workers: [], status: status,
+                                      heartbeat: Heartbeat(), logger: logger)
+        let running = Task { try await election.run() }
+        try await Task.sleep(for: .milliseconds(600))
+        running.cancel()
+        _ = try? await running.value
+        #expect(leases.tries.withLock { $0 } >= 10)
+        #expect(status.snapshot.role == .standby)
+        #expect(status.snapshot.lastError?.contains("cannot be reached") == true)
+        #expect(lines.withLock { $0 }.filter { $0.contains("cannot read the lead") }.count == 1, "\(lines.withLock { $0 })")
     }
 }

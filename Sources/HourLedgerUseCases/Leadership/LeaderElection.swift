@@ -109,6 +109,7 @@ public actor LeaderElection: Service {
     var margin: Duration { .milliseconds(max(1000, leaseSeconds * 1000 / 6)) }
 
     public func run() async throws {
+        var lastWarning: ContinuousClock.Instant?
         status.follow(nil, now: Date())
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             heartbeat.beat()
@@ -135,9 +136,15 @@ public actor LeaderElection: Service {
                     }
                     logger.notice("the workers stopped", metadata: ["term": "\(lease.term)", "reason": "\(why)"])
                 }
+                lastWarning = nil
             } catch {
                 status.failed("\(error)")
-                logger.warning("cannot read the lead from the ledger; standing by", metadata: ["error": "\(error)"])
+                // Tried every second; said once a minute while the store stays unreachable.
+                let now = ContinuousClock.now
+                if lastWarning.map({ now - $0 >= .seconds(60) }) ?? true {
+                    logger.warning("cannot read the lead from the ledger; standing by", metadata: ["error": "\(error)"])
+                    lastWarning = now
+                }
             }
             heartbeat.sleeping(for: retry)
             try? await cancelWhenGracefulShutdown { [retry] in try await Task.sleep(for: retry) }
