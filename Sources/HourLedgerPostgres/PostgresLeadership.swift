@@ -38,7 +38,7 @@ extension PostgresLedger: LeaderLeases {
             try withLease { session in
                 // Looked at first without the ledger's write lock, so a standby's try every second costs a leader nothing.
                 let free = try session.rows(PostgresQuery(unsafeSQL: "SELECT \(Self.claimable) AS free FROM hourledger_leader WHERE id = 1"))
-                guard try free.first?["free"] as Bool? == true else { return .held(try Self.lease(session) ?? LeaderLease(term: 0, holder: "", expiresAt: .distantPast)) }
+                guard try free.first?["free"] as Bool? == true else { return .held(try Self.heldLease(session)) }
                 return try session.transaction("BEGIN") {
                     // Under the write lock: a write of the old term either committed before this (and its attempt is
                     // in doubt, restarted below) or sees the new term and is refused.
@@ -49,7 +49,7 @@ extension PostgresLedger: LeaderLeases {
                         WHERE id = 1 AND \(Self.claimable)
                         RETURNING term, holder, EXTRACT(EPOCH FROM expires_at)::float8 AS expires
                         """, binds: Self.binds(holder, Double(seconds))))
-                    guard let row = rows.first else { return .held(try Self.lease(session) ?? LeaderLease(term: 0, holder: "", expiresAt: .distantPast)) }
+                    guard let row = rows.first else { return .held(try Self.heldLease(session)) }
                     let start = Int(now.timeIntervalSince1970)
                     try session.execute("""
                         UPDATE outbox SET in_doubt_since = GREATEST(in_doubt_since, \(start)) WHERE done_at IS NULL AND in_doubt_since IS NOT NULL
@@ -93,6 +93,11 @@ extension PostgresLedger: LeaderLeases {
         guard let row = try session.rows("SELECT term, holder, EXTRACT(EPOCH FROM expires_at)::float8 AS expires FROM hourledger_leader WHERE id = 1").first,
               try row["term"] as Int64 > 0 else { return nil }
         return LeaderLease(term: try row["term"], holder: try row["holder"], expiresAt: Date(timeIntervalSince1970: try row["expires"] as Double))
+    }
+
+    /// The lease a claim found held (a row of term 0 before anyone led).
+    private static func heldLease(_ session: Session) throws -> LeaderLease {
+        try lease(session) ?? LeaderLease(term: 0, holder: "", expiresAt: .distantPast)
     }
 
     private static func binds(_ holder: String, _ seconds: Double) -> PostgresBindings {

@@ -42,106 +42,32 @@ public final class FaultProxy: @unchecked Sendable {
     public let port: Int
     private let upstreamPort: Int
     private let decide: @Sendable (Request) -> Fault
-    private let listener: Int32
+    private let sockets: LoopbackSockets
     private let lock = NSLock()
-    private var stopped = false
     private var counts: [String: Int] = [:]
-    private var sockets: Set<Int32> = []
 
     /// Starts listening on a free port of 127.0.0.1; `decide` picks each request's fault.
     public init(upstreamPort: Int, decide: @escaping @Sendable (Request) -> Fault) throws {
         self.upstreamPort = upstreamPort
         self.decide = decide
-        (listener, port) = try Self.listenOnLoopback()
-        Thread { [self] in acceptLoop() }.start()
+        sockets = try LoopbackSockets()
+        port = sockets.port
+        sockets.accept { [self] client in Connection(proxy: self, client: client).clientPump() }
     }
 
     /// How often each fault was applied.
     public var faultsApplied: [String: Int] { lock.withLock { counts } }
 
     /// Stops accepting and cuts every open connection.
-    public func stop() {
-        let open = lock.withLock { () -> Set<Int32> in
-            stopped = true
-            return sockets
-        }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
+    public func stop() { sockets.stop() }
 
-    static func loopback(port: UInt16) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
-    }
-
-    private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if lock.withLock({ stopped }) { return }
-                continue
-            }
-            track(client)
-            let connection = Connection(proxy: self, client: client)
-            Thread { connection.clientPump() }.start()
-        }
-    }
-
-    fileprivate func track(_ fd: Int32) { lock.withLock { _ = sockets.insert(fd) } }
-
-    fileprivate func forget(_ fd: Int32) {
-        lock.withLock { _ = sockets.remove(fd) }
-        close(fd)
-    }
+    fileprivate func forget(_ fd: Int32) { sockets.forget(fd) }
 
     fileprivate func count(_ fault: Fault) { lock.withLock { counts[fault.description, default: 0] += 1 } }
 
     fileprivate func choose(_ request: Request) -> Fault { decide(request) }
 
-    fileprivate func connectUpstream() -> Int32? {
-        guard let fd = Self.connectLoopback(port: upstreamPort) else { return nil }
-        track(fd)
-        return fd
-    }
-
-    /// A listening socket on a free port of 127.0.0.1, and that port.
-    static func listenOnLoopback() throws -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 128) == 0 else {
-            close(fd)
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EADDRINUSE)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
-    /// A connection to 127.0.0.1:`port`, or nil when nothing listens there.
-    static func connectLoopback(port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = loopback(port: UInt16(port))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
+    fileprivate func connectUpstream() -> Int32? { sockets.connect(port: upstreamPort) }
 }
 
 /// One client connection and its upstream connection. Each pump owns one socket and alone closes it; the other pump

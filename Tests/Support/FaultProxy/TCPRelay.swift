@@ -9,16 +9,24 @@ import Glibc
 public final class TCPRelay: @unchecked Sendable {
     public let port: Int
     private let upstreamPort: Int
-    private let listener: Int32
+    private let sockets: LoopbackSockets
     private let lock = NSLock()
     private var cut = false
-    private var stopped = false
-    private var sockets: Set<Int32> = []
 
     public init(upstreamPort: Int) throws {
         self.upstreamPort = upstreamPort
-        (listener, port) = try FaultProxy.listenOnLoopback()
-        Thread { [self] in acceptLoop() }.start()
+        sockets = try LoopbackSockets()
+        port = sockets.port
+        sockets.accept { [self] client in
+            // A connection made while cut off waits, unanswered, until the partition heals.
+            while partitioned, !sockets.isStopped { usleep(50_000) }
+            guard let upstream = sockets.connect(port: upstreamPort) else {
+                sockets.forget(client)
+                return
+            }
+            Thread { [self] in pump(from: upstream, to: client) }.start()
+            pump(from: client, to: upstream)
+        }
     }
 
     public var partitioned: Bool {
@@ -27,36 +35,7 @@ public final class TCPRelay: @unchecked Sendable {
     }
 
     /// Closes everything: both ends see their connections reset.
-    public func stop() {
-        let open = lock.withLock { () -> Set<Int32> in
-            stopped = true
-            return sockets
-        }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
-
-    private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if lock.withLock({ stopped }) { return }
-                continue
-            }
-            track(client)
-            Thread { [self] in
-                // A connection made while cut off waits, unanswered, until the partition heals.
-                while partitioned, !lock.withLock({ stopped }) { usleep(50_000) }
-                guard let upstream = connectUpstream() else {
-                    forget(client)
-                    return
-                }
-                Thread { [self] in pump(from: upstream, to: client) }.start()
-                pump(from: client, to: upstream)
-            }.start()
-        }
-    }
+    public func stop() { sockets.stop() }
 
     /// Copies `source` to `target` until either end closes; while cut off, what arrives is dropped.
     private func pump(from source: Int32, to target: Int32) {
@@ -75,19 +54,6 @@ public final class TCPRelay: @unchecked Sendable {
         }
         shutdown(target, Int32(SHUT_RDWR))
         shutdown(source, Int32(SHUT_RDWR))
-        forget(source)
-    }
-
-    private func track(_ fd: Int32) { lock.withLock { _ = sockets.insert(fd) } }
-
-    private func forget(_ fd: Int32) {
-        let known = lock.withLock { sockets.remove(fd) != nil }
-        if known { close(fd) }
-    }
-
-    private func connectUpstream() -> Int32? {
-        guard let fd = FaultProxy.connectLoopback(port: upstreamPort) else { return nil }
-        track(fd)
-        return fd
+        sockets.forget(source)
     }
 }
