@@ -422,7 +422,9 @@ public func openLedger(_ configuration: HourLedgerConfiguration, clock: WallCloc
 public func openRepository(_ configuration: HourLedgerConfiguration) throws -> any LedgerRepository {
     guard let location = configuration.postgres else { return try SQLiteLedger(path: configuration.databasePath) }
     do {
-        return try PostgresLedger(location: location)
+        // A write paused longer than a lease (SIGSTOP, a frozen VM) is ended by the server, so it cannot hold the
+        // write lock that the standby's claim needs.
+        return try PostgresLedger(location: location, writeIdleSeconds: configuration.leaseSeconds)
     } catch {
         throw StoreError(description: "cannot open the ledger on \(location.description): \(error)")
     }

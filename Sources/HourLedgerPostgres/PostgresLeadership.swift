@@ -112,7 +112,8 @@ extension PostgresLedger: LeaderLeases {
     private func withLease<T>(_ body: (Session) throws -> T) throws -> T {
         try leaseLock.withLock {
             guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
-            let session = try leaseSession ?? connect(timeout: .seconds(2), lockTimeoutSeconds: 2, statementTimeoutSeconds: 2)
+            let session = try leaseSession ?? connect(timeout: .seconds(2), lockTimeoutSeconds: 2, statementTimeoutSeconds: 2,
+                                                                idleInTransactionSeconds: writeIdleSeconds)
             leaseSession = session
             do {
                 return try body(session)

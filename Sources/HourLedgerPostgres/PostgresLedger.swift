@@ -109,15 +109,20 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
     var leaseSession: Session?
     /// Tells this process's own notifications from the others'.
     let instance = UUID().uuidString
+    /// How long a write transaction may wait for its next statement before the server ends it (and its session).
+    /// A process paused in the middle of a write (SIGSTOP, a frozen VM) holds the ledger's write lock, which every
+    /// other process's writes and the standby's claim need; it is set to the lease, which such a pause costs anyway.
+    let writeIdleSeconds: Int
 
     /// The advisory lock's first key: HourLedger's ledger writes (the second key is the schema's hash).
     static let writeLockClass = 0x484C_0001
 
     /// Connects, creates the schema if needed and runs pending migrations (under the write lock, so two processes
     /// starting at once migrate once).
-    public init(location: PostgresLocation, logger: Logger = Logger(label: "hourledger.postgres")) throws {
+    public init(location: PostgresLocation, logger: Logger = Logger(label: "hourledger.postgres"), writeIdleSeconds: Int = 6) throws {
         self.location = location
         self.logger = logger
+        self.writeIdleSeconds = writeIdleSeconds
         group = MultiThreadedEventLoopGroup.singleton
         try Self.mapped {
             try withWriter { session in
@@ -184,7 +189,7 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
     private func withWriter<T>(_ body: (Session) throws -> T) throws -> T {
         try writerLock.withLock {
             guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
-            let session = try writer ?? connect()
+            let session = try writer ?? connect(idleInTransactionSeconds: writeIdleSeconds)
             writer = session
             do {
                 return try body(session)
@@ -226,7 +231,8 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
 
     /// A new connection with the schema as search path. `timeout` bounds both the connect and each statement's wait
     /// for a lock (the lease's connection gives up in seconds, so a leader learns in time that it cannot renew).
-    func connect(timeout: TimeAmount = .seconds(10), lockTimeoutSeconds: Int = 30, statementTimeoutSeconds: Int = 300) throws -> Session {
+    func connect(timeout: TimeAmount = .seconds(10), lockTimeoutSeconds: Int = 30, statementTimeoutSeconds: Int = 300,
+                 idleInTransactionSeconds: Int = 0) throws -> Session {
         guard !closed.withLockedValue({ $0 }) else { throw LedgerStoreError("the ledger was closed") }
         let loop = group.next()
         let connecting = PostgresConnection.connect(on: loop, configuration: try connectionConfiguration(timeout: timeout),
@@ -237,6 +243,9 @@ public final class PostgresLedger: LedgerRepository, @unchecked Sendable {
         let session = Session(connection: connection, logger: logger, queryTimeout: .seconds(Int64(statementTimeoutSeconds + min(5, statementTimeoutSeconds))))
         do {
             try setUp(session, lockTimeoutSeconds: lockTimeoutSeconds, statementTimeoutSeconds: statementTimeoutSeconds)
+            if idleInTransactionSeconds > 0 {
+                try session.execute(PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = '\(idleInTransactionSeconds)s'"))
+            }
         } catch {
             session.close()
             throw error
@@ -310,21 +319,34 @@ public final class Session: @unchecked Sendable {
     let queryTimeout: TimeAmount
     private(set) var isBroken = false
 
+    /// Fails the statement waiting when the connection closes.
+    let closing = ClosingWatch()
+
     init(connection: PostgresConnection, logger: Logger, queryTimeout: TimeAmount = .seconds(305)) {
         self.connection = connection
         self.logger = logger
         self.queryTimeout = queryTimeout
+        let closing = self.closing, loop = connection.eventLoop
+        // A moment's grace first: the server's own error (sent before it hangs up) is the better one to report.
+        connection.closeFuture.whenComplete { _ in loop.scheduleTask(in: .milliseconds(50)) { closing.closed() } }
     }
 
     /// `future`'s value, or a timeout error after `timeout`; a value that comes too late is handed to `late`.
+    /// `onClose` is its connection's: PostgresNIO never answers a statement sent on a connection the server has just
+    /// ended (an idle-in-transaction timeout, a restart), so the connection's close fails the wait too.
     static func within<T: Sendable>(_ timeout: TimeAmount, on loop: any EventLoop, _ future: EventLoopFuture<T>,
+                                    onClose: ClosingWatch? = nil,
                                     late: @escaping @Sendable (T) -> Void = { _ in }, what: String) throws -> T {
         let promise = loop.makePromise(of: T.self)
         let settled = NIOLockedValueBox(false)
-        func settle() -> Bool { settled.withLockedValue { done in defer { done = true }; return !done } }
+        @Sendable func settle() -> Bool { settled.withLockedValue { done in defer { done = true }; return !done } }
         let timer = loop.scheduleTask(in: timeout) {
             if settle() { promise.fail(LedgerUnavailable(reason: "the database did not answer in time", detail: "\(what): no answer within \(timeout)")) }
         }
+        onClose?.watch {
+            if settle() { timer.cancel(); promise.fail(LedgerUnavailable(reason: "the database closed the connection", detail: "\(what): the connection closed before its answer")) }
+        }
+        defer { onClose?.watch(nil) }
         future.whenComplete { result in
             timer.cancel()
             guard settle() else {
@@ -382,7 +404,11 @@ public final class Session: @unchecked Sendable {
 
     private func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
         do {
-            return try Self.within(queryTimeout, on: connection.eventLoop, connection.query(query, logger: logger), what: "a statement")
+            guard !connection.isClosed else {
+                throw LedgerUnavailable(reason: "the database closed the connection", detail: "a statement on a closed connection")
+            }
+            return try Self.within(queryTimeout, on: connection.eventLoop, connection.query(query, logger: logger),
+                                   onClose: closing, what: "a statement")
         } catch let error as LedgerUnavailable {
             // The answer may still come, on a connection nobody reads any more: it is closed.
             isBroken = true
@@ -398,6 +424,25 @@ public final class Session: @unchecked Sendable {
             isBroken = true
             throw error
         }
+    }
+}
+
+/// The one wait on a connection that its close must end: set while a statement waits, fired once when it closes.
+final class ClosingWatch: Sendable {
+    private let state = NIOLockedValueBox<(isClosed: Bool, waiting: (@Sendable () -> Void)?)>((false, nil))
+
+    /// `fail` runs once the connection has closed, at once if it already has; `nil` ends the watch.
+    func watch(_ fail: (@Sendable () -> Void)?) {
+        let now = state.withLockedValue { state -> Bool in
+            state.waiting = state.isClosed ? nil : fail
+            return state.isClosed
+        }
+        if now { fail?() }
+    }
+
+    func closed() {
+        let fail = state.withLockedValue { state in defer { state = (true, nil) }; return state.waiting }
+        fail?()
     }
 }
 

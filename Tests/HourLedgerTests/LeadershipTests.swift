@@ -8,6 +8,7 @@ import HourLedgerUseCases
 import Logging
 import PostgresTestServer
 import TestKit
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +56,46 @@ import Glibc
         }
         #expect(taken?.term == afterRunOut.term + 1)
         #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    /// A process paused (SIGSTOP) in the middle of a write transaction holds the ledger's write lock, which a claim
+    /// takes too. The server ends such a transaction once it has idled as long as a lease: the takeover comes, the
+    /// paused write is rolled back (nothing of it stored, its caller told), and the others' writes go on.
+    @Test func aLeaderPausedInsideAWriteDoesNotHoldTheTakeoverUp() async throws {
+        let location = try PostgresTestServer.start().freshLocation()
+        let a = try PostgresLedger(location: location, writeIdleSeconds: 3), b = try PostgresLedger(location: location, writeIdleSeconds: 3)
+        let first = try #require(try claim(a, "a", seconds: 1))
+        // A's write stops for 10 s after its first statement, on a thread of its own (as a paused process's would).
+        let paused = Mutex<Result<Void, any Error>?>(nil)
+        let thread = Thread {
+            let outcome = Result { try a.write { try $0.setState("paused", "written"); Thread.sleep(forTimeInterval: 10) } }
+            paused.withLock { $0 = outcome }
+        }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(1200))
+        // The lease has run out; B claims every 100 ms until it has the lease.
+        let started = ContinuousClock.now
+        var taken: LeaderLease?
+        while taken == nil, ContinuousClock.now - started < .seconds(20) {
+            taken = try? claim(b, "b", seconds: 60)
+            if taken == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let waited = ContinuousClock.now - started
+        #expect(taken?.term == first.term + 1)
+        #expect(waited < .seconds(5), "the takeover waited \(waited)")
+        // B writes at once, without waiting for A to wake.
+        let writeStarted = ContinuousClock.now
+        try await b.write { try $0.setState("b", "written") }
+        #expect(ContinuousClock.now - writeStarted < .seconds(1))
+        // A wakes: its write fails, and nothing of it was stored.
+        while paused.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(100)) }
+        let outcome = try #require(paused.withLock { $0 })
+        #expect(throws: (any Error).self) { try outcome.get() }
+        #expect(try b.read { try $0.state("paused") } == nil)
+        #expect(try b.read { try $0.state("b") } == "written")
+        // A's ledger goes on: its next write opens a new connection.
+        try await a.write { try $0.setState("a", "after") }
+        #expect(try b.read { try $0.state("a") } == "after")
     }
 
     /// The paused leader: it recorded an attempt, then stopped before sending it; its lease ran out and another took
