@@ -14,6 +14,9 @@ import HourLedgerUseCases
 ///   hourledger-bench reports [--contracts 1000] [--entries-per-month 40]
 ///   hourledger-bench webhooks [--duration 10] [--connections 64] [--threads 2] [--postgres postgres://USER@HOST:PORT/DB]
 ///   hourledger-bench itop [--tickets 20000]
+///   hourledger-bench all [--tickets 100000] [--itop-tickets 20000] [--entries-per-month 84] [--duration 8] [--postgres URL]
+///     (each of the above in turn, one after the other in one run, each in a process of its own so that each peak RSS
+///     is its own)
 @main struct Bench {
     static func main() async throws {
         // As the daemon does at its start, so the peak RSS below is the daemon's.
@@ -26,6 +29,10 @@ import HourLedgerUseCases
         let tickets = option("--tickets", 100_000)
         let tasksPerTicket = option("--tasks-per-ticket", 10)
         let concurrency = option("--concurrency", 4)
+        if arguments.dropFirst().first == "all" {
+            try runAll(Array(arguments.dropFirst(2)), option: option)
+            return
+        }
         if arguments.dropFirst().first == "webhooks" {
             let postgres = arguments.firstIndex(of: "--postgres").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
             try await WebhookBench.run(duration: option("--duration", 10), connections: option("--connections", 64), threads: option("--threads", 2),
@@ -100,6 +107,31 @@ import HourLedgerUseCases
             print(String(format: "first sync, PostgreSQL: %8.2f s  (%d entries; %.2f the SQLite sync's time, %.2f the download's)",
                          onPostgres.seconds, onPostgres.entries, onPostgres.seconds / sync.seconds, onPostgres.seconds / baseline.seconds))
         }
+    }
+
+    /// GLPI, iTop, the reads and the webhooks, one after the other, each in a child process whose output is this one's.
+    static func runAll(_ rest: [String], option: (String, Int) -> Int) throws {
+        let postgres = rest.firstIndex(of: "--postgres").flatMap { $0 + 1 < rest.count ? ["--postgres", rest[$0 + 1]] : nil } ?? []
+        let steps: [(String, [String])] = [
+            ("GLPI first sync, poll and reconciliation",
+             ["--tickets", "\(option("--tickets", 100_000))", "--tasks-per-ticket", "\(option("--tasks-per-ticket", 10))"] + postgres),
+            ("iTop first sync", ["itop", "--tickets", "\(option("--itop-tickets", 20_000))"]),
+            ("reads: balances, /status, contract list and detail, dashboard cards",
+             ["reports", "--contracts", "\(option("--contracts", 1000))", "--entries-per-month", "\(option("--entries-per-month", 84))"]),
+            ("signed webhooks", ["webhooks", "--duration", "\(option("--duration", 8))"] + postgres),
+        ]
+        let started = ContinuousClock.now
+        for (title, arguments) in steps {
+            print("\n=== \(title): hourledger-bench \(arguments.joined(separator: " ")) ===", terminator: "\n")
+            fflush(nil)
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            child.arguments = arguments
+            try child.run()
+            child.waitUntilExit()
+            if child.terminationStatus != 0 { print("(\(title) exited with status \(child.terminationStatus))") }
+        }
+        print(String(format: "\nall benchmarks: %.0f s", seconds(ContinuousClock.now - started)))
     }
 
     /// The first sync alone, into the given `database:` section.
