@@ -37,6 +37,8 @@ let package = Package(
             dependencies: [
                 "HourLedgerCore", "HourLedgerUseCases",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for binding the sync's bulk inserts without GRDB's boxing (RowBinding.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),

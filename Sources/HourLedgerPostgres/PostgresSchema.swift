@@ -11,7 +11,7 @@ public enum PostgresSchema {
         let sql: String
     }
 
-    public static let migrations: [Migration] = [initial]
+    public static let migrations: [Migration] = [initial, leanerEntries]
 
     /// Every SQLite migration a PostgreSQL ledger is at once these all ran.
     public static var sqliteMigrations: [String] { migrations.flatMap(\.sqliteMigrations) }
@@ -26,6 +26,9 @@ public enum PostgresSchema {
             }
         }
     }
+
+    /// entry_contract_report begins with (contract_id, period_key), so entry_balance only cost every insert.
+    static let leanerEntries = Migration(sqliteMigrations: ["v18-leaner-entries"], sql: "DROP INDEX IF EXISTS entry_balance;")
 
     static let initial = Migration(sqliteMigrations: [
         "v1-ledger", "v2-timers-entries-outbox", "v3-approval", "v4-carry-over-alerts", "v5-itop-hints", "v6-webhook-deliveries",

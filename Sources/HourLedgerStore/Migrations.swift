@@ -144,6 +144,7 @@ enum Migrations {
         registerTicketTypes(&migrator)
         registerTicketLinks(&migrator)
         registerBooks(&migrator)
+        registerLeanerEntries(&migrator)
         return migrator
     }
 
@@ -427,6 +428,14 @@ extension Migrations {
                     UNIQUE (contract_id, seq)
                 );
                 """)
+        }
+    }
+
+    static func registerLeanerEntries(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v18-leaner-entries") { db in
+            // entry_contract_report begins with (contract_id, period_key): every look-up entry_balance served, it
+            // serves, and each entry written updated one b-tree fewer.
+            try db.execute(sql: "DROP INDEX IF EXISTS entry_balance")
         }
     }
 

@@ -105,11 +105,14 @@ extension SQLiteTransaction {
                 query_matches = excluded.query_matches, removed = excluded.removed, removed_at = excluded.removed_at,
                 closed_at = excluded.closed_at, category_name = excluded.category_name,
                 linked_contracts = excluded.linked_contracts
-            """, arguments: [facts.id, facts.name, facts.entity, facts.groups.map(String.init).joined(separator: ","), facts.category,
-                             facts.status, ticket.dateMod, ticket.contractID, ticket.matchReason, ticket.taskFingerprint, seconds(ticket.syncedAt),
-                             facts.service, facts.agent, facts.ticketClass, facts.ref, facts.queryMatches.joined(separator: ","),
-                             ticket.removed?.rawValue, ticket.removedAt.map(seconds), ticket.closedAt.map(seconds), facts.categoryName,
-                             facts.linkedContracts.joined(separator: ",")])
+            """) { row in
+            row.bind(facts.id); row.bind(facts.name); row.bind(facts.entity); row.bind(facts.groups.map(String.init).joined(separator: ","))
+            row.bind(facts.category); row.bind(facts.status); row.bind(ticket.dateMod); row.bind(ticket.contractID); row.bind(ticket.matchReason)
+            row.bind(ticket.taskFingerprint); row.bind(seconds(ticket.syncedAt)); row.bind(facts.service); row.bind(facts.agent)
+            row.bind(facts.ticketClass); row.bind(facts.ref); row.bind(facts.queryMatches.joined(separator: ",")); row.bind(ticket.removed?.rawValue)
+            row.bind(ticket.removedAt.map(seconds)); row.bind(ticket.closedAt.map(seconds)); row.bind(facts.categoryName)
+            row.bind(facts.linkedContracts.joined(separator: ","))
+        }
     }
 
     func untimedTickets(closedFrom from: Date, to: Date, contractID: String?) throws -> [StoredTicket] {
@@ -245,17 +248,16 @@ extension SQLiteTransaction {
     private static let entryRowsPerInsert = 40
     private static let insertEntrySQLs = (1...entryRowsPerInsert).map { insertEntrySQL(rows: $0) }
 
-    private static func appendArguments(of entry: LedgerEntry, to values: inout [(any DatabaseValueConvertible)?]) {
-        values += [entry.source.rawValue, entry.sourceID, entry.ticketID, entry.contractID, entry.periodKey, seconds(entry.workedAt),
-                   entry.rawSeconds, entry.billedSeconds, entry.rounding, entry.technician, entry.isPrivate, entry.content,
-                   seconds(entry.updatedAt), entry.kind.rawValue, entry.key, entry.note, entry.remoteTaskID, entry.createdBy,
-                   entry.approval.rawValue, entry.taskCategory]
+    private static func bind(_ entry: LedgerEntry, to row: inout RowBinding) {
+        row.bind(entry.source.rawValue); row.bind(entry.sourceID); row.bind(entry.ticketID); row.bind(entry.contractID)
+        row.bind(entry.periodKey); row.bind(seconds(entry.workedAt)); row.bind(entry.rawSeconds); row.bind(entry.billedSeconds)
+        row.bind(entry.rounding); row.bind(entry.technician); row.bind(entry.isPrivate); row.bind(entry.content)
+        row.bind(seconds(entry.updatedAt)); row.bind(entry.kind.rawValue); row.bind(entry.key); row.bind(entry.note)
+        row.bind(entry.remoteTaskID); row.bind(entry.createdBy); row.bind(entry.approval.rawValue); row.bind(entry.taskCategory)
     }
 
     func insertEntry(_ entry: LedgerEntry) throws -> Int64 {
-        var values: [(any DatabaseValueConvertible)?] = []
-        Self.appendArguments(of: entry, to: &values)
-        try db.run(sql: Self.insertEntrySQLs[0], arguments: StatementArguments(values))
+        try db.run(sql: Self.insertEntrySQLs[0]) { Self.bind(entry, to: &$0) }
         let id = db.lastInsertedRowID
         // source_id mirrors the row id, keeping (source, source_id) unique for HourLedger's own entries.
         if entry.source == .hourledger { try db.run(sql: "UPDATE entry SET source_id = id WHERE id = ?", arguments: [id]) }
@@ -267,13 +269,12 @@ extension SQLiteTransaction {
     func insertEntries(_ entries: [LedgerEntry]) throws {
         precondition(!entries.contains { $0.source == .hourledger }, "HourLedger's own entries are stored one by one")
         var start = 0
-        var values: [(any DatabaseValueConvertible)?] = []
         while start < entries.count {
-            let rows = min(Self.entryRowsPerInsert, entries.count - start)
-            values.removeAll(keepingCapacity: true)
-            for entry in entries[start..<start + rows] { Self.appendArguments(of: entry, to: &values) }
-            try db.run(sql: Self.insertEntrySQLs[rows - 1], arguments: StatementArguments(values))
-            start += rows
+            let rows = entries[start..<min(start + Self.entryRowsPerInsert, entries.count)]
+            try db.run(sql: Self.insertEntrySQLs[rows.count - 1]) { binding in
+                for entry in rows { Self.bind(entry, to: &binding) }
+            }
+            start += rows.count
         }
         for entry in entries { book.note(.entry(entry), contract: entry.contractID) }
     }

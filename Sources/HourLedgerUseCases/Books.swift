@@ -78,6 +78,12 @@ public struct BookChange: Sendable, Equatable, Codable {
             guard let value else { return }
             key(name)
             out.append(UInt8(ascii: "\""))
+            // Most values need no escape: copied whole, not byte by byte.
+            guard value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                out.append(contentsOf: value.utf8)
+                out.append(UInt8(ascii: "\""))
+                return
+            }
             for byte in value.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), byte])

@@ -267,6 +267,37 @@ enum Repository: String, CaseIterable, CustomTestStringConvertible, Sendable {
         for (want, got) in zip(expected, actual) { #expect(got == want) }
     }
 
+    /// Every text and number of a ticket and its task entries comes back as it went in: empty text stays empty (not
+    /// NULL), quotes, accents, emoji and control characters stay byte for byte, absent numbers stay absent, and a
+    /// batch of more rows than one multi-row insert holds keeps every row. SQLite binds these rows by hand.
+    @Test(arguments: Repository.allCases)
+    func everyTextAndNumberOfATicketAndItsEntriesComesBackAsStored(_ repository: Repository) async throws {
+        let ledger = try repository.ledger(contracts: [Self.acme, Self.beta], clock: WallClock { self.t0 })
+        let texts = ["", "Imprimante « salle 2 » en panne 🚀", "quote \" back\\slash\ttab\nline\u{1}", String(repeating: "é", count: 5_000)]
+        var facts = TicketFacts(id: 4_000_000_001, name: texts[1], entity: 1, groups: [3, 1, 2], category: 0, status: 5, service: 12, agent: 0,
+                                ticketClass: "", ref: texts[2], categoryName: texts[0], queryMatches: ["beta"])
+        facts.linkedContracts = ["acme"]
+        let tasks = (0..<45).map { index in
+            TaskFacts(id: 9_000_000_000 + index, ticketID: facts.id, date: t0.addingTimeInterval(Double(index * 3600)), seconds: index * 61,
+                      technician: index % 3, isPrivate: index % 2 == 0, content: texts[index % texts.count])
+        }
+        var update = update(facts, tasks: tasks, dateMod: "2026-11-10 09:00:00")
+        update.taskFingerprint = texts[2]
+        _ = try await ledger.apply([update], now: t0)
+
+        let stored = try #require(try ledger.read { try $0.ticket(facts.id) })
+        #expect(stored.facts == facts)
+        #expect((stored.dateMod, stored.contractID, stored.taskFingerprint, stored.removed == nil) == ("2026-11-10 09:00:00", "acme", texts[2], true))
+        let entries = try ledger.read { try $0.entries(ticketID: facts.id) }.sorted { $0.sourceID < $1.sourceID }
+        #expect(entries.count == tasks.count)
+        for (entry, task) in zip(entries, tasks) {
+            #expect((entry.sourceID, entry.ticketID, entry.workedAt, entry.rawSeconds) == (task.id, task.ticketID, task.date, task.seconds))
+            #expect((entry.technician, entry.isPrivate, entry.content) == (task.technician, task.isPrivate, task.content))
+            #expect((entry.contractID, entry.key, entry.remoteTaskID, entry.createdBy, entry.taskCategory) == ("acme", nil, nil, nil, nil))
+            #expect(entry.billedSeconds == (task.seconds + 899) / 900 * 900)
+        }
+    }
+
     /// Each repository lists the same tickets closed with no time, and pauses the same timers when a ticket closes.
     @Test(arguments: Repository.allCases)
     func closedTicketsWithNoTimeAndTheTimersTheirClosingPaused(_ repository: Repository) async throws {
