@@ -72,7 +72,8 @@ public struct BookChange: Sendable, Equatable, Codable {
             first = false
             out.append(UInt8(ascii: "\""))
             name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: ":"))
         }
         func string(_ name: StaticString, _ value: String?) {
             guard let value else { return }
@@ -103,7 +104,15 @@ public struct BookChange: Sendable, Equatable, Codable {
         func int(_ name: StaticString, _ value: Int?) {
             guard let value else { return }
             key(name)
-            out.append(contentsOf: String(value).utf8)
+            // Digits written in place, last first, then turned round, rather than a String made per number.
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            let start = out.count
+            var magnitude = value.magnitude
+            repeat {
+                out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            out[start...].reverse()
         }
         string("approval", approval)
         int("billed", billed)
@@ -191,32 +200,40 @@ public struct BookRecord: Sendable, Equatable {
 /// The changes of one write transaction, by contract, until it commits: the stores note every change here and turn
 /// it into one chained record per contract just before the commit.
 public final class BookBuffer {
-    private var changes: [String: [BookChange]] = [:]
+    /// Each contract's changes so far as the inside of its JSON array, written as they are noted: a first sync notes
+    /// a million, and holding them as values until the commit only copied them twice more.
+    private var contents: [String: [UInt8]] = [:]
     private var order: [String] = []
 
     public init() {}
 
     public func note(_ change: BookChange, contract: String?) {
         let key = contract ?? ""
-        if changes[key] == nil { order.append(key) }
-        changes[key, default: []].append(change)
+        if contents[key] == nil {
+            order.append(key)
+            contents[key] = [UInt8(ascii: "[")]
+        } else {
+            contents[key]!.append(UInt8(ascii: ","))
+        }
+        change.appendJSON(to: &contents[key]!)
     }
 
-    public var isEmpty: Bool { changes.isEmpty }
+    public var isEmpty: Bool { contents.isEmpty }
 
     /// Appends one record per contract touched: `head` gives a contract's last (seq, hash), `append` stores a record.
     public func flush(at now: Date, head: (String) throws -> (seq: Int, hash: String)?, append: (BookRecord) throws -> Void) throws {
-        guard !changes.isEmpty else { return }
+        guard !contents.isEmpty else { return }
         let at = Int(now.timeIntervalSince1970)
         for contract in order {
-            let content = BookChange.json(changes[contract]!)
+            contents[contract]!.append(UInt8(ascii: "]"))
+            let content = String(decoding: contents[contract]!, as: UTF8.self)
             let previous = try head(contract)
             let seq = (previous?.seq ?? 0) + 1
             let previousHash = previous?.hash ?? BookRecord.genesisHash
             try append(BookRecord(contractID: contract, seq: seq, at: at, content: content, previousHash: previousHash,
                                   hash: BookRecord.hash(contractID: contract, seq: seq, at: at, previousHash: previousHash, content: content)))
         }
-        changes = [:]
+        contents = [:]
         order = []
     }
 }

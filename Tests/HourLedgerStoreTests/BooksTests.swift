@@ -48,12 +48,19 @@ import Testing
                        billed: 900, kind: "billable", approval: "approved", technician: 7),
             BookChange(op: .move, ref: "ticket:2", ticket: 2, contract: nil, raw: -5, detail: "from \"a\" to b\\c:\n\ttab\r\u{8}\u{c} \u{1}\u{1f}é 💡 </x>"),
             BookChange(op: .topUpVoided, ref: "top_up:3", contract: "ä&<b>"),
+            BookChange(op: .movement, ref: "carry:2026-10-01:x", raw: 0, billed: Int.max, technician: Int.min, detail: ""),
         ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let expected = String(decoding: try encoder.encode(changes), as: UTF8.self)
         #expect(BookChange.json(changes) == expected, "\(BookChange.json(changes))\n\(expected)")
         #expect(try JSONDecoder().decode([BookChange].self, from: Data(BookChange.json(changes).utf8)) == changes)
+        // A transaction's buffer writes each change as it is noted: its record holds the same text.
+        let buffer = BookBuffer()
+        for change in changes { buffer.note(change, contract: "acme") }
+        var contents: [String] = []
+        try buffer.flush(at: Date(timeIntervalSince1970: 0), head: { _ in nil }, append: { contents.append($0.content) })
+        #expect(contents == [expected])
     }
 
     /// A row edited by hand in SQLite (through its own connection, as `sqlite3` would) is named by `verify`.
