@@ -37,6 +37,15 @@ import Testing
         #expect(rows.map { $0["id"] as? Int } == ids.reversed().prefix(5).map { $0 })
         // GLPI stores and returns <, > and & as numeric entities.
         #expect(rows.first?["content"] as? String == "&#60;p&#62;R&#38;D step 6&#60;/p&#62;")
+        // Every column GLPI returns, and its HATEOAS links: a fake that sent less would make a page cheaper to read
+        // than a real one.
+        let recorded = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.root.appendingPathComponent("glpi/getItems_TicketTask_paged.json")))
+        let recordedTask = try #require(((recorded as? [String: Any])?["response"] as? [String: Any])?["body"] as? [[String: Any]]).first
+        #expect(Set(rows.first?.keys.map { $0 } ?? []) == Set(recordedTask?.keys.map { $0 } ?? []))
+        let links = (rows.first?["links"] as? [[String: String]])?.map { $0["rel"] ?? "" }
+        // A link for each id that is not 0, as GLPI makes them (these tasks have no category).
+        #expect(links == ["Ticket", "User", "User", "Document_Item"], "\(links ?? [])")
+        #expect((rows.first?["links"] as? [[String: String]])?.first?["href"] == "http://127.0.0.1:8091/apirest.php/Ticket/1")
 
         // Editing the oldest task makes it the newest change: the kept order follows.
         state.advance(seconds: 60)

@@ -499,8 +499,17 @@ struct FakeGLPIAPI: Sendable {
         return Self.list(items, itemtype: sub, query)
     }
 
+    /// A task as GLPI 10 returns it (getItems_TicketTask_paged.json): every column in its order, a uuid, and the
+    /// HATEOAS links to the ticket, the category, the two users and the documents, at the recording's address.
     static func taskJSON(_ t: FakeGLPIState.Task) -> String {
-        "{\"id\":\(t.id),\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(t.content)),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod))}"
+        let base = "http://127.0.0.1:8091/apirest.php"
+        var links = ["{\"rel\":\"Ticket\",\"href\":\"\(base)/Ticket/\(t.ticketID)\"}"]
+        if t.category != 0 { links.append("{\"rel\":\"TaskCategory\",\"href\":\"\(base)/TaskCategory/\(t.category)\"}") }
+        links.append("{\"rel\":\"User\",\"href\":\"\(base)/User/9\"}")
+        if t.technician != 0 { links.append("{\"rel\":\"User\",\"href\":\"\(base)/User/\(t.technician)\"}") }
+        links.append("{\"rel\":\"Document_Item\",\"href\":\"\(base)/TicketTask/\(t.id)/Document_Item/\"}")
+        let uuid = String(format: "%08x-0000-4000-8000-%012x", t.id & 0xFFFF_FFFF, t.ticketID)
+        return "{\"id\":\(t.id),\"uuid\":\"\(uuid)\",\"tickets_id\":\(t.ticketID),\"taskcategories_id\":\(t.category),\"date\":\(JSON.string(t.date)),\"users_id\":9,\"users_id_editor\":0,\"content\":\(JSON.string(t.content)),\"is_private\":\(t.isPrivate ? 1 : 0),\"actiontime\":\(t.seconds),\"begin\":null,\"end\":null,\"state\":\(t.state),\"users_id_tech\":\(t.technician),\"groups_id_tech\":0,\"date_mod\":\(JSON.string(t.dateMod)),\"date_creation\":\(JSON.string(t.dateMod)),\"tasktemplates_id\":0,\"timeline_position\":1,\"sourceitems_id\":0,\"sourceof_items_id\":0,\"links\":[\(links.joined(separator: ","))]}"
     }
 
     static func followupJSON(_ f: FakeGLPIState.Followup) -> String {
