@@ -759,9 +759,8 @@ public actor GLPIConnector: HelpdeskTaskWriter {
 
     /// Parsed off the actor, so pages in flight are parsed in parallel.
     nonisolated static func taskPage(_ response: HTTPResponse, timeZone: TimeZone) throws -> TaskPage {
-        let body = try decode(response, operation: "getItems TicketTask")
         var page = TaskPage(tasks: [], failures: [], total: contentRange(response.header("Content-Range"))?.total)
-        let items = body.array ?? []
+        let items = try taskItems(response)
         page.tasks.reserveCapacity(items.count)
         for item in items {
             guard let ticket = item["tickets_id"]?.int else { continue }
@@ -811,6 +810,23 @@ public actor GLPIConnector: HelpdeskTaskWriter {
         return try await pages("Ticket/\(id)/TicketTask", query: [], operation: "getSubItems TicketTask") { body in
             try (body.array ?? []).map { try Self.task(from: $0, ticketID: id, timeZone: timeZone) }
         }.rows
+    }
+
+    /// The fields of a task that `task(from:)` reads.
+    static let taskFields = ["id", "tickets_id", "actiontime", "date", "users_id_tech", "is_private", "content"]
+
+    /// A task page's items with only `taskFields` built; an answer that is not a list is read as `decode` reads it.
+    nonisolated static func taskItems(_ response: HTTPResponse) throws -> [JSONValue] {
+        if (200..<300).contains(response.status) {
+            let lean: [JSONValue]?
+            do {
+                lean = try JSONValue.parseObjects(response.body, keeping: taskFields)
+            } catch {
+                throw HelpdeskError(.malformedResponse, operation: "getItems TicketTask", detail: "HTTP \(response.status) with a body that is not JSON")
+            }
+            if let lean { return lean }
+        }
+        return try decode(response, operation: "getItems TicketTask").array ?? []
     }
 
     /// One TicketTask object (getItem or getSubItems) as task facts: seconds from `actiontime`, text without HTML.

@@ -21,6 +21,23 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Parses a JSON array of objects keeping, of each object, only the members named in `keys`: the others are
+    /// checked as strictly as `parse` checks them, but not built. A GLPI task holds 22 fields and five links, of
+    /// which a sync reads seven; building them all was most of a task page's parse. Elements that are not objects
+    /// are kept whole. Nil when the document is not an array (an error object, say), for `parse` to read instead.
+    public static func parseObjects(_ bytes: [UInt8], keeping keys: [String]) throws -> [JSONValue]? {
+        let wanted = keys.map { Array($0.utf8) }
+        return try bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipWhitespace()
+            guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "[") else { return nil }
+            let items = try parser.array(keeping: wanted)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw JSONParseError(offset: parser.index, reason: "trailing characters") }
+            return items
+        }
+    }
+
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
@@ -220,6 +237,142 @@ private struct JSONParser {
             if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(result) }
             throw fail("expected ',' or ']'")
         }
+    }
+
+    /// The top-level array of `JSONValue.parseObjects`.
+    mutating func array(keeping keys: [[UInt8]]) throws -> [JSONValue] {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var result: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return result }
+        while true {
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "{") {
+                result.append(try object(keeping: keys))
+            } else {
+                result.append(try value())
+            }
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return result }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    /// An object with only the members in `keys`; a key given twice keeps its last value, as `object()` does.
+    mutating func object(keeping keys: [[UInt8]]) throws -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var result: [String: JSONValue] = [:]
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
+        result.reserveCapacity(keys.count)
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+            let keyStart = index + 1
+            try skipString()
+            // A key with escapes is compared decoded; the usual one is compared on its bytes, never built.
+            let raw = UnsafeBufferPointer(rebasing: bytes[keyStart..<(index - 1)])
+            let kept: String?
+            if raw.contains(UInt8(ascii: "\\")) {
+                var again = self
+                again.index = keyStart - 1
+                let key = try again.string()
+                kept = keys.contains { $0.elementsEqual(key.utf8) } ? key : nil
+            } else {
+                kept = keys.contains { $0.elementsEqual(raw) } ? String(decoding: raw, as: UTF8.self) : nil
+            }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            if let kept { result[kept] = try value() } else { try skipValue() }
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// Checks one value as `value()` would, without building it.
+    mutating func skipValue() throws {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            try enter()
+            defer { depth -= 1 }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+                try skipString()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                index += 1
+                try skipValue()
+                skipWhitespace()
+                guard index < bytes.count else { throw fail("unexpected end") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            try enter()
+            defer { depth -= 1 }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+            while true {
+                try skipValue()
+                skipWhitespace()
+                guard index < bytes.count else { throw fail("unexpected end") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "]") { index += 1; return }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default: _ = try number()
+        }
+    }
+
+    /// A string as `string()` reads it (the same escapes accepted, the same refused), not built.
+    mutating func skipString() throws {
+        index += 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard index < bytes.count else { throw fail("unterminated escape") }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                     UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    continue
+                case UInt8(ascii: "u"):
+                    _ = try hex4()
+                default:
+                    throw fail("invalid escape")
+                }
+            default:
+                index += 1
+            }
+        }
+        throw fail("unterminated string")
     }
 
     mutating func string() throws -> String {
