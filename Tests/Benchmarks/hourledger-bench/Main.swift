@@ -80,6 +80,9 @@ import HourLedgerUseCases
         let baselineCPUBefore = cpuSeconds()
         let baseline = try await bareDownload(client, url: url, tickets: tickets, tasks: tickets * tasksPerTicket, concurrency: concurrency)
         let baselineCPU = cpuSeconds() - baselineCPUBefore
+        // The peak below is the daemon's alone, not the bare download's (which holds its pages in flight too).
+        let downloadPeak = peakRSSKilobytes()
+        resetPeakRSS()
         let changed = option("--changes", 100)
         let sync = try await fullSync(url: url, concurrency: concurrency) {
             // The fake changes `changed` tickets (tasks added, edited, deleted) and says when it is done.
@@ -100,7 +103,8 @@ import HourLedgerUseCases
         print(String(format: "reconciliation        : %8.2f s  %7d requests  (%d drifting tickets)", sync.reconcile.seconds, sync.reconcile.requests,
                      sync.reconcile.drifts))
         print(String(format: "  its requests replayed : %8.2f s", sync.reconcile.replay))
-        print(String(format: "peak RSS (daemon side): %8.1f MB", Double(peakRSSKilobytes()) / 1024))
+        print(String(format: "peak RSS (daemon side): %8.1f MB  (sync, polls and reconciliation; %.1f MB by the end of the bare download)",
+                     Double(peakRSSKilobytes()) / 1024, Double(downloadPeak) / 1024))
         if let index = arguments.firstIndex(of: "--postgres"), index + 1 < arguments.count {
             let database = "{ kind: postgres, url: \"\(arguments[index + 1])?schema=bench_\(getpid())&sslmode=disable\" }"
             let onPostgres = try await firstSync(url: url, concurrency: concurrency, database: database)
@@ -321,6 +325,11 @@ import HourLedgerUseCases
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// Starts the kernel's high-water mark of this process's RSS again from what it holds now.
+    static func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
     }
 
     static func peakRSSKilobytes() -> Int {
