@@ -290,10 +290,10 @@ private final class ResponseSink {
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self)
         headers.append((name, value))
-        // The body's room taken at once (never past the limit): grown by doubling, a 4.5 MB task page held 8 MB and
-        // was copied on the way.
+        // The body's room taken at once: grown by doubling, a 4.5 MB task page held 8 MB and was copied on the way.
+        // A server's word is trusted for 64 MB at most (and never past the limit); a larger body grows as it comes.
         if body.isEmpty, name.lowercased() == "content-length", let length = Int(value), length > 0 {
-            body.reserveCapacity(min(length, limit))
+            body.reserveCapacity(min(length, limit, 64 << 20))
         }
     }
 
