@@ -82,7 +82,6 @@ import HourLedgerUseCases
         let baselineCPU = cpuSeconds() - baselineCPUBefore
         // The peak below is the daemon's alone, not the bare download's (which holds its pages in flight too).
         let downloadPeak = peakRSSKilobytes()
-        resetPeakRSS()
         let changed = option("--changes", 100)
         let sync = try await fullSync(url: url, concurrency: concurrency) {
             // The fake changes `changed` tickets (tasks added, edited, deleted) and says when it is done.
@@ -103,8 +102,9 @@ import HourLedgerUseCases
         print(String(format: "reconciliation        : %8.2f s  %7d requests  (%d drifting tickets)", sync.reconcile.seconds, sync.reconcile.requests,
                      sync.reconcile.drifts))
         print(String(format: "  its requests replayed : %8.2f s", sync.reconcile.replay))
-        print(String(format: "peak RSS (daemon side): %8.1f MB  (sync, polls and reconciliation; %.1f MB by the end of the bare download)",
-                     Double(peakRSSKilobytes()) / 1024, Double(downloadPeak) / 1024))
+        print(String(format: "peak RSS (daemon side): %8.1f MB  (%.1f MB by the end of the bare download)",
+                     sync.peaks.map(\.megabytes).max() ?? 0, Double(downloadPeak) / 1024))
+        print("  by phase            : " + sync.peaks.map { "\($0.phase) " + String(format: "%.1f MB", $0.megabytes) }.joined(separator: ", "))
         if let index = arguments.firstIndex(of: "--postgres"), index + 1 < arguments.count {
             let database = "{ kind: postgres, url: \"\(arguments[index + 1])?schema=bench_\(getpid())&sslmode=disable\" }"
             let onPostgres = try await firstSync(url: url, concurrency: concurrency, database: database)
@@ -216,8 +216,16 @@ import HourLedgerUseCases
 
     static func fullSync(url: String, concurrency: Int, change: @Sendable () throws -> Void) async throws
         -> (seconds: Double, cpu: Double, requests: Int, tickets: Int, entries: Int, resyncSeconds: Double, resyncRequests: Int, poll: SyncReport,
-            pollReplay: Double, reconcile: (seconds: Double, requests: Int, drifts: Int, replay: Double))
+            pollReplay: Double, reconcile: (seconds: Double, requests: Int, drifts: Int, replay: Double), peaks: [(phase: String, megabytes: Double)])
     {
+        // Each phase's own peak RSS: the kernel's high-water mark is started again from what is held before it.
+        var peaks: [(phase: String, megabytes: Double)] = []
+        func phase<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
+            resetPeakRSS()
+            let value = try await body()
+            peaks.append((name, Double(peakRSSKilobytes()) / 1024))
+            return value
+        }
         let directory = NSTemporaryDirectory() + "hourledger-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let contracts = benchContracts
@@ -231,28 +239,28 @@ import HourLedgerUseCases
         let recorder = RecordingHTTP(CurlHTTPClient())
         let runtime = try Runtime(configuration: try ConfigLoader.parse(yaml), http: recorder)
         let cpuBefore = cpuSeconds()
-        let report = try await runtime.engine.syncOnce()
+        let report = try await phase("first sync") { try await runtime.engine.syncOnce() }
         let cpu = cpuSeconds() - cpuBefore
         let counts = try runtime.ledger.counts()
-        let again = try await runtime.engine.syncOnce()
+        let again = try await phase("re-sync") { try await runtime.engine.syncOnce() }
         try change()
         // Warm the fake's date_mod order (a real GLPI keeps it in an index), so the poll and its replay both find it.
         _ = try await recorder.inner.send(HTTPRequest(url: url + "/TicketTask?range=0-0&sort=date_mod&order=DESC", headers: try await login(recorder.inner, url)))
         recorder.clear()
-        let poll = try await runtime.engine.syncOnce()
+        let poll = try await phase("poll") { try await runtime.engine.syncOnce() }
         // The same requests again, one after the other, by bare libcurl: the wire's share of the poll.
         let replayStart = ContinuousClock.now
         for request in recorder.recorded { _ = try await recorder.inner.send(request) }
         let replay = seconds(ContinuousClock.now - replayStart)
         // A reconciliation of every ticket, and its requests replayed the same way.
         recorder.clear()
-        let reconciliation = try await runtime.engine.reconcile()
+        let reconciliation = try await phase("reconciliation") { try await runtime.engine.reconcile() }
         let reconcileReplayStart = ContinuousClock.now
         for request in recorder.recorded { _ = try await recorder.inner.send(request) }
         let reconcileReplay = seconds(ContinuousClock.now - reconcileReplayStart)
         await runtime.connector.close()
         return (report.seconds, cpu, report.requests, counts.tickets, counts.entries, again.seconds, again.requests, poll, replay,
-                (reconciliation?.seconds ?? 0, reconciliation?.requests ?? 0, reconciliation?.drifts.count ?? -1, reconcileReplay))
+                (reconciliation?.seconds ?? 0, reconciliation?.requests ?? 0, reconciliation?.drifts.count ?? -1, reconcileReplay), peaks)
     }
 
     static func serveFake(tickets: Int, tasksPerTicket: Int) async throws {
