@@ -197,106 +197,95 @@ private struct JSONParser {
         if depth > 512 { throw fail("nested too deeply") }
     }
 
-    mutating func object() throws -> JSONValue {
+    /// An object's members in turn: the braces, colons, commas and depth are checked here once, for every way of
+    /// reading an object. `key` reads each key from its opening quote, `value` the member's value.
+    @inline(__always)
+    mutating func members<Key>(key: (inout JSONParser) throws -> Key, value: (inout JSONParser, Key) throws -> Void) throws {
         try enter()
         defer { depth -= 1 }
         index += 1
-        // Sized for a helpdesk item (a GLPI task has 16 fields) so it is not rehashed while it fills.
-        var result: [String: JSONValue] = [:]
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
-        result.reserveCapacity(16)
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-            let key = try string()
+            let name = try key(&self)
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
-            result[key] = try value()
+            try value(&self, name)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
             throw fail("expected ',' or '}'")
         }
+    }
+
+    /// An array's elements in turn, `element` reading each one; the brackets, commas and depth are checked here.
+    @inline(__always)
+    mutating func elements(_ element: (inout JSONParser) throws -> Void) throws {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+        while true {
+            try element(&self)
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    /// An object with every member, or with only those in `keys` (the others checked, not built). A key given twice
+    /// keeps its last value.
+    mutating func object(keeping keys: [[UInt8]]? = nil) throws -> JSONValue {
+        var result: [String: JSONValue] = [:]
+        try members(key: { parser -> String? in
+            guard let keys else { return try parser.string() }
+            return try parser.key(among: keys)
+        }, value: { parser, key in
+            guard let key else { return try parser.skipValue() }
+            // Sized for a helpdesk item, or for the members kept, so it is seldom rehashed while it fills.
+            if result.isEmpty { result.reserveCapacity(keys?.count ?? 16) }
+            result[key] = try parser.value()
+        })
+        return .object(result)
+    }
+
+    /// The key at the opening quote if it is one of `keys`, else nil. The usual key, without escapes, is compared on
+    /// its bytes and built only when kept; one with escapes is compared decoded.
+    mutating func key(among keys: [[UInt8]]) throws -> String? {
+        let start = index
+        try skipString()
+        let raw = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
+        guard raw.contains(UInt8(ascii: "\\")) else {
+            return keys.contains { $0.elementsEqual(raw) } ? String(decoding: raw, as: UTF8.self) : nil
+        }
+        var again = self
+        again.index = start
+        let key = try again.string()
+        return keys.contains { $0.elementsEqual(key.utf8) } ? key : nil
     }
 
     mutating func array() throws -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var result: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(result) }
-        while true {
-            result.append(try value())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(result) }
-            throw fail("expected ',' or ']'")
-        }
+        try elements { parser in result.append(try parser.value()) }
+        return .array(result)
     }
 
-    /// The top-level array of `JSONValue.parseObjects`.
+    /// The top-level array of `JSONValue.parseObjects`: objects reduced to `keys`, anything else whole.
     mutating func array(keeping keys: [[UInt8]]) throws -> [JSONValue] {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
         var result: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return result }
-        while true {
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "{") {
-                result.append(try object(keeping: keys))
-            } else {
-                result.append(try value())
-            }
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return result }
-            throw fail("expected ',' or ']'")
+        try elements { parser in
+            parser.skipWhitespace()
+            let isObject = parser.index < parser.bytes.count && parser.bytes[parser.index] == UInt8(ascii: "{")
+            result.append(isObject ? try parser.object(keeping: keys) : try parser.value())
         }
-    }
-
-    /// An object with only the members in `keys`; a key given twice keeps its last value, as `object()` does.
-    mutating func object(keeping keys: [[UInt8]]) throws -> JSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
-        var result: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
-        result.reserveCapacity(keys.count)
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-            let keyStart = index + 1
-            try skipString()
-            // A key with escapes is compared decoded; the usual one is compared on its bytes, never built.
-            let raw = UnsafeBufferPointer(rebasing: bytes[keyStart..<(index - 1)])
-            let kept: String?
-            if raw.contains(UInt8(ascii: "\\")) {
-                var again = self
-                again.index = keyStart - 1
-                let key = try again.string()
-                kept = keys.contains { $0.elementsEqual(key.utf8) } ? key : nil
-            } else {
-                kept = keys.contains { $0.elementsEqual(raw) } ? String(decoding: raw, as: UTF8.self) : nil
-            }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            if let kept { result[kept] = try value() } else { try skipValue() }
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(result) }
-            throw fail("expected ',' or '}'")
-        }
+        return result
     }
 
     /// Checks one value as `value()` would, without building it.
@@ -304,40 +293,8 @@ private struct JSONParser {
         skipWhitespace()
         guard index < bytes.count else { throw fail("unexpected end") }
         switch bytes[index] {
-        case UInt8(ascii: "{"):
-            try enter()
-            defer { depth -= 1 }
-            index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-                try skipString()
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                index += 1
-                try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return }
-                throw fail("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            try enter()
-            defer { depth -= 1 }
-            index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
-            while true {
-                try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "]") { index += 1; return }
-                throw fail("expected ',' or ']'")
-            }
+        case UInt8(ascii: "{"): try members(key: { try $0.skipString() }, value: { parser, _ in try parser.skipValue() })
+        case UInt8(ascii: "["): try elements { try $0.skipValue() }
         case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
