@@ -182,39 +182,9 @@ public enum BalanceJSON {
 
         mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
 
-        mutating func int(_ value: Int) {
-            if value < 0 { bytes.append(UInt8(ascii: "-")) }
-            var magnitude = value.magnitude
-            let start = bytes.count
-            repeat {
-                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-                magnitude /= 10
-            } while magnitude > 0
-            bytes[start...].reverse()
-        }
+        mutating func int(_ value: Int) { JSONText.appendInt(value, to: &bytes) }
 
-        /// A JSON string: quotes, backslashes and control characters escaped, slashes and everything else as they are.
-        mutating func string(_ value: String) {
-            bytes.append(UInt8(ascii: "\""))
-            for byte in value.utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): raw("\\\"")
-                case UInt8(ascii: "\\"): raw("\\\\")
-                case UInt8(ascii: "\n"): raw("\\n")
-                case UInt8(ascii: "\r"): raw("\\r")
-                case UInt8(ascii: "\t"): raw("\\t")
-                case 0x08: raw("\\b")
-                case 0x0C: raw("\\f")
-                case ..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    raw("\\u00")
-                    bytes.append(hex[Int(byte >> 4)])
-                    bytes.append(hex[Int(byte & 0xF)])
-                default: bytes.append(byte)
-                }
-            }
-            bytes.append(UInt8(ascii: "\""))
-        }
+        mutating func string(_ value: String) { JSONText.appendString(value, to: &bytes) }
     }
 
     /// The keys of one object at `indent`, each after a comma but the first, and its closing brace.

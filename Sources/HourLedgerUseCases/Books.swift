@@ -78,41 +78,12 @@ public struct BookChange: Sendable, Equatable, Codable {
         func string(_ name: StaticString, _ value: String?) {
             guard let value else { return }
             key(name)
-            out.append(UInt8(ascii: "\""))
-            // Most values need no escape: copied whole, not byte by byte.
-            guard value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
-                out.append(contentsOf: value.utf8)
-                out.append(UInt8(ascii: "\""))
-                return
-            }
-            for byte in value.utf8 {
-                switch byte {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), byte])
-                case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case 0..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-                default: out.append(byte)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
+            JSONText.appendString(value, to: &out)
         }
         func int(_ name: StaticString, _ value: Int?) {
             guard let value else { return }
             key(name)
-            // Digits written in place, last first, then turned round, rather than a String made per number.
-            if value < 0 { out.append(UInt8(ascii: "-")) }
-            let start = out.count
-            var magnitude = value.magnitude
-            repeat {
-                out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-                magnitude /= 10
-            } while magnitude > 0
-            out[start...].reverse()
+            JSONText.appendInt(value, to: &out)
         }
         string("approval", approval)
         int("billed", billed)
