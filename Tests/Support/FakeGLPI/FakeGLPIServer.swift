@@ -499,8 +499,10 @@ struct FakeGLPIAPI: Sendable {
         return Self.list(items, itemtype: sub, query)
     }
 
-    /// A task as GLPI 10 returns it (getItems_TicketTask_paged.json): every column in its order, a uuid, and the
-    /// HATEOAS links to the ticket, the category, the two users and the documents, at the recording's address.
+    /// A task as GLPI 10 returns it (getItems_TicketTask_paged.json, getSubItems_Ticket_TicketTask.json,
+    /// task_02_getItem_TicketTask.json): every column in its order, a uuid, and the HATEOAS links to the ticket, the
+    /// category, the author, the technician (twice the same user when they are one, as in task_02) and the documents,
+    /// at the recording's address. A foreign key of 0 has no link, as users_id_editor and groups_id_tech show there.
     static func taskJSON(_ t: FakeGLPIState.Task) -> String {
         let base = "http://127.0.0.1:8091/apirest.php"
         var links = ["{\"rel\":\"Ticket\",\"href\":\"\(base)/Ticket/\(t.ticketID)\"}"]
