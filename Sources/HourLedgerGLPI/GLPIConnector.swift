@@ -815,17 +815,10 @@ public actor GLPIConnector: HelpdeskTaskWriter {
     /// The fields of a task that `task(from:)` reads.
     static let taskFields = ["id", "tickets_id", "actiontime", "date", "users_id_tech", "is_private", "content"]
 
-    /// A task page's items with only `taskFields` built; an answer that is not a list is read as `decode` reads it.
+    /// A task page's items with only `taskFields` built. An answer that is not a list of them (an error, a body
+    /// that is not JSON) is read by `decode`, which says what is wrong with it.
     nonisolated static func taskItems(_ response: HTTPResponse) throws -> [JSONValue] {
-        if (200..<300).contains(response.status) {
-            let lean: [JSONValue]?
-            do {
-                lean = try JSONValue.parseObjects(response.body, keeping: taskFields)
-            } catch {
-                throw HelpdeskError(.malformedResponse, operation: "getItems TicketTask", detail: "HTTP \(response.status) with a body that is not JSON")
-            }
-            if let lean { return lean }
-        }
+        if (200..<300).contains(response.status), let lean = try? JSONValue.parseObjects(response.body, keeping: taskFields) { return lean }
         return try decode(response, operation: "getItems TicketTask").array ?? []
     }
 

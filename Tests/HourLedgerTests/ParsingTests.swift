@@ -1,6 +1,7 @@
 import Foundation
 @testable import HourLedgerGLPI
 import HourLedgerHelpdeskKit
+import HourLedgerHTTPClient
 import HourLedgerITop
 import HourLedgerUseCases
 import TestKit
@@ -191,6 +192,13 @@ enum ReferenceEntities {
                 try item["tickets_id"]?.int.map { try GLPIConnector.task(from: item, ticketID: $0, timeZone: TimeZone(identifier: "Europe/Paris")!) }
             }
             #expect(!page.tasks.isEmpty && page.tasks == whole, "\(name)")
+        }
+        // A page cut short is a malformed answer, said as for any other body that is not JSON.
+        let cut = HTTPResponse(status: 206, headers: [], body: Array(#"[{"id":1,"tickets_id":1,"content":"&#60;p"#.utf8))
+        #expect {
+            try GLPIConnector.taskPage(cut, timeZone: TimeZone(identifier: "Europe/Paris")!)
+        } throws: { error in
+            (error as? HelpdeskError).map { ($0.kind, $0.detail) == (.malformedResponse, "HTTP 206 with a body that is not JSON") } ?? false
         }
     }
 }
